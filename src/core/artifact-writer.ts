@@ -1,0 +1,300 @@
+/**
+ * The artifact writer: streams bytes into `<workDir>/<source>/<name>.partial`, counts them and
+ * computes sha256 in the same pass, fsyncs, and renames to the final name. A crash leaves only a
+ * `.partial` file, which no manifest ever names and the next run removes.
+ *
+ * @module
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { throwIfAborted } from './abort.js';
+import { DuplicatiKitError } from './errors.js';
+import { fsyncDir, safeRelativePath } from './fs.js';
+
+/** A file a source wrote into the work directory, as the manifest records it. */
+export interface ArtifactRef {
+  /** Path relative to the work directory, with forward slashes: `<source>/<name>`. */
+  readonly path: string;
+  readonly bytes: number;
+  /** Lower-case hex sha256 of the file's bytes. */
+  readonly sha256: string;
+  /** What the bytes are: `sqlite`, `sql`, `sql.gz`, `tar`, `tar.gz`, `ndjson`, `json`, … */
+  readonly format: string;
+}
+
+/** Options of one artifact write. */
+export interface ArtifactWriteOptions {
+  /** What the bytes are, recorded in the manifest. */
+  readonly format: string;
+  readonly signal?: AbortSignal;
+}
+
+/** Suffix of files still being written. */
+export const PARTIAL_SUFFIX = '.partial';
+
+/** The data {@link ArtifactWriter.write} accepts. */
+export type ArtifactData = Readable | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>;
+
+/** A writable end for producers that push bytes (`child.stdout.pipe(sink.stream)`). */
+export interface ArtifactSink {
+  /** Write the artifact's bytes here, then call {@link ArtifactSink.finish}. */
+  readonly stream: Writable;
+  /** Wait for the stream to finish, fsync, rename into place, and return the reference. */
+  finish(): Promise<ArtifactRef>;
+  /** Give up: destroy the stream and remove the partial file. */
+  abort(reason?: unknown): Promise<void>;
+}
+
+/**
+ * A writable that hashes and counts what it writes to a file. The write of each batch is issued
+ * to the thread pool before the batch is hashed on the main thread, so hashing overlaps the disk
+ * write instead of adding to it.
+ */
+class HashingFileSink extends Writable {
+  readonly hash: Hash = createHash('sha256');
+  bytes = 0;
+  private fh: fsp.FileHandle | undefined;
+
+  constructor(
+    private readonly file: string,
+    private readonly onBytes?: (n: number) => void,
+  ) {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    fsp
+      .mkdir(path.dirname(this.file), { recursive: true })
+      .then(() => fsp.rm(this.file, { force: true }))
+      .then(() => fsp.open(this.file, 'wx', 0o600))
+      .then(
+        (fh) => {
+          this.fh = fh;
+          callback();
+        },
+        (e: Error) => callback(e),
+      );
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this._writev([{ chunk }], callback);
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    const fh = this.fh;
+    if (!fh) {
+      callback(new Error('artifact file is not open'));
+      return;
+    }
+    const bufs = chunks.map((c) => c.chunk);
+    const pending = writeAll(fh, bufs);
+    let n = 0;
+    for (const b of bufs) {
+      this.hash.update(b);
+      n += b.length;
+    }
+    this.bytes += n;
+    pending.then(
+      () => {
+        this.onBytes?.(n);
+        callback();
+      },
+      (e: Error) => callback(e),
+    );
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    const fh = this.fh;
+    this.fh = undefined;
+    if (!fh) {
+      callback();
+      return;
+    }
+    fh.sync()
+      .then(() => fh.close())
+      .then(
+        () => callback(),
+        (e: Error) =>
+          fh.close().then(
+            () => callback(e),
+            () => callback(e),
+          ),
+      );
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const fh = this.fh;
+    this.fh = undefined;
+    const done = (): void => callback(error);
+    if (fh) fh.close().then(done, done);
+    else done();
+  }
+}
+
+async function writeAll(fh: fsp.FileHandle, bufs: Buffer[]): Promise<void> {
+  let rest = bufs;
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest);
+    let left = bytesWritten;
+    const next: Buffer[] = [];
+    for (const b of rest) {
+      if (left >= b.length) left -= b.length;
+      else {
+        next.push(left > 0 ? b.subarray(left) : b);
+        left = 0;
+      }
+    }
+    rest = next;
+  }
+}
+
+/**
+ * Writes the artifacts of one source into `<workDir>/<source>/`. Plans create one per source and
+ * hand it over as `ctx.artifacts`.
+ *
+ * @example
+ * ```ts
+ * const ref = await ctx.artifacts.write('dump.sql', child.stdout, { format: 'sql', signal: ctx.signal });
+ * // ref = { path: 'db/dump.sql', bytes: 1234, sha256: '…', format: 'sql' }
+ * ```
+ */
+export class ArtifactWriter {
+  readonly #workDir: string;
+  readonly #source: string;
+  readonly #written: ArtifactRef[] = [];
+  readonly #onBytes: ((n: number) => void) | undefined;
+
+  constructor(workDir: string, sourceName: string, options: { onBytes?: (n: number) => void } = {}) {
+    this.#workDir = workDir;
+    this.#source = sourceName;
+    this.#onBytes = options.onBytes;
+  }
+
+  /** Absolute folder this writer writes into. */
+  get dir(): string {
+    return path.join(this.#workDir, this.#source);
+  }
+
+  /** Every artifact finished so far, in order. */
+  get written(): readonly ArtifactRef[] {
+    return [...this.#written];
+  }
+
+  #paths(name: string): { rel: string; final: string; partial: string } {
+    const safe = safeRelativePath(name);
+    if (!safe || safe.endsWith(PARTIAL_SUFFIX)) {
+      throw new DuplicatiKitError(`invalid artifact name ${JSON.stringify(name)}`, { code: 'ERR_ARTIFACT_NAME' });
+    }
+    const final = path.join(this.dir, ...safe.split('/'));
+    return { rel: `${this.#source}/${safe}`, final, partial: `${final}${PARTIAL_SUFFIX}` };
+  }
+
+  async #commit(p: { rel: string; final: string; partial: string }, bytes: number, sha256: string, format: string) {
+    await fsp.rename(p.partial, p.final);
+    await fsyncDir(path.dirname(p.final));
+    const ref: ArtifactRef = { path: p.rel, bytes, sha256, format };
+    this.#written.push(ref);
+    return ref;
+  }
+
+  /**
+   * Stream `data` into the artifact `name`. Backpressure is respected; nothing is buffered
+   * beyond the stream's high-water mark. On error or abort the partial file is removed.
+   */
+  async write(name: string, data: ArtifactData, options: ArtifactWriteOptions): Promise<ArtifactRef> {
+    const sink = this.open(name, options);
+    const readable = data instanceof Readable ? data : Readable.from(data, { objectMode: false });
+    try {
+      await pipeline(readable, sink.stream, options.signal ? { signal: options.signal } : {});
+    } catch (e) {
+      await sink.abort(e);
+      throw e;
+    }
+    return sink.finish();
+  }
+
+  /**
+   * Open a writable artifact for producers that push bytes. Call `finish()` after the stream
+   * ended (or pipe into it with `pipeline` and then call `finish()`), or `abort()` on failure.
+   */
+  open(name: string, options: ArtifactWriteOptions): ArtifactSink {
+    throwIfAborted(options.signal);
+    const p = this.#paths(name);
+    const stream = new HashingFileSink(p.partial, this.#onBytes);
+    const finished = new Promise<void>((resolve, reject) => {
+      stream.once('finish', resolve);
+      stream.once('error', reject);
+      stream.once('close', () => {
+        if (!stream.writableFinished) reject(new Error('artifact stream closed before it finished'));
+      });
+    });
+    finished.catch(() => {});
+    let settled = false;
+    return {
+      stream,
+      finish: async () => {
+        if (settled) throw new Error('artifact already finished or aborted');
+        if (!stream.writableEnded) stream.end();
+        await finished;
+        settled = true;
+        return this.#commit(p, stream.bytes, stream.hash.digest('hex'), options.format);
+      },
+      abort: async (reason?: unknown) => {
+        settled = true;
+        stream.destroy(reason instanceof Error ? reason : undefined);
+        if (!stream.closed) await new Promise<void>((resolve) => stream.once('close', () => resolve()));
+        await fsp.rm(p.partial, { force: true });
+      },
+    };
+  }
+
+  /**
+   * For tools that write a file themselves (SQLite's online backup, `pg_dump -f`): `produce`
+   * gets the partial path to write; the result is then hashed, fsynced and renamed into place.
+   */
+  async adopt(
+    name: string,
+    options: ArtifactWriteOptions,
+    produce: (partialPath: string, signal: AbortSignal | undefined) => Promise<void>,
+  ): Promise<ArtifactRef> {
+    throwIfAborted(options.signal);
+    const p = this.#paths(name);
+    await fsp.mkdir(path.dirname(p.final), { recursive: true });
+    await fsp.rm(p.partial, { force: true });
+    try {
+      await produce(p.partial, options.signal);
+      throwIfAborted(options.signal);
+      const { bytes, sha256 } = await hashFile(p.partial, options.signal);
+      const fh = await fsp.open(p.partial, 'r+');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      return await this.#commit(p, bytes, sha256, options.format);
+    } catch (e) {
+      await fsp.rm(p.partial, { force: true });
+      throw e;
+    }
+  }
+}
+
+/** Stream a file through sha256; returns its size and hex digest. */
+export async function hashFile(file: string, signal?: AbortSignal): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  await pipeline(
+    createReadStream(file, { highWaterMark: 1 << 20 }),
+    async (source: AsyncIterable<Buffer>) => {
+      for await (const chunk of source) {
+        hash.update(chunk);
+        bytes += chunk.length;
+      }
+    },
+    signal ? { signal } : {},
+  );
+  return { bytes, sha256: hash.digest('hex') };
+}

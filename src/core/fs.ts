@@ -1,0 +1,85 @@
+/**
+ * File-system helpers for crash safety: atomic writes (temp file, fsync, rename, fsync dir) and
+ * path checks.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { constants, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { throwIfAborted } from './abort.js';
+
+/** fsync a directory so a rename inside it survives a power cut. Ignored where unsupported. */
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(dir, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0));
+    await fh.sync();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF') throw e;
+  } finally {
+    await fh?.close();
+  }
+}
+
+/**
+ * Write `data` to `file` atomically: a temp file beside it, fsync, rename over the target, fsync
+ * the directory. A crash leaves either the old file or the new one, never a torn one.
+ */
+export async function writeFileAtomic(
+  file: string,
+  data: string | Uint8Array,
+  options: { signal?: AbortSignal; mode?: number } = {},
+): Promise<void> {
+  throwIfAborted(options.signal);
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const fh = await fsp.open(tmp, 'wx', options.mode ?? 0o644);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (e) {
+    await fh.close();
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+  await fh.close();
+  try {
+    throwIfAborted(options.signal);
+    await fsp.rename(tmp, file);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+  await fsyncDir(dir);
+}
+
+/** True when `p` exists (lstat: a dangling link exists). */
+export async function exists(p: string): Promise<boolean> {
+  try {
+    await fsp.lstat(p);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+}
+
+/**
+ * Check a relative, forward-slash path: no absolute path, no `..` segment, no empty segment, no
+ * NUL. Returns the normalised form or undefined when unsafe.
+ */
+export function safeRelativePath(p: string): string | undefined {
+  if (!p || p.includes('\0') || p.includes('\\')) return undefined;
+  if (p.startsWith('/') || /^[a-zA-Z]:/.test(p)) return undefined;
+  const parts = p.split('/').filter((s) => s !== '' && s !== '.');
+  if (parts.length === 0 || parts.some((s) => s === '..')) return undefined;
+  return parts.join('/');
+}
+
+/** True when `child` is `parent` or inside it (both absolute, resolved). */
+export function isInside(parent: string, child: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}

@@ -1,0 +1,6 @@
+/**
+ * `duplicati-kit/hooks`: work in progress.
+ *
+ * @module
+ */
+export type { Logger } from '../core/logger.js';

@@ -1,0 +1,6 @@
+/**
+ * `duplicati-kit/testing`: work in progress.
+ *
+ * @module
+ */
+export type { Logger } from '../core/logger.js';

@@ -21,3 +21,23 @@ export {
 export type { Manifest, ManifestSource } from './core/manifest.js';
 export { VERSION } from './core/version.js';
 export type * from './sources/types.js';
+export { acquireLock, inspectLock, LOCK_FILE } from './core/lock.js';
+export type { AcquireLockOptions, LockHandle, LockInfo } from './core/lock.js';
+export { createBackupPlan } from './sources/plan.js';
+export type { BackupPlan, BackupPlanOptions, PrepareOptions, PrepareResult, SourceResult } from './sources/plan.js';
+export { createRestorePlan, RestorePlanError, verifyArtifacts } from './sources/restore-plan.js';
+export type {
+  EntryResult,
+  EntryStatus,
+  RestorePlan,
+  RestorePlanOptions,
+  RestoreReport,
+  RestoreRunOptions,
+} from './sources/restore-plan.js';
+export { COMPOSITE_KIND, composeSources, composeTargets, expandEntry } from './sources/compose.js';
+export type { CompositeSource } from './sources/compose.js';
+export { DirectorySource, DirectoryTarget, walkTree } from './sources/directory.js';
+export type { DirectorySourceOptions, DirectoryTargetOptions, ListingEntry, TreeStats } from './sources/directory.js';
+export { compileFilters } from './sources/filters.js';
+export type { PathFilter } from './sources/filters.js';
+export { WORKDIR_MARKER } from './sources/workdir.js';

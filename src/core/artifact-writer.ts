@@ -164,13 +164,25 @@ async function writeAll(fh: fsp.FileHandle, bufs: Buffer[]): Promise<void> {
 export class ArtifactWriter {
   readonly #workDir: string;
   readonly #source: string;
-  readonly #written: ArtifactRef[] = [];
+  #written: ArtifactRef[] = [];
   readonly #onBytes: ((n: number) => void) | undefined;
 
   constructor(workDir: string, sourceName: string, options: { onBytes?: (n: number) => void } = {}) {
     this.#workDir = workDir;
     this.#source = sourceName;
     this.#onBytes = options.onBytes;
+  }
+
+  /**
+   * A writer for a sub-folder (`<source>/<sub>/`) whose artifacts also count as this writer's.
+   * Composite sources hand one to each part.
+   */
+  scoped(sub: string): ArtifactWriter {
+    const safe = safeRelativePath(sub);
+    if (!safe) throw new DuplicatiKitError(`invalid artifact folder ${JSON.stringify(sub)}`, { code: 'ERR_ARTIFACT_NAME' });
+    const w = new ArtifactWriter(this.#workDir, `${this.#source}/${safe}`, this.#onBytes ? { onBytes: this.#onBytes } : {});
+    w.#written = this.#written;
+    return w;
   }
 
   /** Absolute folder this writer writes into. */

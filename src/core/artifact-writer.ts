@@ -179,8 +179,13 @@ export class ArtifactWriter {
    */
   scoped(sub: string): ArtifactWriter {
     const safe = safeRelativePath(sub);
-    if (!safe) throw new DuplicatiKitError(`invalid artifact folder ${JSON.stringify(sub)}`, { code: 'ERR_ARTIFACT_NAME' });
-    const w = new ArtifactWriter(this.#workDir, `${this.#source}/${safe}`, this.#onBytes ? { onBytes: this.#onBytes } : {});
+    if (!safe)
+      throw new DuplicatiKitError(`invalid artifact folder ${JSON.stringify(sub)}`, { code: 'ERR_ARTIFACT_NAME' });
+    const w = new ArtifactWriter(
+      this.#workDir,
+      `${this.#source}/${safe}`,
+      this.#onBytes ? { onBytes: this.#onBytes } : {},
+    );
     w.#written = this.#written;
     return w;
   }
@@ -223,6 +228,8 @@ export class ArtifactWriter {
       await pipeline(readable, sink.stream, options.signal ? { signal: options.signal } : {});
     } catch (e) {
       await sink.abort(e);
+      // pipeline wraps an abort in its own AbortError; callers get their own reason back.
+      if (options.signal?.aborted) throw options.signal.reason;
       throw e;
     }
     return sink.finish();
@@ -307,6 +314,9 @@ export async function hashFile(file: string, signal?: AbortSignal): Promise<{ by
       }
     },
     signal ? { signal } : {},
-  );
+  ).catch((e: unknown) => {
+    if (signal?.aborted) throw signal.reason;
+    throw e;
+  });
   return { bytes, sha256: hash.digest('hex') };
 }

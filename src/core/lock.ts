@@ -70,7 +70,9 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-async function readLock(file: string): Promise<{ info: LockInfo | undefined; raw: string; mtimeMs: number } | undefined> {
+async function readLock(
+  file: string,
+): Promise<{ info: LockInfo | undefined; raw: string; mtimeMs: number } | undefined> {
   try {
     const [raw, st] = await Promise.all([fsp.readFile(file, 'utf8'), fsp.stat(file)]);
     let info: LockInfo | undefined;

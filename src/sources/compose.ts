@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import { throwIfAborted } from '../core/abort.js';
-import { type ArtifactRef } from '../core/artifact-writer.js';
+import type { ArtifactRef } from '../core/artifact-writer.js';
 import { ConfigError, RestoreError } from '../core/errors.js';
 import { childLogger } from '../core/logger.js';
 import type {
@@ -69,7 +69,10 @@ export function composeSources(name: string, parts: readonly BackupSource[]): Co
     }
     names.add(p.name);
   });
-  if (parts.length === 0) throw new ConfigError(`composite source ${name} has no parts`, [{ path: 'parts', message: 'at least one part is needed' }]);
+  if (parts.length === 0)
+    throw new ConfigError(`composite source ${name} has no parts`, [
+      { path: 'parts', message: 'at least one part is needed' },
+    ]);
   const list = [...parts];
   return {
     name,
@@ -146,12 +149,21 @@ export function expandEntry(entry: ManifestEntry): ManifestEntry[] {
  * each part to the first of `targets` that accepts it. Verification covers every part; restore
  * applies parts in order and rolls back the applied ones when a later part fails.
  */
-export function composeTargets(name: string, targets: readonly RestoreTarget[], options: { source?: string } = {}): RestoreTarget {
+export function composeTargets(
+  name: string,
+  targets: readonly RestoreTarget[],
+  options: { source?: string } = {},
+): RestoreTarget {
   const list = [...targets];
   const assign = (entry: ManifestEntry) =>
     expandEntry(entry).map((part) => {
       const t = list.find((x) => x.accepts(part));
-      if (!t) throw new RestoreError(`no target for part ${part.name}`, { source: part.name, kind: part.kind, phase: 'verify' });
+      if (!t)
+        throw new RestoreError(`no target for part ${part.name}`, {
+          source: part.name,
+          kind: part.kind,
+          phase: 'verify',
+        });
       return { part, t };
     });
   const sub = (input: RestoreInput, part: ManifestEntry): RestoreInput => ({

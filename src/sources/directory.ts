@@ -10,7 +10,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { throwIfAborted } from '../core/abort.js';
-import { type ArtifactRef } from '../core/artifact-writer.js';
+import type { ArtifactRef } from '../core/artifact-writer.js';
 import { SourceUnavailableError, VerificationError } from '../core/errors.js';
 import { configErrorFrom } from './plan.js';
 import { compileFilters, type PathFilter } from './filters.js';
@@ -98,7 +98,14 @@ export async function walkTree(
 const sourceOptions = z
   .object({
     name: z.string().min(1),
-    paths: z.array(z.string().min(1).refine((p) => path.isAbsolute(p), 'must be an absolute path')).min(1),
+    paths: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .refine((p) => path.isAbsolute(p), 'must be an absolute path'),
+      )
+      .min(1),
     exclude: z.array(z.string().min(1)).optional(),
     listing: z.boolean().optional(),
   })
@@ -193,7 +200,10 @@ const targetOptions = z
   .object({
     name: z.string().min(1).optional(),
     source: z.string().min(1).optional(),
-    restoredRoot: z.string().refine((p) => path.isAbsolute(p), 'must be an absolute path').optional(),
+    restoredRoot: z
+      .string()
+      .refine((p) => path.isAbsolute(p), 'must be an absolute path')
+      .optional(),
     map: z.record(z.string(), z.string()).optional(),
     allowExtra: z.boolean().optional(),
   })
@@ -226,7 +236,12 @@ export class DirectoryTarget implements RestoreTarget {
   }
 
   accepts(entry: ManifestEntry): boolean {
-    return entry.kind === 'directory' && (this.options.source === undefined || entry.name === this.options.source || entry.name.endsWith(`/${this.options.source}`));
+    return (
+      entry.kind === 'directory' &&
+      (this.options.source === undefined ||
+        entry.name === this.options.source ||
+        entry.name.endsWith(`/${this.options.source}`))
+    );
   }
 
   /** Where the folder originally at `original` was restored. */
@@ -248,7 +263,11 @@ export class DirectoryTarget implements RestoreTarget {
         // Filters apply to original paths; a restored copy elsewhere has none of the excluded parts.
         got = await walkTree(where, { signal: ctx.signal, ...(where === original ? { filter } : {}) });
       } catch (e) {
-        checks.push({ name: `${original} exists`, ok: false, detail: `${where}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+        checks.push({
+          name: `${original} exists`,
+          ok: false,
+          detail: `${where}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        });
         continue;
       }
       const cmp = (what: 'files' | 'bytes') => {

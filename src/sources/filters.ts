@@ -40,7 +40,9 @@ export function compileFilters(patterns: readonly string[]): PathFilter {
       try {
         return new RegExp(p.slice(1, -1));
       } catch (e) {
-        throw new ConfigError('invalid filter', [{ path: `exclude.${i}`, message: `not a valid regular expression: ${(e as Error).message}` }]);
+        throw new ConfigError('invalid filter', [
+          { path: `exclude.${i}`, message: `not a valid regular expression: ${(e as Error).message}` },
+        ]);
       }
     }
     return globToRegExp(p);

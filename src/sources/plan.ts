@@ -14,7 +14,13 @@ import { ConfigError, DuplicatiKitError, PlanError, type StepResult, SourceError
 import { exists } from '../core/fs.js';
 import { acquireLock } from '../core/lock.js';
 import { childLogger, type Logger, silentLogger } from '../core/logger.js';
-import { MANIFEST_FILE, MANIFEST_VERSION, type Manifest, type ManifestSource, writeManifest } from '../core/manifest.js';
+import {
+  MANIFEST_FILE,
+  MANIFEST_VERSION,
+  type Manifest,
+  type ManifestSource,
+  writeManifest,
+} from '../core/manifest.js';
 import { PACKAGE_NAME, VERSION } from '../core/version.js';
 import type { BackupSource, JsonValue, PreparedSource, ProgressEvent, SourceContext } from './types.js';
 import { claimWorkDir, emptyWorkDir } from './workdir.js';
@@ -234,7 +240,14 @@ export function createBackupPlan(options: BackupPlanOptions): BackupPlan {
           const t0 = performance.now();
           try {
             await s.check?.(sourceContext(s, base));
-            results.push({ name: s.name, kind: s.kind, ok: true, phase: 'check', durationMs: performance.now() - t0, ...blank });
+            results.push({
+              name: s.name,
+              kind: s.kind,
+              ok: true,
+              phase: 'check',
+              durationMs: performance.now() - t0,
+              ...blank,
+            });
           } catch (e) {
             throwIfAborted(signal);
             results.push({
@@ -283,7 +296,15 @@ export function createBackupPlan(options: BackupPlanOptions): BackupPlan {
           const f = failedChecks.find((c) => c.s === s);
           results.push(
             f
-              ? { name: s.name, kind: s.kind, ok: false, phase: 'check', durationMs: f.durationMs, error: f.error, ...blank }
+              ? {
+                  name: s.name,
+                  kind: s.kind,
+                  ok: false,
+                  phase: 'check',
+                  durationMs: f.durationMs,
+                  error: f.error,
+                  ...blank,
+                }
               : { name: s.name, kind: s.kind, ok: true, phase: 'check', durationMs: 0, ...blank },
           );
         }

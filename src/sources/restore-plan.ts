@@ -59,7 +59,14 @@ export interface RestoreRunOptions {
 }
 
 /** Status of one manifest entry in a restore. */
-export type EntryStatus = 'skipped' | 'verified' | 'restored' | 'rolled-back' | 'rollback-failed' | 'failed' | 'not-run';
+export type EntryStatus =
+  | 'skipped'
+  | 'verified'
+  | 'restored'
+  | 'rolled-back'
+  | 'rollback-failed'
+  | 'failed'
+  | 'not-run';
 
 /** Outcome of one manifest entry. */
 export interface EntryResult extends StepResult {
@@ -213,7 +220,15 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
         problems,
       );
       if (opts.reject !== false) throw err;
-      entries.push({ name: 'manifest', kind: 'manifest', ok: false, durationMs: 0, target: undefined, status: 'failed', error: err });
+      entries.push({
+        name: 'manifest',
+        kind: 'manifest',
+        ok: false,
+        durationMs: 0,
+        target: undefined,
+        status: 'failed',
+        error: err,
+      });
       return fail(err.message, checks);
     }
 
@@ -247,7 +262,13 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
         target: undefined,
         status: 'skipped',
         ...(options.requireAllEntries
-          ? { error: new RestoreError('no restore target accepts this entry', { source: entry.name, kind: entry.kind, phase: 'restore' }) }
+          ? {
+              error: new RestoreError('no restore target accepts this entry', {
+                source: entry.name,
+                kind: entry.kind,
+                phase: 'restore',
+              }),
+            }
           : {}),
       });
     };
@@ -263,9 +284,7 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
       entry,
       from,
       manifest,
-      artifacts: entry.artifacts.map(
-        (a): ResolvedArtifact => ({ ...a, file: path.join(from, ...a.path.split('/')) }),
-      ),
+      artifacts: entry.artifacts.map((a): ResolvedArtifact => ({ ...a, file: path.join(from, ...a.path.split('/')) })),
     });
 
     // 3. Verify all before anything live is touched.
@@ -310,14 +329,30 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
     if (verifyFailed) {
       for (const v of verified) {
         if (v.report.ok) {
-          entries.push({ name: v.entry.name, kind: v.entry.kind, ok: true, durationMs: v.ms, target: v.target.name, status: 'verified', verification: v.report });
+          entries.push({
+            name: v.entry.name,
+            kind: v.entry.kind,
+            ok: true,
+            durationMs: v.ms,
+            target: v.target.name,
+            status: 'verified',
+            verification: v.report,
+          });
         }
       }
       return fail('verification failed; nothing was restored', checks);
     }
     if (dryRun) {
       for (const v of verified) {
-        entries.push({ name: v.entry.name, kind: v.entry.kind, ok: true, durationMs: v.ms, target: v.target.name, status: 'verified', verification: v.report });
+        entries.push({
+          name: v.entry.name,
+          kind: v.entry.kind,
+          ok: true,
+          durationMs: v.ms,
+          target: v.target.name,
+          status: 'verified',
+          verification: v.report,
+        });
       }
       return { ok: true, dryRun, from, manifest, checksums: checks, entries, durationMs: performance.now() - t0 };
     }
@@ -341,9 +376,22 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
         const rolled: EntryResult[] = [];
         for (const a of [...applied].reverse()) {
           try {
-            if (!a.v.target.rollback) throw new RestoreError('target cannot roll back', { source: a.v.entry.name, kind: a.v.entry.kind, phase: 'rollback' });
+            if (!a.v.target.rollback)
+              throw new RestoreError('target cannot roll back', {
+                source: a.v.entry.name,
+                kind: a.v.entry.kind,
+                phase: 'rollback',
+              });
             await a.v.target.rollback(a.output, rollbackCtx(a.v.target));
-            rolled.push({ name: a.v.entry.name, kind: a.v.entry.kind, ok: false, durationMs: a.ms, target: a.v.target.name, status: 'rolled-back', output: a.output });
+            rolled.push({
+              name: a.v.entry.name,
+              kind: a.v.entry.kind,
+              ok: false,
+              durationMs: a.ms,
+              target: a.v.target.name,
+              status: 'rolled-back',
+              output: a.output,
+            });
           } catch (re) {
             logger.error('rollback failed; manual action needed', {
               source: a.v.entry.name,
@@ -363,9 +411,24 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
           }
         }
         entries.push(...rolled.reverse());
-        entries.push({ name: v.entry.name, kind: v.entry.kind, ok: false, durationMs: performance.now() - t1, target: v.target.name, status: 'failed', error });
+        entries.push({
+          name: v.entry.name,
+          kind: v.entry.kind,
+          ok: false,
+          durationMs: performance.now() - t1,
+          target: v.target.name,
+          status: 'failed',
+          error,
+        });
         for (const rest of verified.slice(i + 1)) {
-          entries.push({ name: rest.entry.name, kind: rest.entry.kind, ok: false, durationMs: 0, target: rest.target.name, status: 'not-run' });
+          entries.push({
+            name: rest.entry.name,
+            kind: rest.entry.kind,
+            ok: false,
+            durationMs: 0,
+            target: rest.target.name,
+            status: 'not-run',
+          });
         }
         if (signal.aborted) throw signal.reason;
         const stuck = rolled.filter((r) => r.status === 'rollback-failed');
@@ -383,9 +446,22 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
       try {
         await a.v.target.finalize?.(a.output, ctxFor(a.v.target));
       } catch (e) {
-        logger.warn('finalize failed; a safety copy may remain', { source: a.v.entry.name, safetyCopy: a.output.safetyCopy, error: (e as Error).message });
+        logger.warn('finalize failed; a safety copy may remain', {
+          source: a.v.entry.name,
+          safetyCopy: a.output.safetyCopy,
+          error: (e as Error).message,
+        });
       }
-      entries.push({ name: a.v.entry.name, kind: a.v.entry.kind, ok: true, durationMs: a.ms, target: a.v.target.name, status: 'restored', verification: a.v.report, output: a.output });
+      entries.push({
+        name: a.v.entry.name,
+        kind: a.v.entry.kind,
+        ok: true,
+        durationMs: a.ms,
+        target: a.v.target.name,
+        status: 'restored',
+        verification: a.v.report,
+        output: a.output,
+      });
     }
     return { ok: true, dryRun, from, manifest, checksums: checks, entries, durationMs: performance.now() - t0 };
   };

@@ -1,0 +1,95 @@
+import { createHash } from 'node:crypto';
+import { existsSync, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ArtifactWriter, hashFile } from '../../../src/core/artifact-writer.js';
+import { tempDir } from '../../helpers/context.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => ({ dir, cleanup } = await tempDir()));
+afterEach(() => cleanup());
+
+function chunks(n: number, size: number): Buffer[] {
+  return Array.from({ length: n }, (_, i) => Buffer.alloc(size, i % 251));
+}
+
+describe('ArtifactWriter', () => {
+  it('streams, counts and hashes in one pass, then renames into place', async () => {
+    const w = new ArtifactWriter(dir, 'db');
+    const data = chunks(50, 64 * 1024);
+    const ref = await w.write('dump.sql', Readable.from(data), { format: 'sql' });
+    const whole = Buffer.concat(data);
+    expect(ref).toEqual({
+      path: 'db/dump.sql',
+      bytes: whole.length,
+      sha256: createHash('sha256').update(whole).digest('hex'),
+      format: 'sql',
+    });
+    expect(await hashFile(path.join(dir, 'db', 'dump.sql'))).toEqual({ bytes: ref.bytes, sha256: ref.sha256 });
+    expect(existsSync(path.join(dir, 'db', 'dump.sql.partial'))).toBe(false);
+    expect(w.written).toEqual([ref]);
+  });
+
+  it('removes the partial file when the producer fails', async () => {
+    const w = new ArtifactWriter(dir, 'db');
+    async function* broken() {
+      yield Buffer.from('half a dump');
+      throw new Error('pg_dump died');
+    }
+    await expect(w.write('dump.sql', broken(), { format: 'sql' })).rejects.toThrow('pg_dump died');
+    expect(await fsp.readdir(path.join(dir, 'db'))).toEqual([]);
+    expect(w.written).toEqual([]);
+  });
+
+  it('stops and cleans up on abort, rethrowing the reason', async () => {
+    const w = new ArtifactWriter(dir, 'db');
+    const ctl = new AbortController();
+    const reason = new Error('user cancelled');
+    async function* slow() {
+      yield Buffer.alloc(1024);
+      ctl.abort(reason);
+      yield Buffer.alloc(1024);
+    }
+    await expect(w.write('big.bin', slow(), { format: 'bin', signal: ctl.signal })).rejects.toBe(reason);
+    expect(await fsp.readdir(path.join(dir, 'db'))).toEqual([]);
+  });
+
+  it('open() accepts pushed bytes; adopt() takes files written by other tools', async () => {
+    const w = new ArtifactWriter(dir, 'app');
+    const sink = w.open('a.txt', { format: 'txt' });
+    sink.stream.write('hello ');
+    sink.stream.write('world');
+    const a = await sink.finish();
+    expect(a.bytes).toBe(11);
+    const b = await w.adopt('nested/b.bin', { format: 'bin' }, async (partial) => {
+      expect(partial.endsWith('.partial')).toBe(true);
+      await fsp.writeFile(partial, 'xyz');
+    });
+    expect(b).toMatchObject({ path: 'app/nested/b.bin', bytes: 3 });
+    await expect(
+      w.adopt('c.bin', { format: 'bin' }, async (partial) => {
+        await fsp.writeFile(partial, 'x');
+        throw new Error('tool failed');
+      }),
+    ).rejects.toThrow('tool failed');
+    expect(existsSync(path.join(dir, 'app', 'c.bin.partial'))).toBe(false);
+    expect(w.written.map((r) => r.path)).toEqual(['app/a.txt', 'app/nested/b.bin']);
+  });
+
+  it('rejects names that escape the source folder', () => {
+    const w = new ArtifactWriter(dir, 'db');
+    for (const bad of ['../x', '/etc/passwd', 'a/../../b', '', 'x.partial']) {
+      expect(() => w.open(bad, { format: 'x' })).toThrow(/invalid artifact name/);
+    }
+  });
+
+  it('a scoped writer shares the list of written artifacts', async () => {
+    const w = new ArtifactWriter(dir, 'immich');
+    const part = w.scoped('database');
+    const ref = await part.write('dump.sql', ['select 1;'], { format: 'sql' });
+    expect(ref.path).toBe('immich/database/dump.sql');
+    expect(w.written).toEqual([ref]);
+  });
+});

@@ -1,0 +1,415 @@
+/**
+ * `PostgresTarget`: restores a `PostgresSource` dump into a new database next to the live one,
+ * checks its row counts against the manifest, then swaps names so applications never see a
+ * half-loaded database. The previous database is kept as `<db>_before_restore_<timestamp>` until
+ * `finalize`, and `rollback` swaps back.
+ *
+ * @module
+ */
+import type { Transform } from 'node:stream';
+import { z } from 'zod';
+import { type Phase, RestoreError, VerificationError, type VerificationProblem } from '../core/errors.js';
+import {
+  boundedName,
+  compactTimestamp,
+  createDatabase,
+  databaseInfo,
+  dropDatabase,
+  renameDatabase,
+  scratchName,
+} from './pg-admin.js';
+import {
+  connectionDatabase,
+  type PgConnectionOptions,
+  pgConnectionSchema,
+  type ResolvedPgConnection,
+} from './pg-connection.js';
+import { countRows, type PgDumpFormat, readAvailableExtensions, readServerInfo } from './pg-dump.js';
+import { type PgExecutorOptions, pgExecutorSchema } from './pg-executor.js';
+import { loadDump } from './pg-load.js';
+import type { SqlSession } from './pg-session.js';
+import { configErrorFrom } from './plan.js';
+import { PgEndpoint } from './postgres.js';
+import type {
+  JsonValue,
+  ManifestEntry,
+  ResolvedArtifact,
+  RestoreInput,
+  RestoreOutput,
+  RestoreTarget,
+  SourceContext,
+  VerificationReport,
+} from './types.js';
+
+/** Options of {@link PostgresTarget}. */
+export interface PostgresTargetOptions {
+  /** Name in the restore plan. @default 'postgres' */
+  readonly name?: string;
+  /** Server to restore into; its `database` is the live database unless `database` is given. */
+  readonly connection: PgConnectionOptions;
+  /** The live database to replace. @default the connection's database */
+  readonly database?: string;
+  /** Database used for CREATE/RENAME/DROP. @default 'postgres' */
+  readonly maintenanceDatabase?: string;
+  /** Only restore into a throwaway database, check it, drop it; never touch the live one. */
+  readonly scratch?: boolean;
+  /** Keep `<db>_before_restore_<timestamp>` after `finalize` instead of dropping it. @default false */
+  readonly keepSafetyCopy?: boolean;
+  /** Only accept manifest entries with this source name. @default any entry of the right kind */
+  readonly source?: string;
+  readonly executor?: PgExecutorOptions;
+  readonly binDirs?: readonly string[];
+  /** pg_restore `--jobs` for custom-format dumps (local executor). @default 2 */
+  readonly jobs?: number;
+}
+
+const targetSchema = z
+  .object({
+    name: z.string().min(1).optional(),
+    connection: pgConnectionSchema,
+    database: z.string().min(1).max(63).optional(),
+    maintenanceDatabase: z.string().min(1).optional(),
+    scratch: z.boolean().optional(),
+    keepSafetyCopy: z.boolean().optional(),
+    source: z.string().min(1).optional(),
+    executor: pgExecutorSchema.optional(),
+    binDirs: z.array(z.string().min(1)).optional(),
+    jobs: z.number().int().min(1).max(64).optional(),
+  })
+  .strict();
+
+/** A check result as reported by `verify`. */
+type Check = { name: string; ok: boolean; detail?: string };
+
+/** Extension points for app targets built on {@link PostgresTarget} (Immich uses them). */
+export interface PostgresTargetHooks {
+  /** Byte-level rewrite of plain SQL while loading (e.g. Immich's search_path line). */
+  transform?(): Transform;
+  /** Extra checks before loading (versions, dump kind); `live` is a session on the maintenance db. */
+  preflight?(input: RestoreInput, dump: ResolvedArtifact, admin: SqlSession, ctx: SourceContext): Promise<Check[]>;
+  /** Extra checks on the loaded database, before the swap. */
+  inspect?(input: RestoreInput, loaded: SqlSession, ctx: SourceContext): Promise<Check[]>;
+}
+
+const FORMATS: Readonly<Record<string, PgDumpFormat>> = { sql: 'sql', 'sql.gz': 'sql.gz', 'pg_dump-custom': 'custom' };
+
+function asCounts(v: JsonValue | undefined): Record<string, number> {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return {};
+  return Object.fromEntries(Object.entries(v).filter((e): e is [string, number] => typeof e[1] === 'number'));
+}
+
+/** Compare counts read from a loaded database with the manifest's. */
+export function compareCounts(expected: Record<string, number>, actual: Record<string, number>): VerificationProblem[] {
+  const problems: VerificationProblem[] = [];
+  for (const [table, n] of Object.entries(expected)) {
+    if (actual[table] !== n) {
+      problems.push({
+        check: 'counts',
+        message: `${table}: ${actual[table] ?? 'missing'} rows, manifest says ${n}`,
+        expected: n,
+        actual: actual[table] ?? null,
+      });
+    }
+  }
+  return problems;
+}
+
+/**
+ * Restores a PostgreSQL dump with a way back.
+ *
+ * - `verify`: server major and extensions can take the dump; the dump loads into a scratch
+ *   database (`psql -v ON_ERROR_STOP=1 --single-transaction`) whose row counts equal the
+ *   manifest's; the scratch database is dropped.
+ * - `restore`: load into `<db>_restore_<random>`, check counts, then swap: connections to the live
+ *   database are refused and **terminated** (applications using it are disconnected; stop them
+ *   first), live is renamed `<db>_before_restore_<timestamp>`, the new one takes its name. Any
+ *   failure before the swap leaves the live database untouched and drops the new one.
+ * - `rollback`: swap back. `finalize`: drop the safety copy unless `keepSafetyCopy`.
+ * - `scratch: true`: restore only checks, in a throwaway database (restore drills).
+ *
+ * @example
+ * ```ts
+ * import { createRestorePlan, PostgresTarget } from 'duplicati-kit';
+ * const plan = createRestorePlan({ targets: [new PostgresTarget({ connection: { url: 'postgres://postgres@127.0.0.1/app' } })] });
+ * const report = await plan.run({ from: '/restore/staging' });
+ * ```
+ */
+export class PostgresTarget implements RestoreTarget {
+  readonly name: string;
+  readonly kind: string;
+  readonly #options: PostgresTargetOptions;
+  readonly #hooks: PostgresTargetHooks;
+  readonly #endpoint: PgEndpoint;
+  readonly #accepts: readonly string[];
+
+  /**
+   * @param options validated here; a ConfigError names every bad field
+   * @param hooks app-specific extensions (advanced)
+   * @param kinds manifest kinds accepted; the first is this target's kind
+   */
+  constructor(
+    options: PostgresTargetOptions,
+    hooks: PostgresTargetHooks = {},
+    kinds: readonly string[] = ['postgres'],
+  ) {
+    const parsed = targetSchema.safeParse(options);
+    if (!parsed.success) throw configErrorFrom('invalid PostgresTarget options', parsed.error);
+    this.#options = options;
+    this.#hooks = hooks;
+    this.name = options.name ?? 'postgres';
+    this.kind = kinds[0] ?? 'postgres';
+    this.#accepts = kinds;
+    this.#endpoint = new PgEndpoint(options.connection, options.executor, options.binDirs, {
+      source: this.name,
+      kind: this.kind,
+    });
+  }
+
+  /** The live database name. */
+  get database(): string {
+    return this.#options.database ?? connectionDatabase(this.#options.connection);
+  }
+
+  /** True for manifest entries of this kind (and name, when `source` was given). */
+  accepts(entry: ManifestEntry): boolean {
+    return (
+      this.#accepts.includes(entry.kind) && (this.#options.source === undefined || entry.name === this.#options.source)
+    );
+  }
+
+  #dump(input: RestoreInput, phase: Phase): { artifact: ResolvedArtifact; format: PgDumpFormat } {
+    for (const a of input.artifacts) {
+      const format = FORMATS[a.format];
+      if (format) return { artifact: a, format };
+    }
+    throw new RestoreError(
+      `manifest entry "${input.entry.name}" has no PostgreSQL dump artifact`,
+      { source: this.name, kind: this.kind, phase },
+      { code: 'ERR_PG_NO_DUMP' },
+    );
+  }
+
+  async #admin(conn: ResolvedPgConnection, phase: Phase, signal: AbortSignal): Promise<SqlSession> {
+    return this.#endpoint.open(conn, this.#options.maintenanceDatabase ?? 'postgres', phase, signal);
+  }
+
+  /** Checks that need no load: server major, extensions, app preflight. */
+  async #preflight(input: RestoreInput, admin: SqlSession, ctx: SourceContext): Promise<Check[]> {
+    const checks: Check[] = [];
+    const meta = input.entry.metadata;
+    const server = await readServerInfo(admin);
+    const srcMajor = typeof meta.serverMajor === 'number' ? meta.serverMajor : undefined;
+    checks.push({
+      name: 'server-version',
+      ok: srcMajor === undefined || server.major >= srcMajor,
+      detail: `dump from PostgreSQL ${srcMajor ?? 'unknown'}, target runs ${server.version}`,
+    });
+    const wanted = meta.extensions && typeof meta.extensions === 'object' && !Array.isArray(meta.extensions);
+    if (wanted) {
+      const available = await readAvailableExtensions(admin);
+      const missing = Object.keys(meta.extensions as Record<string, JsonValue>).filter((x) => !available.has(x));
+      checks.push({
+        name: 'extensions',
+        ok: missing.length === 0,
+        detail: missing.length ? `not available on the target server: ${missing.join(', ')}` : 'all available',
+      });
+    }
+    if (this.#hooks.preflight) {
+      checks.push(...(await this.#hooks.preflight(input, this.#dump(input, 'verify').artifact, admin, ctx)));
+    }
+    return checks;
+  }
+
+  /**
+   * Create `db`, load the dump, compare counts and run app checks. Returns the checks; throws a
+   * RestoreError when the load itself fails. `db` is left in place (the caller drops or swaps it).
+   */
+  async #loadAndInspect(
+    input: RestoreInput,
+    conn: ResolvedPgConnection,
+    admin: SqlSession,
+    db: string,
+    phase: Phase,
+    ctx: SourceContext,
+  ): Promise<Check[]> {
+    const { artifact, format } = this.#dump(input, phase);
+    const live = await databaseInfo(admin, this.database);
+    await createDatabase(admin, db, live);
+    const server = await readServerInfo(admin);
+    const toolName = format === 'custom' ? 'pg_restore' : 'psql';
+    const tool = await this.#endpoint.tool(toolName, server.major, phase, ctx.signal);
+    ctx.onProgress({
+      phase: phase === 'verify' ? 'verify' : 'restore',
+      unit: 'bytes',
+      completed: 0,
+      total: artifact.bytes,
+      description: `loading into ${db}`,
+    });
+    await loadDump({
+      executor: this.#endpoint.executor,
+      tool,
+      conn,
+      database: db,
+      file: artifact.file,
+      format,
+      ...(this.#hooks.transform ? { transform: this.#hooks.transform } : {}),
+      jobs: this.#options.jobs ?? 2,
+      signal: ctx.signal,
+      where: { source: this.name, kind: this.kind, phase },
+      secrets: this.#endpoint.secrets(conn),
+    });
+    ctx.onProgress({
+      phase: phase === 'verify' ? 'verify' : 'restore',
+      unit: 'bytes',
+      completed: artifact.bytes,
+      total: artifact.bytes,
+      description: `loaded into ${db}`,
+    });
+    const loaded = await this.#endpoint.open(conn, db, phase, ctx.signal);
+    try {
+      const expected = asCounts(input.entry.metadata.counts);
+      const actual = Object.keys(expected).length
+        ? await countRows(loaded, Object.keys(expected)).catch(() => ({}))
+        : {};
+      const problems = compareCounts(expected, actual);
+      const checks: Check[] = [
+        {
+          name: 'counts',
+          ok: problems.length === 0,
+          detail: problems.length
+            ? problems.map((p) => p.message).join('; ')
+            : `${Object.keys(expected).length} tables match the manifest`,
+        },
+      ];
+      if (this.#hooks.inspect) checks.push(...(await this.#hooks.inspect(input, loaded, ctx)));
+      return checks;
+    } finally {
+      await loaded.close(true);
+    }
+  }
+
+  /** Check the dump loads and matches the manifest, in a scratch database that is then dropped. */
+  async verify(input: RestoreInput, ctx: SourceContext): Promise<VerificationReport> {
+    const conn = await this.#endpoint.resolve(ctx.signal);
+    const admin = await this.#admin(conn, 'verify', ctx.signal);
+    try {
+      const checks = await this.#preflight(input, admin, ctx);
+      if (checks.some((c) => !c.ok)) return { ok: false, checks };
+      if (ctx.dryRun) {
+        checks.push({ name: 'load', ok: true, detail: 'dry run: not loaded' });
+        return { ok: true, checks };
+      }
+      const db = scratchName(this.database);
+      try {
+        checks.push(...(await this.#loadAndInspect(input, conn, admin, db, 'verify', ctx)));
+        checks.push({ name: 'load', ok: true, detail: 'loaded into a scratch database without error' });
+      } catch (e) {
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+        checks.push({ name: 'load', ok: false, detail: (e as Error).message });
+      } finally {
+        await dropDatabase(admin, db).catch((e) =>
+          ctx.logger.warn('could not drop scratch database', { db, error: String(e) }),
+        );
+      }
+      return { ok: checks.every((c) => c.ok), checks };
+    } finally {
+      await admin.close(true);
+    }
+  }
+
+  /** Load into a new database, verify, then swap it in (or only verify, with `scratch`). */
+  async restore(input: RestoreInput, ctx: SourceContext): Promise<RestoreOutput> {
+    const where = { source: this.name, kind: this.kind, phase: 'restore' as const };
+    const conn = await this.#endpoint.resolve(ctx.signal);
+    const admin = await this.#admin(conn, 'restore', ctx.signal);
+    const live = this.database;
+    const fresh = scratchName(live);
+    let swapped = false;
+    try {
+      const pre = await this.#preflight(input, admin, ctx);
+      const badPre = pre.filter((c) => !c.ok);
+      if (badPre.length) {
+        throw new VerificationError(
+          `the dump cannot be restored into "${live}"`,
+          where,
+          badPre.map((c) => ({ check: c.name, message: c.detail ?? 'failed' })),
+        );
+      }
+      if (ctx.dryRun) return { restored: [], metadata: { dryRun: true, database: live } };
+      const checks = await this.#loadAndInspect(input, conn, admin, fresh, 'restore', ctx);
+      const bad = checks.filter((c) => !c.ok);
+      if (bad.length) {
+        throw new VerificationError(
+          `the restored database does not match the manifest; "${live}" was not touched`,
+          where,
+          bad.map((c) => ({ check: c.name, message: c.detail ?? 'failed' })),
+        );
+      }
+      const checkReport: JsonValue = checks.map((c) => ({ name: c.name, ok: c.ok, detail: c.detail ?? null }));
+      if (this.#options.scratch) {
+        return { restored: [], metadata: { scratch: true, database: fresh, checks: checkReport } };
+      }
+      const existing = await databaseInfo(admin, live);
+      let safety: string | undefined;
+      if (existing) {
+        safety = boundedName(live, `_before_restore_${compactTimestamp()}`);
+        await renameDatabase(admin, live, safety);
+      }
+      try {
+        await renameDatabase(admin, fresh, live);
+      } catch (e) {
+        if (safety) await renameDatabase(admin, safety, live);
+        throw e;
+      }
+      swapped = true;
+      ctx.logger.info('restored PostgreSQL database', { database: live, safetyCopy: safety });
+      return {
+        restored: [`postgresql database ${live}`],
+        ...(safety ? { safetyCopy: safety } : {}),
+        state: { database: live, safety: safety ?? null },
+        metadata: { database: live, checks: checkReport },
+      };
+    } catch (e) {
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      if (e instanceof RestoreError || e instanceof VerificationError) throw e;
+      throw new RestoreError(`restoring "${live}" failed: ${(e as Error).message}`, where, {
+        cause: e,
+        secrets: this.#endpoint.secrets(conn),
+        code: 'ERR_PG_RESTORE',
+      });
+    } finally {
+      if (!swapped) await dropDatabase(admin, fresh).catch(() => {});
+      await admin.close(true);
+    }
+  }
+
+  /** Swap back: the safety copy becomes the live database again; the restored one is dropped. */
+  async rollback(output: RestoreOutput, ctx: SourceContext): Promise<void> {
+    const state = output.state ?? {};
+    if (typeof state.database !== 'string') return;
+    const conn = await this.#endpoint.resolve(ctx.signal);
+    const admin = await this.#admin(conn, 'rollback', ctx.signal);
+    try {
+      const live = state.database;
+      const failed = boundedName(live, `_failed_restore_${compactTimestamp()}`);
+      if (await databaseInfo(admin, live)) await renameDatabase(admin, live, failed);
+      if (typeof state.safety === 'string') await renameDatabase(admin, state.safety, live);
+      await dropDatabase(admin, failed);
+    } finally {
+      await admin.close(true);
+    }
+  }
+
+  /** Drop the safety copy, unless `keepSafetyCopy`. */
+  async finalize(output: RestoreOutput, ctx: SourceContext): Promise<void> {
+    const safety = output.state?.safety;
+    if (typeof safety !== 'string' || this.#options.keepSafetyCopy) return;
+    const conn = await this.#endpoint.resolve(ctx.signal);
+    const admin = await this.#admin(conn, 'finalize', ctx.signal);
+    try {
+      await dropDatabase(admin, safety);
+    } finally {
+      await admin.close(true);
+    }
+  }
+}

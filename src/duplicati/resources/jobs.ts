@@ -1,0 +1,415 @@
+/**
+ * `client.jobs`: jobs as code. A typed {@link JobSpec} is created or updated idempotently
+ * (matched by name) and the changes are returned as a diff; `dryRun` only computes the diff.
+ *
+ * @module
+ */
+import { z } from 'zod';
+import { ConfigError } from '../../core/errors.js';
+import { REDACTED, redactUrl } from '../../core/redact.js';
+import type { RequestOptions } from '../http.js';
+import type { Backup, BackupInput, ScheduleInput } from '../types.js';
+import { urlSecrets } from './backups.js';
+import type { ClientContext } from './context.js';
+
+const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
+/** A weekday as Duplicati writes it. */
+export type Weekday = (typeof DAYS)[number];
+
+const timespan = z.string().regex(/^(\d+[smhDWMY])+$/, 'a Duplicati timespan such as 14D, 1W, 12h');
+
+const specSchema = z
+  .object({
+    name: z.string().min(1),
+    description: z.string().optional(),
+    tags: z.array(z.string()).optional(),
+    sources: z.array(z.string().min(1)).min(1),
+    target: z.string().regex(/^[a-z][a-z0-9+.-]*:\/\//i, 'a Duplicati target URL such as file:///mnt/usb'),
+    passphrase: z.string().min(1).nullable().optional(),
+    schedule: z
+      .object({
+        time: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM'),
+        repeat: timespan.optional(),
+        days: z.array(z.enum(DAYS)).optional(),
+      })
+      .strict()
+      .nullable()
+      .optional(),
+    retention: z
+      .object({
+        keepTime: timespan.optional(),
+        keepVersions: z.number().int().positive().optional(),
+        policy: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
+    filters: z.array(z.object({ include: z.boolean(), expression: z.string().min(1) }).strict()).optional(),
+    options: z.record(z.string().min(1), z.union([z.string(), z.number(), z.boolean()])).optional(),
+    hooks: z
+      .object({
+        before: z.string().min(1).optional(),
+        beforeRequired: z.string().min(1).optional(),
+        after: z.string().min(1).optional(),
+        timeout: timespan.optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/**
+ * A backup job declared in code.
+ *
+ * @example
+ * ```ts
+ * const spec: JobSpec = {
+ *   name: 'Immich database', sources: ['/srv/backup/staging/'], target: 'file:///mnt/usb/immich-db',
+ *   schedule: { time: '02:00', repeat: '1D' }, retention: { keepTime: '14D' },
+ * };
+ * ```
+ */
+export interface JobSpec {
+  readonly name: string;
+  readonly description?: string;
+  readonly tags?: readonly string[];
+  /** Folders and files to back up (folders end with `/`). */
+  readonly sources: readonly string[];
+  /** Duplicati target URL; credentials in it are treated as secrets. */
+  readonly target: string;
+  /** AES passphrase; null/omitted: no encryption. */
+  readonly passphrase?: string | null;
+  /** `time` HH:MM (server-local), `repeat` a timespan (default `1D`), `days` allowed weekdays. null: no schedule. */
+  readonly schedule?: { readonly time: string; readonly repeat?: string; readonly days?: readonly Weekday[] } | null;
+  readonly retention?: { readonly keepTime?: string; readonly keepVersions?: number; readonly policy?: string };
+  readonly filters?: readonly { readonly include: boolean; readonly expression: string }[];
+  /** Extra options, e.g. `{ 'dblock-size': '50mb', '--zip-compression-level': 9 }`. */
+  readonly options?: Readonly<Record<string, string | number | boolean>>;
+  /** run-script hooks (paths of executables). */
+  readonly hooks?: {
+    readonly before?: string;
+    readonly beforeRequired?: string;
+    readonly after?: string;
+    readonly timeout?: string;
+  };
+}
+
+/** One changed field in an apply diff. Secret values are shown as `***`. */
+export interface JobChange {
+  readonly field: string;
+  readonly before: string | null;
+  readonly after: string | null;
+}
+
+/** What {@link JobsResource.apply} did (or would do with `dryRun`). */
+export interface ApplyResult {
+  readonly name: string;
+  readonly action: 'create' | 'update' | 'unchanged';
+  /** Null for a dry-run create. */
+  readonly id: string | null;
+  readonly changes: readonly JobChange[];
+  readonly dryRun: boolean;
+  /** Masked secrets the server would not show; kept as stored (see `overwriteMaskedSecrets`). */
+  readonly maskedKept: readonly string[];
+}
+
+/** Options of {@link JobsResource.apply}. */
+export interface ApplyOptions extends RequestOptions {
+  readonly dryRun?: boolean;
+  /**
+   * 2.3+ servers mask secrets (passphrase, URL credentials) in what they return, so a change
+   * cannot be seen. Default false: masked values are kept as stored. True: always write the
+   * spec's secrets.
+   */
+  readonly overwriteMaskedSecrets?: boolean;
+  /** Reference time for the first scheduled run (tests). */
+  readonly now?: Date;
+}
+
+const MANAGED = new Set([
+  'encryption-module',
+  'passphrase',
+  '--no-encryption',
+  'keep-time',
+  'keep-versions',
+  'retention-policy',
+  '--run-script-before',
+  '--run-script-before-required',
+  '--run-script-after',
+  '--run-script-timeout',
+]);
+const SECRET_SETTINGS = new Set(['passphrase']);
+
+function isMasked(value: string | null | undefined): boolean {
+  return typeof value === 'string' && /^\*{10,}$/.test(value);
+}
+
+/** The settings a spec asks for, by name. */
+export function desiredSettings(spec: JobSpec): Map<string, string> {
+  const m = new Map<string, string>();
+  if (spec.passphrase) {
+    m.set('encryption-module', 'aes');
+    m.set('passphrase', spec.passphrase);
+  } else {
+    m.set('encryption-module', '');
+    m.set('--no-encryption', 'true');
+  }
+  if (spec.retention?.keepTime) m.set('keep-time', spec.retention.keepTime);
+  if (spec.retention?.keepVersions !== undefined) m.set('keep-versions', String(spec.retention.keepVersions));
+  if (spec.retention?.policy) m.set('retention-policy', spec.retention.policy);
+  if (spec.hooks?.before) m.set('--run-script-before', spec.hooks.before);
+  if (spec.hooks?.beforeRequired) m.set('--run-script-before-required', spec.hooks.beforeRequired);
+  if (spec.hooks?.after) m.set('--run-script-after', spec.hooks.after);
+  if (spec.hooks?.timeout) m.set('--run-script-timeout', spec.hooks.timeout);
+  for (const [k, v] of Object.entries(spec.options ?? {})) m.set(k, String(v));
+  return m;
+}
+
+/** The next run at HH:MM local time, on an allowed weekday, at or after `now`. */
+export function nextRun(time: string, days: readonly Weekday[] | undefined, now: Date): Date {
+  const [h = 0, m = 0] = time.split(':').map(Number);
+  for (let i = 0; i < 8; i++) {
+    const d = new Date(now.getFullYear(), now.getMonth(), now.getDate() + i, h, m, 0, 0);
+    const day = DAYS[d.getDay()] as Weekday;
+    if (d.getTime() >= now.getTime() && (!days?.length || days.includes(day))) return d;
+  }
+  return new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1, h, m, 0, 0);
+}
+
+function hhmm(iso: string | null): string | null {
+  if (!iso) return null;
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return null;
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+}
+
+function normDays(days: readonly string[] | undefined): string {
+  return [...(days ?? [])]
+    .map((d) => d.slice(0, 3).toLowerCase())
+    .sort((a, b) => DAYS.indexOf(a as Weekday) - DAYS.indexOf(b as Weekday))
+    .join(',');
+}
+
+/** Mask the parts of `desired` that are masked in `current`, so the two can be compared. */
+function maskLike(desired: string, current: string): string {
+  let out = desired;
+  const cu = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#@]*)@/i.exec(current);
+  const du = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#@]*)@/i.exec(out);
+  if (cu?.[2] && du?.[2]) {
+    const [cUser = '', cPass = ''] = cu[2].split(':');
+    const [dUser = '', dPass] = du[2].split(':');
+    const user = isMasked(cUser) ? cUser : dUser;
+    const pass = dPass === undefined ? '' : isMasked(cPass) ? `:${cPass}` : `:${dPass}`;
+    out = `${du[1]}${user}${pass}@${out.slice(du[0].length)}`;
+  }
+  const masked = new Set<string>();
+  const q = current.indexOf('?');
+  if (q >= 0) {
+    for (const part of current.slice(q + 1).split('&')) {
+      const [k = '', v = ''] = part.split('=');
+      if (isMasked(decodeURIComponent(v))) masked.add(k.toLowerCase());
+    }
+  }
+  return out.replace(/([?&])([^=&#]+)=([^&#]*)/g, (m0, sep: string, k: string) => {
+    if (!masked.has(k.toLowerCase())) return m0;
+    const cur = new RegExp(`[?&]${k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}=([^&#]*)`, 'i').exec(current);
+    return `${sep}${k}=${cur?.[1] ?? ''}`;
+  });
+}
+
+function show(name: string, v: string | null): string | null {
+  if (v === null) return null;
+  if (SECRET_SETTINGS.has(name)) return REDACTED;
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(v) ? redactUrl(v) : v;
+}
+
+/** Jobs as code. */
+export class JobsResource {
+  readonly #ctx: ClientContext;
+  constructor(ctx: ClientContext) {
+    this.#ctx = ctx;
+  }
+
+  /**
+   * Validate a spec (zod, strict); every bad field is named in the {@link ConfigError}.
+   *
+   * @example
+   * ```ts
+   * const spec = dup.jobs.validate(JSON.parse(text));
+   * ```
+   */
+  validate(spec: unknown): JobSpec {
+    const r = specSchema.safeParse(spec);
+    if (r.success) return r.data as JobSpec;
+    throw new ConfigError(
+      'Invalid job spec',
+      r.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
+    );
+  }
+
+  /**
+   * Create or update the job named `spec.name` so it matches the spec; returns the diff.
+   * Settings the spec does not manage (e.g. `dblock-size` set in the UI) are kept.
+   *
+   * @example
+   * ```ts
+   * const r = await dup.jobs.apply(spec, { dryRun: true });
+   * for (const c of r.changes) console.error(c.field, c.before, '->', c.after);
+   * ```
+   */
+  async apply(input: JobSpec, options: ApplyOptions = {}): Promise<ApplyResult> {
+    const spec = this.validate(input);
+    const core = this.#ctx.core;
+    core.addSecret(spec.passphrase, ...urlSecrets(spec.target));
+    const backups = this.#ctx.client.backups;
+    const req: RequestOptions = options.signal ? { signal: options.signal } : {};
+    const dryRun = options.dryRun ?? false;
+    const now = options.now ?? new Date();
+    const desired = desiredSettings(spec);
+    const schedule: ScheduleInput | null = spec.schedule
+      ? {
+          time: nextRun(spec.schedule.time, spec.schedule.days, now).toISOString(),
+          repeat: spec.schedule.repeat ?? '1D',
+          ...(spec.schedule.days ? { allowedDays: spec.schedule.days } : {}),
+        }
+      : null;
+    const filters = (spec.filters ?? []).map((f, i) => ({ order: i, include: f.include, expression: f.expression }));
+
+    const summary = await backups.findByName(spec.name, req);
+    if (!summary) {
+      const changes: JobChange[] = [
+        { field: 'name', before: null, after: spec.name },
+        { field: 'target', before: null, after: redactUrl(spec.target) },
+        { field: 'sources', before: null, after: spec.sources.join(', ') },
+        ...[...desired].map(([k, v]) => ({ field: `settings.${k}`, before: null, after: show(k, v) })),
+      ];
+      if (schedule) changes.push({ field: 'schedule', before: null, after: this.#describeSchedule(spec) });
+      const body: BackupInput = {
+        name: spec.name,
+        description: spec.description ?? '',
+        tags: spec.tags ?? [],
+        targetUrl: spec.target,
+        sources: spec.sources,
+        settings: [...desired].map(([name, value]) => ({ name, value })),
+        filters,
+        schedule,
+      };
+      const id = dryRun ? null : (await backups.create(body, req)).id;
+      return { name: spec.name, action: 'create', id, changes, dryRun, maskedKept: [] };
+    }
+
+    const current = await backups.get(summary.id, req);
+    const changes: JobChange[] = [];
+    const maskedKept: string[] = [];
+    const overwrite = options.overwriteMaskedSecrets ?? false;
+
+    const description = spec.description ?? current.description;
+    if (description !== current.description) {
+      changes.push({ field: 'description', before: current.description, after: description });
+    }
+    let targetUrl = spec.target;
+    if (current.targetUrl !== spec.target) {
+      const comparable = maskLike(spec.target, current.targetUrl);
+      if (comparable === current.targetUrl && !overwrite) {
+        targetUrl = current.targetUrl;
+        maskedKept.push('target');
+      } else {
+        changes.push({ field: 'target', before: redactUrl(current.targetUrl), after: redactUrl(spec.target) });
+      }
+    }
+    if (current.sources.join('\n') !== spec.sources.join('\n')) {
+      changes.push({ field: 'sources', before: current.sources.join(', '), after: spec.sources.join(', ') });
+    }
+
+    const settings: { name: string; value: string | null; filter?: string }[] = [];
+    const seen = new Set<string>();
+    for (const s of current.settings) {
+      seen.add(s.name);
+      const want = desired.get(s.name);
+      if (want === undefined) {
+        if (MANAGED.has(s.name)) {
+          changes.push({ field: `settings.${s.name}`, before: show(s.name, s.value), after: null });
+          continue;
+        }
+        settings.push({ name: s.name, value: s.value, ...(s.filter ? { filter: s.filter } : {}) });
+        continue;
+      }
+      if (isMasked(s.value) && !overwrite) {
+        // The server hides the stored value; sending the placeholder back keeps it.
+        maskedKept.push(`settings.${s.name}`);
+        settings.push({ name: s.name, value: s.value });
+        continue;
+      }
+      if ((s.value ?? '') !== want) {
+        changes.push({ field: `settings.${s.name}`, before: show(s.name, s.value), after: show(s.name, want) });
+      }
+      settings.push({ name: s.name, value: want });
+    }
+    for (const [name, value] of desired) {
+      if (seen.has(name)) continue;
+      changes.push({ field: `settings.${name}`, before: null, after: show(name, value) });
+      settings.push({ name, value });
+    }
+
+    const curFilters = current.filters.map((f) => `${f.include ? '+' : '-'}${f.expression}`).join('\n');
+    const newFilters = filters.map((f) => `${f.include ? '+' : '-'}${f.expression}`).join('\n');
+    if (curFilters !== newFilters) {
+      changes.push({ field: 'filters', before: curFilters || null, after: newFilters || null });
+    }
+
+    const before = this.#describeCurrentSchedule(current);
+    const after = spec.schedule ? this.#describeSchedule(spec) : null;
+    if (before !== after) changes.push({ field: 'schedule', before, after });
+
+    if (changes.length === 0) {
+      return { name: spec.name, action: 'unchanged', id: current.id, changes, dryRun, maskedKept };
+    }
+    if (!dryRun) {
+      await backups.update(
+        current.id,
+        {
+          name: current.name,
+          description,
+          tags: spec.tags ?? current.tags,
+          targetUrl,
+          sources: spec.sources,
+          settings,
+          filters,
+          metadata: null,
+          // Keep the stored next-run time when only other fields changed.
+          schedule:
+            schedule && before === after && current.schedule?.time
+              ? { ...schedule, time: current.schedule.time }
+              : schedule,
+        },
+        req,
+      );
+    }
+    return { name: spec.name, action: 'update', id: current.id, changes, dryRun, maskedKept };
+  }
+
+  /**
+   * Apply several specs in order.
+   *
+   * @example
+   * ```ts
+   * const results = await dup.jobs.applyAll([dbJob, filesJob], { dryRun: true });
+   * ```
+   */
+  async applyAll(specs: readonly JobSpec[], options: ApplyOptions = {}): Promise<ApplyResult[]> {
+    const out: ApplyResult[] = [];
+    for (const s of specs) out.push(await this.apply(s, options));
+    return out;
+  }
+
+  #describeSchedule(spec: JobSpec): string | null {
+    if (!spec.schedule) return null;
+    const days = normDays(spec.schedule.days);
+    return `${spec.schedule.repeat ?? '1D'} at ${spec.schedule.time}${days ? ` on ${days}` : ''}`;
+  }
+
+  #describeCurrentSchedule(b: Backup): string | null {
+    if (!b.schedule) return null;
+    const days = normDays(b.schedule.allowedDays);
+    return `${b.schedule.repeat ?? '?'} at ${hhmm(b.schedule.time) ?? '?'}${days ? ` on ${days}` : ''}`;
+  }
+}

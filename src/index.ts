@@ -41,3 +41,5 @@ export type { DirectorySourceOptions, DirectoryTargetOptions, ListingEntry, Tree
 export { compileFilters } from './sources/filters.js';
 export type { PathFilter } from './sources/filters.js';
 export { WORKDIR_MARKER } from './sources/workdir.js';
+export { defineConfig, loadConfig, resolveConfig } from './sources/config.js';
+export type { DuplicatiKitConfig, DuplicatiServerConfig, LoadedConfig, TypedEntry } from './sources/config.js';

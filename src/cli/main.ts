@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+/**
+ * Entry point of the `duplicati-kit` command.
+ *
+ * @module
+ */
+import { commands } from './commands/index.js';
+import { runCli } from './run.js';
+
+const ctl = new AbortController();
+let interrupts = 0;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    // First signal: abort cleanly (plans remove partial files, restores roll back). Second: leave now.
+    if (++interrupts > 1) process.exit(130);
+    ctl.abort(new Error(`interrupted by ${sig}`));
+  });
+}
+
+runCli(process.argv.slice(2), commands, {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  cwd: process.cwd(),
+  signal: ctl.signal,
+  interactive: process.stderr.isTTY === true,
+}).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`duplicati-kit: unexpected failure: ${(e as Error)?.stack ?? String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,258 @@
+/**
+ * Config files for the CLI and hooks: YAML, JSON, or an `.mjs` module exporting
+ * `defineConfig(...)`. Validated with zod; every bad field is reported with its path.
+ *
+ * @module
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { throwIfAborted } from '../core/abort.js';
+import { ConfigError, type ConfigIssue, isConfigError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { type BackupPlan, createBackupPlan } from './plan.js';
+import { createRestorePlan, type RestorePlan } from './restore-plan.js';
+import type { BackupSource, RestoreTarget } from './types.js';
+import { buildSource, buildTarget, sourceTypes, targetTypes } from './registry.js';
+
+/** A source or target written as data: `type` picks the class, the rest are its options. */
+export interface TypedEntry {
+  readonly type: string;
+  readonly [option: string]: unknown;
+}
+
+/** The Duplicati server the CLI talks to. The password comes from a file or the environment, never the config. */
+export interface DuplicatiServerConfig {
+  readonly url: string;
+  /** File holding the UI password (the docker `_FILE` convention). */
+  readonly passwordFile?: string;
+  /** Name of an environment variable holding the password. @default 'DUPLICATI_PASSWORD' */
+  readonly passwordEnv?: string;
+}
+
+/** The config file's shape. In `.mjs` configs, sources and targets may be instances. */
+export interface DuplicatiKitConfig {
+  /** Staging folder the backup plan owns; Duplicati backs it up. */
+  readonly workDir: string;
+  readonly sources: readonly (TypedEntry | BackupSource)[];
+  /** How many sources prepare at once. @default 1 */
+  readonly concurrency?: number;
+  /** How long to wait for another run's lock. @default 0 */
+  readonly lockWaitMs?: number;
+  readonly restore?: { readonly targets: readonly (TypedEntry | RestoreTarget)[] };
+  readonly duplicati?: DuplicatiServerConfig;
+  /** Settings of `duplicati-kit hook`. */
+  readonly hook?: {
+    /** Stop the Duplicati backup when any source fails. @default true */
+    readonly stopOnFailure?: boolean;
+    /** Duplicati operations to act on. @default ['Backup'] */
+    readonly operations?: readonly string[];
+    /** Remove the staged dumps after the backup. @default true */
+    readonly cleanupAfter?: boolean;
+  };
+}
+
+/**
+ * Type helper for `.mjs`/`.ts` config files.
+ *
+ * @example
+ * ```ts
+ * // duplicati-kit.config.mjs
+ * import { defineConfig, DirectorySource } from 'duplicati-kit';
+ * export default defineConfig({
+ *   workDir: '/srv/backup/staging',
+ *   sources: [new DirectorySource({ name: 'photos', paths: ['/srv/photos'] })],
+ * });
+ * ```
+ */
+export function defineConfig(config: DuplicatiKitConfig): DuplicatiKitConfig {
+  return config;
+}
+
+const isInstance = (v: unknown, method: string) =>
+  typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>)[method] === 'function';
+
+const typed = (known: () => string[]) =>
+  z
+    .object({ type: z.string() })
+    .passthrough()
+    .superRefine((v, ctx) => {
+      if (!known().includes(v.type)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['type'],
+          message: `unknown type "${v.type}" (known: ${known().join(', ')})`,
+        });
+      }
+    });
+
+const configSchema = z
+  .object({
+    workDir: z
+      .string()
+      .min(1)
+      .refine((p) => path.isAbsolute(p), 'must be an absolute path'),
+    sources: z
+      .array(z.union([z.custom<BackupSource>((v) => isInstance(v, 'prepare')), typed(sourceTypes)]))
+      .min(1, 'at least one source is needed'),
+    concurrency: z.number().int().min(1).max(64).optional(),
+    lockWaitMs: z.number().int().min(0).optional(),
+    restore: z
+      .object({
+        targets: z.array(z.union([z.custom<RestoreTarget>((v) => isInstance(v, 'restore')), typed(targetTypes)])),
+      })
+      .strict()
+      .optional(),
+    duplicati: z
+      .object({
+        url: z.string().url(),
+        passwordFile: z.string().min(1).optional(),
+        passwordEnv: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
+    hook: z
+      .object({
+        stopOnFailure: z.boolean().optional(),
+        operations: z.array(z.string().min(1)).optional(),
+        cleanupAfter: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/** A loaded, validated config with the plans it describes. */
+export interface LoadedConfig {
+  readonly file: string;
+  readonly config: DuplicatiKitConfig;
+  readonly sources: readonly BackupSource[];
+  readonly targets: readonly RestoreTarget[];
+  backupPlan(options?: { logger?: Logger }): BackupPlan;
+  restorePlan(options?: { logger?: Logger }): RestorePlan;
+}
+
+async function readRaw(file: string, signal?: AbortSignal): Promise<unknown> {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.mjs' || ext === '.js') {
+    const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    if (mod.default === undefined) {
+      throw new ConfigError(`${file} has no default export`, [
+        { path: '', message: 'export default defineConfig({...})' },
+      ]);
+    }
+    return mod.default;
+  }
+  const text = await fsp.readFile(file, { encoding: 'utf8', ...(signal ? { signal } : {}) });
+  try {
+    return ext === '.json' ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
+  } catch (e) {
+    throw new ConfigError(
+      `${file} is not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`,
+      [],
+      {
+        cause: e,
+      },
+    );
+  }
+}
+
+/**
+ * Validate a config object (as read from a file or built in code) and build its sources and
+ * targets. Every problem is collected into one ConfigError.
+ */
+export async function resolveConfig(raw: unknown, file = '(inline)'): Promise<LoadedConfig> {
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `invalid config ${file}`,
+      parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
+    );
+  }
+  const config = parsed.data as DuplicatiKitConfig;
+  const issues: ConfigIssue[] = [];
+  const build = async <T>(
+    entry: unknown,
+    at: string,
+    make: (e: TypedEntry) => Promise<T>,
+    method: string,
+  ): Promise<T | undefined> => {
+    if (isInstance(entry, method)) return entry as T;
+    try {
+      return await make(entry as TypedEntry);
+    } catch (e) {
+      if (!isConfigError(e)) throw e;
+      if (e.issues.length === 0) issues.push({ path: at, message: e.message });
+      for (const i of e.issues) issues.push({ path: [at, i.path].filter(Boolean).join('.'), message: i.message });
+      return undefined;
+    }
+  };
+  const sources: BackupSource[] = [];
+  for (const [i, s] of config.sources.entries()) {
+    const built = await build(s, `sources.${i}`, buildSource, 'prepare');
+    if (built) sources.push(built);
+  }
+  const targets: RestoreTarget[] = [];
+  for (const [i, t] of (config.restore?.targets ?? []).entries()) {
+    const built = await build(t, `restore.targets.${i}`, buildTarget, 'restore');
+    if (built) targets.push(built);
+  }
+  if (issues.length) throw new ConfigError(`invalid config ${file}`, issues);
+  // Validate the plan options now, so a bad name or duplicate is reported at load time.
+  try {
+    createBackupPlan(planOptions(config, sources));
+  } catch (e) {
+    if (isConfigError(e)) throw new ConfigError(`invalid config ${file}`, e.issues);
+    throw e;
+  }
+  return {
+    file,
+    config,
+    sources,
+    targets,
+    backupPlan: (o = {}) =>
+      createBackupPlan({ ...planOptions(config, sources), ...(o.logger ? { logger: o.logger } : {}) }),
+    restorePlan: (o = {}) => createRestorePlan({ targets, ...(o.logger ? { logger: o.logger } : {}) }),
+  };
+}
+
+function planOptions(config: DuplicatiKitConfig, sources: BackupSource[]) {
+  return {
+    workDir: config.workDir,
+    sources,
+    ...(config.concurrency !== undefined ? { concurrency: config.concurrency } : {}),
+    ...(config.lockWaitMs !== undefined ? { lockWaitMs: config.lockWaitMs } : {}),
+  };
+}
+
+/**
+ * Load and validate a config file (`.yaml`, `.yml`, `.json`, `.mjs`, `.js`).
+ *
+ * @throws {ConfigError} naming every bad field with its path.
+ * @example
+ * ```ts
+ * const cfg = await loadConfig('/etc/duplicati-kit.yaml');
+ * await cfg.backupPlan().prepare();
+ * ```
+ */
+export async function loadConfig(file: string, options: { signal?: AbortSignal } = {}): Promise<LoadedConfig> {
+  throwIfAborted(options.signal);
+  const abs = path.resolve(file);
+  let raw: unknown;
+  try {
+    raw = await readRaw(abs, options.signal);
+  } catch (e) {
+    if (isConfigError(e)) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(
+      code === 'ENOENT' ? `config file ${abs} does not exist` : `cannot read config ${abs}: ${(e as Error).message}`,
+      [],
+      {
+        cause: e,
+      },
+    );
+  }
+  return resolveConfig(raw, abs);
+}

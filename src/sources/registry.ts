@@ -1,0 +1,45 @@
+/**
+ * Source and target types a config file can name (`type: sqlite`). Each loads its module on
+ * first use, so a config with only folders never loads a database driver.
+ *
+ * @module
+ */
+import type { BackupSource, RestoreTarget } from './types.js';
+
+type Factory<T> = (options: Record<string, unknown>) => Promise<T>;
+
+const withoutType = (e: { type: string }): Record<string, unknown> => {
+  const { type: _type, ...rest } = e as Record<string, unknown>;
+  return rest;
+};
+
+const SOURCES: Record<string, Factory<BackupSource>> = {
+  directory: async (o) => new (await import('./directory.js')).DirectorySource(o as never),
+  archive: async (o) => new (await import('./archive.js')).ArchiveSource(o as never),
+  sqlite: async (o) => new (await import('./sqlite.js')).SqliteSource(o as never),
+};
+
+const TARGETS: Record<string, Factory<RestoreTarget>> = {
+  directory: async (o) => new (await import('./directory.js')).DirectoryTarget(o as never),
+  archive: async (o) => new (await import('./archive.js')).ArchiveTarget(o as never),
+  sqlite: async (o) => new (await import('./sqlite.js')).SqliteTarget(o as never),
+};
+
+/** Source types a config may name. */
+export const sourceTypes = (): string[] => Object.keys(SOURCES);
+/** Target types a config may name. */
+export const targetTypes = (): string[] => Object.keys(TARGETS);
+
+/** Build a source from a config entry (`type` plus the class's options). */
+export function buildSource(entry: { type: string }): Promise<BackupSource> {
+  const f = SOURCES[entry.type];
+  if (!f) throw new Error(`unknown source type ${entry.type}`);
+  return f(withoutType(entry));
+}
+
+/** Build a target from a config entry (`type` plus the class's options). */
+export function buildTarget(entry: { type: string }): Promise<RestoreTarget> {
+  const f = TARGETS[entry.type];
+  if (!f) throw new Error(`unknown target type ${entry.type}`);
+  return f(withoutType(entry));
+}

@@ -1,0 +1,150 @@
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { acquireLock } from '../../../src/core/lock.js';
+import { CLI, requireBuiltCli, runCli } from '../../helpers/cli.js';
+import { tempDir } from '../../helpers/context.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeAll(() => requireBuiltCli());
+beforeEach(async () => ({ dir, cleanup } = await tempDir('dk-cli-')));
+afterEach(() => cleanup());
+
+async function serverTree() {
+  const live = path.join(dir, 'live');
+  await fsp.mkdir(path.join(live, 'photos', 'a'), { recursive: true });
+  await fsp.mkdir(path.join(live, 'conf'), { recursive: true });
+  await fsp.writeFile(path.join(live, 'photos', 'a', '1.jpg'), 'jpeg-bytes');
+  await fsp.writeFile(path.join(live, 'conf', 'app.ini'), '[app]\nport=1\n');
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(path.join(live, 'app.db'));
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t (v) VALUES (1), (2), (3);');
+  db.close();
+  const config = path.join(dir, 'duplicati-kit.yaml');
+  await fsp.writeFile(
+    config,
+    `workDir: ${dir}/staging
+sources:
+  - type: sqlite
+    name: app
+    path: ${live}/app.db
+    counts: [t]
+  - type: archive
+    name: conf
+    root: ${live}/conf
+  - type: directory
+    name: photos
+    paths: [${live}/photos]
+restore:
+  targets:
+    - type: sqlite
+      source: app
+      path: ${dir}/restored/app.db
+    - type: archive
+      source: conf
+      dest: ${dir}/restored/conf
+    - type: directory
+      source: photos
+`,
+  );
+  return { live, config };
+}
+
+describe('duplicati-kit CLI (built, as a child process)', () => {
+  it('prints help and version; unknown commands and flags exit 2', async () => {
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: duplicati-kit');
+    expect(help.stdout).toContain('Exit codes:');
+    const version = await runCli(['--version']);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    expect((await runCli(['explode'])).code).toBe(2);
+    const badFlag = await runCli(['prepare', '--nope']);
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toContain('--nope');
+    expect((await runCli(['verify', '--help'])).stdout).toContain('--from DIR');
+  });
+
+  it('prepare → verify → restore round trip with --json and exit codes', async () => {
+    const { config } = await serverTree();
+    const prepared = await runCli(['prepare', '--json', '--config', config]);
+    expect(prepared.stderr).toBe('');
+    expect(prepared.code).toBe(0);
+    const out = JSON.parse(prepared.stdout) as {
+      ok: boolean;
+      backupPaths: string[];
+      manifest: { sources: { name: string }[] };
+    };
+    expect(out.ok).toBe(true);
+    expect(out.manifest.sources.map((s) => s.name)).toEqual(['app', 'conf', 'photos']);
+    expect(out.backupPaths).toEqual([path.join(dir, 'staging'), path.join(dir, 'live', 'photos')]);
+
+    const checksumsOnly = await runCli(['verify', '--from', path.join(dir, 'staging')], {
+      cwd: dir,
+      env: { DUPLICATI_KIT_CONFIG: '' },
+    });
+    expect(checksumsOnly.code).toBe(0);
+    expect(checksumsOnly.stdout).toContain('checksums: 2/2 ok');
+
+    const restored = await runCli(['restore', '--from', path.join(dir, 'staging'), '--config', config]);
+    expect(restored.code).toBe(0);
+    expect(restored.stdout).toMatch(/restored\s+app/);
+    expect(await fsp.readFile(path.join(dir, 'restored', 'conf', 'app.ini'), 'utf8')).toBe('[app]\nport=1\n');
+
+    await fsp.appendFile(path.join(dir, 'staging', 'app', 'app.db'), 'bitrot');
+    const damaged = await runCli(['verify', '--json', '--from', path.join(dir, 'staging')], { cwd: dir });
+    expect(damaged.code).toBe(4);
+    expect(JSON.parse(damaged.stdout).checksums.length).toBe(2);
+
+    const cleaned = await runCli(['cleanup', '--config', config]);
+    expect(cleaned.code).toBe(0);
+    expect(await fsp.readdir(path.join(dir, 'staging'))).toEqual(['.duplicati-kit-workdir']);
+  });
+
+  it('a failing source exits 5 and writes no manifest', async () => {
+    const { config } = await serverTree();
+    await fsp.rm(path.join(dir, 'live', 'app.db'));
+    const r = await runCli(['prepare', '--config', config]);
+    expect(r.code).toBe(5);
+    expect(r.stdout).toMatch(/FAIL app \[sqlite\]/);
+    await expect(fsp.access(path.join(dir, 'staging', 'manifest.json'))).rejects.toThrow();
+  });
+
+  it('reports every bad config field with its path and exits 2', async () => {
+    const config = path.join(dir, 'bad.yaml');
+    await fsp.writeFile(
+      config,
+      'workDir: relative/path\nsources:\n  - type: directory\n    name: x\n    paths: [not-absolute]\n  - type: nosuch\n    name: y\nsurprise: 1\n',
+    );
+    const r = await runCli(['prepare', '--config', config]);
+    expect(r.code).toBe(2);
+    for (const field of ['workDir', 'sources.1.type', 'surprise']) expect(r.stderr).toContain(field);
+    const r2 = await runCli(['prepare', '--config', path.join(dir, 'missing.yaml')]);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toContain('does not exist');
+  });
+
+  it('a second run while the work folder is locked exits 3', async () => {
+    const { config } = await serverTree();
+    await fsp.mkdir(path.join(dir, 'staging'));
+    const lock = await acquireLock(path.join(dir, 'staging'));
+    try {
+      const r = await runCli(['prepare', '--config', config]);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toContain(`pid ${process.pid}`);
+    } finally {
+      await lock.release();
+    }
+  });
+
+  it('runs the demo end to end', async () => {
+    const r = await runCli(['demo', '--json']);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as { ok: boolean; steps: { name: string; ok: boolean }[] };
+    expect(report.ok).toBe(true);
+    expect(report.steps.every((s) => s.ok)).toBe(true);
+    expect(CLI.endsWith('main.js')).toBe(true);
+  });
+});

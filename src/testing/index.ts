@@ -1,6 +1,8 @@
 /**
- * `duplicati-kit/testing`: work in progress.
+ * `duplicati-kit/testing`: what users' own tests need, starting with `FakeDuplicatiServer`, an
+ * in-process Duplicati server (2.0.x or 2.1+ wire format) with a real state machine.
  *
  * @module
  */
 export type { Logger } from '../core/logger.js';
+export * from './fake-duplicati/index.js';

@@ -220,8 +220,7 @@ class Walker {
         this.stats.directories++;
       }
       if (rel !== '' && this.#excluded(rel)) continue;
-      if (rel === '') await this.#walkFrom('');
-      else await this.#visit(rel, undefined, true);
+      await this.#walkFrom(rel);
     }
   }
 
@@ -250,17 +249,40 @@ class Walker {
     });
   }
 
+  /**
+   * Depth-first, pre-order: a folder's header, then its entries, then its sub-folders, so each
+   * subtree is contiguous (GNU tar sets a folder's mtime when it leaves it). One folder handle is
+   * open at a time; only the paths of pending sub-folders are held.
+   */
   async #walkFrom(startRel: string): Promise<void> {
     const stack = [startRel];
     while (stack.length > 0) {
       throwIfAborted(this.#signal);
       const rel = stack.pop() as string;
       const abs = rel ? path.join(this.root, rel) : this.root;
+      if (rel) {
+        let st: Stats;
+        try {
+          st = await fsp.lstat(abs);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT' && rel !== startRel) {
+            this.#vanished(rel);
+            continue;
+          }
+          throw e;
+        }
+        if (!st.isDirectory()) {
+          await this.#visit(rel, undefined);
+          continue;
+        }
+        await this.#entry({ name: `${rel}/`, type: 'directory', ...this.#meta(st) });
+        this.stats.directories++;
+      }
       let dir: import('node:fs').Dir;
       try {
         dir = await fsp.opendir(abs, { bufferSize: 64 });
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT' && rel !== startRel) {
           this.#vanished(rel);
           continue;
         }
@@ -270,7 +292,7 @@ class Walker {
       for await (const d of dir) {
         const childRel = rel ? `${rel}/${d.name}` : d.name;
         if (this.#excluded(childRel)) continue;
-        if (await this.#visit(childRel, d.isDirectory() ? 'dir' : d.isFile() ? 'file' : undefined, false)) {
+        if (await this.#visit(childRel, d.isDirectory() ? 'dir' : d.isFile() ? 'file' : undefined)) {
           subdirs.push(childRel);
         }
       }
@@ -278,30 +300,23 @@ class Walker {
     }
   }
 
-  /**
-   * Archive one path. Returns true when it is a folder whose contents still need walking (only
-   * when `walkNow` is false; otherwise the folder is walked here).
-   */
-  async #visit(rel: string, hint: 'dir' | 'file' | undefined, walkNow: boolean): Promise<boolean> {
+  /** Archive one non-folder path. Returns true when it is a folder (walked later by the caller). */
+  async #visit(rel: string, hint: 'dir' | 'file' | undefined): Promise<boolean> {
     throwIfAborted(this.#signal);
+    if (hint === 'dir') return true;
     const abs = path.join(this.root, rel);
     if (hint === 'file') return this.#file(rel, abs);
     let st: Stats;
     try {
       st = await fsp.lstat(abs);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !walkNow) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         this.#vanished(rel);
         return false;
       }
       throw e;
     }
-    if (st.isDirectory()) {
-      await this.#entry({ name: `${rel}/`, type: 'directory', ...this.#meta(st) });
-      this.stats.directories++;
-      if (walkNow) await this.#walkFrom(rel);
-      return !walkNow;
-    }
+    if (st.isDirectory()) return true;
     if (st.isFile()) return this.#file(rel, abs);
     if (st.isSymbolicLink()) {
       let target: string;
@@ -347,14 +362,14 @@ class Walker {
         this.#vanished(rel);
         return false;
       }
-      if (code === 'ELOOP') return this.#visit(rel, undefined, false) as Promise<false>;
+      if (code === 'ELOOP') return this.#visit(rel, undefined) as Promise<false>;
       throw e;
     }
     try {
       const st = await fh.stat();
       if (!st.isFile()) {
         await fh.close();
-        return this.#visit(rel, undefined, false) as Promise<false>;
+        return this.#visit(rel, undefined) as Promise<false>;
       }
       const size = st.size;
       if (this.#hardlinks && st.nlink > 1) {

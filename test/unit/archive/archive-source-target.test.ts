@@ -4,11 +4,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ArtifactRef } from '../../../src/core/artifact-writer.js';
 import { isConfigError, isDumpError, isSourceUnavailableError } from '../../../src/core/errors.js';
 import type { Logger } from '../../../src/core/logger.js';
-import type { Manifest, ManifestSource } from '../../../src/core/manifest.js';
 import { ArchiveSource, ArchiveTarget } from '../../../src/sources/archive.js';
 import { compileExcludes } from '../../../src/sources/tar-pack.js';
-import type { RestoreInput, SourceContext } from '../../../src/sources/types.js';
+import type { SourceContext } from '../../../src/sources/types.js';
 import { makeContext, tempDir } from '../../helpers/context.js';
+import { restoreInputFor } from '../../integration/postgres/restore-input.js';
 import { buildTar } from './tar-builder.js';
 import { listTree } from './tree.js';
 
@@ -32,41 +32,6 @@ afterEach(() => cleanup());
 function recordingLogger(lines: string[]): Logger {
   const push = (m: string) => lines.push(m);
   return { debug: push, info: push, warn: push, error: push };
-}
-
-function entryOf(ref: ArtifactRef, metadata: ManifestSource['metadata'], name = 'cfg'): ManifestSource {
-  const now = new Date().toISOString();
-  return {
-    name,
-    kind: 'archive',
-    artifacts: [ref],
-    includePaths: [],
-    excludePatterns: [],
-    metadata,
-    startedAt: now,
-    finishedAt: now,
-    durationMs: 1,
-  };
-}
-
-function inputOf(entry: ManifestSource, from: string): RestoreInput {
-  const now = new Date().toISOString();
-  const manifest: Manifest = {
-    manifestVersion: 1,
-    tool: { name: 'duplicati-kit', version: '0.0.0' },
-    host: 'test',
-    startedAt: now,
-    finishedAt: now,
-    sources: [entry],
-    includePaths: [],
-    excludePatterns: [],
-  };
-  return {
-    entry,
-    from,
-    manifest,
-    artifacts: entry.artifacts.map((a) => ({ ...a, file: path.join(from, ...a.path.split('/')) })),
-  };
 }
 
 async function prepared(options: Partial<ConstructorParameters<typeof ArchiveSource>[0]> = {}) {
@@ -187,8 +152,8 @@ describe('ArchiveTarget', () => {
   });
 
   it('accepts archive entries, of the configured source when one is set', async () => {
-    const { ref, result } = await prepared();
-    const entry = entryOf(ref, result.metadata ?? {});
+    const { source, result } = await prepared();
+    const { entry } = restoreInputFor(source, result, work);
     expect(new ArchiveTarget({ dest: path.join(dir, 'out') }).accepts(entry)).toBe(true);
     expect(new ArchiveTarget({ dest: path.join(dir, 'out'), source: 'cfg' }).accepts(entry)).toBe(true);
     expect(new ArchiveTarget({ dest: path.join(dir, 'out'), source: 'other' }).accepts(entry)).toBe(false);
@@ -196,11 +161,11 @@ describe('ArchiveTarget', () => {
   });
 
   it('verify scans without writing and compares counts with the manifest', async () => {
-    const { ref, result } = await prepared({ gzip: true });
+    const { source, result } = await prepared({ gzip: true });
     const dest = path.join(dir, 'out');
     const target = new ArchiveTarget({ dest });
     const ctx = makeContext(path.join(dir, 'rwork'), 'cfg');
-    const good = await target.verify(inputOf(entryOf(ref, result.metadata ?? {}), work), ctx);
+    const good = await target.verify(restoreInputFor(source, result, work), ctx);
     expect(good.ok).toBe(true);
     expect(good.checks.map((c) => c.name)).toEqual([
       'archive_safe',
@@ -213,12 +178,15 @@ describe('ArchiveTarget', () => {
     ]);
     expect(await fsp.readdir(dir)).not.toContain('out');
 
-    const lying = await target.verify(inputOf(entryOf(ref, { ...result.metadata, files: 99 }), work), ctx);
+    const lying = await target.verify(
+      restoreInputFor(source, { ...result, metadata: { ...result.metadata, files: 99 } }, work),
+      ctx,
+    );
     expect(lying.ok).toBe(false);
     expect(lying.checks.find((c) => c.name === 'files')).toMatchObject({ ok: false });
 
     await fsp.mkdir(dest);
-    const exists = await target.verify(inputOf(entryOf(ref, result.metadata ?? {}), work), ctx);
+    const exists = await target.verify(restoreInputFor(source, result, work), ctx);
     expect(exists.checks.find((c) => c.name === 'dest')).toMatchObject({ ok: false });
   });
 
@@ -228,7 +196,7 @@ describe('ArchiveTarget', () => {
     await fsp.writeFile(path.join(from, 'cfg/cfg.tar'), buildTar([{ name: '../evil', data: 'x' }]));
     const ref: ArtifactRef = { path: 'cfg/cfg.tar', bytes: 0, sha256: '0'.repeat(64), format: 'tar' };
     const report = await new ArchiveTarget({ dest: path.join(dir, 'out') }).verify(
-      inputOf(entryOf(ref, {}), from),
+      restoreInputFor(new ArchiveSource({ name: 'cfg', root: src }), { artifacts: [ref] }, from),
       makeContext(path.join(dir, 'rwork'), 'cfg'),
     );
     expect(report.ok).toBe(false);
@@ -237,8 +205,8 @@ describe('ArchiveTarget', () => {
   });
 
   it('restore swaps in the archive with a safety copy; rollback puts it back; finalize drops it', async () => {
-    const { ref, result } = await prepared({ gzip: true });
-    const input = inputOf(entryOf(ref, result.metadata ?? {}), work);
+    const { source, result } = await prepared({ gzip: true });
+    const input = restoreInputFor(source, result, work);
     const dest = path.join(dir, 'live');
     await fsp.mkdir(dest);
     await fsp.writeFile(path.join(dest, 'old.txt'), 'previous');
@@ -261,8 +229,8 @@ describe('ArchiveTarget', () => {
   });
 
   it('restore into a new folder; rollback removes it; an existing dest without overwrite is refused', async () => {
-    const { ref, result } = await prepared();
-    const input = inputOf(entryOf(ref, result.metadata ?? {}), work);
+    const { source, result } = await prepared();
+    const input = restoreInputFor(source, result, work);
     const dest = path.join(dir, 'fresh');
     const ctx = makeContext(path.join(dir, 'rwork'), 'cfg');
     const target = new ArchiveTarget({ dest });

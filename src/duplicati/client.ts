@@ -20,15 +20,26 @@ import { TasksResource } from './resources/tasks.js';
 class GenerationAwarePasswordAuth implements AuthStrategy {
   readonly type = 'password';
   #inner: AuthStrategy | undefined;
+  #pending: Promise<AuthStrategy> | undefined;
   readonly #ctx: () => Promise<Generation>;
   readonly #make: (g: Generation) => AuthStrategy;
   constructor(generation: (signal?: AbortSignal) => Promise<Generation>, make: (g: Generation) => AuthStrategy) {
     this.#ctx = generation;
     this.#make = make;
   }
-  async #get(): Promise<AuthStrategy> {
-    this.#inner ??= this.#make(await this.#ctx());
-    return this.#inner;
+  #get(): Promise<AuthStrategy> {
+    // One strategy for all concurrent first callers (a second one would log in a second time).
+    this.#pending ??= this.#ctx().then(
+      (g) => {
+        this.#inner = this.#make(g);
+        return this.#inner;
+      },
+      (e: unknown) => {
+        this.#pending = undefined;
+        throw e;
+      },
+    );
+    return this.#pending;
   }
   async authorize(signal?: AbortSignal): Promise<{ headers: Record<string, string>; epoch: number }> {
     return (await this.#get()).authorize(signal);

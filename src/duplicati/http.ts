@@ -98,6 +98,21 @@ export interface CallSpec<T> {
 const RETRY_STATUS = new Set([408, 429, 502, 503, 504]);
 const retryAfterOf = new WeakMap<object, number>();
 
+interface Issue {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+  readonly errors?: readonly (readonly Issue[])[];
+}
+
+/** Union failures hide the real field paths inside their branches; bring them out. */
+function flattenIssues(issues: readonly Issue[], prefix: readonly PropertyKey[] = []): Issue[] {
+  return issues.flatMap((i) => {
+    const path = [...prefix, ...i.path];
+    if (i.errors?.length) return i.errors.flatMap((branch) => flattenIssues(branch, path));
+    return [{ path, message: i.message }];
+  });
+}
+
 /** Strip the UTF-8 BOM Duplicati 2.0.x puts in front of every JSON body. */
 export function stripBom(text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
@@ -305,8 +320,9 @@ export class HttpCore {
     }
     const result = schema.safeParse(json);
     if (result.success) return result.data;
-    const fields = [...new Set(result.error.issues.map((i) => i.path.map(String).join('.') || '(root)'))];
-    const detail = result.error.issues
+    const issues = flattenIssues(result.error.issues);
+    const fields = [...new Set(issues.map((i) => i.path.map(String).join('.') || '(root)'))];
+    const detail = issues
       .slice(0, 5)
       .map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)
       .join('; ');

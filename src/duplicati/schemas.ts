@@ -122,10 +122,10 @@ const backupFullInner = z
   );
 
 /** `GET /backup/{id}`: 2.1+ plain, 2.0.x wrapped in `{success, data}`. */
-export const backupGetWire = z.union([
-  z.object({ success: z.boolean(), data: backupFullInner }).transform((x) => x.data),
+export const backupGetWire = z.preprocess(
+  (v) => (v && typeof v === 'object' && 'success' in v && 'data' in v ? (v as { data: unknown }).data : v),
   backupFullInner,
-]);
+);
 
 /** POST /backups: 2.0 `{status, ID}`, 2.1+ `{ID, Temporary}`. */
 export const createdWire = z.object({ ID: id }).transform((x) => ({ id: x.ID }));

@@ -55,18 +55,18 @@ class Raw {
     expect(r.status, `${method} ${p}`).toBe(200);
     return (await r.json()) as T;
   }
-  private keep(r: Response): void {
+  /** Keep the tokens of a successful login or refresh. */
+  private async adopt(r: Response): Promise<void> {
+    if (r.status !== 200) return;
+    const b = (await r.clone().json()) as { AccessToken: string; RefreshNonce?: string | null };
+    this.token = b.AccessToken;
+    this.nonce = b.RefreshNonce ?? null;
     const c = r.headers.getSetCookie().find((v) => v.startsWith(`RefreshToken_${this.server.port}=`));
     if (c) this.refreshCookie = c.split(';')[0] ?? '';
   }
   async login(rememberMe = false): Promise<Response> {
     const r = await this.call('POST', '/api/v1/auth/login', { Password: 'pw', RememberMe: rememberMe });
-    if (r.status === 200) {
-      const b = (await r.clone().json()) as { AccessToken: string; RefreshNonce?: string | null };
-      this.token = b.AccessToken;
-      this.nonce = b.RefreshNonce ?? null;
-      this.keep(r);
-    }
+    await this.adopt(r);
     return r;
   }
   async refresh(cookie = this.refreshCookie, nonce = this.nonce): Promise<Response> {
@@ -75,12 +75,7 @@ class Raw {
       headers: { cookie, 'content-type': 'application/json' },
       body: JSON.stringify(nonce === null ? {} : { Nonce: nonce }),
     });
-    if (r.status === 200) {
-      const b = (await r.clone().json()) as { AccessToken: string; RefreshNonce?: string | null };
-      this.token = b.AccessToken;
-      this.nonce = b.RefreshNonce ?? null;
-      this.keep(r);
-    }
+    await this.adopt(r);
     return r;
   }
 }

@@ -69,7 +69,8 @@ export type HookOutcome =
     };
 
 /** A handler of one event. */
-export type HookHandler = (ctx: HookContext) => HookOutcome | Promise<HookOutcome> | void | Promise<void>;
+// biome-ignore lint/suspicious/noConfusingVoidType: `async (ctx) => { … }` handlers return Promise<void>.
+export type HookHandler = (ctx: HookContext) => HookOutcome | void | Promise<HookOutcome | void>;
 
 /** Options of {@link defineHook}. */
 export interface DefineHookOptions {

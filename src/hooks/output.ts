@@ -199,10 +199,11 @@ export class HookOutput {
 
 function formatFields(fields: LogFields | undefined): string {
   if (!fields) return '';
-  const parts = Object.entries(redactObject({ ...fields })).map(([k, v]) => {
-    if (v instanceof Error) return `${k}=${v.message}`;
-    return `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`;
-  });
+  // Errors become their message first: redactObject would turn them into `{}`.
+  const plain = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, v instanceof Error ? v.message : v]));
+  const parts = Object.entries(redactObject(plain)).map(
+    ([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`,
+  );
   return parts.length ? ` ${parts.join(' ')}` : '';
 }
 

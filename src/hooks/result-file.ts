@@ -160,9 +160,13 @@ function parseBlock(lines: readonly string[], indent: number): Record<string, Js
 function parseList(lines: readonly string[], indent: number): JsonValue[] {
   const items: string[][] = [];
   let current: string[] = [];
-  for (const line of lines) {
+  // Continuation lines of a multi-line item are printed unindented, so an item ends at a `,`
+  // only when the next line starts the next item at the list's own indentation.
+  const startsItem = (line: string | undefined): boolean =>
+    line === undefined || (indentOf(line) === indent && line.trim() !== '');
+  for (const [i, line] of lines.entries()) {
     if (line.trim() === '...' && current.length === 0) continue;
-    const ends = line.endsWith(',') && indentOf(line) >= indent;
+    const ends = line.endsWith(',') && startsItem(lines[i + 1]);
     current.push(ends ? line.slice(0, -1) : line);
     if (ends) {
       items.push(current);

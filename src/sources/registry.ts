@@ -17,12 +17,14 @@ const SOURCES: Record<string, Factory<BackupSource>> = {
   directory: async (o) => new (await import('./directory.js')).DirectorySource(o as never),
   archive: async (o) => new (await import('./archive.js')).ArchiveSource(o as never),
   sqlite: async (o) => new (await import('./sqlite.js')).SqliteSource(o as never),
+  postgres: async (o) => new (await import('./postgres.js')).PostgresSource(o as never),
 };
 
 const TARGETS: Record<string, Factory<RestoreTarget>> = {
   directory: async (o) => new (await import('./directory.js')).DirectoryTarget(o as never),
   archive: async (o) => new (await import('./archive.js')).ArchiveTarget(o as never),
   sqlite: async (o) => new (await import('./sqlite.js')).SqliteTarget(o as never),
+  postgres: async (o) => new (await import('./postgres-target.js')).PostgresTarget(o as never),
 };
 
 /** Source types a config may name. */

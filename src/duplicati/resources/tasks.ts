@@ -153,7 +153,7 @@ export class TasksResource {
    * Wait until a task is `Completed` or `Failed`. Uses the server-state long-poll (one request
    * per `longPollSeconds` while nothing happens, an immediate answer when something does), and
    * falls back to polling every `pollIntervalMs` when the server refuses long-poll. Survives
-   * connection loss (a server restart) by retrying with back-off until `totalTimeout`.
+   * connection loss and 502/503/504 (a server or proxy restart) by retrying with back-off until `totalTimeout`.
    *
    * @example
    * ```ts
@@ -192,8 +192,10 @@ export class TasksResource {
         backoff = 500;
       } catch (e) {
         if (signal.aborted) throw signal.reason;
-        if (!isDuplicatiConnectionError(e)) throw e;
-        // The server may be restarting: keep waiting, but no faster than the back-off.
+        const transient =
+          isDuplicatiConnectionError(e) || (isDuplicatiAPIError(e) && [502, 503, 504].includes(e.status));
+        if (!transient) throw e;
+        // The server (or the proxy in front of it) may be restarting: keep waiting, but no faster than the back-off.
         this.#ctx.core.logger.debug('duplicati unreachable while waiting', { taskId, retryInMs: backoff });
         lastEventId = undefined;
         await sleep(backoff, signal);

@@ -232,6 +232,7 @@ export class FakeDuplicatiServer {
   private readonly enableForeverToken: boolean;
   private readonly sockets = new Set<Socket>();
   private faults: RequestFault[] = [];
+  private requestWaiters: { match: FakeRequestMatch; resolve: (url: string) => void }[] = [];
   private server: Server | undefined;
   private lifetime = new AbortController();
   private boundPort = 0;
@@ -475,13 +476,24 @@ export class FakeDuplicatiServer {
 
   // ------------------------------------------------------------------ HTTP
 
+  private static matches(match: FakeRequestMatch, method: string, url: string, anyPath: boolean): boolean {
+    if (match.method && match.method.toUpperCase() !== method) return false;
+    const p = match.path;
+    if (p === undefined) return anyPath || url.startsWith('/api/');
+    return typeof p === 'string' ? url.startsWith(p) : p.test(url);
+  }
+
+  /**
+   * Resolve with the path and query of the next request matching `match` (any request when
+   * empty), as soon as it arrives: a test can act at a known point of a client's flow, e.g.
+   * restart once the client is waiting on its task.
+   */
+  waitForRequest(match: FakeRequestMatch = {}): Promise<string> {
+    return new Promise((resolve) => this.requestWaiters.push({ match, resolve }));
+  }
+
   private takeFault(method: string, url: string): RequestFault | undefined {
-    const f = this.faults.find((c) => {
-      if (c.match.method && c.match.method.toUpperCase() !== method) return false;
-      const p = c.match.path;
-      if (p === undefined) return url.startsWith('/api/');
-      return typeof p === 'string' ? url.startsWith(p) : p.test(url);
-    });
+    const f = this.faults.find((c) => FakeDuplicatiServer.matches(c.match, method, url, false));
     if (!f) return undefined;
     f.remaining--;
     if (f.remaining <= 0) this.faults = this.faults.filter((c) => c !== f);
@@ -499,6 +511,11 @@ export class FakeDuplicatiServer {
     res.on('close', () => requestAbort.abort());
     const signal = AbortSignal.any([requestAbort.signal, this.lifetime.signal]);
     const write = this.generation === '2.0' ? write20 : write21;
+    const waiting = this.requestWaiters.filter((w) => FakeDuplicatiServer.matches(w.match, method, url, true));
+    if (waiting.length > 0) {
+      this.requestWaiters = this.requestWaiters.filter((w) => !waiting.includes(w));
+      for (const w of waiting) w.resolve(url);
+    }
     try {
       const body = await readBody(req);
       const fault = this.takeFault(method, url);

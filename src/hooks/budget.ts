@@ -159,9 +159,9 @@ export function createHookBudget(options: HookBudgetOptions): ControlledHookBudg
     start(): void {
       for (const at of [warnAtMs, abortAtMs]) {
         if (!Number.isFinite(at)) continue;
-        const t = setTimeout(() => budget.check(), Math.max(0, at - elapsedMs()));
-        t.unref();
-        timers.push(t);
+        // Kept referenced: a handler waiting on nothing must still be stopped at the deadline
+        // rather than let the process drain and exit. stop() clears them.
+        timers.push(setTimeout(() => budget.check(), Math.max(0, at - elapsedMs())));
       }
       budget.check();
     },

@@ -430,14 +430,27 @@ export function defineHook(options: DefineHookOptions): DuplicatiHook {
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
+    let settled = false;
     const crash = (e: unknown): void => {
       // Node's own exit code for a crash is 1, which Duplicati reads as "skip, all fine".
+      settled = true;
       try {
         process.stderr.write(`hook crashed: ${describeError(e)}\n`);
       } finally {
         process.exit(HookExitCode.StopWithError);
       }
     };
+    // A handler awaiting a promise that nothing will settle lets the event loop drain, and Node
+    // then exits 0: Duplicati would run the backup as if the hook had succeeded.
+    process.on('exit', () => {
+      if (settled) return;
+      process.exitCode = HookExitCode.StopWithError;
+      try {
+        process.stderr.write('hook ended before its handler finished (it awaited something that never settles)\n');
+      } catch {
+        // nothing left to report to
+      }
+    });
     process.on('uncaughtException', crash);
     process.on('unhandledRejection', crash);
     // A closed pipe (Duplicati stopped reading after the timeout) must not crash the hook.
@@ -449,6 +462,7 @@ export function defineHook(options: DefineHookOptions): DuplicatiHook {
       signal: controller.signal,
       startedAt: performance.timeOrigin,
     });
+    settled = true;
     process.exit(code);
   };
 

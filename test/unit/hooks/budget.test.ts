@@ -95,7 +95,7 @@ describe('createHookBudget', () => {
   });
 
   it('warnIfLikelyToExceed warns early with a suggested timeout only when the work will not fit', () => {
-    const { c, warnings, budget } = minuteBudget();
+    const { warnings, budget } = minuteBudget();
     expect(budget.warnIfLikelyToExceed(10_000, 'the dump')).toBe(false);
     expect(budget.warnIfLikelyToExceed(120_000, 'the Immich dump')).toBe(true);
     expect(warnings).toHaveLength(1);

@@ -139,6 +139,13 @@ function split(name: string, entry: string, what: string): string[] {
  * Symlink targets must be relative, and `..` may only lead the target (`../../lib/x`, not
  * `a/../x`): resolved from the link's folder they then stay inside the tree whatever the other
  * links are, because every folder on the way up is a real folder the extraction created.
+ *
+ * @example
+ * ```ts
+ * const rules = new EntryRules({ maxEntrySize: 1 << 30 });
+ * rules.check({ name: 'a/b.txt', type: 'file', size: 3, mode: 0o644, mtime: new Date() }); // { type: 'file', … }
+ * rules.check({ name: '../x', type: 'file', size: 0, mode: 0o644, mtime: new Date() }); // throws ArchiveError
+ * ```
  */
 export class EntryRules {
   readonly #index = new Map<string, Kind>();
@@ -540,7 +547,15 @@ async function writeAll(fh: fsp.FileHandle, buf: Buffer): Promise<void> {
   }
 }
 
-/** Remove a tree even when extraction left read-only folders in it. */
+/**
+ * Remove a tree even when extraction left read-only folders in it.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * await removeTree(output.safetyCopy);
+ * ```
+ */
 export async function removeTree(p: string): Promise<void> {
   try {
     await fsp.rm(p, { recursive: true, force: true });
@@ -560,14 +575,30 @@ async function makeWritable(dir: string): Promise<void> {
   }
 }
 
-/** A sibling path of `p` with a random suffix: `<p>.<tag>-<hex>`. */
+/**
+ * A sibling path of `p` with a random suffix: `<p>.<tag>-<hex>`.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * siblingPath('/srv/app/config', 'safety'); // '/srv/app/config.safety-3f9a0c1b2d4e'
+ * ```
+ */
 export function siblingPath(p: string, tag: string): string {
   return `${p}.${tag}-${randomBytes(6).toString('hex')}`;
 }
 
 /**
  * Extract `file` into a new staging folder beside `destDir` and return its path; the caller
- * renames it into place. On failure the staging folder is removed.
+ * renames it into place (see {@link swapIntoPlace}). On failure the staging folder is removed.
+ * Missing parent folders of `destDir` are created.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const { staging } = await extractToStaging(file, dest, { signal });
+ * await swapIntoPlace(staging, dest, siblingPath(dest, 'safety'));
+ * ```
  */
 export async function extractToStaging(
   file: string,
@@ -598,6 +629,12 @@ export async function extractToStaging(
 /**
  * Rename `staging` to `dest`. With `aside`, an existing `dest` is first renamed to that path
  * (and put back if the second rename fails); without it an existing `dest` is an error.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const { moved } = await swapIntoPlace(staging, '/srv/app/config', '/srv/app/config.old-1');
+ * ```
  */
 export async function swapIntoPlace(staging: string, dest: string, aside?: string): Promise<{ moved: boolean }> {
   let moved = false;
@@ -629,9 +666,9 @@ export async function swapIntoPlace(staging: string, dest: string, aside?: strin
  * symlink, a file replacing a folder, sizes over the limits, corrupt or truncated data. Nothing is
  * written outside `destDir`: the archive is extracted into `<destDir>.partial-<random>` beside it,
  * fsynced, and renamed to `destDir` only when complete. `destDir` must not exist unless
- * `overwrite` is set. Modes (without setuid/setgid unless `preserveSpecialBits`), mtimes and
- * symlinks are restored; ownership is not. Memory stays flat whatever the archive's size (names
- * are indexed, data is streamed).
+ * `overwrite` is set (missing parent folders are created). Modes (without setuid/setgid unless
+ * `preserveSpecialBits`), mtimes and symlinks are restored; ownership is not. Data is streamed;
+ * memory grows only with the number of entries (each name is indexed, see `maxEntries`).
  *
  * @throws {ArchiveError} for an unsafe or damaged archive, or an existing `destDir`.
  * @example

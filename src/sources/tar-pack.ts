@@ -52,7 +52,15 @@ export interface PackStats {
   changedPaths: string[];
 }
 
-/** Raised by the packer for a file that changed while read when the policy is `fail`. */
+/**
+ * Raised by the packer for a file that changed while read when the policy is `fail`.
+ *
+ * @example
+ * ```ts
+ * const { stream, done } = packTree(root, { onChangedFile: 'fail' });
+ * done.catch((e) => { if (e instanceof FileChangedError) console.error(e.path); });
+ * ```
+ */
 export class FileChangedError extends Error {
   readonly path: string;
   constructor(rel: string) {
@@ -86,6 +94,13 @@ function globToRegExp(glob: string): string {
  * one path segment, `**` across segments, `?` one character. A pattern without `/` matches any
  * segment's name (`*.tmp`, `cache`); a pattern with `/` matches the whole relative path from the
  * root (a leading `/` is ignored). Excluding a folder excludes everything under it.
+ *
+ * @example
+ * ```ts
+ * const excluded = compileExcludes(['*.tmp', 'cache', 'logs/2024-*']);
+ * excluded('a/b/x.tmp'); // true
+ * excluded('logs/2024-01'); // true
+ * ```
  */
 export function compileExcludes(patterns: readonly string[]): (rel: string) => boolean {
   const byName: string[] = [];

@@ -39,6 +39,9 @@ export interface PgConnectionUrl {
  */
 export type PgConnectionOptions = PgConnectionFields | PgConnectionUrl;
 
+/** A name usable as a source name and a file name: letters, digits, `_ . -`. */
+export const safeNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, _ . - only');
+
 /** zod schema of {@link PgConnectionOptions}. */
 export const pgConnectionSchema = z.union([
   z

@@ -114,7 +114,7 @@ export async function openPsqlSession(
   const target = endpoint ? { host: endpoint.host, port: endpoint.port, user: conn.user } : conn;
   const cmd = executor.command(
     psqlPath,
-    ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=0', ...connectionArgs(target, database)],
+    ['-X', '-q', '--no-align', '--tuples-only', '-v', 'ON_ERROR_STOP=0', ...connectionArgs(target, database)],
     toolEnv(conn),
   );
   const { child, stderrTail } = spawnPgTool(cmd, { stdin: 'pipe', stdout: 'pipe' }, signal);

@@ -85,8 +85,18 @@ type Check = { name: string; ok: boolean; detail?: string };
 export interface PostgresTargetHooks {
   /** Byte-level rewrite of plain SQL while loading (e.g. Immich's search_path line). */
   transform?(): Transform;
-  /** Extra checks before loading (versions, dump kind); `live` is a session on the maintenance db. */
-  preflight?(input: RestoreInput, dump: ResolvedArtifact, admin: SqlSession, ctx: SourceContext): Promise<Check[]>;
+  /**
+   * Extra checks before loading (versions, dump kind). `admin` is a session on the maintenance
+   * database; `openLive` opens one on the live database (undefined when it does not exist; the
+   * hook closes it).
+   */
+  preflight?(
+    input: RestoreInput,
+    dump: ResolvedArtifact,
+    admin: SqlSession,
+    ctx: SourceContext,
+    openLive: () => Promise<SqlSession | undefined>,
+  ): Promise<Check[]>;
   /** Extra checks on the loaded database, before the swap. */
   inspect?(input: RestoreInput, loaded: SqlSession, ctx: SourceContext): Promise<Check[]>;
 }
@@ -194,7 +204,12 @@ export class PostgresTarget implements RestoreTarget {
   }
 
   /** Checks that need no load: server major, extensions, app preflight. */
-  async #preflight(input: RestoreInput, admin: SqlSession, ctx: SourceContext): Promise<Check[]> {
+  async #preflight(
+    input: RestoreInput,
+    conn: ResolvedPgConnection,
+    admin: SqlSession,
+    ctx: SourceContext,
+  ): Promise<Check[]> {
     const checks: Check[] = [];
     const meta = input.entry.metadata;
     const server = await readServerInfo(admin);
@@ -215,7 +230,11 @@ export class PostgresTarget implements RestoreTarget {
       });
     }
     if (this.#hooks.preflight) {
-      checks.push(...(await this.#hooks.preflight(input, this.#dump(input, 'verify').artifact, admin, ctx)));
+      const openLive = async (): Promise<SqlSession | undefined> =>
+        (await databaseInfo(admin, this.database))
+          ? this.#endpoint.open(conn, this.database, 'verify', ctx.signal)
+          : undefined;
+      checks.push(...(await this.#hooks.preflight(input, this.#dump(input, 'verify').artifact, admin, ctx, openLive)));
     }
     return checks;
   }
@@ -293,7 +312,7 @@ export class PostgresTarget implements RestoreTarget {
     const conn = await this.#endpoint.resolve(ctx.signal);
     const admin = await this.#admin(conn, 'verify', ctx.signal);
     try {
-      const checks = await this.#preflight(input, admin, ctx);
+      const checks = await this.#preflight(input, conn, admin, ctx);
       if (checks.some((c) => !c.ok)) return { ok: false, checks };
       if (ctx.dryRun) {
         checks.push({ name: 'load', ok: true, detail: 'dry run: not loaded' });
@@ -326,7 +345,7 @@ export class PostgresTarget implements RestoreTarget {
     const fresh = scratchName(live);
     let swapped = false;
     try {
-      const pre = await this.#preflight(input, admin, ctx);
+      const pre = await this.#preflight(input, conn, admin, ctx);
       const badPre = pre.filter((c) => !c.ok);
       if (badPre.length) {
         throw new VerificationError(

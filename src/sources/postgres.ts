@@ -20,6 +20,7 @@ import {
   pgConnectionSchema,
   type ResolvedPgConnection,
   resolveConnection,
+  safeNameSchema,
 } from './pg-connection.js';
 import {
   countRows,
@@ -73,10 +74,7 @@ export interface PostgresSourceOptions {
 
 const sourceSchema = z
   .object({
-    name: z
-      .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, _ . - only')
-      .optional(),
+    name: safeNameSchema.optional(),
     connection: pgConnectionSchema,
     executor: pgExecutorSchema.optional(),
     format: z.enum(['sql', 'sql.gz', 'custom']).optional(),
@@ -101,10 +99,7 @@ const sourceSchema = z
         message: 'password, output file, format and snapshot options are set by the source',
       })
       .optional(),
-    fileName: z
-      .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, _ . - only')
-      .optional(),
+    fileName: safeNameSchema.optional(),
   })
   .strict();
 

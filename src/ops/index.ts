@@ -1,9 +1,30 @@
 /**
- * `duplicati-kit/ops`: operations around backups. For now the end-to-end demo; restore drills,
- * retention, schedules, notifications and the 3-2-1 audit come next.
+ * `duplicati-kit/ops`: operations around backups — notifications, systemd schedules, local copies
+ * with retention, and the end-to-end demo. Restore drills and the 3-2-1 audit come next.
  *
  * @module
  */
 export { runDemo } from './demo.js';
 export type { DemoOptions, DemoReport, DemoStep } from './demo.js';
+export {
+  HealthchecksNotifier,
+  NotificationError,
+  newRunId,
+  notifyAll,
+  NtfyNotifier,
+  WebhookNotifier,
+} from './notify.js';
+export type {
+  HealthchecksOptions,
+  NotificationEvent,
+  NotificationKind,
+  Notifier,
+  NotifyResult,
+  NtfyOptions,
+  WebhookOptions,
+} from './notify.js';
+export { copyName, keepLocalCopy, pruneLocalCopies, selectRetained } from './retention.js';
+export type { PruneResult, RetentionPolicy } from './retention.js';
+export { quoteExecArg, renderSystemdUnits, writeSystemdUnits } from './systemd.js';
+export type { SystemdSchedule, SystemdUnits } from './systemd.js';
 export type { BackupSource, PreparedSource, ProgressEvent, RestoreTarget, SourceContext } from '../sources/types.js';

@@ -263,7 +263,7 @@ function safetyName(live: string): string {
 }
 
 /** Rename the live file and its sidecars aside; the sidecars keep their pairing (`<safety>-wal`). */
-async function moveAside(live: string): Promise<InstallState> {
+export async function moveAside(live: string): Promise<InstallState> {
   if (!(await exists(live))) return { live, safety: null, sidecars: [] };
   const safety = safetyName(live);
   const sidecars: string[] = [];

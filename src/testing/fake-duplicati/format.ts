@@ -28,7 +28,7 @@ export function isoFractionZ(d: Date): string {
 
 /** `20261129T065858Z`: `Utility.SerializeDateTime`, used in backup metadata and dlist names. */
 export function compactUtc(d: Date): string {
-  return d.toISOString().slice(0, 19).replace(/[-:]/g, '');
+  return `${d.toISOString().slice(0, 19).replace(/[-:]/g, '')}Z`;
 }
 
 /** `Sun, 29 Nov 2026 06:58:45 GMT`. */

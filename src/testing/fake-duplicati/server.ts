@@ -67,7 +67,14 @@ const optionsSchema = z
     }
   });
 
-/** Options of {@link FakeDuplicatiServer.start}. */
+/**
+ * Options of {@link FakeDuplicatiServer.start}.
+ *
+ * @example
+ * ```ts
+ * const options: FakeDuplicatiServerOptions = { generation: '2.1', version: '2.1.0.5', tokenLifetimeMs: 2_000 };
+ * ```
+ */
 export interface FakeDuplicatiServerOptions {
   /** Which wire protocol to speak: the 2.0.x mono server or the 2.1+ Kestrel server. */
   readonly generation: FakeGeneration;
@@ -181,6 +188,25 @@ type RequestFault =
   | { kind: 'garbage'; remaining: number; match: FakeRequestMatch; body: string }
   | { kind: 'delay'; remaining: number; match: FakeRequestMatch; ms: number }
   | { kind: 'drop'; remaining: number; match: FakeRequestMatch };
+
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
 
 const PUBLIC_21 = new Set(['/api/v1/auth/login', '/api/v1/auth/refresh', '/api/v1/auth/refresh/logout']);
 
@@ -343,6 +369,12 @@ export class FakeDuplicatiServer {
    * nonces and (unless `keepTokens`) JWTs are lost, the event counter starts again and finished
    * task results are forgotten (`GET task/{id}` answers 404, as on a real server). Jobs, versions,
    * job logs and notifications are kept. Queued and running tasks carry on unless `dropTasks`.
+   *
+   * @example
+   * ```ts
+   * await server.restart();                      // clients must log in again
+   * await server.restart({ dropTasks: true });   // the running backup dies with the server
+   * ```
    */
   async restart(options: FakeRestartOptions = {}): Promise<void> {
     await this.stopListening();
@@ -397,12 +429,28 @@ export class FakeDuplicatiServer {
     }));
   }
 
-  /** Resolve once no task is queued or running. */
-  whenIdle(): Promise<void> {
-    return this.state.whenIdle();
+  /**
+   * Resolve once no task is queued or running; rejects with the signal's reason on abort.
+   *
+   * @example
+   * ```ts
+   * await fetch(`${server.url}/api/v1/backup/1/run`, { method: 'POST', headers });
+   * await server.whenIdle();
+   * expect(server.versions('1')).toHaveLength(1);
+   * ```
+   */
+  whenIdle(options: { signal?: AbortSignal } = {}): Promise<void> {
+    return abortable(this.state.whenIdle(), options.signal);
   }
 
-  /** Register a job directly (not through the API) and return its id. */
+  /**
+   * Register a job directly (not through the API) and return its id.
+   *
+   * @example
+   * ```ts
+   * const id = server.createBackup({ name: 'photos', sources: ['/srv/photos/'], settings: { 'keep-versions': '3' } });
+   * ```
+   */
   createBackup(seed: FakeBackupSeed): string {
     const settings = { 'no-encryption': 'true', ...(seed.settings ?? {}) };
     return this.state.addBackup({
@@ -430,7 +478,16 @@ export class FakeDuplicatiServer {
     this.faults.push(f);
   }
 
-  /** The next `count` matching requests (default: any `/api/` request) answer `status` (500). */
+  /**
+   * The next `count` matching requests (default: any `/api/` request) answer `status` (500),
+   * in the generation's error shape.
+   *
+   * @example
+   * ```ts
+   * server.failNextRequests(2, { status: 503, method: 'GET' });
+   * await dup.backups.list(); // retried twice, then answered
+   * ```
+   */
   failNextRequests(count: number, options: FakeRequestMatch & { status?: number } = {}): void {
     this.addFault({ kind: 'status', remaining: count, match: options, status: options.status ?? 500 });
   }
@@ -455,12 +512,31 @@ export class FakeDuplicatiServer {
   /**
    * The next backup run ends with `result`: `Warning`/`Error` still store a version, `Fatal`
    * stores none, sets `LastErrorMessage` and (2.1.2+ only) marks the task `Failed`.
+   *
+   * @example
+   * ```ts
+   * server.failNextRun('Fatal', 'target unreachable');
+   * expect((await dup.backups.runAndWait(id)).result).toBe('Fatal');
+   * ```
    */
   failNextRun(result: 'Warning' | 'Error' | 'Fatal', message = `Injected ${result.toLowerCase()}`): void {
     this.state.runFaults.push({ result, message });
   }
 
-  /** Keep tasks that start from now on `Running` until `release()`; `started` gives the first. */
+  /**
+   * Keep tasks that start from now on `Running` until `release()`; `started` gives the first.
+   * Lets a test act while a run is in progress without sleeping.
+   *
+   * @example
+   * ```ts
+   * const hold = server.holdTasks();
+   * const waiting = dup.backups.runAndWait(id);
+   * await hold.started;
+   * server.expireTokens();
+   * hold.release();
+   * expect((await waiting).result).toBe('Success');
+   * ```
+   */
   holdTasks(): TaskHold {
     return this.state.holdTasks();
   }
@@ -487,9 +563,24 @@ export class FakeDuplicatiServer {
    * Resolve with the path and query of the next request matching `match` (any request when
    * empty), as soon as it arrives: a test can act at a known point of a client's flow, e.g.
    * restart once the client is waiting on its task.
+   *
+   * @example
+   * ```ts
+   * const waiting = dup.backups.runAndWait(id);
+   * await server.waitForRequest({ method: 'GET', path: /^\/api\/v1\/task\// });
+   * await server.restart();
+   * ```
    */
-  waitForRequest(match: FakeRequestMatch = {}): Promise<string> {
-    return new Promise((resolve) => this.requestWaiters.push({ match, resolve }));
+  waitForRequest(match: FakeRequestMatch = {}, options: { signal?: AbortSignal } = {}): Promise<string> {
+    const waiter = { match, resolve: (_url: string): void => {} };
+    const arrived = new Promise<string>((resolve) => {
+      waiter.resolve = resolve;
+    });
+    this.requestWaiters.push(waiter);
+    options.signal?.addEventListener('abort', () => {
+      this.requestWaiters = this.requestWaiters.filter((w) => w !== waiter);
+    });
+    return abortable(arrived, options.signal);
   }
 
   private takeFault(method: string, url: string): RequestFault | undefined {
@@ -694,6 +785,9 @@ export class FakeDuplicatiServer {
   private async handle21(x: Exchange): Promise<Reply> {
     const now = this.now().getTime();
     if (x.path === '/health' && x.method === 'GET') return { status: 200, text: 'Healthy', contentType: 'text/plain' };
+    if (x.path === '/' && x.method === 'GET') {
+      return { status: 200, text: '<!DOCTYPE html><title>Duplicati</title>', contentType: 'text/html' };
+    }
     if (!x.path.startsWith('/api/v1/')) return { status: 404 };
     const k = (s: string): string => s.toLowerCase();
     if (PUBLIC_21.has(k(x.path)) && x.method === 'POST') return this.auth21Route(x, k(x.path), now);

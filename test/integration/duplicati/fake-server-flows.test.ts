@@ -3,7 +3,12 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isDuplicatiAPIError, isDuplicatiAuthenticationError, isDuplicatiError } from '../../../src/core/errors.js';
+import {
+  isDuplicatiAPIError,
+  isDuplicatiAuthenticationError,
+  isDuplicatiError,
+  isDuplicatiTimeoutError,
+} from '../../../src/core/errors.js';
 import { DuplicatiClient } from '../../../src/duplicati/index.js';
 import { FakeDuplicatiServer, type FakeDuplicatiServerOptions } from '../../../src/testing/index.js';
 import { tempDir } from '../../helpers/context.js';
@@ -191,6 +196,19 @@ describe.each(generations)('DuplicatiClient against FakeDuplicatiServer $label',
     const e = await client.backups.list().catch((x: unknown) => x);
     expect(isDuplicatiAPIError(e)).toBe(true);
     expect((e as { status: number }).status).toBe(500);
+  });
+
+  it('a server that does not answer in time is a timeout error', async () => {
+    const impatient = new DuplicatiClient({
+      baseUrl: server.url,
+      auth: { type: 'password', password: PASSWORD },
+      timeout: 300,
+      maxRetries: 0,
+    });
+    await impatient.backups.list();
+    server.delayNextRequests(1, 60_000, { method: 'GET', path: '/api/v1/backups' });
+    const e = await impatient.backups.list().catch((x: unknown) => x);
+    expect(isDuplicatiTimeoutError(e)).toBe(true);
   });
 
   it('turns a garbage body into a typed error, not a crash', async () => {

@@ -224,6 +224,10 @@ describe.skipIf(!available)('FakeDuplicatiServer 2.0 wire format against the 2.0
       const ours = JSON.parse(row.Message) as Json;
       expect(shapeDiff(expected, ours)).toEqual([]);
       for (const p of same) expect(pick(ours, p), `${i}.${p}`).toEqual(pick(expected, p));
+      expect(pick(ours, 'BeginTime')).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,7})?Z$/);
+      expect(pick(ours, 'EndTime')).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,7})?Z$/);
+      expect(pick(ours, 'Duration')).toMatch(/^\d\d:\d\d:\d\d(\.\d{7})?$/);
+      expect(pick(ours, 'BackendStatistics.EndTime')).toBe('0001-01-01T00:00:00');
     });
   }
 
@@ -330,12 +334,16 @@ describe.skipIf(!available)('FakeDuplicatiServer 2.0 wire format against the 2.0
   });
 
   it('15 the job metadata after the run', async () => {
-    expectLike(rec('15-backups-after-run'), await replay(rec('15-backups-after-run')), [
+    const body = expectLike(rec('15-backups-after-run'), await replay(rec('15-backups-after-run')), [
       '0.Backup.Metadata.BackupListCount',
       '0.Backup.Metadata.SourceFilesSize',
       '0.Backup.Metadata.SourceFilesCount',
       '0.Backup.Metadata.SourceSizeString',
     ]);
+    for (const key of ['LastBackupDate', 'LastBackupStarted', 'LastBackupFinished', 'LastCompactFinished']) {
+      expect(pick(body, `0.Backup.Metadata.${key}`), key).toMatch(/^\d{8}T\d{6}Z$/);
+    }
+    expect(pick(body, '0.Backup.Metadata.LastBackupDuration')).toMatch(/^\d\d:\d\d:\d\d(\.\d{7})?$/);
   });
 
   it('16-17 filesets, without and with metadata', async () => {

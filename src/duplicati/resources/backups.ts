@@ -757,7 +757,7 @@ export class BackupsResource {
     let row = await findResultRow(fetchPage, q, options.signal);
     // A 2.0.x run that finished before its task could be seen, or a restarted server: the Result
     // row is written when the task ends, so look a few more times before calling it unknown.
-    for (let i = 0; !row && status === 'Unknown' && i < 10; i++) {
+    for (let i = 0; !row && taskId === null && i < 10; i++) {
       await sleep(1000, options.signal);
       row = await findResultRow(fetchPage, q, options.signal);
     }

@@ -583,6 +583,66 @@ function systemInfo(ctx: RouteContext): Record<string, unknown> {
   };
 }
 
+function settingsBody(ctx: RouteContext, x: Exchange): unknown {
+  if (ctx.generation === '2.0') {
+    const data = x.params.get('data');
+    if (data !== undefined) {
+      try {
+        return JSON.parse(data);
+      } catch {
+        return data;
+      }
+    }
+  }
+  return x.json;
+}
+
+const GUARDED_SETTINGS =
+  /^(server-passphrase.*|jwt-config|pbkdf-config|server-ssl-certificate.*|remote-control-config)$/;
+
+function serverSettings(ctx: RouteContext, x: Exchange, key: string | undefined): Reply | undefined {
+  const settings = ctx.state.serverSettings;
+  if (key === undefined) {
+    if (x.method === 'GET') return ok(Object.fromEntries(settings));
+    if (x.method !== 'PATCH') return undefined;
+    const body = settingsBody(ctx, x);
+    if (typeof body !== 'object' || body === null) return fail(ctx, 400, 'No data found in request body');
+    for (const [k, v] of Object.entries(body)) {
+      if (GUARDED_SETTINGS.test(k)) continue;
+      if (v === null && k.startsWith('--')) settings.delete(k);
+      else settings.set(k, v === null ? null : String(v));
+    }
+    ctx.state.signal('data');
+    return done(ctx);
+  }
+  const name = decodeURIComponent(key);
+  if (GUARDED_SETTINGS.test(name)) return fail(ctx, x.method === 'GET' ? 404 : 400, 'Setting not found');
+  if (x.method === 'GET') return ok(settings.get(name) ?? null);
+  if (x.method !== 'PUT') return undefined;
+  const value = settingsBody(ctx, x);
+  settings.set(name, value === null || value === undefined ? null : String(value));
+  ctx.state.signal('data');
+  return done(ctx);
+}
+
+function quote(v: string): string {
+  return /^[\w@%+=:,./-]+$/.test(v) ? v : `"${v.replace(/(["\\$`])/g, '\\$1')}"`;
+}
+
+function exportCommandLine(x: Exchange, b: FakeBackup, form: 'cmdline' | 'argsonly'): Reply {
+  const withPasswords = boolParam(x.params.get('export-passwords')) === true;
+  const options = b.settings
+    .filter((st) => withPasswords || !isSecretSetting(st.Name))
+    .map((st) => `--${st.Name.replace(/^--/, '')}=${st.Value ?? ''}`);
+  options.push(`--backup-name=${b.name}`, `--dbpath=${b.dbPath}`);
+  for (const f of [...b.filters].sort((p, q) => p.Order - q.Order)) {
+    options.push(`--${f.Include ? 'include' : 'exclude'}=${f.Expression}`);
+  }
+  if (form === 'argsonly') return ok({ Backend: b.targetUrl, Arguments: [...b.sources], Options: options });
+  const parts = ['duplicati-cli', 'backup', b.targetUrl, ...b.sources, ...options];
+  return ok({ Command: parts.map(quote).join(' ') });
+}
+
 // ----------------------------------------------------------------------------- dispatch
 
 const TASK_ROUTES = new Map<string, FakeOperation>([
@@ -643,6 +703,15 @@ export async function routeApi(
       }
       if (action === 'log' && m === 'GET') return log(x, b);
       if (action === 'remotelog' && m === 'GET') return ok([]);
+      if (m === 'GET' && ctx.generation === '2.0' && action === 'export') {
+        if (boolParam(x.params.get('cmdline'))) return exportCommandLine(x, b, 'cmdline');
+        if (boolParam(x.params.get('argsonly'))) return exportCommandLine(x, b, 'argsonly');
+        return undefined;
+      }
+      if (m === 'GET' && ctx.generation === '2.1' && action === 'export-cmdline')
+        return exportCommandLine(x, b, 'cmdline');
+      if (m === 'GET' && ctx.generation === '2.1' && action === 'export-argsonly')
+        return exportCommandLine(x, b, 'argsonly');
       if (action === 'isactive' && m === 'GET')
         return ok({ Status: 'OK', Active: s.activeTaskFor(b.id) !== undefined });
       return undefined;
@@ -692,7 +761,9 @@ export async function routeApi(
     case 'systeminfo':
       return m === 'GET' && id === undefined ? ok(systemInfo(ctx)) : undefined;
     case 'serversettings':
-      return m === 'GET' ? ok({}) : undefined;
+      return id === undefined ? serverSettings(ctx, x, undefined) : undefined;
+    case 'serversetting':
+      return id === undefined ? undefined : serverSettings(ctx, x, id);
     case 'logdata':
       return m === 'GET' ? ok([]) : undefined;
     default:

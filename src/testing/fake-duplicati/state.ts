@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../core/logger.js';
@@ -206,6 +207,12 @@ export class FakeState {
   lastDataUpdateId = 1;
   lastNotificationUpdateId = 0;
   readonly runFaults: RunFault[] = [];
+  /** Server settings (`serversettings`); keys with `--` are global default options. */
+  readonly serverSettings = new Map<string, string | null>([
+    ['startup-delay', '0s'],
+    ['backup-list-sort-order', ''],
+    ['disable-tray-icon-login', 'false'],
+  ]);
   private nextBackupId = 1;
   private nextTaskId = 1;
   private nextNotificationId = 1;
@@ -262,7 +269,7 @@ export class FakeState {
   /** Register a job and return it. */
   addBackup(input: JobSpec & { metadata: Record<string, string> }): FakeBackup {
     const id = String(this.nextBackupId++);
-    const letters = Array.from({ length: 10 }, (_, i) => String.fromCharCode(65 + ((Number(id) * 7 + i * 13) % 26)));
+    const letters = [...randomBytes(10)].map((b) => String.fromCharCode(65 + (b % 26)));
     const backup: FakeBackup = {
       id,
       ...input,

@@ -219,6 +219,35 @@ describe.each(generations)('DuplicatiClient against FakeDuplicatiServer $label',
     expect(await client.backups.list()).toHaveLength(1);
   });
 
+  it('applies jobs as code idempotently and runs the applied job', async () => {
+    const spec = {
+      name: 'immich-files',
+      sources: [`${src}/`],
+      target: `file://${path.join(dir, 'offsite')}`,
+      passphrase: 'a-long-family-passphrase',
+      schedule: { time: '03:00', repeat: '1D' },
+      retention: { keepVersions: 30 },
+    };
+    const created = await client.jobs.apply(spec);
+    expect(created.action).toBe('create');
+    expect((await client.jobs.apply(spec)).action).toBe('unchanged');
+    const dry = await client.jobs.apply({ ...spec, retention: { keepVersions: 14 } }, { dryRun: true });
+    expect(dry.action).toBe('update');
+    expect(server.backups()[0]?.settings['keep-versions']).toBe('30');
+    expect(server.backups()[0]?.settings.passphrase).toBe('a-long-family-passphrase');
+    const run = await client.backups.runAndWait(created.id ?? '');
+    expect(run.result).toBe('Success');
+  });
+
+  it('reads and writes server settings and exports a job as a command line', async () => {
+    const id = await createJob();
+    await client.server.updateSettings({ 'startup-delay': '5m' });
+    expect(await client.server.setting('startup-delay')).toBe('5m');
+    const command = await client.backups.exportCommandLine(id);
+    expect(command).toContain(`${src}/`);
+    expect(command).toContain('--no-encryption=true');
+  });
+
   it('a wrong password is an authentication error that does not leak the password', async () => {
     const wrong = 'not-the-family-password-123';
     const bad = new DuplicatiClient({ baseUrl: server.url, auth: { type: 'password', password: wrong } });
@@ -227,5 +256,31 @@ describe.each(generations)('DuplicatiClient against FakeDuplicatiServer $label',
     expect(inspect(e, { depth: 8 })).not.toContain(wrong);
     expect(server.authCounters.failedLogins).toBeGreaterThanOrEqual(1);
     expect(server.authCounters.logins).toBe(0);
+  });
+});
+
+describe('jobs.apply against a secret-masking 2.3 server', () => {
+  it('keeps the stored passphrase the server masks instead of overwriting it with the mask', async () => {
+    const { dir, cleanup } = await tempDir('dk-fake-23-');
+    const server = await FakeDuplicatiServer.start({ generation: '2.1', version: '2.3.1.0', password: PASSWORD });
+    try {
+      const client = new DuplicatiClient({ baseUrl: server.url, auth: { type: 'password', password: PASSWORD } });
+      const spec = {
+        name: 'configs',
+        sources: [`${dir}/`],
+        target: 'ssh://backup.example/configs?auth-username=me&auth-password=s3cr3t-pw',
+        passphrase: 'weekly-config-passphrase',
+      };
+      expect((await client.jobs.apply(spec)).action).toBe('create');
+      const again = await client.jobs.apply({ ...spec, description: 'weekly' });
+      expect(again.action).toBe('update');
+      const stored = server.backups()[0];
+      expect(stored?.settings.passphrase).toBe('weekly-config-passphrase');
+      expect(stored?.targetUrl).toContain('auth-password=s3cr3t-pw');
+      expect(JSON.stringify(again)).not.toContain('weekly-config-passphrase');
+    } finally {
+      await server.close();
+      await cleanup();
+    }
   });
 });

@@ -70,14 +70,18 @@ function maskUrl(url: string): string {
     .replace(/([?&](?:[^=&]*(?:pass|secret|key)[^=&]*)=)([^&]*)/gi, `$1${PLACEHOLDER_21}`);
 }
 
-function parseJobBody(ctx: RouteContext, x: Exchange): unknown {
+/**
+ * The request's data: 2.0 takes form field `data` (JSON text, or a plain string for a single
+ * setting) or a raw JSON body; 2.1+ a JSON body.
+ */
+function requestData(ctx: RouteContext, x: Exchange): unknown {
   if (ctx.generation === '2.0') {
     const data = x.params.get('data');
     if (data !== undefined) {
       try {
         return JSON.parse(data);
       } catch {
-        return undefined;
+        return data;
       }
     }
   }
@@ -238,7 +242,7 @@ function getBackup(ctx: RouteContext, b: FakeBackup): Reply {
 }
 
 function createBackup(ctx: RouteContext, x: Exchange): Reply {
-  const input = readJob(ctx, parseJobBody(ctx, x));
+  const input = readJob(ctx, requestData(ctx, x));
   if (isReply(input)) return input;
   if (ctx.state.findByName(input.name)) {
     return fail(ctx, 409, `There already exists a backup with the name: ${input.name}`);
@@ -248,7 +252,7 @@ function createBackup(ctx: RouteContext, x: Exchange): Reply {
 }
 
 function updateBackup(ctx: RouteContext, x: Exchange, b: FakeBackup): Reply {
-  const input = readJob(ctx, parseJobBody(ctx, x), b);
+  const input = readJob(ctx, requestData(ctx, x), b);
   if (isReply(input)) return input;
   const clash = ctx.state.findByName(input.name);
   if (clash && clash.id !== b.id) return fail(ctx, 409, `There already exists a backup with the name: ${input.name}`);
@@ -583,20 +587,6 @@ function systemInfo(ctx: RouteContext): Record<string, unknown> {
   };
 }
 
-function settingsBody(ctx: RouteContext, x: Exchange): unknown {
-  if (ctx.generation === '2.0') {
-    const data = x.params.get('data');
-    if (data !== undefined) {
-      try {
-        return JSON.parse(data);
-      } catch {
-        return data;
-      }
-    }
-  }
-  return x.json;
-}
-
 const GUARDED_SETTINGS =
   /^(server-passphrase.*|jwt-config|pbkdf-config|server-ssl-certificate.*|remote-control-config)$/;
 
@@ -605,7 +595,7 @@ function serverSettings(ctx: RouteContext, x: Exchange, key: string | undefined)
   if (key === undefined) {
     if (x.method === 'GET') return ok(Object.fromEntries(settings));
     if (x.method !== 'PATCH') return undefined;
-    const body = settingsBody(ctx, x);
+    const body = requestData(ctx, x);
     if (typeof body !== 'object' || body === null) return fail(ctx, 400, 'No data found in request body');
     for (const [k, v] of Object.entries(body)) {
       if (GUARDED_SETTINGS.test(k)) continue;
@@ -619,7 +609,7 @@ function serverSettings(ctx: RouteContext, x: Exchange, key: string | undefined)
   if (GUARDED_SETTINGS.test(name)) return fail(ctx, x.method === 'GET' ? 404 : 400, 'Setting not found');
   if (x.method === 'GET') return ok(settings.get(name) ?? null);
   if (x.method !== 'PUT') return undefined;
-  const value = settingsBody(ctx, x);
+  const value = requestData(ctx, x);
   settings.set(name, value === null || value === undefined ? null : String(value));
   ctx.state.signal('data');
   return done(ctx);

@@ -241,7 +241,7 @@ export class JellyfinClient {
   /** Scheduled tasks (`GET /ScheduledTasks?isHidden=false`). */
   async scheduledTasks(options: CallOptions = {}): Promise<JellyfinTask[]> {
     const { data } = await this.#call('GET', '/ScheduledTasks', tasksSchema, {
-      ...options,
+      ...(options.signal ? { signal: options.signal } : {}),
       params: { isHidden: 'false' },
     });
     return (data ?? []).map((t) => ({
@@ -268,7 +268,10 @@ export class JellyfinClient {
     const deadline = Date.now() + (options.timeoutMs ?? 900_000);
     const waited = new Map<string, JellyfinTask>();
     for (;;) {
-      const running = await this.runningTasks(options.keys ?? BUSY_TASK_KEYS, options);
+      const running = await this.runningTasks(
+        options.keys ?? BUSY_TASK_KEYS,
+        options.signal ? { signal: options.signal } : {},
+      );
       for (const t of running) waited.set(t.key, t);
       if (running.length === 0) return [...waited.values()];
       if (Date.now() >= deadline) {
@@ -297,7 +300,7 @@ export class JellyfinClient {
     options: CallOptions & { metadata?: boolean; trickplay?: boolean; subtitles?: boolean } = {},
   ): Promise<JellyfinBackupManifest> {
     const { data } = await this.#call('POST', '/Backup/Create', backupManifestSchema, {
-      ...options,
+      ...(options.signal ? { signal: options.signal } : {}),
       timeoutMs: this.#backupTimeoutMs,
       body: {
         Metadata: options.metadata ?? false,
@@ -312,7 +315,7 @@ export class JellyfinClient {
   /** 10.11+: the manifest of one built-in backup by file name, or undefined when it is not one. */
   async backupManifest(fileName: string, options: CallOptions = {}): Promise<JellyfinBackupManifest | undefined> {
     const { data } = await this.#call('GET', '/Backup/Manifest', backupManifestSchema, {
-      ...options,
+      ...(options.signal ? { signal: options.signal } : {}),
       params: { path: fileName },
     });
     return data ? toManifest(data) : undefined;

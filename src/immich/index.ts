@@ -41,6 +41,7 @@ export {
   ImmichLibrarySource,
   type ImmichLibrarySourceOptions,
 } from './library-source.js';
+export { ImmichLibraryTarget, type ImmichLibraryTargetOptions } from './library-target.js';
 export {
   compareImmichVersions,
   IMMICH_FOLDERS,

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isConfigError } from '../../../src/core/errors.js';
@@ -9,6 +9,7 @@ import {
   hostPathOf,
   ImmichDatabaseSource,
   ImmichLibrarySource,
+  ImmichLibraryTarget,
   immichDumpName,
   parseDotenv,
 } from '../../../src/immich/index.js';
@@ -159,5 +160,48 @@ describe('ImmichLibrarySource', () => {
     expect(folders.upload).toEqual({ included: true, exists: true, marker: true, files: 3, bytes: 16 });
     expect(folders.library).toEqual({ included: true, exists: true, marker: false, files: 0, bytes: 0 });
     expect(folders.thumbs).toEqual({ included: false, exists: true, marker: true });
+  });
+});
+
+describe('ImmichLibraryTarget', () => {
+  it('checks restored file counts and recreates missing markers, and rollback removes them', async () => {
+    const t = await tempDir();
+    cleanups.push(t.cleanup);
+    const root = t.dir;
+    await mkdir(path.join(root, 'upload', 'u1'), { recursive: true });
+    await writeFile(path.join(root, 'upload', '.immich'), '');
+    await writeFile(path.join(root, 'upload', 'u1', 'a.jpg'), 'x');
+    const entry = {
+      name: 'immich-library',
+      kind: 'immich.library',
+      artifacts: [],
+      includePaths: [],
+      excludePatterns: [],
+      metadata: { folders: { upload: { included: true, files: 2 }, profile: { included: true, files: 0 } } },
+      startedAt: '',
+      finishedAt: '',
+      durationMs: 0,
+    };
+    const input = { entry, artifacts: [], from: root, manifest: {} as never };
+    const target = new ImmichLibraryTarget({ uploadLocation: root });
+    expect(target.accepts(entry)).toBe(true);
+    const ctx = makeContext(root, target.name);
+    const report = await target.verify(input, ctx);
+    expect(report.ok).toBe(true);
+    expect(report.checks.find((c) => c.name === 'files:upload')?.detail).toBe('2 files restored, 2 in the backup');
+    expect(report.checks.find((c) => c.name === 'markers')?.detail).toContain('thumbs');
+
+    const out = await target.restore(input, ctx);
+    expect(out.restored).toHaveLength(5);
+    for (const f of ['library', 'profile', 'thumbs', 'encoded-video', 'backups']) {
+      expect((await stat(path.join(root, f, '.immich'))).isFile()).toBe(true);
+    }
+    await target.rollback(out);
+    await expect(stat(path.join(root, 'thumbs', '.immich'))).rejects.toThrow();
+    expect((await stat(path.join(root, 'upload', '.immich'))).isFile()).toBe(true);
+
+    await rm(path.join(root, 'upload', 'u1', 'a.jpg'));
+    const short = await target.verify(input, ctx);
+    expect(short.ok).toBe(false);
   });
 });

@@ -98,9 +98,14 @@ function partsOf(input: RestoreInput): Parts {
   return { artifacts, perDb };
 }
 
+/**
+ * Read a database Jellyfin is not running on. Read-write on purpose: a read-only connection to a
+ * WAL file leaves `-wal`/`-shm` behind, owned by whoever ran the restore, which Jellyfin's own
+ * user may then be unable to open; the last read-write connection removes them on close.
+ */
 async function withDb<T>(file: string, fn: (db: SqliteDatabase) => T): Promise<T> {
   const Database = await loadSqliteDriver();
-  const db = new Database(file, { readonly: true, fileMustExist: true });
+  const db = new Database(file, { fileMustExist: true });
   try {
     return fn(db);
   } finally {

@@ -100,6 +100,8 @@ describe('JellyfinDatabaseTarget', () => {
     const ctx = makeContext(work, 'jellyfin-db');
     const out = await target.restore(input, ctx);
     expect(out.restored).toEqual([live]);
+    // No -wal/-shm left behind by the checks (they would belong to the restoring user).
+    expect(readdirSync(dbDir).filter((f) => f.startsWith('jellyfin.db-'))).toEqual([]);
     expect(users(live)).toBe(FIGURES.users);
     expect(statSync(live).mode & 0o777).toBe(0o600);
     const db = new Database(live, { readonly: true });

@@ -288,7 +288,7 @@ function deleteBackup(ctx: RouteContext, x: Exchange, b: FakeBackup): Reply {
 function filesetDto(ctx: RouteContext, version: number, v: FakeVersion, withMeta: boolean): Record<string, unknown> {
   return {
     Version: version,
-    IsFullBackup: 1,
+    IsFullBackup: v.isFull ? 1 : 0,
     Time: timeText(ctx, v.time),
     FileCount: withMeta ? v.fileCount : -1,
     FileSizes: withMeta ? v.fileSizes : -1,

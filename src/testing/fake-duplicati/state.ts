@@ -69,6 +69,8 @@ export interface FakeVersion {
   readonly entries: readonly StoredEntry[];
   readonly fileCount: number;
   readonly fileSizes: number;
+  /** False for the partial version a stopped run leaves (`IsFullBackup: 0`). */
+  readonly isFull: boolean;
 }
 
 /** One row of a job log (`LogData`), exactly as `GET backup/{id}/log` returns it. */
@@ -666,8 +668,13 @@ export class FakeState {
     const deletedFiles = [...prevMap.values()].filter((e) => e.size >= 0 && !curMap.has(e.path)).length;
     const deletedFolders = [...prevMap.values()].filter((e) => e.size < 0 && !curMap.has(e.path)).length;
     const changed = added + modified + deletedFiles + addedFolders + deletedFolders > 0;
+    // A stopped run keeps what it stored as a partial version, but never an empty one that
+    // would become the newest.
     const keepVersion =
-      fatal === undefined && !aborted && (changed || !previous || isTrue(settingValue(b, 'upload-unchanged-backups')));
+      fatal === undefined &&
+      !aborted &&
+      (!interrupted || files.length > 0) &&
+      (changed || !previous || isTrue(settingValue(b, 'upload-unchanged-backups')));
 
     let end = now();
     let uploaded = 0;
@@ -676,7 +683,7 @@ export class FakeState {
       let time = new Date(Math.floor(begin.getTime() / 1000) * 1000);
       if (previous && time.getTime() <= previous.time.getTime()) time = new Date(previous.time.getTime() + 1000);
       const fileSizes = files.reduce((n, e) => n + e.size, 0);
-      b.versions.push({ key, time, dir, entries, fileCount: files.length, fileSizes });
+      b.versions.push({ key, time, dir, entries, fileCount: files.length, fileSizes, isFull: !interrupted });
       uploaded = addedSize + modifiedSize;
       verified.push(`duplicati-${compactUtc(time)}.dlist.zip`);
       const keep = Number(settingValue(b, 'keep-versions'));
@@ -696,7 +703,7 @@ export class FakeState {
       messages,
       warnings: issues.warnings.map((w) => logLine(end, 'Warning', 'Operation.BackupHandler-FileAccessError', w)),
       errors: [
-        ...issues.errors.map((x) => logLine(end, 'Error', 'Operation.BackupHandler-FatalError', x)),
+        ...issues.errors.map((x) => logLine(end, 'Error', 'Operation.BackupHandler-Error', x)),
         ...(fatal
           ? [logLine(end, 'Error', 'Controller-FailedOperation', `The operation Backup has failed: ${fatal}`)]
           : []),

@@ -130,19 +130,15 @@ describe.each(generations)('DuplicatiClient against FakeDuplicatiServer $label',
   it('reports the true outcome of a failed run even where the task says Completed', async () => {
     const id = await createJob();
     server.failNextRun('Fatal', 'target unreachable');
-    const fatal = await client.backups.runAndWait(id).catch((e: unknown) => e);
-    if (fatal instanceof Error) {
-      expect(isDuplicatiError(fatal)).toBe(true);
-    } else {
-      expect((fatal as { result: string }).result).toBe('Fatal');
-    }
+    const fatal = await client.backups.runAndWait(id);
+    expect(fatal.result).toBe('Fatal');
+    expect(fatal.status).toBe(options.generation === '2.1' && !options.version ? 'Failed' : 'Completed');
+    expect(fatal.errors.join('\n')).toContain('target unreachable');
     server.failNextRun('Error', 'one photo unreadable');
-    const error = await client.backups.runAndWait(id).catch((e: unknown) => e);
-    if (error instanceof Error) {
-      expect(isDuplicatiError(error)).toBe(true);
-    } else {
-      expect((error as { result: string }).result).toBe('Error');
-    }
+    const error = await client.backups.runAndWait(id);
+    expect(error).toMatchObject({ result: 'Error', status: 'Completed' });
+    server.failNextRun('Warning', 'a file changed while read');
+    expect((await client.backups.runAndWait(id)).result).toBe('Warning');
   });
 
   it('survives access-token / session expiry in the middle of a wait', async () => {
@@ -175,14 +171,14 @@ describe.each(generations)('DuplicatiClient against FakeDuplicatiServer $label',
   it('does not call a run that died with the server a success', async () => {
     const id = await createJob();
     const hold = server.holdTasks();
-    const waiting = client.backups.runAndWait(id).catch((e: unknown) => e);
+    const waiting = client.backups.runAndWait(id);
     await hold.started;
     await server.waitForRequest({ method: 'GET', path: /^\/api\/v1\/(task\/|serverstate\?)/ });
     await server.restart({ dropTasks: true });
     hold.release();
     const r = await waiting;
-    if (r instanceof Error) expect(isDuplicatiError(r)).toBe(true);
-    else expect((r as { result: string }).result).not.toBe('Success');
+    expect(r.status).toBe('Unknown');
+    expect(['Error', 'Fatal']).toContain(r.result);
     expect(server.logRows(id)).toEqual([]);
   });
 

@@ -348,6 +348,25 @@ describe('FakeDuplicatiServer state machine (2.1 wire)', () => {
     expect(JSON.parse(s.logRows(id)[0]?.Message ?? '{}')).toMatchObject({ ParsedResult: 'Error', Interrupted: true });
   });
 
+  it('a stopped run is an interrupted Warning and never leaves an empty newest version', async () => {
+    const s = await start();
+    const id = s.createBackup({ name: 'j', sources: [`${src}/`] });
+    const c = new Raw(s);
+    await c.login();
+    await c.json('POST', `/api/v1/backup/${id}/run`);
+    await s.whenIdle();
+    const hold = s.holdTasks();
+    const run = await c.json<{ ID: number }>('POST', `/api/v1/backup/${id}/run`);
+    await hold.started;
+    expect((await c.call('POST', `/api/v1/task/${run.ID}/stop`)).status).toBe(200);
+    hold.release();
+    await s.whenIdle();
+    expect((await c.json('GET', `/api/v1/task/${run.ID}`)).Status).toBe('Completed');
+    expect(JSON.parse(s.logRows(id)[0]?.Message ?? '{}')).toMatchObject({ ParsedResult: 'Warning', Interrupted: true });
+    expect(s.versions(id)).toHaveLength(1);
+    expect(s.versions(id)[0]?.fileCount).toBe(2);
+  });
+
   it('2.3+ masks secrets and a PUT with the placeholder keeps the stored secret', async () => {
     const s = await start({ version: '2.3.0.4' });
     const c = new Raw(s);

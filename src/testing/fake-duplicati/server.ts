@@ -216,6 +216,10 @@ const PUBLIC_21 = new Set(['/api/v1/auth/login', '/api/v1/auth/refresh', '/api/v
  * restores that write files back, job logs with `Result` rows, long-poll, expiring tokens) that
  * speaks the wire format of a 2.0.x or a 2.1+ server, plus fault injection.
  *
+ * Not modelled: encryption, compression and the remote target (`TargetURL` is stored, never
+ * written), symlinks (skipped), schedules (stored, never fire), the WebSocket and `/api/v2`.
+ * The real server tolerates a refresh token replayed within 30 s; the fake rejects every replay.
+ *
  * @example
  * ```ts
  * import { FakeDuplicatiServer } from 'duplicati-kit/testing';

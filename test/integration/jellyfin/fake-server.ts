@@ -8,6 +8,10 @@ export interface FakeJellyfinState {
   sessions: unknown[];
   /** Successive answers of /ScheduledTasks; the last one repeats. */
   tasks: unknown[][];
+  /** File names of the built-in backups. */
+  backups: string[];
+  /** Bodies of POST /Backup/Create. */
+  createBodies: unknown[];
   /** Every request seen: method, url, authorization header. */
   seen: { method: string; url: string; authorization: string | undefined }[];
 }
@@ -21,6 +25,8 @@ export async function startFakeJellyfin(
     apiKey: 'k3y-secret-value',
     sessions: [],
     tasks: [[]],
+    backups: [],
+    createBodies: [],
     seen: [],
     ...initial,
   };
@@ -41,8 +47,31 @@ export async function startFakeJellyfin(
       json(401, { error: 'unauthorized' });
       return;
     }
+    const manifest = (name: string) => ({
+      ServerVersion: `${state.version}.0`,
+      BackupEngineVersion: '0.2.0',
+      DateCreated: '2026-11-29T08:00:00Z',
+      Path: `/config/data/backups/${name}`,
+      Options: { Metadata: false, Trickplay: false, Subtitles: false, Database: true },
+    });
     if (url.pathname === '/Sessions') json(200, state.sessions);
-    else if (url.pathname === '/ScheduledTasks')
+    else if (url.pathname === '/Backup') json(200, state.backups.map(manifest));
+    else if (url.pathname === '/Backup/Create' && req.method === 'POST') {
+      let body = '';
+      req.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
+      req.on('end', () => {
+        state.createBodies.push(JSON.parse(body));
+        const name = `jellyfin-backup-${state.backups.length + 1}.zip`;
+        state.backups.push(name);
+        json(200, manifest(name));
+      });
+    } else if (url.pathname === '/Backup/Manifest') {
+      const name = url.searchParams.get('path') ?? '';
+      if (state.backups.includes(name)) json(200, manifest(name));
+      else json(404, {});
+    } else if (url.pathname === '/ScheduledTasks')
       json(200, state.tasks.length > 1 ? state.tasks.shift() : state.tasks[0]);
     else json(404, {});
   });

@@ -81,6 +81,22 @@ describe('JellyfinClient', () => {
     expect(JSON.stringify(jf)).not.toContain(secret);
   });
 
+  it('creates, lists and reads 10.11 built-in backups', async () => {
+    const jf = new JellyfinClient({ baseUrl: server.url, apiKey: server.state.apiKey, backupTimeoutMs: 60_000 });
+    const created = await jf.createBackup({ metadata: true });
+    expect(created).toEqual({
+      serverVersion: '10.11.11.0',
+      backupEngineVersion: '0.2.0',
+      dateCreated: '2026-11-29T08:00:00Z',
+      path: '/config/data/backups/jellyfin-backup-1.zip',
+    });
+    expect(server.state.createBodies).toEqual([{ Metadata: true, Trickplay: false, Subtitles: false, Database: true }]);
+    expect((await jf.listBackups()).map((b) => b.path)).toEqual(['/config/data/backups/jellyfin-backup-1.zip']);
+    expect((await jf.backupManifest('jellyfin-backup-1.zip'))?.backupEngineVersion).toBe('0.2.0');
+    const missing = await jf.backupManifest('nope.zip').catch((e: unknown) => e);
+    expect((missing as JellyfinApiError).status).toBe(404);
+  });
+
   it('reports an unreachable server as ERR_JELLYFIN_UNREACHABLE', async () => {
     await server.close();
     const jf = new JellyfinClient({ baseUrl: server.url, timeoutMs: 2000 });

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { realpathSync } from 'node:fs';
 import { commands } from './commands/index.js';
 import { runCli } from './run.js';
 
@@ -24,6 +25,7 @@ runCli(process.argv.slice(2), commands, {
   cwd: process.cwd(),
   signal: ctl.signal,
   interactive: process.stderr.isTTY === true,
+  program: [process.execPath, realpathSync(process.argv[1] ?? '')],
 }).then(
   (code) => {
     process.exitCode = code;

@@ -30,6 +30,8 @@ export interface CliIo {
   readonly cwd: string;
   readonly signal: AbortSignal;
   readonly interactive: boolean;
+  /** The argv prefix that runs this CLI (`[process.execPath, script]`). */
+  readonly program?: readonly string[];
 }
 
 function optionsFor(
@@ -128,6 +130,7 @@ export async function runCli(argv: readonly string[], commands: readonly CliComm
       env: io.env,
       cwd: io.cwd,
       interactive: io.interactive && !json,
+      program: io.program ?? ['duplicati-kit'],
     };
     return await cmd.run(ctx);
   } catch (e) {

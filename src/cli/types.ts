@@ -34,6 +34,8 @@ export interface CliContext {
   readonly cwd: string;
   /** True when stderr is a TTY (progress may be drawn). */
   readonly interactive: boolean;
+  /** The argv prefix that runs this CLI again (`[node, /path/to/main.js]`), for generated units. */
+  readonly program: readonly string[];
 }
 
 /** One `duplicati-kit <name>` command. */

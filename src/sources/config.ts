@@ -14,8 +14,11 @@ import { ConfigError, type ConfigIssue, isConfigError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js';
 import { type BackupPlan, createBackupPlan } from './plan.js';
 import { createRestorePlan, type RestorePlan } from './restore-plan.js';
+import type { Notifier } from '../ops/notify.js';
+import type { RetentionPolicy } from '../ops/retention.js';
+import type { SystemdSchedule } from '../ops/systemd.js';
 import type { BackupSource, RestoreTarget } from './types.js';
-import { buildSource, buildTarget, sourceTypes, targetTypes } from './registry.js';
+import { buildNotifier, buildSource, buildTarget, notifierTypes, sourceTypes, targetTypes } from './registry.js';
 
 /** A source or target written as data: `type` picks the class, the rest are its options. */
 export interface TypedEntry {
@@ -43,6 +46,15 @@ export interface DuplicatiKitConfig {
   readonly lockWaitMs?: number;
   readonly restore?: { readonly targets: readonly (TypedEntry | RestoreTarget)[] };
   readonly duplicati?: DuplicatiServerConfig;
+  /** Where notifications go (`type: ntfy | healthchecks | webhook`, or Notifier instances). */
+  readonly notify?: readonly (TypedEntry | Notifier)[];
+  /** Dated local copies of the staged dumps (copy 2 of 3-2-1) and how long to keep them. */
+  readonly localCopies?: { readonly dir: string; readonly keep: RetentionPolicy };
+  /**
+   * systemd timers for `duplicati-kit systemd`: each runs `duplicati-kit --config <this file> <args…>`
+   * (or `exec`, an absolute argv) on `onCalendar`.
+   */
+  readonly schedules?: readonly ScheduleConfig[];
   /** Settings of `duplicati-kit hook`. */
   readonly hook?: {
     /** Stop the Duplicati backup when any source fails. @default true */
@@ -53,6 +65,14 @@ export interface DuplicatiKitConfig {
     readonly cleanupAfter?: boolean;
   };
 }
+
+/** A schedule in a config file: {@link SystemdSchedule} with the command given as CLI arguments. */
+export type ScheduleConfig = Omit<SystemdSchedule, 'command'> & {
+  /** duplicati-kit arguments, e.g. `['run', 'Immich files', '--wait']`. */
+  readonly args?: readonly string[];
+  /** Or an absolute argv to run instead. */
+  readonly exec?: readonly string[];
+};
 
 /**
  * Type helper for `.mjs`/`.ts` config files.
@@ -113,6 +133,38 @@ const configSchema = z
       })
       .strict()
       .optional(),
+    notify: z.array(z.union([z.custom<Notifier>((v) => isInstance(v, 'notify')), typed(notifierTypes)])).optional(),
+    localCopies: z
+      .object({
+        dir: z.string().refine((p) => path.isAbsolute(p), 'must be an absolute path'),
+        keep: z
+          .object({
+            keepLast: z.number().int().min(0).optional(),
+            keepDays: z.number().min(0).optional(),
+            keepDaily: z.number().int().min(0).optional(),
+            keepWeekly: z.number().int().min(0).optional(),
+            keepMonthly: z.number().int().min(0).optional(),
+          })
+          .strict(),
+      })
+      .strict()
+      .optional(),
+    schedules: z
+      .array(
+        z
+          .object({
+            name: z.string(),
+            onCalendar: z.unknown(),
+            args: z.array(z.string()).optional(),
+            exec: z.array(z.string()).optional(),
+          })
+          .passthrough()
+          .refine((s) => (s.args === undefined) !== (s.exec === undefined), {
+            message: 'give exactly one of args or exec',
+            path: ['args'],
+          }),
+      )
+      .optional(),
     hook: z
       .object({
         stopOnFailure: z.boolean().optional(),
@@ -130,6 +182,9 @@ export interface LoadedConfig {
   readonly config: DuplicatiKitConfig;
   readonly sources: readonly BackupSource[];
   readonly targets: readonly RestoreTarget[];
+  readonly notifiers: readonly Notifier[];
+  /** systemd schedules with their full command (`cli` is the argv prefix that runs duplicati-kit). */
+  schedules(cli: readonly string[]): SystemdSchedule[];
   backupPlan(options?: { logger?: Logger }): BackupPlan;
   restorePlan(options?: { logger?: Logger }): RestorePlan;
 }
@@ -199,6 +254,29 @@ export async function resolveConfig(raw: unknown, file = '(inline)'): Promise<Lo
     const built = await build(t, `restore.targets.${i}`, buildTarget, 'restore');
     if (built) targets.push(built);
   }
+  const notifiers: Notifier[] = [];
+  for (const [i, n] of (config.notify ?? []).entries()) {
+    const built = await build(n, `notify.${i}`, buildNotifier, 'notify');
+    if (built) notifiers.push(built);
+  }
+  const schedules = (cli: readonly string[]): SystemdSchedule[] =>
+    (config.schedules ?? []).map((sc) => {
+      const { args, exec, ...rest } = sc;
+      return { ...rest, command: exec ? [...exec] : [...cli, '--config', file, ...(args ?? [])] } as SystemdSchedule;
+    });
+  // Render every schedule once so a bad one is reported now, with its path.
+  if (config.schedules?.length) {
+    const { renderSystemdUnits } = await import('../ops/systemd.js');
+    for (const [i, sc] of schedules(['/usr/bin/duplicati-kit']).entries()) {
+      try {
+        renderSystemdUnits(sc);
+      } catch (e) {
+        if (!isConfigError(e)) throw e;
+        for (const x of e.issues)
+          issues.push({ path: [`schedules.${i}`, x.path].filter(Boolean).join('.'), message: x.message });
+      }
+    }
+  }
   if (issues.length) throw new ConfigError(`invalid config ${file}`, issues);
   // Validate the plan options now, so a bad name or duplicate is reported at load time.
   try {
@@ -212,6 +290,8 @@ export async function resolveConfig(raw: unknown, file = '(inline)'): Promise<Lo
     config,
     sources,
     targets,
+    notifiers,
+    schedules,
     backupPlan: (o = {}) =>
       createBackupPlan({ ...planOptions(config, sources), ...(o.logger ? { logger: o.logger } : {}) }),
     restorePlan: (o = {}) => createRestorePlan({ targets, ...(o.logger ? { logger: o.logger } : {}) }),

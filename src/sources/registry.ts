@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Notifier } from '../ops/notify.js';
 import type { BackupSource, RestoreTarget } from './types.js';
 
 type Factory<T> = (options: Record<string, unknown>) => Promise<T>;
@@ -26,6 +27,22 @@ const TARGETS: Record<string, Factory<RestoreTarget>> = {
   sqlite: async (o) => new (await import('./sqlite.js')).SqliteTarget(o as never),
   postgres: async (o) => new (await import('./postgres-target.js')).PostgresTarget(o as never),
 };
+
+const NOTIFIERS: Record<string, Factory<Notifier>> = {
+  ntfy: async (o) => new (await import('../ops/notify.js')).NtfyNotifier(o as never),
+  healthchecks: async (o) => new (await import('../ops/notify.js')).HealthchecksNotifier(o as never),
+  webhook: async (o) => new (await import('../ops/notify.js')).WebhookNotifier(o as never),
+};
+
+/** Notifier types a config may name. */
+export const notifierTypes = (): string[] => Object.keys(NOTIFIERS);
+
+/** Build a notifier from a config entry. */
+export function buildNotifier(entry: { type: string }): Promise<Notifier> {
+  const f = NOTIFIERS[entry.type];
+  if (!f) throw new Error(`unknown notifier type ${entry.type}`);
+  return f(withoutType(entry));
+}
 
 /** Source types a config may name. */
 export const sourceTypes = (): string[] => Object.keys(SOURCES);

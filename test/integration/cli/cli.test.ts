@@ -139,6 +139,20 @@ describe('duplicati-kit CLI (built, as a child process)', () => {
     }
   });
 
+  it('systemd prints and writes units that run this CLI with the config', async () => {
+    const { config } = await serverTree();
+    await fsp.appendFile(
+      config,
+      `schedules:\n  - name: nightly\n    onCalendar: '*-*-* 02:00:00'\n    args: [prepare]\n`,
+    );
+    const printed = await runCli(['systemd', '--config', config]);
+    expect(printed.code).toBe(0);
+    expect(printed.stdout).toContain(`ExecStart=${process.execPath} ${CLI} --config ${config} prepare`);
+    expect(printed.stdout).toContain('OnCalendar=*-*-* 02:00:00');
+    const written = await runCli(['systemd', '--json', '--config', config, '--write', path.join(dir, 'units')]);
+    expect(JSON.parse(written.stdout).files).toHaveLength(2);
+  });
+
   it('runs the demo end to end', async () => {
     const r = await runCli(['demo', '--json']);
     expect(r.code).toBe(0);

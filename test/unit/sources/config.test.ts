@@ -82,4 +82,40 @@ describe('config files', () => {
     await expect(loadConfig(path.join(dir, 'broken.yaml'))).rejects.toThrow(/not valid YAML/);
     await expect(loadConfig(path.join(dir, 'none.yaml'))).rejects.toThrow(/does not exist/);
   });
+
+  it('builds notifiers, local copy policy and schedules; reports bad ones with paths', async () => {
+    const cfg = await resolveConfig({
+      workDir: dir,
+      sources: [{ type: 'directory', name: 'd', paths: [dir] }],
+      notify: [
+        { type: 'ntfy', url: 'https://ntfy.example/backups' },
+        { type: 'healthchecks', pingUrl: 'https://hc.example/abc' },
+      ],
+      localCopies: { dir: path.join(dir, 'copies'), keep: { keepDaily: 14 } },
+      schedules: [{ name: 'nightly', onCalendar: '*-*-* 02:00:00', args: ['prepare'] }],
+    });
+    expect(cfg.notifiers.map((n) => n.name)).toEqual(['ntfy', 'healthchecks']);
+    expect(cfg.schedules(['/usr/bin/node', '/opt/dk/main.js'])[0]?.command).toEqual([
+      '/usr/bin/node',
+      '/opt/dk/main.js',
+      '--config',
+      '(inline)',
+      'prepare',
+    ]);
+    const issues = await issuesOf(
+      resolveConfig({
+        workDir: dir,
+        sources: [{ type: 'directory', name: 'd', paths: [dir] }],
+        notify: [{ type: 'ntfy', url: 'nope' }, { type: 'pager' }],
+        localCopies: { dir: 'rel', keep: { keepForever: true } },
+        schedules: [
+          { name: 'bad name', onCalendar: '*-*-* 02:00:00', args: [] },
+          { name: 'x', onCalendar: 'daily' },
+        ],
+      }),
+    );
+    for (const p of ['notify.1.type', 'localCopies.dir', 'localCopies.keep', 'schedules.1.args']) {
+      expect(issues.some((i) => i.startsWith(p))).toBe(true);
+    }
+  });
 });

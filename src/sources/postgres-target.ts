@@ -8,7 +8,14 @@
  */
 import type { Transform } from 'node:stream';
 import { z } from 'zod';
-import { type Phase, RestoreError, VerificationError, type VerificationProblem } from '../core/errors.js';
+import { neverAborted } from '../core/abort.js';
+import {
+  isDuplicatiKitError,
+  type Phase,
+  RestoreError,
+  VerificationError,
+  type VerificationProblem,
+} from '../core/errors.js';
 import {
   boundedName,
   compactTimestamp,
@@ -199,8 +206,27 @@ export class PostgresTarget implements RestoreTarget {
     );
   }
 
-  async #admin(conn: ResolvedPgConnection, phase: Phase, signal: AbortSignal): Promise<SqlSession> {
-    return this.#endpoint.open(conn, this.#options.maintenanceDatabase ?? 'postgres', phase, signal);
+  /**
+   * A session on the maintenance database. It ignores the caller's signal on purpose: after an
+   * abort it still has to drop the half-loaded database (its statements are short).
+   */
+  async #admin(conn: ResolvedPgConnection, phase: Phase): Promise<SqlSession> {
+    return this.#endpoint.open(conn, this.#options.maintenanceDatabase ?? 'postgres', phase, neverAborted());
+  }
+
+  /** A caller's abort as-is, typed errors as-is, anything else as a RestoreError. */
+  #wrap(e: unknown, phase: Phase, conn: ResolvedPgConnection | undefined, signal: AbortSignal): unknown {
+    if (signal.aborted) return signal.reason;
+    if (isDuplicatiKitError(e)) return e;
+    return new RestoreError(
+      `${phase} of "${this.database}" failed: ${(e as Error)?.message ?? String(e)}`,
+      {
+        source: this.name,
+        kind: this.kind,
+        phase,
+      },
+      { cause: e, secrets: this.#endpoint.secrets(conn), code: 'ERR_PG_RESTORE' },
+    );
   }
 
   /** Checks that need no load: server major, extensions, app preflight. */
@@ -310,7 +336,7 @@ export class PostgresTarget implements RestoreTarget {
   /** Check the dump loads and matches the manifest, in a scratch database that is then dropped. */
   async verify(input: RestoreInput, ctx: SourceContext): Promise<VerificationReport> {
     const conn = await this.#endpoint.resolve(ctx.signal);
-    const admin = await this.#admin(conn, 'verify', ctx.signal);
+    const admin = await this.#admin(conn, 'verify');
     try {
       const checks = await this.#preflight(input, conn, admin, ctx);
       if (checks.some((c) => !c.ok)) return { ok: false, checks };
@@ -331,6 +357,8 @@ export class PostgresTarget implements RestoreTarget {
         );
       }
       return { ok: checks.every((c) => c.ok), checks };
+    } catch (e) {
+      throw this.#wrap(e, 'verify', conn, ctx.signal);
     } finally {
       await admin.close(true);
     }
@@ -340,7 +368,7 @@ export class PostgresTarget implements RestoreTarget {
   async restore(input: RestoreInput, ctx: SourceContext): Promise<RestoreOutput> {
     const where = { source: this.name, kind: this.kind, phase: 'restore' as const };
     const conn = await this.#endpoint.resolve(ctx.signal);
-    const admin = await this.#admin(conn, 'restore', ctx.signal);
+    const admin = await this.#admin(conn, 'restore');
     const live = this.database;
     const fresh = scratchName(live);
     let swapped = false;
@@ -389,13 +417,7 @@ export class PostgresTarget implements RestoreTarget {
         metadata: { database: live, checks: checkReport },
       };
     } catch (e) {
-      if (ctx.signal.aborted) throw ctx.signal.reason;
-      if (e instanceof RestoreError || e instanceof VerificationError) throw e;
-      throw new RestoreError(`restoring "${live}" failed: ${(e as Error).message}`, where, {
-        cause: e,
-        secrets: this.#endpoint.secrets(conn),
-        code: 'ERR_PG_RESTORE',
-      });
+      throw this.#wrap(e, 'restore', conn, ctx.signal);
     } finally {
       if (!swapped) await dropDatabase(admin, fresh).catch(() => {});
       await admin.close(true);
@@ -407,13 +429,15 @@ export class PostgresTarget implements RestoreTarget {
     const state = output.state ?? {};
     if (typeof state.database !== 'string') return;
     const conn = await this.#endpoint.resolve(ctx.signal);
-    const admin = await this.#admin(conn, 'rollback', ctx.signal);
+    const admin = await this.#admin(conn, 'rollback');
     try {
       const live = state.database;
       const failed = boundedName(live, `_failed_restore_${compactTimestamp()}`);
       if (await databaseInfo(admin, live)) await renameDatabase(admin, live, failed);
       if (typeof state.safety === 'string') await renameDatabase(admin, state.safety, live);
       await dropDatabase(admin, failed);
+    } catch (e) {
+      throw this.#wrap(e, 'rollback', conn, ctx.signal);
     } finally {
       await admin.close(true);
     }
@@ -424,9 +448,11 @@ export class PostgresTarget implements RestoreTarget {
     const safety = output.state?.safety;
     if (typeof safety !== 'string' || this.#options.keepSafetyCopy) return;
     const conn = await this.#endpoint.resolve(ctx.signal);
-    const admin = await this.#admin(conn, 'finalize', ctx.signal);
+    const admin = await this.#admin(conn, 'finalize');
     try {
       await dropDatabase(admin, safety);
+    } catch (e) {
+      throw this.#wrap(e, 'finalize', conn, ctx.signal);
     } finally {
       await admin.close(true);
     }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { anySignal } from '../core/abort.js';
 import type { ArtifactRef } from '../core/artifact-writer.js';
-import { DumpError, type Phase, SourceUnavailableError } from '../core/errors.js';
+import { DumpError, isDuplicatiKitError, type Phase, SourceUnavailableError } from '../core/errors.js';
 import { PARTIAL_SUFFIX } from '../core/artifact-writer.js';
 import type { ParallelGzipOptions } from './gzip-parallel.js';
 import {
@@ -244,6 +244,17 @@ export class PostgresSource implements BackupSource {
     try {
       const server = await readServerInfo(session);
       await this.#endpoint.tool('pg_dump', server.major, 'check', ctx.signal);
+    } catch (e) {
+      if (ctx.signal.aborted || isDuplicatiKitError(e)) throw ctx.signal.aborted ? ctx.signal.reason : e;
+      throw new SourceUnavailableError(
+        `checking "${this.database}" failed: ${(e as Error).message}`,
+        {
+          source: this.name,
+          kind: this.kind,
+          phase: 'check',
+        },
+        { cause: e, secrets: this.#endpoint.secrets(conn) },
+      );
     } finally {
       await session.close();
     }
@@ -343,7 +354,12 @@ export class PostgresSource implements BackupSource {
     } catch (e) {
       if (committed) await fsp.rm(path.join(ctx.workDir, ...committed.path.split('/')), { force: true });
       if (signal.aborted) throw signal.reason;
-      throw e;
+      if (isDuplicatiKitError(e)) throw e;
+      throw new DumpError(`dumping "${database}" failed: ${(e as Error)?.message ?? String(e)}`, where, {
+        cause: e,
+        secrets,
+        code: 'ERR_PG_DUMP',
+      });
     } finally {
       await session.close(true);
     }

@@ -164,6 +164,28 @@ describe.skipIf(!available)('PostgresSource / PostgresTarget against a real serv
     }
   });
 
+  it('aborting mid-restore drops the new database and leaves the live one untouched', async () => {
+    const source = new PostgresSource({ name: 'abort-restore', connection });
+    const prepared = await source.prepare(makeContext(work.dir, source.name));
+    const input = restoreInputFor(source, prepared, work.dir);
+    const before = (await sql(db, 'SELECT count(*)::int AS n FROM app.users'))[0]?.n;
+    const ctl = new AbortController();
+    const reason = new Error('operator pressed ctrl-c');
+    const ctx = makeContext(work.dir, 'postgres', { signal: ctl.signal });
+    const target = new PostgresTarget({ connection });
+    const err = await target
+      .restore(input, {
+        ...ctx,
+        onProgress: (e) => {
+          if (e.description?.startsWith('loading')) ctl.abort(reason);
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBe(reason);
+    expect(await databasesLike(`${db}_`)).toEqual([]);
+    expect((await sql(db, 'SELECT count(*)::int AS n FROM app.users'))[0]?.n).toBe(before);
+  });
+
   it('an unreachable port is a SourceUnavailableError without the password', async () => {
     const server = net.createServer();
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -683,6 +683,14 @@ export async function routeApi(
       const op = TASK_ROUTES.get(action);
       if (op && m === 'POST') return ok({ Status: 'OK', ID: s.enqueue(b.id, op, false).id });
       if (action === 'restore' && m === 'POST') return restore(ctx, x, b);
+      const readsDb =
+        m === 'GET' && (action === 'filesets' || action === 'files' || action === 'log' || action === 'remotelog');
+      if (readsDb && atLeast(ctx, '2.3.1') && s.current?.backupId === b.id) {
+        return {
+          status: 400,
+          json: { Error: 'The database is in use by another task', Code: 400, HelpId: 'DatabaseLocked' },
+        };
+      }
       if (action === 'filesets' && m === 'GET') return filesets(ctx, x, b);
       if (action === 'files' && m === 'GET') {
         const filter =

@@ -29,6 +29,7 @@ const generations: {
   { label: '2.0.7.3', options: { generation: '2.0' } },
   { label: '2.1.0.5', options: { generation: '2.1', version: '2.1.0.5' } },
   { label: '2.2.0.3', options: { generation: '2.1' } },
+  { label: '2.3.1.0', options: { generation: '2.1', version: '2.3.1.0' } },
 ];
 
 async function tree(root: string): Promise<Map<string, string>> {
@@ -132,7 +133,7 @@ describe.each(generations)('DuplicatiClient against FakeDuplicatiServer $label',
     server.failNextRun('Fatal', 'target unreachable');
     const fatal = await client.backups.runAndWait(id);
     expect(fatal.result).toBe('Fatal');
-    expect(fatal.status).toBe(options.generation === '2.1' && !options.version ? 'Failed' : 'Completed');
+    expect(fatal.status).toBe(options.version === '2.1.0.5' || options.generation === '2.0' ? 'Completed' : 'Failed');
     expect(fatal.errors.join('\n')).toContain('target unreachable');
     server.failNextRun('Error', 'one photo unreadable');
     const error = await client.backups.runAndWait(id);

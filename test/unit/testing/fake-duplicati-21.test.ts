@@ -385,6 +385,22 @@ describe('FakeDuplicatiServer state machine (2.1 wire)', () => {
     expect(s.backups()[0]?.targetUrl).toContain('auth-password=hunter2');
   });
 
+  it('2.3.1+ refuses reads of a job database while a task holds it', async () => {
+    const s = await start({ version: '2.3.1.0' });
+    const id = s.createBackup({ name: 'j', sources: [`${src}/`] });
+    const c = new Raw(s);
+    await c.login();
+    const hold = s.holdTasks();
+    await c.json('POST', `/api/v1/backup/${id}/run`);
+    await hold.started;
+    const locked = await c.call('GET', `/api/v1/backup/${id}/log`);
+    expect(locked.status).toBe(400);
+    expect(await locked.json()).toMatchObject({ Code: 400, HelpId: 'DatabaseLocked' });
+    hold.release();
+    await s.whenIdle();
+    expect((await c.call('GET', `/api/v1/backup/${id}/log`)).status).toBe(200);
+  });
+
   it('validates jobs like the server: missing passphrase, duplicate name', async () => {
     const s = await start();
     const c = new Raw(s);

@@ -361,6 +361,17 @@ export class HttpCore {
     const retry = spec.retry ?? spec.method !== 'POST';
     const retries = retry ? (options.maxRetries ?? this.options.maxRetries) : 0;
     const { signal } = options;
+    try {
+      return await this.#retry(spec, options, retries);
+    } catch (e) {
+      // p-retry turns a non-Error abort reason into a TypeError; the caller gets its own reason back.
+      if (signal?.aborted) throw signal.reason;
+      throw e;
+    }
+  }
+
+  #retry(spec: CallSpec<unknown>, options: RequestOptions, retries: number): Promise<RawResponse> {
+    const { signal } = options;
     return pRetry(() => this.#attempt(spec, options), {
       retries,
       minTimeout: this.options.retryMinDelayMs,

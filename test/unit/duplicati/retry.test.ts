@@ -107,6 +107,12 @@ describe('retries', () => {
     await expect(tokenClient().backups.run('1')).resolves.toEqual({ taskId: '12' });
   });
 
+  it('a non-Error abort reason comes back unchanged', async () => {
+    const ctl = new AbortController();
+    ctl.abort('shutdown');
+    await expect(tokenClient().backups.list({ signal: ctl.signal })).rejects.toBe('shutdown');
+  });
+
   it('a caller abort before the request is rethrown as it is', async () => {
     const ctl = new AbortController();
     const reason = new Error('stop');

@@ -1,10 +1,18 @@
 import nock from 'nock';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DuplicatiClient, isDuplicatiNotFoundError } from '../../../src/duplicati/index.js';
 import { BASE, jwt, resultRow, serverState } from './helpers.js';
 
 beforeAll(() => nock.disableNetConnect());
-afterEach(() => nock.cleanAll());
+afterEach(() => {
+  vi.useRealTimers();
+  nock.cleanAll();
+});
+
+/** Let pending I/O callbacks run (setImmediate is not faked). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 200; i++) await new Promise((r) => setImmediate(r));
+}
 
 function dup(): DuplicatiClient {
   return new DuplicatiClient({ baseUrl: BASE, auth: { type: 'token', token: jwt('t') }, retryMinDelayMs: 1 });
@@ -125,6 +133,63 @@ describe('tasks.wait', () => {
     await b.tasks.stop('13');
     await b.tasks.stop('14');
     expect(nock.isDone()).toBe(true);
+  });
+});
+
+describe('request rate while idle-waiting', () => {
+  it('long-poll: one request in flight however long the task runs', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const seen: string[] = [];
+    const unmatched = (req: { path?: string }) => seen.push(`unmatched ${req.path}`);
+    nock.emitter.on('no match', unmatched);
+    const scope = nock(BASE)
+      .get('/api/v1/serverstate')
+      .reply(200, serverState(5))
+      .get('/api/v1/task/12')
+      .reply(200, task('Running'))
+      .get('/api/v1/serverstate')
+      .query(true)
+      .delay(10 * 60_000)
+      .reply(200, serverState(5));
+    scope.on('request', (req: { path: string }) => seen.push(req.path));
+    const ctl = new AbortController();
+    const waiting = dup().tasks.wait('12', { signal: ctl.signal, longPollSeconds: 3600 });
+    waiting.catch(() => {});
+    await settle();
+    await vi.advanceTimersByTimeAsync(5 * 60_000);
+    await settle();
+    nock.emitter.removeListener('no match', unmatched);
+    expect(seen).toEqual([
+      '/api/v1/serverstate',
+      '/api/v1/task/12',
+      '/api/v1/serverstate?lasteventid=5&longpoll=true&duration=3600s',
+    ]);
+    ctl.abort(new Error('done'));
+    await expect(waiting).rejects.toThrow('done');
+  });
+
+  it('polling fallback: at most one request per 10 s', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    let taskGets = 0;
+    nock(BASE)
+      .get('/api/v1/task/12')
+      .times(100)
+      .reply(200, () => {
+        taskGets++;
+        return task('Running');
+      });
+    const ctl = new AbortController();
+    const waiting = dup().tasks.wait('12', { signal: ctl.signal, longPoll: false });
+    waiting.catch(() => {});
+    for (let s = 0; s < 60; s++) {
+      await settle();
+      await vi.advanceTimersByTimeAsync(1000);
+    }
+    await settle();
+    expect(taskGets).toBeGreaterThanOrEqual(6);
+    expect(taskGets).toBeLessThanOrEqual(7);
+    ctl.abort(new Error('done'));
+    await expect(waiting).rejects.toThrow('done');
   });
 });
 

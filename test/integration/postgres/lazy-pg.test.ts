@@ -18,7 +18,8 @@ async function pgFilesLoadedBy(entry: string, thenLoadPg = false): Promise<numbe
 }
 
 describe('pg is loaded lazily', () => {
-  it('importing the PostgreSQL and Immich modules loads no pg code until a database is used', async () => {
+  it('importing the root entry, the PostgreSQL and the Immich modules loads no pg code until a database is used', async () => {
+    expect(await pgFilesLoadedBy('src/index.ts')).toBe(0);
     expect(await pgFilesLoadedBy('src/sources/postgres.ts')).toBe(0);
     expect(await pgFilesLoadedBy('src/sources/postgres-target.ts')).toBe(0);
     expect(await pgFilesLoadedBy('src/immich/index.ts')).toBe(0);

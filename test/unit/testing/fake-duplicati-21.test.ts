@@ -80,6 +80,17 @@ class Raw {
   }
 }
 
+/** A server with one job `j` over the test source and a logged-in raw client. */
+async function withJob(
+  options: Partial<FakeDuplicatiServerOptions> = {},
+): Promise<{ s: FakeDuplicatiServer; id: string; c: Raw }> {
+  const s = await start(options);
+  const id = s.createBackup({ name: 'j', sources: [`${src}/`] });
+  const c = new Raw(s);
+  await c.login();
+  return { s, id, c };
+}
+
 const job = (sources: string[], settings: { Name: string; Value: string }[] = []) => ({
   Backup: {
     Name: 'photos',
@@ -314,10 +325,7 @@ describe('FakeDuplicatiServer state machine (2.1 wire)', () => {
   });
 
   it('long-poll returns when an event happens; bad durations are refused', async () => {
-    const s = await start();
-    const id = s.createBackup({ name: 'j', sources: [`${src}/`] });
-    const c = new Raw(s);
-    await c.login();
+    const { s, id, c } = await withJob();
     const state = await c.json<{ LastEventID: number }>('GET', '/api/v1/serverstate');
     const poll = c.json<{ LastEventID: number }>(
       'GET',
@@ -330,10 +338,7 @@ describe('FakeDuplicatiServer state machine (2.1 wire)', () => {
   });
 
   it('stop on a held task interrupts it; abort makes it Failed on 2.1.2+', async () => {
-    const s = await start();
-    const id = s.createBackup({ name: 'j', sources: [`${src}/`] });
-    const c = new Raw(s);
-    await c.login();
+    const { s, id, c } = await withJob();
     const hold = s.holdTasks();
     const run = await c.json<{ ID: number }>('POST', `/api/v1/backup/${id}/run`);
     await hold.started;
@@ -349,10 +354,7 @@ describe('FakeDuplicatiServer state machine (2.1 wire)', () => {
   });
 
   it('a stopped run is an interrupted Warning and never leaves an empty newest version', async () => {
-    const s = await start();
-    const id = s.createBackup({ name: 'j', sources: [`${src}/`] });
-    const c = new Raw(s);
-    await c.login();
+    const { s, id, c } = await withJob();
     await c.json('POST', `/api/v1/backup/${id}/run`);
     await s.whenIdle();
     const hold = s.holdTasks();
@@ -386,10 +388,7 @@ describe('FakeDuplicatiServer state machine (2.1 wire)', () => {
   });
 
   it('2.3.1+ refuses reads of a job database while a task holds it', async () => {
-    const s = await start({ version: '2.3.1.0' });
-    const id = s.createBackup({ name: 'j', sources: [`${src}/`] });
-    const c = new Raw(s);
-    await c.login();
+    const { s, id, c } = await withJob({ version: '2.3.1.0' });
     const hold = s.holdTasks();
     await c.json('POST', `/api/v1/backup/${id}/run`);
     await hold.started;
@@ -437,10 +436,7 @@ describe('FakeDuplicatiServer faults and restart', () => {
   });
 
   it('restart keeps jobs and versions, loses tokens and finished task results', async () => {
-    const s = await start();
-    const id = s.createBackup({ name: 'j', sources: [`${src}/`] });
-    const c = new Raw(s);
-    await c.login();
+    const { s, id, c } = await withJob();
     const run = await c.json<{ ID: number }>('POST', `/api/v1/backup/${id}/run`);
     await s.whenIdle();
     const port = s.port;
@@ -458,10 +454,7 @@ describe('FakeDuplicatiServer faults and restart', () => {
   });
 
   it('restart with dropTasks kills the running task without a result', async () => {
-    const s = await start();
-    const id = s.createBackup({ name: 'j', sources: [`${src}/`] });
-    const c = new Raw(s);
-    await c.login();
+    const { s, id, c } = await withJob();
     const hold = s.holdTasks();
     await c.json('POST', `/api/v1/backup/${id}/run`);
     await hold.started;

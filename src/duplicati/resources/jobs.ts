@@ -306,6 +306,9 @@ export class JobsResource {
     if (description !== current.description) {
       changes.push({ field: 'description', before: current.description, after: description });
     }
+    if (spec.tags && spec.tags.join('\n') !== current.tags.join('\n')) {
+      changes.push({ field: 'tags', before: current.tags.join(', '), after: spec.tags.join(', ') });
+    }
     let targetUrl = spec.target;
     if (current.targetUrl !== spec.target) {
       const comparable = maskLike(spec.target, current.targetUrl);
@@ -374,7 +377,9 @@ export class JobsResource {
           sources: spec.sources,
           settings,
           filters,
-          metadata: null,
+          // 2.0.x replaces the stored statistics with what is sent (an empty object wipes them), so
+          // send back what was read; 2.1+ treats it the same way.
+          metadata: current.metadata,
           // Keep the stored next-run time when only other fields changed.
           schedule:
             schedule && before === after && current.schedule?.time

@@ -11,7 +11,7 @@ afterEach(() => {
 
 /** Let pending I/O callbacks run (setImmediate is not faked). */
 async function settle(): Promise<void> {
-  for (let i = 0; i < 200; i++) await new Promise((r) => setImmediate(r));
+  for (let i = 0; i < 500; i++) await new Promise((r) => setImmediate(r));
 }
 
 function dup(): DuplicatiClient {

@@ -11,7 +11,16 @@ import { DuplicatiKitError, type ErrorOptions } from '../core/errors.js';
 import { redactUrl } from '../core/redact.js';
 import { configErrorFrom } from '../sources/plan.js';
 
-/** A Jellyfin API call failed (no answer, an HTTP error, or an answer of the wrong shape). */
+/**
+ * A Jellyfin API call failed (no answer, an HTTP error, or an answer of the wrong shape). Codes:
+ * `ERR_JELLYFIN_API` (HTTP error), `ERR_JELLYFIN_UNREACHABLE`, `ERR_JELLYFIN_SCHEMA`,
+ * `ERR_JELLYFIN_BUSY` (a task still runs after the wait).
+ *
+ * @example
+ * ```ts
+ * try { await jf.activePlayback(); } catch (e) { if (e instanceof JellyfinApiError && e.status === 401) … }
+ * ```
+ */
 export class JellyfinApiError extends DuplicatiKitError {
   static override readonly errorName: string = 'JellyfinApiError';
   static override readonly defaultCode: string = 'ERR_JELLYFIN_API';

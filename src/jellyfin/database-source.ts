@@ -103,7 +103,14 @@ export interface JellyfinDatabaseSourceOptions extends JellyfinLocationOptions, 
   readonly integrity?: 'full' | 'quick';
 }
 
-/** Make a client from the option, if any. */
+/**
+ * Make a client from the option, if any.
+ *
+ * @example
+ * ```ts
+ * clientOf({ baseUrl: 'http://127.0.0.1:8096', apiKey });
+ * ```
+ */
 export function clientOf(api: JellyfinApiOption | undefined): JellyfinClient | undefined {
   if (!api) return undefined;
   return api instanceof JellyfinClient ? api : new JellyfinClient(api);

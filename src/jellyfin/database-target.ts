@@ -113,7 +113,14 @@ async function withDb<T>(file: string, fn: (db: SqliteDatabase) => T): Promise<T
   }
 }
 
-/** The version a snapshot needs at least: the API's answer at backup time, else the fingerprint. */
+/**
+ * The version a snapshot needs at least: the API's answer at backup time, else the fingerprint.
+ *
+ * @example
+ * ```ts
+ * snapshotVersion(entry.metadata); // '10.11.11' | undefined
+ * ```
+ */
 export function snapshotVersion(metadata: Readonly<Record<string, JsonValue>>): string | undefined {
   const v = (metadata.version ?? {}) as Record<string, JsonValue>;
   const server = typeof v.serverVersion === 'string' ? v.serverVersion : undefined;

@@ -55,7 +55,14 @@ export interface JellyfinFilesSourceOptions extends JellyfinLocationOptions {
   readonly exclude?: readonly string[];
 }
 
-/** What to back up and what to leave out, for a server's folders. */
+/**
+ * What to back up and what to leave out, for a server's folders.
+ *
+ * @example
+ * ```ts
+ * const { include, exclude } = jellyfinFileSet(await resolveJellyfinPaths({ install: 'debian' }));
+ * ```
+ */
 export function jellyfinFileSet(
   p: JellyfinPaths,
   o: Pick<JellyfinFilesSourceOptions, 'trickplay' | 'subtitles' | 'plugins' | 'libraryDbOld' | 'exclude'> = {},

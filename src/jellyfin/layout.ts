@@ -76,7 +76,14 @@ export interface JellyfinPaths {
   readonly transcodeDir: string | undefined;
 }
 
-/** The standard folders of an install type (before reading `system.xml`). */
+/**
+ * The standard folders of an install type (before reading `system.xml`).
+ *
+ * @example
+ * ```ts
+ * standardPaths('linuxserver', '/srv/jellyfin/config').dataDir; // '/srv/jellyfin/config/data'
+ * ```
+ */
 export function standardPaths(
   install: Exclude<JellyfinInstall, 'custom'>,
   root?: string,
@@ -113,7 +120,14 @@ export function standardPaths(
   }
 }
 
-/** Guess the install type from what exists: LSIO keeps `data/data`, the official image `data` + `config`. */
+/**
+ * Guess the install type from what exists: LSIO keeps `data/data`, the official image `data` + `config`.
+ *
+ * @example
+ * ```ts
+ * await detectInstall('/srv/jellyfin/config'); // 'linuxserver' | 'docker' | 'debian' | undefined
+ * ```
+ */
 export async function detectInstall(root?: string): Promise<Exclude<JellyfinInstall, 'custom'> | undefined> {
   if (root) {
     if (await exists(path.join(root, 'data', 'data'))) return 'linuxserver';
@@ -127,7 +141,14 @@ export async function detectInstall(root?: string): Promise<Exclude<JellyfinInst
   return undefined;
 }
 
-/** Read one element's text from a Jellyfin XML config file; undefined when absent or empty. */
+/**
+ * Read one element's text from a Jellyfin XML config file; undefined when absent or empty.
+ *
+ * @example
+ * ```ts
+ * await readXmlSetting('/etc/jellyfin/system.xml', 'MetadataPath');
+ * ```
+ */
 export async function readXmlSetting(file: string, element: string): Promise<string | undefined> {
   let text: string;
   try {
@@ -159,7 +180,15 @@ function fromServerPath(p: string, install: JellyfinInstall, root?: string, cach
   return p;
 }
 
-/** Thrown when the folders cannot be worked out; the message says which option to give. */
+/**
+ * Thrown when the folders cannot be worked out; the message says which option to give. Sources
+ * turn it into a SourceUnavailableError (`ERR_JELLYFIN_LAYOUT`).
+ *
+ * @example
+ * ```ts
+ * try { await resolveJellyfinPaths({}); } catch (e) { if (e instanceof JellyfinLayoutError) console.error(e.message); }
+ * ```
+ */
 export class JellyfinLayoutError extends Error {
   override readonly name = 'JellyfinLayoutError';
 }
@@ -167,6 +196,12 @@ export class JellyfinLayoutError extends Error {
 /**
  * Work out the folders of a Jellyfin server from the options, the install type's defaults, and
  * `system.xml` / `encoding.xml` (custom metadata and transcode folders).
+ *
+ * @example
+ * ```ts
+ * const p = await resolveJellyfinPaths({ install: 'docker', root: '/srv/jellyfin/config', cacheRoot: '/srv/jellyfin/cache' });
+ * p.dbDir; // '/srv/jellyfin/config/data'
+ * ```
  */
 export async function resolveJellyfinPaths(options: JellyfinLocationOptions): Promise<JellyfinPaths> {
   let install = options.install ?? (options.dataDir ? 'custom' : await detectInstall(options.root));

@@ -25,7 +25,14 @@ export const EF_FINGERPRINTS: readonly { readonly migration: string; readonly li
 /** The id of the item detached user data points at (10.11+); never a real item. */
 export const PLACEHOLDER_ITEM_ID = '00000000-0000-0000-0000-000000000001';
 
-/** Compare dotted versions numerically (`10.11.10` > `10.11.9`); missing parts count as 0. */
+/**
+ * Compare dotted versions numerically (`10.11.10` > `10.11.9`); missing parts count as 0.
+ *
+ * @example
+ * ```ts
+ * compareVersions('10.11.10', '10.11.9'); // 1
+ * ```
+ */
 export function compareVersions(a: string, b: string): number {
   const pa = a.split('.').map((x) => Number.parseInt(x, 10) || 0);
   const pb = b.split('.').map((x) => Number.parseInt(x, 10) || 0);
@@ -52,7 +59,14 @@ export interface JellyfinDbVersion {
   readonly minVersion: string | null;
 }
 
-/** Read {@link JellyfinDbVersion} from an open `jellyfin.db`. */
+/**
+ * Read {@link JellyfinDbVersion} from an open `jellyfin.db`.
+ *
+ * @example
+ * ```ts
+ * readDbVersion(db).minVersion; // e.g. '10.11.10'
+ * ```
+ */
 export function readDbVersion(db: SqliteDatabase): JellyfinDbVersion {
   if (!tableNames(db).has('__EFMigrationsHistory')) {
     return { newestMigration: null, line: null, productVersion: null, minVersion: null };
@@ -78,7 +92,14 @@ export function readDbVersion(db: SqliteDatabase): JellyfinDbVersion {
   return { newestMigration: newest, line, productVersion: product, minVersion };
 }
 
-/** Code migrations recorded in `<config>/migrations.xml` (10.10 and older): how many, and the last one. */
+/**
+ * Code migrations recorded in `<config>/migrations.xml` (10.10 and older): how many, and the last one.
+ *
+ * @example
+ * ```ts
+ * await readMigrationsXml('/etc/jellyfin'); // { count: 23, last: 'AddDefaultCastReceivers' } | null
+ * ```
+ */
 export async function readMigrationsXml(
   configDir: string,
 ): Promise<{ readonly count: number; readonly last: string | null } | null> {
@@ -110,7 +131,14 @@ function count(db: SqliteDatabase, sql: string): number {
   return Number(row.n);
 }
 
-/** Users and API keys, from `jellyfin.db` (any layout). */
+/**
+ * Users and API keys, from `jellyfin.db` (any layout).
+ *
+ * @example
+ * ```ts
+ * countAccounts(db); // { users: 3, apiKeys: 1 }
+ * ```
+ */
 export function countAccounts(db: SqliteDatabase): Pick<JellyfinCounts, 'users' | 'apiKeys'> {
   const t = tableNames(db);
   return {
@@ -122,6 +150,11 @@ export function countAccounts(db: SqliteDatabase): Pick<JellyfinCounts, 'users' 
 /**
  * Items, played items and resume positions: from `BaseItems`/`UserData` in a 10.11 `jellyfin.db`,
  * or `TypedBaseItems`/`UserDatas` in a 10.10 `library.db`.
+ *
+ * @example
+ * ```ts
+ * countLibrary(db); // { items: 5120, playedItems: 830, resumePositions: 12 }
+ * ```
  */
 export function countLibrary(db: SqliteDatabase): Pick<JellyfinCounts, 'items' | 'playedItems' | 'resumePositions'> {
   const t = tableNames(db);

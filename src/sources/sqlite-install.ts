@@ -48,6 +48,12 @@ export interface CheckFileOptions {
 /**
  * Open a database file and check it: integrity, then the row counts. Never throws for a bad
  * file: an unreadable file is a failed `open` check.
+ *
+ * @example
+ * ```ts
+ * const checks = await checkDatabaseFile('/restore/app.db', { counts: { users: 3 } });
+ * const ok = checks.every((c) => c.ok);
+ * ```
  */
 export async function checkDatabaseFile(file: string, options: CheckFileOptions = {}): Promise<Check[]> {
   const Database = await loadSqliteDriver();
@@ -91,6 +97,11 @@ export async function checkDatabaseFile(file: string, options: CheckFileOptions 
  * True when another connection holds the database open or locked. Works for WAL databases (every
  * open WAL connection keeps a shared lock) and for rollback-journal ones in a transaction; an idle
  * rollback-journal connection holds no lock and cannot be seen, hence "stop the app first".
+ *
+ * @example
+ * ```ts
+ * if (await isDatabaseInUse('/var/lib/jellyfin/data/jellyfin.db')) throw new Error('stop Jellyfin first');
+ * ```
  */
 export async function isDatabaseInUse(file: string): Promise<boolean> {
   if (!(await exists(file))) return false;
@@ -158,6 +169,13 @@ function failed(checks: readonly Check[]): Check[] {
 /**
  * Copy `snapshot` into place of `live` with a safety copy of the old files. On a failure after the
  * swap the safety copy is put back before the error is thrown.
+ *
+ * @example
+ * ```ts
+ * const state = await installDatabase({ snapshot, live: '/srv/app/app.db', journalMode: 'wal',
+ *   check: (f) => checkDatabaseFile(f, { readWrite: true }) });
+ * // later: await dropSafetyCopy(state) — or await putBack(state)
+ * ```
  */
 export async function installDatabase(options: InstallOptions): Promise<InstallState> {
   const { live, signal } = options;

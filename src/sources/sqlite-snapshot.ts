@@ -64,6 +64,12 @@ export interface OpenLiveOptions {
 /**
  * Open a live database read-only and read its schema once, so an exclusive lock held by the
  * application shows up now, as a `SnapshotFailure('locked')` that says what to do.
+ *
+ * @example
+ * ```ts
+ * const db = await openLive('/srv/app/app.db', { busyTimeoutMs: 1000 });
+ * db.close();
+ * ```
  */
 export async function openLive(file: string, options: OpenLiveOptions = {}): Promise<SqliteDatabase> {
   const timeout = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;

@@ -92,7 +92,14 @@ async function loadPassword(src: PasswordSource, core: HttpCore, signal?: AbortS
   return pw;
 }
 
-/** Compute the 2.0.x login proof: base64(SHA256(nonce ‖ SHA256(utf8(pw) ‖ salt))). */
+/**
+ * Compute the 2.0.x login proof: base64(SHA256(nonce ‖ SHA256(utf8(pw) ‖ salt))).
+ *
+ * @example
+ * ```ts
+ * const proof = legacyLoginProof('pw', nonceFromServer, saltFromServer); // POST /login.cgi password=<proof>
+ * ```
+ */
 export function legacyLoginProof(password: string, nonceB64: string, saltB64: string): string {
   const salted = createHash('sha256')
     .update(Buffer.from(password, 'utf8'))

@@ -22,7 +22,19 @@ export type DuplicatiAuthOptions =
   /** A static bearer token (a forever token from `auth/issue-forever-token`). */
   | { readonly type: 'token'; readonly token: string };
 
-/** Options of `new DuplicatiClient(...)`. */
+/**
+ * Options of `new DuplicatiClient(...)`.
+ *
+ * @example
+ * ```ts
+ * const options: DuplicatiClientOptions = {
+ *   baseUrl: 'https://nas.lan:8200',
+ *   auth: { type: 'password', passwordFile: '/run/secrets/duplicati' },
+ *   httpsAgent: new https.Agent({ ca: await readFile('/etc/ssl/nas-ca.pem') }),
+ *   timeout: 60_000,
+ * };
+ * ```
+ */
 export interface DuplicatiClientOptions {
   /** e.g. `http://127.0.0.1:8200`. */
   readonly baseUrl: string;

@@ -199,7 +199,15 @@ export interface Notification {
 /** The outcome of an operation as written in its `Result` log row. */
 export type OperationResult = 'Success' | 'Warning' | 'Error' | 'Fatal';
 
-/** What `runAndWait` / `restoreAndWait` return. */
+/**
+ * What `runAndWait` / `restoreAndWait` return.
+ *
+ * @example
+ * ```ts
+ * const o = await dup.backups.runAndWait('1');
+ * if (o.result === 'Warning') console.error(o.warnings.join('\n'));
+ * ```
+ */
 export interface OperationOutcome {
   /** Null only when a 2.0.x run finished before its task could be seen. */
   readonly taskId: string | null;

@@ -112,10 +112,10 @@ export interface DefineHookOptions {
 
 /** Where a run reads and writes; tests pass their own. */
 export interface HookIO {
-  /** @default process.stdout (only through `main()`) */
-  readonly stdout: LineSink;
-  /** @default process.stderr (only through `main()`) */
-  readonly stderr: LineSink;
+  /** @default process.stdout */
+  readonly stdout?: LineSink;
+  /** @default process.stderr */
+  readonly stderr?: LineSink;
   /** Caller's cancellation (SIGTERM/SIGINT in `main()`). */
   readonly signal?: AbortSignal;
   /** Line ending. @default os.EOL */
@@ -130,8 +130,11 @@ export interface HookIO {
 
 /** A defined hook. */
 export interface DuplicatiHook {
-  /** Run once against `env`, writing to `io`; resolves to the exit code. Never rejects. */
-  run(env: Readonly<Record<string, string | undefined>>, io: HookIO): Promise<number>;
+  /**
+   * Run once against `env` (default `process.env`), writing to `io` (default the process's
+   * stdout and stderr); resolves to the exit code. Never rejects, never exits the process.
+   */
+  run(env?: Readonly<Record<string, string | undefined>>, io?: HookIO): Promise<number>;
   /** Run against `process.env`, `process.stdout`/`stderr`, then exit the process with the code. */
   main(): Promise<void>;
 }
@@ -343,8 +346,13 @@ export function defineHook(options: DefineHookOptions): DuplicatiHook {
   const handlerFor = (event: HookEvent): HookHandler | undefined =>
     event === 'BEFORE' ? options.before : event === 'AFTER' ? options.after : options.postBackup;
 
-  const run = async (env: Readonly<Record<string, string | undefined>>, io: HookIO): Promise<number> => {
+  const run = async (
+    env: Readonly<Record<string, string | undefined>> = process.env,
+    given: HookIO = {},
+  ): Promise<number> => {
     started = true;
+    // The only place the library falls back to the process's own streams.
+    const io = { ...given, stdout: given.stdout ?? process.stdout, stderr: given.stderr ?? process.stderr };
     const bare = new HookOutput({
       stdout: io.stdout,
       stderr: io.stderr,

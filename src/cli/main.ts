@@ -5,7 +5,7 @@
  * @module
  */
 import { realpathSync } from 'node:fs';
-import { commands } from './commands/index.js';
+import { loadCommands } from './commands/index.js';
 import { runCli } from './run.js';
 
 const ctl = new AbortController();
@@ -18,7 +18,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-runCli(process.argv.slice(2), commands, {
+runCli(process.argv.slice(2), loadCommands, {
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,

@@ -85,17 +85,22 @@ ${cmd.help ? `\n${cmd.help}\n` : ''}`;
 /**
  * Run the CLI with `argv` (without `node` and the script) and return the exit code.
  */
-export async function runCli(argv: readonly string[], commands: readonly CliCommand[], io: CliIo): Promise<number> {
+export async function runCli(
+  argv: readonly string[],
+  commandsOrLoader: readonly CliCommand[] | ((name?: string) => Promise<readonly CliCommand[]>),
+  io: CliIo,
+): Promise<number> {
   const errCtx = { json: argv.includes('--json'), stdout: io.stdout, stderr: io.stderr, signal: io.signal };
   try {
     // First pass: find the command name among the positionals (global flags may come first).
     const first = parseArgs({ args: [...argv], options: optionsFor(undefined), strict: false, allowPositionals: true });
     const name = first.positionals[0];
-    const cmd = commands.find((c) => c.name === name);
     if (first.values.version && !name) {
       io.stdout.write(`${VERSION}\n`);
       return ExitCode.Success;
     }
+    const commands = typeof commandsOrLoader === 'function' ? await commandsOrLoader(name) : commandsOrLoader;
+    const cmd = commands.find((c) => c.name === name);
     if (!name || (first.values.help && !cmd)) {
       (name || first.values.help ? io.stdout : io.stderr).write(mainHelp(commands));
       return name || first.values.help ? ExitCode.Success : ExitCode.Usage;

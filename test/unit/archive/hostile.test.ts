@@ -98,6 +98,18 @@ describe('extractArchive rejects hostile archives', () => {
     );
   });
 
+  it('a symlink replacing the root, or a folder entry over a symlink', async () => {
+    await expectRejected(buildTar([{ name: './', type: '2', linkname: '/' }]), './', /must be the root folder/);
+    await expectRejected(
+      buildTar([
+        { name: 'link', type: '2', linkname: 'real' },
+        { name: 'link/', type: '5' },
+      ]),
+      'link/',
+      /replace a file or link/,
+    );
+  });
+
   it('a file written under a file', async () => {
     await expectRejected(buildTar([file('f'), file('f/child')]), 'f/child', /under the file "f"/);
   });

@@ -82,6 +82,9 @@ export function jellyfinFileSet(
     path.join(p.dbDir, '*.db-shm'),
     path.join(p.dbDir, '*.db-journal'),
     path.join(p.dbDir, '*.db.bak*'),
+    // Safety copies and temp files of a database restore in progress.
+    path.join(p.dbDir, '*.dk-safety-*'),
+    path.join(p.dbDir, '.*.dk-restore-*'),
     dir(path.join(p.dbDir, 'SQLiteBackups')),
     dir(path.join(p.dbDir, 'backups')),
     dir(path.join(p.dbDir, 'keyframes')),

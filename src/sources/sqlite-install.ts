@@ -282,7 +282,11 @@ function safetyName(live: string): string {
 
 /** Rename the live file and its sidecars aside; the sidecars keep their pairing (`<safety>-wal`). */
 export async function moveAside(live: string): Promise<InstallState> {
-  if (!(await exists(live))) return { live, safety: null, sidecars: [] };
+  if (!(await exists(live))) {
+    // A -wal without its database belongs to nothing; beside the new file SQLite would replay it.
+    await Promise.all(SIDECAR_SUFFIXES.map((s) => fsp.rm(`${live}${s}`, { force: true })));
+    return { live, safety: null, sidecars: [] };
+  }
   const safety = safetyName(live);
   const sidecars: string[] = [];
   await fsp.rename(live, safety);

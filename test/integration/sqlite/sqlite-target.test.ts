@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -135,10 +135,13 @@ describe('SqliteTarget', () => {
   });
 
   it('restores where no database exists yet, and rolls back by removing it', async () => {
-    const input = await backupThenDiverge(2, 0);
+    const input = await backupThenDiverge(2, 3);
     const fresh = path.join(dir, 'fresh', 'app.db');
     const target = new SqliteTarget({ source: 'app', path: fresh });
     const ctx = makeContext(work, 'app');
+    // A stale -wal of some earlier database must not be replayed into the restored one.
+    mkdirSync(path.dirname(fresh), { recursive: true });
+    copyFileSync(`${live}-wal`, `${fresh}-wal`);
     const out = await target.restore(input, ctx);
     expect(out.safetyCopy).toBeUndefined();
     expect(ledgerRows(fresh)).toBe(2);

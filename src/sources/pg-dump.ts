@@ -4,12 +4,13 @@
  *
  * @module
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ArtifactRef, ArtifactWriter } from '../core/artifact-writer.js';
 import { DumpError } from '../core/errors.js';
 import { redactText } from '../core/redact.js';
 import { createParallelGzip, type ParallelGzipOptions } from './gzip-parallel.js';
+import { createCopyRowCounter } from './pg-copy-counter.js';
 import { connectionArgs, quoteIdent, quoteLiteral, type ResolvedPgConnection, toolEnv } from './pg-connection.js';
 import { type FoundPgTool, type PgExecutor, spawnPgTool } from './pg-executor.js';
 import type { SqlSession } from './pg-session.js';
@@ -131,6 +132,15 @@ export interface RunPgDumpOptions {
   readonly secrets: readonly string[];
   /** Called with the pg_dump output bytes as they stream (before compression). */
   readonly onBytes?: (n: number) => void;
+  /** Count the rows of each table's COPY data while streaming (plain formats only). */
+  readonly countRows?: boolean;
+}
+
+/** What {@link runPgDump} produced. */
+export interface PgDumpResult {
+  readonly ref: ArtifactRef;
+  /** Rows per `schema.table` in the file, when `countRows` was set on a plain format. */
+  readonly counts: Record<string, number> | undefined;
 }
 
 /** The argv of pg_dump for these options (exported for tests: no secret may appear in it). */
@@ -155,20 +165,23 @@ export function pgDumpArgs(
  * `error:` line on stderr is a {@link DumpError} carrying the redacted stderr tail; the partial
  * artifact is removed. A caller's abort kills pg_dump and is rethrown as-is.
  */
-export async function runPgDump(o: RunPgDumpOptions): Promise<ArtifactRef> {
+export async function runPgDump(o: RunPgDumpOptions): Promise<PgDumpResult> {
   const cmd = o.executor.command(o.pgDump.path, pgDumpArgs(o), toolEnv(o.conn));
   const { child, stderrTail } = spawnPgTool(cmd, { stdin: 'ignore', stdout: 'pipe' }, o.signal);
   const format = o.format === 'custom' ? 'pg_dump-custom' : o.format;
   const sink = o.artifacts.open(o.name, { format, signal: o.signal });
   const stdout = child.stdout as Readable;
+  const counter = o.countRows && o.format !== 'custom' ? createCopyRowCounter() : undefined;
   if (o.onBytes) {
     const onBytes = o.onBytes;
     stdout.on('data', (c: Buffer) => onBytes(c.length));
   }
   let pipeError: unknown;
   try {
-    if (o.format === 'sql.gz') await pipeline(stdout, createParallelGzip(o.gzip), sink.stream, { signal: o.signal });
-    else await pipeline(stdout, sink.stream, { signal: o.signal });
+    const stages: Transform[] = [];
+    if (counter) stages.push(counter);
+    if (o.format === 'sql.gz') stages.push(createParallelGzip(o.gzip));
+    await (pipeline as (...a: unknown[]) => Promise<void>)(stdout, ...stages, sink.stream, { signal: o.signal });
   } catch (e) {
     pipeError = e;
     child.kill();
@@ -196,5 +209,5 @@ export async function runPgDump(o: RunPgDumpOptions): Promise<ArtifactRef> {
       },
     );
   }
-  return sink.finish();
+  return { ref: await sink.finish(), counts: counter?.counts };
 }

@@ -190,6 +190,21 @@ export class PgEndpoint {
 
 const PROGRESS_STEP = 16 << 20;
 
+/** The counts `selection` asks for, or the names it asks for that the dump does not hold. */
+function pickCounts(all: Record<string, number>, selection: PgCountSelection): Record<string, number> | string {
+  if (selection === 'all') return all;
+  if (selection === 'none') return {};
+  const out: Record<string, number> = {};
+  const missing: string[] = [];
+  for (const name of selection) {
+    const key = name.includes('.') ? name : `public.${name}`;
+    const n = all[key];
+    if (n === undefined) missing.push(key);
+    else out[key] = n;
+  }
+  return missing.length ? missing.join(', ') : out;
+}
+
 /**
  * A PostgreSQL database as a backup source: `pg_dump --clean --if-exists` streamed into
  * `<workDir>/<name>/<db>.sql` (or `.sql.gz`, `.dump`), sha256 computed while writing. Row counts,
@@ -286,6 +301,10 @@ export class PostgresSource implements BackupSource {
         this.#hooks.artifactName?.(info, before) ??
         `${this.#options.fileName ?? database}.${PG_DUMP_EXTENSION[format]}`;
 
+      const selection = this.#options.counts ?? 'all';
+      // Plain dumps are counted from their own COPY data as they stream: exact for the file, and
+      // no second scan of the database. Custom archives are counted in the exported snapshot.
+      const fromStream = format !== 'custom' && selection !== 'none';
       const stop = new AbortController();
       let done = 0;
       let reported = 0;
@@ -303,6 +322,7 @@ export class PostgresSource implements BackupSource {
         ...(this.#options.gzip ? { gzip: this.#options.gzip } : {}),
         where: { source: this.name, kind: this.kind },
         secrets,
+        countRows: fromStream,
         onBytes: (n) => {
           done += n;
           if (done - reported >= PROGRESS_STEP) {
@@ -314,12 +334,12 @@ export class PostgresSource implements BackupSource {
       // A failed dump must not wait for counts still scanning a large table.
       dump.catch(() => session.close(true));
       const during = (async () => {
-        const counts = await countRows(session, this.#options.counts ?? 'all');
+        const counts = fromStream ? undefined : await countRows(session, selection);
         const extra = this.#hooks.during ? await this.#hooks.during(session, info) : {};
         return { counts, extra };
       })();
       const [d, m] = await Promise.allSettled([dump, during]);
-      if (d.status === 'fulfilled') committed = d.value;
+      if (d.status === 'fulfilled') committed = d.value.ref;
       if (signal.aborted) throw signal.reason;
       if (d.status === 'rejected') throw d.reason;
       if (m.status === 'rejected') {
@@ -329,6 +349,13 @@ export class PostgresSource implements BackupSource {
           where,
           { cause: m.reason, secrets, code: 'ERR_PG_METADATA' },
         );
+      }
+      const counts = fromStream ? pickCounts(d.value.counts ?? {}, selection) : (m.value.counts ?? {});
+      if (typeof counts === 'string') {
+        throw new DumpError(`the dump of "${database}" holds no data for ${counts}`, where, {
+          secrets,
+          code: 'ERR_PG_METADATA',
+        });
       }
       await session.exec('COMMIT');
       const ref = committed as ArtifactRef;
@@ -346,7 +373,8 @@ export class PostgresSource implements BackupSource {
           pgDumpVersion: pgDump.version,
           executor: this.#endpoint.executor.isDocker ? 'docker' : 'local',
           extensions,
-          counts: m.value.counts,
+          counts,
+          countsFrom: fromStream ? 'dump' : 'snapshot',
           ...before,
           ...m.value.extra,
         },

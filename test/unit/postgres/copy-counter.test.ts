@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createCopyRowCounter, parseCopyTarget } from '../../../src/sources/pg-copy-counter.js';
+import { cutInto } from './chunks.js';
 
 function dumpText(tables: { name: string; rows: string[] }[]): string {
   const parts = [
@@ -23,14 +24,7 @@ function dumpText(tables: { name: string; rows: string[] }[]): string {
 
 async function count(text: string, cuts: number[]): Promise<Record<string, number>> {
   const buf = Buffer.from(text);
-  const chunks: Buffer[] = [];
-  let at = 0;
-  let i = 0;
-  while (at < buf.length) {
-    const n = cuts[i++ % cuts.length] as number;
-    chunks.push(buf.subarray(at, at + n));
-    at += n;
-  }
+  const chunks = cutInto(buf, cuts);
   const counter = createCopyRowCounter();
   let passed = 0;
   await pipeline(Readable.from(chunks), counter, async (src: AsyncIterable<Buffer>) => {

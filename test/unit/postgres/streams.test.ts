@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createParallelGzip } from '../../../src/sources/gzip-parallel.js';
 import { createReplaceStream } from '../../../src/sources/pg-load.js';
+import { cutInto } from './chunks.js';
 
 async function run(chunks: Buffer[], t: Transform): Promise<Buffer> {
   const out: Buffer[] = [];
@@ -60,15 +61,7 @@ describe('replace stream', () => {
         fc.array(fc.integer({ min: 1, max: 30 }), { minLength: 1, maxLength: 10 }),
         async (pieces, cuts) => {
           const text = Buffer.from(pieces.join('\n'));
-          const chunks: Buffer[] = [];
-          let at = 0;
-          let i = 0;
-          while (at < text.length) {
-            const n = cuts[i++ % cuts.length] as number;
-            chunks.push(text.subarray(at, at + n));
-            at += n;
-          }
-          const out = await run(chunks, createReplaceStream(search, repl));
+          const out = await run(cutInto(text, cuts), createReplaceStream(search, repl));
           expect(out.toString()).toBe(text.toString().split(search).join(repl));
         },
       ),

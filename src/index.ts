@@ -53,3 +53,6 @@ export { PostgresSource } from './sources/postgres.js';
 export type { PostgresSourceOptions } from './sources/postgres.js';
 export { PostgresTarget } from './sources/postgres-target.js';
 export type { PostgresTargetOptions } from './sources/postgres-target.js';
+export type { ArchiveReadOptions } from './sources/extract-archive.js';
+export type { ChangedFilePolicy } from './sources/tar-pack.js';
+export type { ScheduleConfig } from './sources/config.js';

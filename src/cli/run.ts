@@ -91,10 +91,11 @@ export async function runCli(
   io: CliIo,
 ): Promise<number> {
   const errCtx = { json: argv.includes('--json'), stdout: io.stdout, stderr: io.stderr, signal: io.signal };
+  let name: string | undefined;
   try {
     // First pass: find the command name among the positionals (global flags may come first).
     const first = parseArgs({ args: [...argv], options: optionsFor(undefined), strict: false, allowPositionals: true });
-    const name = first.positionals[0];
+    name = first.positionals[0];
     if (first.values.version && !name) {
       io.stdout.write(`${VERSION}\n`);
       return ExitCode.Success;
@@ -139,6 +140,15 @@ export async function runCli(
     };
     return await cmd.run(ctx);
   } catch (e) {
+    if (name === 'hook') {
+      // Duplicati reads exit codes 1–4 as "skip" or "run with a warning"; a hook that could not
+      // even start must stop the operation (5), and stderr is what Duplicati logs for it.
+      io.stderr.write(`duplicati-kit hook: ${e instanceof Error ? e.message : String(e)}\n`);
+      return HOOK_FAILED;
+    }
     return reportError(errCtx, e);
   }
 }
+
+/** Duplicati run-script exit code: error, do not run the operation. */
+const HOOK_FAILED = 5;

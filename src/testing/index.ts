@@ -6,3 +6,5 @@
  */
 export type { Logger } from '../core/logger.js';
 export * from './fake-duplicati/index.js';
+export { buildHookEnv, buildResultFile, duplicatiHookEnv } from './hook-env.js';
+export type { HookEnvOptions, ResultFileOptions } from './hook-env.js';

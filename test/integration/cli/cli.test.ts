@@ -153,6 +153,19 @@ describe('duplicati-kit CLI (built, as a child process)', () => {
     expect(JSON.parse(written.stdout).files).toHaveLength(2);
   });
 
+  it('a hook that cannot start stops the Duplicati operation (exit 5), never 1 or 2', async () => {
+    const env = { DUPLICATI__EVENTNAME: 'BEFORE', DUPLICATI__OPERATIONNAME: 'Backup' };
+    const badFlag = await runCli(['hook', '--no-such-flag'], { env });
+    expect(badFlag.code).toBe(5);
+    expect(badFlag.stderr).toContain('--no-such-flag');
+    const noConfig = await runCli(['hook', '--config', path.join(dir, 'missing.yaml')], { env });
+    expect(noConfig.code).toBe(5);
+    const listing = await runCli(['hook', '--config', path.join(dir, 'missing.yaml')], {
+      env: { DUPLICATI__EVENTNAME: 'BEFORE', DUPLICATI__OPERATIONNAME: 'List' },
+    });
+    expect(listing.code).toBe(0);
+  });
+
   it('runs the demo end to end', async () => {
     const r = await runCli(['demo', '--json']);
     expect(r.code).toBe(0);

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { SourceUnavailableError } from '../core/errors.js';
 import { exists, isInside } from '../core/fs.js';
+import { ARCHIVE_KIND, ArchiveSource } from '../sources/archive.js';
 import { DirectorySource, DirectoryTarget, walkTree } from '../sources/directory.js';
 import { configErrorFrom } from '../sources/plan.js';
 import type {
@@ -250,5 +251,71 @@ export class JellyfinFilesTarget implements RestoreTarget {
       ctx.logger.info('removed Jellyfin marker files of the other layout', { count: markers.length });
     }
     return { ...out, metadata: { markersRemoved: ctx.dryRun ? 0 : markers.length } };
+  }
+}
+
+const configArchiveSchema = z
+  .object({
+    name: z.string().min(1).optional(),
+    ...locationShape,
+    gzip: z.boolean().optional(),
+  })
+  .strict();
+
+/** Options of {@link JellyfinConfigArchiveSource}. */
+export interface JellyfinConfigArchiveSourceOptions extends JellyfinLocationOptions {
+  /** @default 'jellyfin-config' */
+  readonly name?: string;
+  /** @default true */
+  readonly gzip?: boolean;
+}
+
+/**
+ * The config folder packed into one `tar.gz` artifact, for the local copy (restore it with an
+ * `ArchiveTarget`). Where the config folder also holds data, cache and logs (linuxserver's
+ * `/config`), only the config entries are packed.
+ *
+ * @example
+ * ```ts
+ * new JellyfinConfigArchiveSource({ install: 'linuxserver', root: '/srv/jellyfin/config' });
+ * ```
+ */
+export class JellyfinConfigArchiveSource implements BackupSource {
+  readonly name: string;
+  readonly kind = ARCHIVE_KIND;
+  readonly #o: JellyfinConfigArchiveSourceOptions;
+
+  constructor(options: JellyfinConfigArchiveSourceOptions = {}) {
+    const parsed = configArchiveSchema.safeParse(options);
+    if (!parsed.success) throw configErrorFrom('invalid JellyfinConfigArchiveSource options', parsed.error);
+    this.#o = parsed.data as JellyfinConfigArchiveSourceOptions;
+    this.name = this.#o.name ?? 'jellyfin-config';
+  }
+
+  async #archive(): Promise<ArchiveSource> {
+    const p = await resolveJellyfinPaths(this.#o);
+    const others = [p.dataDir, p.cacheDir, p.logDir, p.metadataDir, p.transcodeDir].filter(
+      (d): d is string => d !== undefined && d !== p.configDir && isInside(p.configDir, d),
+    );
+    let include: string[] | undefined;
+    if (others.length > 0) {
+      const entries = await fsp.readdir(p.configDir);
+      include = entries.filter((e) => !others.some((o) => isInside(path.join(p.configDir, e), o)));
+    }
+    return new ArchiveSource({
+      name: this.name,
+      root: p.configDir,
+      artifactName: 'jellyfin-config',
+      gzip: this.#o.gzip ?? true,
+      ...(include ? { include } : {}),
+    });
+  }
+
+  async check(ctx: SourceContext): Promise<void> {
+    await (await this.#archive()).check(ctx);
+  }
+
+  async prepare(ctx: SourceContext): Promise<PreparedSource> {
+    return (await this.#archive()).prepare(ctx);
   }
 }

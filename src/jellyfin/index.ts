@@ -5,17 +5,20 @@
  *   up to 10.10), integrity-checked, with the version and the counts a restore is checked against.
  * - {@link JellyfinFilesSource}: config, metadata, plugins, libraries, collections, playlists for
  *   Duplicati to back up directly, without cache, transcodes, logs or live database files.
+ * - {@link JellyfinConfigArchiveSource}: the config folder as one `tar.gz`, for the local copy.
  * - {@link jellyfinSource}: both as one source; {@link jellyfinTarget}: the matching restore side.
  * - {@link JellyfinDatabaseTarget}, {@link JellyfinFilesTarget}: verified restores with a way back.
  * - {@link JellyfinClient}: the bits of the Jellyfin API a backup needs.
  *
  * @module
  */
+import { ARCHIVE_KIND, ArchiveTarget, type ArchiveTargetOptions } from '../sources/archive.js';
 import { composeSources, composeTargets } from '../sources/compose.js';
 import type { BackupSource, RestoreTarget } from '../sources/types.js';
 import { JellyfinDatabaseSource, type JellyfinDatabaseSourceOptions } from './database-source.js';
 import { JellyfinDatabaseTarget, type JellyfinDatabaseTargetOptions } from './database-target.js';
 import {
+  JellyfinConfigArchiveSource,
   JellyfinFilesSource,
   type JellyfinFilesSourceOptions,
   JellyfinFilesTarget,
@@ -45,6 +48,8 @@ export {
 export { JellyfinDatabaseTarget, type JellyfinDatabaseTargetOptions, snapshotVersion } from './database-target.js';
 export {
   JELLYFIN_FILES_KIND,
+  JellyfinConfigArchiveSource,
+  type JellyfinConfigArchiveSourceOptions,
   JellyfinFilesSource,
   type JellyfinFilesSourceOptions,
   JellyfinFilesTarget,
@@ -78,6 +83,8 @@ export interface JellyfinSourceOptions
   readonly database?: Omit<JellyfinDatabaseSourceOptions, keyof JellyfinLocationOptions | 'name' | 'api'>;
   /** Options of the files part. */
   readonly files?: Omit<JellyfinFilesSourceOptions, keyof JellyfinLocationOptions | 'name'>;
+  /** Also pack the config folder into a `tar.gz` artifact (part `config`) for the local copy. @default false */
+  readonly archiveConfig?: boolean;
 }
 
 function location(o: JellyfinLocationOptions): JellyfinLocationOptions {
@@ -111,6 +118,7 @@ export function jellyfinSource(options: JellyfinSourceOptions = {}): BackupSourc
   return composeSources(options.name ?? 'jellyfin', [
     new JellyfinDatabaseSource({ ...loc, ...api, ...options.database, name: 'database' }),
     new JellyfinFilesSource({ ...loc, ...options.files, name: 'files' }),
+    ...(options.archiveConfig ? [new JellyfinConfigArchiveSource({ ...loc, name: 'config' })] : []),
   ]);
 }
 
@@ -120,6 +128,25 @@ export interface JellyfinTargetOptions extends JellyfinLocationOptions {
   readonly source?: string;
   readonly database?: Omit<JellyfinDatabaseTargetOptions, keyof JellyfinLocationOptions | 'name' | 'source'>;
   readonly files?: Omit<JellyfinFilesTargetOptions, 'name' | 'source'>;
+  /**
+   * Where to unpack the config archive of `archiveConfig` backups. Without it that part is
+   * verified by checksum only and not unpacked (Duplicati restores the config folder itself).
+   */
+  readonly config?: Omit<ArchiveTargetOptions, 'name' | 'source'>;
+}
+
+/** Accepts the `config` archive part and leaves it packed. */
+function keepConfigArchivePacked(): RestoreTarget {
+  return {
+    name: 'jellyfin-config',
+    kind: ARCHIVE_KIND,
+    accepts: (entry) => entry.kind === ARCHIVE_KIND && entry.name.endsWith('/config'),
+    verify: async () => ({
+      ok: true,
+      checks: [{ name: 'config archive', ok: true, detail: 'kept packed (pass config.dest to unpack it)' }],
+    }),
+    restore: async () => ({ restored: [] }),
+  };
 }
 
 /**
@@ -138,6 +165,9 @@ export function jellyfinTarget(options: JellyfinTargetOptions = {}): RestoreTarg
     [
       new JellyfinDatabaseTarget({ ...loc, ...options.database, source: 'database' }),
       new JellyfinFilesTarget({ ...options.files, source: 'files' }),
+      options.config
+        ? new ArchiveTarget({ ...options.config, source: `${options.source ?? 'jellyfin'}/config` })
+        : keepConfigArchivePacked(),
     ],
     { source: options.source ?? 'jellyfin' },
   );

@@ -35,11 +35,20 @@ describe('Jellyfin through the backup and restore plans', () => {
     });
     const live = build1011Db(path.join(root, 'data', 'data'));
     const staging = path.join(dir, 'staging');
-    const plan = createBackupPlan({ workDir: staging, sources: [jellyfinSource({ install: 'linuxserver', root })] });
+    const plan = createBackupPlan({
+      workDir: staging,
+      sources: [jellyfinSource({ install: 'linuxserver', root, archiveConfig: true })],
+    });
     const prepared = await plan.prepare();
     expect(prepared.ok).toBe(true);
     expect(prepared.includePaths).toEqual([root]);
-    expect(prepared.manifest?.sources[0]?.artifacts.map((a) => a.path)).toEqual(['jellyfin/database/jellyfin.db']);
+    expect(prepared.manifest?.sources[0]?.artifacts.map((a) => a.path)).toEqual([
+      'jellyfin/database/jellyfin.db',
+      'jellyfin/config/jellyfin-config.tar.gz',
+    ]);
+    // The archive holds the config entries only, not linuxserver's data, cache and log folders.
+    const parts = prepared.manifest?.sources[0]?.metadata.parts as { name: string; metadata: { files: number } }[];
+    expect(parts.find((p) => p.name === 'config')?.metadata.files).toBe(3);
 
     // Someone deletes every user but one; the snapshot brings them back.
     const db = new Database(live);

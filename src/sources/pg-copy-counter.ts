@@ -91,8 +91,12 @@ export function createCopyRowCounter(): CopyRowCounter {
       for (;;) {
         const nl = chunk.indexOf(NL, start);
         if (nl < 0) break;
-        if (lineLen === 0) endLine(chunk.subarray(start, Math.min(nl, start + PREFIX_MAX)), nl - start);
-        else {
+        if (lineLen === 0) {
+          // Hot path (one call per row): compare bytes in place, allocate nothing.
+          if (table !== undefined && !(nl - start === 2 && chunk[start] === 0x5c && chunk[start + 1] === 0x2e)) {
+            counts[table] = (counts[table] as number) + 1;
+          } else endLine(chunk.subarray(start, Math.min(nl, start + PREFIX_MAX)), nl - start);
+        } else {
           const rest = chunk.subarray(start, nl);
           const room = Math.max(0, PREFIX_MAX - prefix.length);
           const line = room > 0 ? Buffer.concat([prefix, rest.subarray(0, room)]) : prefix;

@@ -28,3 +28,5 @@ export type { PruneResult, RetentionPolicy } from './retention.js';
 export { quoteExecArg, renderSystemdUnits, writeSystemdUnits } from './systemd.js';
 export type { SystemdSchedule, SystemdUnits } from './systemd.js';
 export type { BackupSource, PreparedSource, ProgressEvent, RestoreTarget, SourceContext } from '../sources/types.js';
+export { hookWrapperScript, installHook } from './hook-install.js';
+export type { HookInstallChange, HookInstallResult, InstallHookOptions } from './hook-install.js';

@@ -175,6 +175,7 @@ async function openLogFile(ctx: CliContext): Promise<{ logger: Logger; close: ()
  * Duplicati understands (the CLI's own error codes would be misread: 1 is "skip, all fine").
  */
 async function runHook(ctx: CliContext): Promise<number> {
+  if (ctx.positionals[0] === 'install') return (await import('./hook-install.js')).runHookInstall(ctx);
   try {
     // The web UI's listings start the hook too; answer before reading any config.
     readHookEvent(ctx.env);
@@ -222,8 +223,23 @@ async function runHook(ctx: CliContext): Promise<number> {
 export const hookCommand: CliCommand = {
   name: 'hook',
   summary: 'Run as a Duplicati run-script hook: stage the backup plan before, clean up and notify after',
-  usage: 'hook [--config FILE] [--log-file FILE]',
+  usage:
+    'hook [--config FILE] [--log-file FILE]\n       duplicati-kit hook install --job NAME [--config FILE] [--script PATH] [--timeout 15m] [--dry-run]',
   options: {
+    job: { type: 'string', valueName: 'NAME', description: 'install: the Duplicati job to wire the hook into' },
+    script: {
+      type: 'string',
+      valueName: 'PATH',
+      description: 'install: where to write the wrapper script (default: duplicati-kit-hook beside the config)',
+    },
+    timeout: { type: 'string', valueName: 'SPAN', description: 'install: --run-script-timeout to set (default 15m)' },
+    'not-required': {
+      type: 'boolean',
+      description: 'install: use --run-script-before instead of --run-script-before-required',
+    },
+    'dry-run': { type: 'boolean', description: 'install: show the changes, make none' },
+    url: { type: 'string', valueName: 'URL', description: 'install: Duplicati server (default $DUPLICATI_URL)' },
+    'password-file': { type: 'string', valueName: 'FILE', description: 'install: file holding the Duplicati password' },
     'log-file': {
       type: 'string',
       valueName: 'FILE',

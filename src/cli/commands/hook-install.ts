@@ -1,0 +1,53 @@
+/**
+ * `duplicati-kit hook install`: wire the hook into a Duplicati job (loaded only for `install`).
+ *
+ * @module
+ */
+import path from 'node:path';
+import { ConfigError } from '../../core/errors.js';
+import { installHook } from '../../ops/hook-install.js';
+import { DirectorySource } from '../../sources/directory.js';
+import { ExitCode } from '../exit-codes.js';
+import { printJson } from '../output.js';
+import type { CliContext } from '../types.js';
+import { clientFromContext } from './duplicati.js';
+import { configPath, contextConfig } from './plan.js';
+
+export async function runHookInstall(ctx: CliContext): Promise<number> {
+  const job = ctx.flags.job;
+  if (typeof job !== 'string' || !job) {
+    throw new ConfigError('hook install needs --job NAME', [
+      { path: '--job', message: 'the Duplicati job to wire the hook into' },
+    ]);
+  }
+  const cfg = await contextConfig(ctx);
+  const file = configPath(ctx) as string;
+  const script =
+    typeof ctx.flags.script === 'string'
+      ? path.resolve(ctx.cwd, ctx.flags.script)
+      : path.join(path.dirname(file), 'duplicati-kit-hook');
+  const client = clientFromContext(ctx);
+  const result = await installHook(client, {
+    job,
+    script,
+    command: [...ctx.program, 'hook', '--config', file],
+    workDir: cfg.config.workDir,
+    includePaths: cfg.sources.flatMap((s) => (s instanceof DirectorySource ? s.options.paths : [])),
+    ...(typeof ctx.flags.timeout === 'string' ? { timeout: ctx.flags.timeout } : {}),
+    required: ctx.flags['not-required'] !== true,
+    dryRun: ctx.flags['dry-run'] === true,
+    signal: ctx.signal,
+  });
+  if (ctx.json) printJson(ctx.stdout, result);
+  else {
+    ctx.stdout.write(`${result.dryRun ? 'would change' : 'changed'} job "${result.job}" (id ${result.backupId}):\n`);
+    if (result.changes.length === 0) ctx.stdout.write('  nothing: the hook is already installed\n');
+    for (const c of result.changes) {
+      if (c.what === 'script') ctx.stdout.write(`  write ${c.name}:\n${(c.to ?? '').replace(/^/gm, '    | ')}`);
+      else ctx.stdout.write(`  ${c.what} ${c.name}: ${c.from ?? '(none)'} -> ${c.to ?? '(removed)'}\n`);
+    }
+    for (const p of result.missingIncludePaths)
+      ctx.stdout.write(`  WARNING: the job does not back up ${p}; add it to its sources\n`);
+  }
+  return ExitCode.Success;
+}

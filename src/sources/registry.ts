@@ -19,6 +19,7 @@ const SOURCES: Record<string, Factory<BackupSource>> = {
   archive: async (o) => new (await import('./archive.js')).ArchiveSource(o as never),
   sqlite: async (o) => new (await import('./sqlite.js')).SqliteSource(o as never),
   postgres: async (o) => new (await import('./postgres.js')).PostgresSource(o as never),
+  jellyfin: async (o) => (await import('../jellyfin/index.js')).jellyfinSource(o as never),
 };
 
 const TARGETS: Record<string, Factory<RestoreTarget>> = {
@@ -26,6 +27,7 @@ const TARGETS: Record<string, Factory<RestoreTarget>> = {
   archive: async (o) => new (await import('./archive.js')).ArchiveTarget(o as never),
   sqlite: async (o) => new (await import('./sqlite.js')).SqliteTarget(o as never),
   postgres: async (o) => new (await import('./postgres-target.js')).PostgresTarget(o as never),
+  jellyfin: async (o) => (await import('../jellyfin/index.js')).jellyfinTarget(o as never),
 };
 
 const NOTIFIERS: Record<string, Factory<Notifier>> = {

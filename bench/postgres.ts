@@ -2,7 +2,7 @@
  * Benchmark: PostgresSource against the shell pipelines it replaces, on the same generated
  * database, in the same run, alternating:
  *
- *   - `sql.gz` (parallel gzip, sha256, fsync, counts in the snapshot) vs `pg_dump | gzip -6 > file`
+ *   - `sql.gz` (parallel gzip, sha256, fsync, row counts) vs `pg_dump | gzip -6 > file`
  *   - `sql` (sha256, fsync, counts) vs `pg_dump -f file`
  *   - restore (PostgresTarget scratch: new database, psql --single-transaction, counts, drop) vs
  *     `createdb && psql --single-transaction -f file && dropdb`
@@ -262,7 +262,7 @@ async function main(): Promise<void> {
   console.log(
     `peak RSS of our process: ${(Math.max(...r.rss) / 1024).toFixed(0)} MB (node + tsx + modules before work: ${(median(r.base) / 1024).toFixed(0)} MB; target ≤ 150 MB)`,
   );
-  console.log('ours includes sha256, fsync, and exact row counts of every table read in the dump snapshot.');
+  console.log('ours includes sha256 and fsync of the file and exact row counts of every table (from the dump data).');
 }
 
 if (process.argv[2] === '--child') {

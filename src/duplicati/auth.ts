@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { raceSignal } from '../core/abort.js';
 import { DuplicatiAuthenticationError, DuplicatiError } from '../core/errors.js';
 import type { AuthStrategy, Generation, HttpCore, RawResponse } from './http.js';
 
@@ -25,25 +26,6 @@ class SingleFlight<T> {
     }
     return raceSignal(this.#pending, signal);
   }
-}
-
-function raceSignal<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (!signal) return p;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }
 
 /**

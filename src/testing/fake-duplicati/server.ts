@@ -10,6 +10,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { raceSignal } from '../../core/abort.js';
 import { ConfigError } from '../../core/errors.js';
 import { type Logger, silentLogger } from '../../core/logger.js';
 import { Auth20, Auth21 } from './auth.js';
@@ -188,25 +189,6 @@ type RequestFault =
   | { kind: 'garbage'; remaining: number; match: FakeRequestMatch; body: string }
   | { kind: 'delay'; remaining: number; match: FakeRequestMatch; ms: number }
   | { kind: 'drop'; remaining: number; match: FakeRequestMatch };
-
-function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
 
 const PUBLIC_21 = new Set(['/api/v1/auth/login', '/api/v1/auth/refresh', '/api/v1/auth/refresh/logout']);
 
@@ -444,7 +426,7 @@ export class FakeDuplicatiServer {
    * ```
    */
   whenIdle(options: { signal?: AbortSignal } = {}): Promise<void> {
-    return abortable(this.state.whenIdle(), options.signal);
+    return raceSignal(this.state.whenIdle(), options.signal);
   }
 
   /**
@@ -584,7 +566,7 @@ export class FakeDuplicatiServer {
     options.signal?.addEventListener('abort', () => {
       this.requestWaiters = this.requestWaiters.filter((w) => w !== waiter);
     });
-    return abortable(arrived, options.signal);
+    return raceSignal(arrived, options.signal);
   }
 
   private takeFault(method: string, url: string): RequestFault | undefined {

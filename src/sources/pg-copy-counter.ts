@@ -85,7 +85,11 @@ export function createCopyRowCounter(): CopyRowCounter {
     }
   };
 
+  // Large buffers decouple pg_dump from the disk writes downstream: with the 16 KiB default,
+  // pg_dump stalls on a full pipe during every write of the artifact.
   const t = new Transform({
+    readableHighWaterMark: 1 << 20,
+    writableHighWaterMark: 1 << 20,
     transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
       let start = 0;
       for (;;) {

@@ -20,6 +20,7 @@ const SOURCES: Record<string, Factory<BackupSource>> = {
   sqlite: async (o) => new (await import('./sqlite.js')).SqliteSource(o as never),
   postgres: async (o) => new (await import('./postgres.js')).PostgresSource(o as never),
   jellyfin: async (o) => (await import('../jellyfin/index.js')).jellyfinSource(o as never),
+  immich: async (o) => (await import('../immich/index.js')).immichSource(o as never),
 };
 
 const TARGETS: Record<string, Factory<RestoreTarget>> = {
@@ -28,6 +29,8 @@ const TARGETS: Record<string, Factory<RestoreTarget>> = {
   sqlite: async (o) => new (await import('./sqlite.js')).SqliteTarget(o as never),
   postgres: async (o) => new (await import('./postgres-target.js')).PostgresTarget(o as never),
   jellyfin: async (o) => (await import('../jellyfin/index.js')).jellyfinTarget(o as never),
+  'immich-database': async (o) => new (await import('../immich/index.js')).ImmichDatabaseTarget(o as never),
+  'immich-library': async (o) => new (await import('../immich/index.js')).ImmichLibraryTarget(o as never),
 };
 
 const NOTIFIERS: Record<string, Factory<Notifier>> = {

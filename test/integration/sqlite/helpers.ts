@@ -1,11 +1,11 @@
+import { restoreInputFor as sharedRestoreInputFor } from '../../helpers/restore-input.js';
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
-import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import type { ManifestEntry, PreparedSource, RestoreInput } from '../../../src/sources/types.js';
+import type { PreparedSource, RestoreInput } from '../../../src/sources/types.js';
 
 /** Sum of the balances of the accounts table; every transfer keeps it. */
 export const TOTAL = 10_000;
@@ -166,33 +166,7 @@ export function restoreInputFor(
   source: { name: string; kind: string },
   prepared: PreparedSource,
 ): RestoreInput {
-  const now = new Date().toISOString();
-  const entry: ManifestEntry = {
-    name: source.name,
-    kind: source.kind,
-    artifacts: [...prepared.artifacts],
-    includePaths: [...(prepared.includePaths ?? [])],
-    excludePatterns: [...(prepared.excludePatterns ?? [])],
-    metadata: { ...(prepared.metadata ?? {}) },
-    startedAt: now,
-    finishedAt: now,
-    durationMs: 0,
-  };
-  return {
-    entry,
-    artifacts: prepared.artifacts.map((a) => ({ ...a, file: path.join(workDir, ...a.path.split('/')) })),
-    from: workDir,
-    manifest: {
-      manifestVersion: 1,
-      tool: { name: 'duplicati-kit', version: 'test' },
-      host: 'test',
-      startedAt: now,
-      finishedAt: now,
-      sources: [entry],
-      includePaths: entry.includePaths,
-      excludePatterns: entry.excludePatterns,
-    },
-  };
+  return sharedRestoreInputFor(source, prepared, workDir);
 }
 
 /**

@@ -30,3 +30,6 @@ export type { SystemdSchedule, SystemdUnits } from './systemd.js';
 export type { BackupSource, PreparedSource, ProgressEvent, RestoreTarget, SourceContext } from '../sources/types.js';
 export { hookWrapperScript, installHook } from './hook-install.js';
 export type { HookInstallChange, HookInstallResult, InstallHookOptions } from './hook-install.js';
+export { pickVersion, restoreDrill, scratchRefusal } from './drill.js';
+export type { DrillEntry, DrillEvidence, DrillEvidenceFiles, DrillResult, RestoreDrillOptions } from './drill.js';
+export { LAST_DRILL_FILE, readLastDrill, renderDrillMarkdown, writeDrillEvidence } from './drill-report.js';

@@ -31,6 +31,7 @@ const TABLE: readonly (readonly [string, Loader])[] = [
   ['restore-files', duplicati],
   ['systemd', systemd],
   ['demo', demo],
+  ['drill', async () => [(await import('./drill.js')).drillCommand]],
 ];
 
 /**

@@ -1,0 +1,214 @@
+/**
+ * `duplicati-kit drill`: a restore drill of one Duplicati job against the config's restore
+ * targets, forced into scratch mode. Exit 0 on pass, 4 on fail.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError } from '../../core/errors.js';
+import type { DrillResult } from '../../ops/drill.js';
+import { restoreDrill } from '../../ops/drill.js';
+import type { DuplicatiServerConfig, TypedEntry } from '../../sources/config.js';
+import { buildTarget } from '../../sources/registry.js';
+import type { RestoreTarget } from '../../sources/types.js';
+import { ExitCode } from '../exit-codes.js';
+import { formatBytes, formatMs, printJson } from '../output.js';
+import type { CliCommand, CliContext } from '../types.js';
+import { clientFromContext } from './duplicati.js';
+import { contextConfig } from './plan.js';
+
+/** Target types the drill can force into scratch mode, so their restore step runs for real. */
+const SCRATCH_TYPES = new Set(['sqlite', 'postgres', 'archive']);
+
+/** The config's restore targets, rebuilt in scratch mode where the type allows it. */
+export async function drillTargets(
+  entries: readonly unknown[],
+  built: readonly RestoreTarget[],
+  scratchDir: string,
+): Promise<{ targets: RestoreTarget[]; notes: string[]; allScratch: boolean }> {
+  const targets: RestoreTarget[] = [];
+  const notes: string[] = [];
+  let allScratch = true;
+  for (const [i, raw] of entries.entries()) {
+    const isTyped = typeof raw === 'object' && raw !== null && typeof (raw as TypedEntry).type === 'string';
+    if (!isTyped) {
+      const t = built[i] as RestoreTarget;
+      notes.push(`target ${t.name} is an instance: it must have been built with scratch: true; checks only`);
+      targets.push(t);
+      allScratch = false;
+      continue;
+    }
+    const e = raw as TypedEntry;
+    const build = (over: Record<string, unknown>) => buildTarget({ ...e, ...over } as TypedEntry);
+    if (e.type === 'directory') {
+      // The drill restores only the staged work folder; folders Duplicati backs up directly are
+      // not restored, so a directory target would check the live folders, not the backup.
+      notes.push(`target ${i} (directory) left out: a drill restores only the staged work folder`);
+      continue;
+    }
+    if (e.type === 'sqlite' || e.type === 'postgres') {
+      targets.push(await build({ scratch: true, ...(e.type === 'sqlite' ? { scratchDir } : {}) }));
+    } else if (e.type === 'archive') {
+      targets.push(await build({ dest: path.join(scratchDir, 'targets', `${i}-archive`), overwrite: false }));
+    } else if (e.type === 'jellyfin') {
+      const db = (e.database ?? {}) as Record<string, unknown>;
+      const cfg = e.config as Record<string, unknown> | undefined;
+      targets.push(
+        await build({
+          database: { ...db, scratch: true, scratchDir },
+          ...(cfg ? { config: { ...cfg, dest: path.join(scratchDir, 'targets', `${i}-jellyfin-config`) } } : {}),
+        }),
+      );
+      notes.push(`target ${i} (jellyfin): checks only (its files part has no scratch mode)`);
+      allScratch = false;
+    } else {
+      targets.push(built[i] as RestoreTarget);
+      notes.push(`target ${i} (${e.type}): no scratch mode known; checks only`);
+      allScratch = false;
+    }
+    if (!SCRATCH_TYPES.has(e.type)) allScratch = false;
+  }
+  return { targets, notes, allScratch };
+}
+
+/** The config's `duplicati` section as defaults for `--url`, `--password-file` and the password variable. */
+function withServerConfig(ctx: CliContext, server: DuplicatiServerConfig | undefined): CliContext {
+  if (!server) return ctx;
+  const flags = { ...ctx.flags };
+  if (flags.url === undefined) flags.url = server.url;
+  if (flags['password-file'] === undefined && server.passwordFile !== undefined) {
+    flags['password-file'] = server.passwordFile;
+  }
+  const env = { ...ctx.env };
+  if (server.passwordEnv && env.DUPLICATI_PASSWORD === undefined) env.DUPLICATI_PASSWORD = ctx.env[server.passwordEnv];
+  return { ...ctx, flags, env };
+}
+
+function versionFlag(ctx: CliContext): number | undefined {
+  const v = ctx.flags.version;
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^\d+$/.test(v)) {
+    throw new ConfigError('bad --version', [{ path: '--version', message: 'a version number, 0 = newest' }]);
+  }
+  return Number(v);
+}
+
+function timeFlag(ctx: CliContext): string | undefined {
+  const t = ctx.flags.time;
+  if (t === undefined) return undefined;
+  if (typeof t !== 'string' || Number.isNaN(Date.parse(t))) {
+    throw new ConfigError('bad --time', [{ path: '--time', message: 'an ISO date or time, e.g. 2026-11-01T03:00Z' }]);
+  }
+  return t;
+}
+
+/** Where evidence goes without `--evidence`: systemd's StateDirectory, XDG state, or ~/.local/state. */
+export function defaultEvidenceDir(env: Readonly<Record<string, string | undefined>>): string {
+  const state = env.STATE_DIRECTORY?.split(':')[0];
+  if (state) return path.join(state, 'drills');
+  const xdg = env.XDG_STATE_HOME;
+  return path.join(xdg || path.join(os.homedir(), '.local', 'state'), 'duplicati-kit', 'drills');
+}
+
+function printDrill(ctx: CliContext, d: DrillResult, notes: readonly string[]): void {
+  if (ctx.json) {
+    printJson(ctx.stdout, { ...d, notes });
+    return;
+  }
+  const out = (s: string) => ctx.stdout.write(`${s}\n`);
+  out(`restore drill of ${d.job.name}: ${d.verdict.toUpperCase()}`);
+  out(`  version ${d.version ?? '?'}${d.versionTime ? ` (${d.versionTime})` : ''}, mode ${d.mode}`);
+  if (d.duplicati) {
+    out(`  Duplicati restore: ${d.duplicati.result}, ${d.restoredFiles} file(s), ${formatBytes(d.restoredBytes)}`);
+  }
+  out(`  checksums: ${d.checksums.filter((c) => c.ok).length}/${d.checksums.length} ok`);
+  for (const e of d.entries) {
+    out(`  ${e.status.padEnd(12)} ${e.name} [${e.kind}]${e.target ? ` -> ${e.target}` : ''}`);
+    for (const c of e.checks.filter((x) => !x.ok)) out(`      ${c.name}: ${c.detail ?? 'failed'}`);
+  }
+  for (const n of notes) out(`  note: ${n}`);
+  for (const x of d.errors) out(`  problem: ${x}`);
+  out(
+    `  restore ${formatMs(d.durations.restoreMs)}, verify ${formatMs(d.durations.verifyMs)}, total ${formatMs(d.durations.totalMs)}`,
+  );
+  if (d.files) out(`  evidence: ${d.files.json}\n            ${d.files.markdown}`);
+  if (d.scratch.kept) out(`  scratch kept: ${d.scratch.dir}`);
+}
+
+/** `duplicati-kit drill --job NAME [--version N | --time ISO] [--scratch DIR] [--keep] [--evidence DIR]`. */
+export const drillCommand: CliCommand = {
+  name: 'drill',
+  summary: 'Restore a Duplicati version into scratch targets and prove it: checksums, integrity, counts',
+  usage: 'drill --job NAME [--version N | --time ISO] [--config FILE] [--scratch DIR] [--keep] [--evidence DIR]',
+  options: {
+    job: { type: 'string', valueName: 'NAME', description: 'The Duplicati job (name or id)' },
+    version: { type: 'string', valueName: 'N', description: 'Version to drill (0 = newest, the default)' },
+    time: { type: 'string', valueName: 'ISO', description: 'Drill the newest version at or before this time' },
+    'work-dir': {
+      type: 'string',
+      valueName: 'DIR',
+      description: "The plan's work folder as Duplicati backs it up (default: the config's workDir)",
+    },
+    scratch: { type: 'string', valueName: 'DIR', description: 'Scratch folder (default: the system temp folder)' },
+    keep: { type: 'boolean', description: 'Keep the restored files in the scratch folder' },
+    evidence: {
+      type: 'string',
+      valueName: 'DIR',
+      description: 'Where drill-<time>.json/.md and last-drill.json go (default: $STATE_DIRECTORY/drills)',
+    },
+    'checks-only': { type: 'boolean', description: 'Only verify; never run a restore step, even into scratch' },
+    url: { type: 'string', valueName: 'URL', description: 'Duplicati server (default: $DUPLICATI_URL)' },
+    'password-file': { type: 'string', valueName: 'FILE', description: 'File holding the Duplicati UI password' },
+  },
+  help: `The config's restore.targets are rebuilt in scratch mode: sqlite and postgres targets get
+scratch: true (a temporary copy, a throwaway database), archive targets unpack into the scratch
+folder. Targets given as instances in an .mjs config must set scratch: true themselves and are
+only verified. A failed drill notifies the config's notifiers. Exit 0 on pass, 4 on fail.`,
+  async run(ctx) {
+    const job = ctx.flags.job;
+    if (typeof job !== 'string' || !job) {
+      throw new ConfigError('--job NAME is required', [{ path: '--job', message: 'the Duplicati job to drill' }]);
+    }
+    const version = versionFlag(ctx);
+    const time = timeFlag(ctx);
+    if (version !== undefined && time !== undefined) {
+      throw new ConfigError('give --version or --time, not both', [{ path: '--time', message: 'drop one' }]);
+    }
+    const cfg = await contextConfig(ctx);
+    const entries = cfg.config.restore?.targets ?? [];
+    if (entries.length === 0) {
+      throw new ConfigError('the config has no restore targets to drill with', [
+        { path: 'restore.targets', message: 'add at least one target' },
+      ]);
+    }
+    const scratchBase = typeof ctx.flags.scratch === 'string' ? path.resolve(ctx.cwd, ctx.flags.scratch) : os.tmpdir();
+    // One folder per run, so the rebuilt targets' paths never meet a previous drill's leftovers.
+    const scratchDir = path.join(scratchBase, `duplicati-kit-drill-${randomBytes(4).toString('hex')}`);
+    const { targets, notes, allScratch } = await drillTargets(entries, cfg.targets, scratchDir);
+    const workFlag = ctx.flags['work-dir'];
+    const workDir = typeof workFlag === 'string' ? workFlag : cfg.config.workDir;
+    const evidenceDir =
+      typeof ctx.flags.evidence === 'string' ? path.resolve(ctx.cwd, ctx.flags.evidence) : defaultEvidenceDir(ctx.env);
+    const result = await restoreDrill({
+      client: clientFromContext(withServerConfig(ctx, cfg.config.duplicati)),
+      job,
+      targets,
+      scratchDir,
+      workDir,
+      evidenceDir,
+      notifiers: cfg.notifiers,
+      scratchRestore: allScratch && ctx.flags['checks-only'] !== true,
+      keep: ctx.flags.keep === true,
+      signal: ctx.signal,
+      logger: ctx.logger,
+      ...(version !== undefined ? { version } : {}),
+      ...(time !== undefined ? { time } : {}),
+    });
+    if (ctx.flags.keep !== true) await rm(scratchDir, { recursive: true, force: true });
+    printDrill(ctx, result, notes);
+    return result.ok ? ExitCode.Success : ExitCode.VerificationFailed;
+  },
+};

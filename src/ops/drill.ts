@@ -1,0 +1,435 @@
+/**
+ * Restore drills: prove a Duplicati version restores. Duplicati restores the staged work folder
+ * (dumps, archives, `manifest.json`) of one version into a scratch folder; the restore plan then
+ * verifies every checksum and runs each target's checks (integrity, row and file counts against
+ * the manifest) — optionally a full restore into throwaway targets — and the drill returns and
+ * writes the evidence. A failed drill notifies.
+ *
+ * @module
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { neverAborted, throwIfAborted } from '../core/abort.js';
+import { ConfigError } from '../core/errors.js';
+import { isInside } from '../core/fs.js';
+import { childLogger, type Logger, silentLogger } from '../core/logger.js';
+import { MANIFEST_FILE } from '../core/manifest.js';
+import type { DuplicatiClient } from '../duplicati/client.js';
+import type { WaitOptions } from '../duplicati/resources/tasks.js';
+import type { Fileset } from '../duplicati/types.js';
+import { configErrorFrom } from '../sources/plan.js';
+import { createRestorePlan, type RestoreReport } from '../sources/restore-plan.js';
+import type { RestoreTarget } from '../sources/types.js';
+import { type DrillEvidence, type DrillEvidenceFiles, writeDrillEvidence } from './drill-report.js';
+import { type Notifier, type NotifyResult, notifyAll } from './notify.js';
+
+export type { DrillEntry, DrillEvidence, DrillEvidenceFiles } from './drill-report.js';
+
+/** Options of {@link restoreDrill}. */
+export interface RestoreDrillOptions {
+  /** Client of the Duplicati server that holds the job. */
+  readonly client: DuplicatiClient;
+  /** The job: its id or its name (case-insensitive). */
+  readonly job: string;
+  /** Version to drill (0 = newest). Exclusive with `time`. @default 0 */
+  readonly version?: number;
+  /** Drill the newest version at or before this time. Exclusive with `version`. */
+  readonly time?: Date | string;
+  /**
+   * Restore targets. **Build them in scratch mode** (`SqliteTarget({ scratch: true })`,
+   * `PostgresTarget({ scratch: true })`, `ImmichDatabaseTarget({ scratch: true })`, folder targets
+   * with a `dest` inside `scratchDir`): with `scratchRestore` their restore step runs for real.
+   */
+  readonly targets: readonly RestoreTarget[];
+  /** Folder the drill may use; it creates (and removes, unless `keep`) a `drill-*` folder inside. */
+  readonly scratchDir: string;
+  /**
+   * The plan's work folder (the folder holding `manifest.json`) as Duplicati saw it. Default: the
+   * job's source folder whose listing in that version holds a `manifest.json`.
+   */
+  readonly workDir?: string;
+  /**
+   * Besides verifying, run each target's restore step (`dryRun: false`): scratch targets restore
+   * into a throwaway database or copy and check it. A target that shows it would write outside
+   * `scratchDir` (a folder target's `dest`, a `scratch: false` option) is refused. @default false
+   */
+  readonly scratchRestore?: boolean;
+  /** Keep the scratch folder (restored files) for inspection. @default false */
+  readonly keep?: boolean;
+  /** Write `drill-<time>.json`, `drill-<time>.md` and `last-drill.json` here. */
+  readonly evidenceDir?: string;
+  /** Told when the drill fails (never when it passes). A notifier failure never fails the drill. */
+  readonly notifiers?: readonly Notifier[];
+  /** Passed to `restoreAndWait` (e.g. `totalTimeout`). */
+  readonly wait?: Omit<WaitOptions, 'signal'>;
+  readonly signal?: AbortSignal;
+  readonly logger?: Logger;
+}
+
+/** What {@link restoreDrill} returns: the evidence, and where it was written. */
+export interface DrillResult extends DrillEvidence {
+  /** The evidence files, when `evidenceDir` was given. */
+  readonly files: DrillEvidenceFiles | undefined;
+  /** Outcome of each notifier, when the drill failed. */
+  readonly notified: readonly NotifyResult[];
+}
+
+const optionsSchema = z
+  .object({
+    client: z.custom<DuplicatiClient>(
+      (c) => typeof c === 'object' && c !== null && typeof (c as DuplicatiClient).backups === 'object',
+      { message: 'must be a DuplicatiClient' },
+    ),
+    job: z.string().min(1),
+    version: z.number().int().min(0).optional(),
+    time: z.union([z.date(), z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO time')]).optional(),
+    targets: z.array(z.custom<RestoreTarget>((t) => typeof t === 'object' && t !== null)).min(1, 'at least one target'),
+    scratchDir: z.string().refine((p) => path.isAbsolute(p), 'must be an absolute path'),
+    workDir: z
+      .string()
+      .refine((p) => p.startsWith('/') || /^[A-Za-z]:[\\/]/.test(p), 'must be an absolute path')
+      .optional(),
+    scratchRestore: z.boolean().optional(),
+    keep: z.boolean().optional(),
+    evidenceDir: z.string().min(1).optional(),
+    notifiers: z.array(z.custom<Notifier>((n) => typeof n === 'object' && n !== null)).optional(),
+    wait: z.record(z.string(), z.unknown()).optional(),
+    signal: z.custom<AbortSignal>((s) => s instanceof AbortSignal).optional(),
+    logger: z.custom<Logger>((l) => typeof l === 'object' && l !== null).optional(),
+  })
+  .strict()
+  .refine((o) => o.version === undefined || o.time === undefined, {
+    message: 'give version or time, not both',
+    path: ['time'],
+  });
+
+/**
+ * Why a target may not run its restore step in a drill, if it shows it: a folder target whose
+ * `dest` lies outside the scratch folder, or a target whose options say `scratch: false`.
+ * Targets that do not expose their options cannot be checked and are trusted.
+ */
+export function scratchRefusal(target: RestoreTarget, scratchDir: string): string | undefined {
+  const o = (target as { options?: unknown }).options;
+  if (typeof o !== 'object' || o === null) return undefined;
+  const opts = o as { dest?: unknown; scratch?: unknown };
+  if (typeof opts.dest === 'string' && !isInside(path.resolve(scratchDir), path.resolve(opts.dest))) {
+    return `${target.name} would write to ${opts.dest}, outside the scratch folder ${scratchDir}`;
+  }
+  if ('scratch' in opts && opts.scratch !== true) return `${target.name} is not in scratch mode (set scratch: true)`;
+  return undefined;
+}
+
+/** Pick a version: `version` exactly, else the newest at or before `time`, else the newest. */
+export function pickVersion(
+  versions: readonly Fileset[],
+  sel: { version?: number | undefined; time?: Date | string | undefined },
+): Fileset | undefined {
+  if (sel.version !== undefined) return versions.find((v) => v.version === sel.version);
+  const sorted = [...versions].sort((a, b) => Date.parse(b.time) - Date.parse(a.time));
+  if (sel.time === undefined) return sorted[0];
+  const limit = sel.time instanceof Date ? sel.time.getTime() : Date.parse(sel.time);
+  return sorted.find((v) => Date.parse(v.time) <= limit);
+}
+
+const withSlash = (p: string): string => (/[/\\]$/.test(p) ? p : `${p}/`);
+
+/** Where a restore of `workDir` into `restoreDir` put the manifest (Duplicati strips the common prefix). */
+async function findRestoredWorkDir(restoreDir: string, workDir: string): Promise<string | undefined> {
+  const trimmed = workDir.replace(/[/\\]+$/, '');
+  const candidates = [
+    restoreDir,
+    path.join(restoreDir, path.basename(trimmed)),
+    path.join(
+      restoreDir,
+      ...trimmed
+        .replace(/^[A-Za-z]:/, '')
+        .split(/[/\\]/)
+        .filter(Boolean),
+    ),
+  ];
+  for (const c of candidates) {
+    const found = await fsp.stat(path.join(c, MANIFEST_FILE)).catch(() => undefined);
+    if (found?.isFile()) return c;
+  }
+  return undefined;
+}
+
+async function countFiles(dir: string, signal: AbortSignal): Promise<{ files: number; bytes: number }> {
+  let files = 0;
+  let bytes = 0;
+  const walk = async (d: string): Promise<void> => {
+    throwIfAborted(signal);
+    for (const e of await fsp.readdir(d, { withFileTypes: true })) {
+      const full = path.join(d, e.name);
+      if (e.isDirectory()) await walk(full);
+      else if (e.isFile()) {
+        files++;
+        bytes += (await fsp.stat(full)).size;
+      }
+    }
+  };
+  await walk(dir).catch(() => {
+    if (signal.aborted) throw signal.reason;
+  });
+  return { files, bytes };
+}
+
+function entriesOf(report: RestoreReport): DrillEvidence['entries'] {
+  return report.entries.map((e) => ({
+    name: e.name,
+    kind: e.kind,
+    target: e.target ?? null,
+    status: e.status,
+    ok: e.ok,
+    durationMs: Math.round(e.durationMs),
+    checks: (e.verification?.checks ?? []).map((c) => ({
+      name: c.name,
+      ok: c.ok,
+      ...(c.detail !== undefined ? { detail: c.detail } : {}),
+    })),
+    ...(e.error ? { error: e.error.message } : {}),
+  }));
+}
+
+/**
+ * Run a restore drill: pick a version of a Duplicati job (newest, a number, or the newest at or
+ * before a time), have Duplicati restore the plan's work folder of that version into a scratch
+ * folder, verify every checksum and run each target's verification (and, with `scratchRestore`,
+ * its restore into throwaway targets), clean up, and return the evidence — written as JSON and
+ * Markdown into `evidenceDir` (plus `last-drill.json`). A failed drill notifies `notifiers`.
+ *
+ * Failures of the drill itself (Duplicati unreachable, the restore failing, a missing manifest, a
+ * bad checksum) are a `fail` verdict with `errors`, not exceptions; invalid options throw a
+ * ConfigError and a caller's abort is rethrown.
+ *
+ * @example
+ * ```ts
+ * import { DuplicatiClient } from 'duplicati-kit/duplicati';
+ * import { SqliteTarget, PostgresTarget } from 'duplicati-kit';
+ * import { restoreDrill } from 'duplicati-kit/ops';
+ *
+ * const drill = await restoreDrill({
+ *   client: new DuplicatiClient({ baseUrl: 'http://127.0.0.1:8200', auth: { type: 'password', password } }),
+ *   job: 'Home server',
+ *   workDir: '/srv/backup/staging',
+ *   targets: [new SqliteTarget({ path: '/srv/app/app.db', scratch: true })],
+ *   scratchDir: '/var/tmp',
+ *   evidenceDir: '/var/lib/duplicati-kit/drills',
+ *   scratchRestore: true,
+ * });
+ * if (drill.verdict === 'fail') console.error(drill.errors.join('\n'));
+ * ```
+ */
+export async function restoreDrill(options: RestoreDrillOptions): Promise<DrillResult> {
+  const parsed = optionsSchema.safeParse(options);
+  if (!parsed.success) throw configErrorFrom('invalid restore drill options', parsed.error);
+  const scratchDir = path.resolve(options.scratchDir);
+  if (options.scratchRestore) {
+    const refused = options.targets.map((t) => scratchRefusal(t, scratchDir)).filter((r) => r !== undefined);
+    if (refused.length) {
+      throw new ConfigError(
+        'a restore drill only restores into scratch targets',
+        refused.map((message) => ({ path: 'targets', message })),
+      );
+    }
+  }
+  const signal = options.signal ?? neverAborted();
+  const logger = childLogger(options.logger ?? silentLogger, { drill: options.job });
+  const dup = options.client;
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const errors: string[] = [];
+  let job: { id: string | null; name: string } = { id: null, name: options.job };
+  let chosen: Fileset | undefined;
+  let workDir: string | null = options.workDir ?? null;
+  let duplicati: DrillEvidence['duplicati'] = null;
+  let restoredFiles = 0;
+  let restoredBytes = 0;
+  let report: RestoreReport | undefined;
+  let restoreMs = 0;
+  let verifyMs = 0;
+  await fsp.mkdir(scratchDir, { recursive: true });
+  const runDir = await fsp.mkdtemp(path.join(scratchDir, 'drill-'));
+  const restoreDir = path.join(runDir, 'restore');
+
+  try {
+    const all = await dup.backups.list({ signal });
+    const found =
+      all.find((b) => b.id === options.job) ?? all.find((b) => b.name.toLowerCase() === options.job.toLowerCase());
+    if (!found) throw new Error(`no Duplicati job "${options.job}" (known: ${all.map((b) => b.name).join(', ')})`);
+    job = { id: found.id, name: found.name };
+
+    const versions = await dup.backups.versions(found.id, { signal });
+    chosen = pickVersion(versions, { version: options.version, time: options.time });
+    if (!chosen) {
+      throw new Error(
+        versions.length === 0
+          ? `job "${found.name}" has no backup versions yet`
+          : options.version !== undefined
+            ? `job "${found.name}" has no version ${options.version} (it has ${versions.length})`
+            : `job "${found.name}" has no version at or before ${String(options.time)}`,
+      );
+    }
+    const time = chosen.time;
+    logger.info('drilling version', { job: found.name, version: chosen.version, time });
+
+    if (workDir === null) {
+      const full = await dup.backups.get(found.id, { signal });
+      for (const source of full.sources.filter((s) => /[/\\]$/.test(s))) {
+        const { files } = await dup.backups.files(found.id, { time, path: source, signal });
+        if (files.some((f) => !f.isFolder && f.path === `${source}${MANIFEST_FILE}`)) {
+          workDir = source;
+          break;
+        }
+      }
+      if (workDir === null) {
+        throw new Error(
+          `no source folder of job "${found.name}" holds a ${MANIFEST_FILE} in version ${chosen.version}; pass workDir`,
+        );
+      }
+    }
+
+    const r0 = performance.now();
+    const outcome = await dup.backups.restoreAndWait(found.id, {
+      ...options.wait,
+      time,
+      to: restoreDir,
+      paths: [withSlash(workDir)],
+      overwrite: false,
+      signal,
+    });
+    restoreMs = performance.now() - r0;
+    duplicati = {
+      result: outcome.result,
+      taskId: outcome.taskId,
+      warnings: [...outcome.warnings],
+      errors: [...outcome.errors],
+    };
+    // A restore into a new folder warns that it created it; only Error and Fatal mean lost files.
+    if (outcome.result === 'Error' || outcome.result === 'Fatal') {
+      throw new Error(`Duplicati restore ended with ${outcome.result}: ${outcome.errors[0] ?? 'no error message'}`);
+    }
+    ({ files: restoredFiles, bytes: restoredBytes } = await countFiles(restoreDir, signal));
+    const from = await findRestoredWorkDir(restoreDir, workDir);
+    if (!from) {
+      throw new Error(
+        `the restored version holds no ${MANIFEST_FILE} under ${workDir} (${restoredFiles} file(s) restored): it is not a staged plan`,
+      );
+    }
+
+    const v0 = performance.now();
+    report = await createRestorePlan({ targets: options.targets, logger }).run({
+      from,
+      dryRun: !options.scratchRestore,
+      reject: false,
+      signal,
+      workDir: path.join(runDir, 'work'),
+    });
+    verifyMs = performance.now() - v0;
+    const bad = report.checksums.filter((c) => !c.ok);
+    if (bad.length)
+      errors.push(`${bad.length} artifact(s) failed their checksum: ${bad.map((c) => c.path).join(', ')}`);
+    for (const e of report.entries) {
+      if (e.ok) continue;
+      const failed = e.verification?.checks.filter((c) => !c.ok) ?? [];
+      const why = failed.length
+        ? failed.map((c) => `${c.name}: ${c.detail ?? 'failed'}`).join('; ')
+        : (e.error?.message.split('\n')[0] ?? e.status);
+      errors.push(`${e.name}${e.target ? ` (${e.target})` : ''}: ${why}`);
+    }
+    if (!report.ok && errors.length === 0) errors.push('the restore plan failed');
+    if (report.entries.length > 0 && report.entries.every((e) => e.status === 'skipped')) {
+      errors.push('no target accepted any manifest entry: nothing was checked beyond checksums');
+    }
+  } catch (e) {
+    if (signal.aborted) {
+      await cleanupRun(runDir, options.keep, logger);
+      throw signal.reason;
+    }
+    errors.push(e instanceof Error ? e.message : String(e));
+    logger.error('restore drill failed', { error: errors[errors.length - 1] });
+  }
+
+  const kept = options.keep === true;
+  await cleanupRun(runDir, kept, logger);
+  const finishedAt = new Date();
+  const ok = errors.length === 0 && report?.ok === true;
+  const evidence: DrillEvidence = {
+    ok,
+    verdict: ok ? 'pass' : 'fail',
+    job,
+    version: chosen?.version ?? null,
+    versionTime: chosen?.time ?? null,
+    workDir,
+    mode: options.scratchRestore ? 'scratch-restore' : 'verify',
+    duplicati,
+    restoredFiles,
+    restoredBytes,
+    manifest: report
+      ? {
+          host: report.manifest.host,
+          tool: `${report.manifest.tool.name} ${report.manifest.tool.version}`,
+          startedAt: report.manifest.startedAt,
+          finishedAt: report.manifest.finishedAt,
+          sources: report.manifest.sources.map((s) => s.name),
+        }
+      : null,
+    checksums: report ? report.checksums.map((c) => ({ path: c.path, ok: c.ok, bytes: c.bytes })) : [],
+    entries: report ? entriesOf(report) : [],
+    durations: {
+      restoreMs: Math.round(restoreMs),
+      verifyMs: Math.round(verifyMs),
+      totalMs: Math.round(performance.now() - t0),
+    },
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    scratch: { dir: runDir, kept },
+    errors,
+  };
+
+  let files: DrillEvidenceFiles | undefined;
+  if (options.evidenceDir) {
+    try {
+      files = await writeDrillEvidence(options.evidenceDir, evidence, { signal });
+    } catch (e) {
+      if (signal.aborted) throw signal.reason;
+      // The verdict still stands; a drill whose evidence cannot be kept must say so loudly.
+      logger.error('could not write the drill evidence', { dir: options.evidenceDir, error: (e as Error).message });
+      errors.push(`could not write the evidence to ${options.evidenceDir}: ${(e as Error).message}`);
+    }
+  }
+
+  let notified: NotifyResult[] = [];
+  if (!evidence.ok && options.notifiers?.length) {
+    notified = await notifyAll(
+      options.notifiers,
+      {
+        kind: 'failure',
+        title: `Restore drill of ${job.name} failed`,
+        message: [
+          `Version ${evidence.version ?? '?'}${evidence.versionTime ? ` (${evidence.versionTime})` : ''} did not pass:`,
+          ...errors.slice(0, 5).map((x) => `- ${x}`),
+          ...(files ? [`Evidence: ${files.markdown}`] : []),
+        ].join('\n'),
+        job: job.name,
+        durationMs: evidence.durations.totalMs,
+        details: {
+          verdict: evidence.verdict,
+          version: evidence.version,
+          versionTime: evidence.versionTime,
+          errors: errors.slice(0, 20),
+        },
+      },
+      { signal, logger },
+    );
+  }
+  return { ...evidence, files, notified };
+}
+
+async function cleanupRun(runDir: string, keep: boolean | undefined, logger: Logger): Promise<void> {
+  if (keep) return;
+  await fsp.rm(runDir, { recursive: true, force: true }).catch((e: unknown) => {
+    logger.warn('could not remove the drill scratch folder', { dir: runDir, error: (e as Error).message });
+  });
+}

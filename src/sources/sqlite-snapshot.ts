@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { promises as fsp } from 'node:fs';
+import { closeSync, fsyncSync, openSync, promises as fsp } from 'node:fs';
 import { throwIfAborted } from '../core/abort.js';
 import {
   closeQuietly,
@@ -180,7 +180,7 @@ export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotRe
       copy =
         method === 'vacuum'
           ? vacuumInto(src, dest, info.pageCount, options.onPages)
-          : await onlineBackup(src, dest, { ...options, busyTimeoutMs });
+          : await onlineBackup(src, dest, { ...options, busyTimeoutMs }, info.journalMode === 'wal');
     } catch (e) {
       if (signal?.aborted) throw signal.reason;
       if (e instanceof SnapshotFailure) throw e;
@@ -202,6 +202,26 @@ async function onlineBackup(
   src: SqliteDatabase,
   dest: string,
   options: SnapshotOptions & { busyTimeoutMs: number },
+  wal: boolean,
+): Promise<{ restarts: number; steps: number }> {
+  if (!wal) return backupSteps(src, dest, options);
+  // In WAL mode, a read transaction held on the source connection across every step pins one
+  // snapshot: writers keep committing to the WAL, the copy never restarts, and it can go in
+  // small steps, so the disk is never flooded by one giant final step while the app fsyncs.
+  // (Under a rollback journal the same read lock would block the app's writers, so not there.)
+  src.prepare('BEGIN').run();
+  try {
+    src.prepare('SELECT count(*) FROM sqlite_schema').get();
+    return await backupSteps(src, dest, options);
+  } finally {
+    if (src.inTransaction) src.prepare('COMMIT').run();
+  }
+}
+
+async function backupSteps(
+  src: SqliteDatabase,
+  dest: string,
+  options: SnapshotOptions & { busyTimeoutMs: number },
 ): Promise<{ restarts: number; steps: number }> {
   const perStep = Math.max(1, Math.floor(options.pagesPerStep ?? DEFAULT_PAGES_PER_STEP));
   const maxRestarts = Math.max(0, Math.floor(options.maxRestarts ?? DEFAULT_MAX_RESTARTS));
@@ -210,31 +230,48 @@ async function onlineBackup(
   let lastDone = -1;
   let rate = 0;
   let busySince: number | undefined;
-  const result = await src.backup(dest, {
-    progress: ({ totalPages, remainingPages }) => {
-      // Throwing here is how better-sqlite3 cancels a backup between two steps.
-      throwIfAborted(options.signal);
-      steps += 1;
-      const done = totalPages - remainingPages;
-      if (rate === ALL_PAGES) {
-        // A one-step copy that did not finish met a lock (SQLITE_BUSY); better-sqlite3 would retry forever.
-        busySince ??= Date.now();
-        if (Date.now() - busySince > options.busyTimeoutMs) {
-          throw new SnapshotFailure(`the backup made no progress for ${options.busyTimeoutMs} ms`, 'locked');
+  let destFd: number | undefined;
+  try {
+    const result = await src.backup(dest, {
+      progress: ({ totalPages, remainingPages }) => {
+        // Throwing here is how better-sqlite3 cancels a backup between two steps.
+        throwIfAborted(options.signal);
+        steps += 1;
+        // Flush each step's pages now: a snapshot left dirty in the page cache is flushed in one
+        // burst at the end, and the application's own commit fsyncs queue behind that burst.
+        destFd ??= openForSync(dest);
+        if (destFd !== undefined) fsyncSync(destFd);
+        const done = totalPages - remainingPages;
+        if (rate === ALL_PAGES) {
+          // A one-step copy that did not finish met a lock (SQLITE_BUSY); better-sqlite3 would retry forever.
+          busySince ??= Date.now();
+          if (Date.now() - busySince > options.busyTimeoutMs) {
+            throw new SnapshotFailure(`the backup made no progress for ${options.busyTimeoutMs} ms`, 'locked');
+          }
+        } else if (lastDone >= 0 && done < Math.min(lastDone + rate, totalPages)) {
+          // Another connection committed between steps: the copy started over (or met a lock).
+          restarts += 1;
         }
-      } else if (lastDone >= 0 && done < Math.min(lastDone + rate, totalPages)) {
-        // Another connection committed between steps: the copy started over (or met a lock).
-        restarts += 1;
-      }
-      lastDone = done;
-      options.onPages?.(done, totalPages);
-      rate = restarts >= maxRestarts ? ALL_PAGES : perStep;
-      return rate;
-    },
-  });
-  steps += 1;
-  options.onPages?.(result.totalPages, result.totalPages);
-  return { restarts, steps };
+        lastDone = done;
+        options.onPages?.(done, totalPages);
+        rate = restarts >= maxRestarts ? ALL_PAGES : perStep;
+        return rate;
+      },
+    });
+    steps += 1;
+    options.onPages?.(result.totalPages, result.totalPages);
+    return { restarts, steps };
+  } finally {
+    if (destFd !== undefined) closeSync(destFd);
+  }
+}
+
+function openForSync(file: string): number | undefined {
+  try {
+    return openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
 }
 
 function vacuumInto(

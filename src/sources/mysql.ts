@@ -15,6 +15,7 @@ import { PARTIAL_SUFFIX } from '../core/artifact-writer.js';
 import { DumpError, isDuplicatiKitError, SourceUnavailableError } from '../core/errors.js';
 import { type MysqlConnectionOptions, MysqlEndpoint, mysqlConnectionSchema, quoteMysqlIdent } from './mysql-client.js';
 import { spawnPgTool } from './pg-executor.js';
+import { createMysqlRowCounter } from './mysql-row-counter.js';
 import { configErrorFrom } from './plan.js';
 import type { BackupSource, JsonValue, PreparedSource, SourceContext } from './types.js';
 
@@ -105,9 +106,8 @@ function tailKeeper(): { stream: Transform; tail: () => string } {
  * DATABASE`/`USE`, so it loads into any database name.
  *
  * Manifest metadata: `serverVersion`, `dumpTool`, `format`, `databases` (names),
- * `counts` (`{ db: { table: rows } }`, exact `COUNT(*)` read in one consistent-snapshot
- * transaction just before the dumps; on a database written to meanwhile they may differ from
- * the dump, which the target's verification then reports).
+ * `counts` (`{ db: { table: rows } }`, counted from the dump's own INSERT tuples as it streams:
+ * exact for the file whatever is written to the database meanwhile, and no second scan).
  *
  * Users and grants (the `mysql` system database) are not dumped.
  *
@@ -199,9 +199,24 @@ export class MysqlSource implements BackupSource {
       }
       const selection = countSelection(databases, this.#options.counts);
       if (typeof selection === 'string') throw new DumpError(`counts: ${selection}`, this.#where('prepare'));
-      const counts = await endpoint.countRows(selection, signal);
+      const counts: Record<string, Record<string, number>> = {};
       for (const db of databases) {
-        written.push(await this.#dumpOne(endpoint, db, format, ctx));
+        const dumped = await this.#dumpOne(endpoint, db, format, ctx);
+        written.push(dumped.ref);
+        const wanted = selection[db];
+        if (!(db in selection)) continue;
+        if (wanted === undefined) {
+          counts[db] = dumped.counts;
+          continue;
+        }
+        const missing = wanted.filter((t) => dumped.counts[t] === undefined);
+        if (missing.length) {
+          throw new DumpError(
+            `counts: the dump of "${db}" holds no table ${missing.join(', ')}`,
+            this.#where('prepare'),
+          );
+        }
+        counts[db] = Object.fromEntries(wanted.map((t) => [t, dumped.counts[t] as number]));
       }
       ctx.logger.info('dumped MySQL databases', { databases, format });
       return {
@@ -212,7 +227,7 @@ export class MysqlSource implements BackupSource {
           format,
           databases,
           counts: counts as Record<string, JsonValue>,
-          countsFrom: 'snapshot',
+          countsFrom: 'dump',
         },
       };
     } catch (e) {
@@ -234,7 +249,7 @@ export class MysqlSource implements BackupSource {
     db: string,
     format: 'sql' | 'sql.gz',
     ctx: SourceContext,
-  ): Promise<ArtifactRef> {
+  ): Promise<{ ref: ArtifactRef; counts: Record<string, number> }> {
     const signal = ctx.signal;
     const { child, stderrTail } = spawnPgTool(
       { file: endpoint.tool('dump'), args: [...endpoint.baseArgs(), ...MYSQL_DUMP_OPTIONS, '--', db], env: {} },
@@ -243,6 +258,7 @@ export class MysqlSource implements BackupSource {
     );
     const sink = ctx.artifacts.open(`${db}.${format}`, { format, signal });
     const tail = tailKeeper();
+    const counter = createMysqlRowCounter();
     let bytes = 0;
     let pipeError: unknown;
     try {
@@ -250,7 +266,7 @@ export class MysqlSource implements BackupSource {
       (child.stdout as Readable).on('data', (c: Buffer) => {
         bytes += c.length;
       });
-      await pipeline(child.stdout as Readable, tail.stream, body, sink.stream, { signal });
+      await pipeline(child.stdout as Readable, tail.stream, counter, body, sink.stream, { signal });
     } catch (e) {
       pipeError = e;
       child.kill();
@@ -278,7 +294,7 @@ export class MysqlSource implements BackupSource {
     }
     const ref = await sink.finish();
     ctx.onProgress({ phase: 'prepare', unit: 'bytes', completed: bytes, description: `dumped ${quoteMysqlIdent(db)}` });
-    return ref;
+    return { ref, counts: { ...counter.counts } };
   }
 
   /** Remove partial dumps a crashed run left in this source's folder (idempotent). */

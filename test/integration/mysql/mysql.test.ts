@@ -56,7 +56,10 @@ describe.skipIf(!up)('MysqlSource and MysqlTarget against MariaDB', () => {
       `CREATE TABLE photos (id INT PRIMARY KEY, title VARCHAR(100), data BLOB);
        CREATE TABLE albums (id INT PRIMARY KEY, name TEXT);
        INSERT INTO photos VALUES (1, 'tab\\there', x'00ff10'), (2, 'quote '' and \\\\ back', NULL), (3, 'line\\nbreak', x'');
-       INSERT INTO albums VALUES (1, 'summer'), (2, 'winter');`,
+       INSERT INTO albums VALUES (1, 'summer'), (2, 'winter');
+       CREATE TABLE empty_t (id INT);
+       CREATE TABLE big (id INT PRIMARY KEY, note TEXT, raw VARBINARY(64));
+       INSERT INTO big SELECT seq, CONCAT('it''s (', seq, '),\n(;'), UNHEX(MD5(seq)) FROM seq_1_to_20000;`,
       app,
     );
   });
@@ -76,7 +79,7 @@ describe.skipIf(!up)('MysqlSource and MysqlTarget against MariaDB', () => {
     await source.check(ctx);
     const prepared = await source.prepare(ctx);
     expect(prepared.artifacts).toHaveLength(1);
-    expect(prepared.metadata?.counts).toEqual({ [app]: { albums: 2, photos: 3 } });
+    expect(prepared.metadata?.counts).toEqual({ [app]: { albums: 2, big: 20000, empty_t: 0, photos: 3 } });
     expect(String(prepared.metadata?.serverVersion)).toMatch(/MariaDB/);
     const text = await fsp.readFile(path.join(work.dir, 'db', `${app}.sql`), 'utf8');
     expect(text).toContain('INSERT INTO `photos`');
@@ -199,7 +202,7 @@ describe.skipIf(!up)('MysqlSource and MysqlTarget against MariaDB', () => {
       await fsp.writeFile(file, `${password}\n`);
       const source = new MysqlSource({ name: 'db', connection: { ...CONN, user, passwordFile: file, database: app } });
       const prepared = await source.prepare(makeContext(dir, 'db'));
-      expect(prepared.metadata?.counts).toEqual({ [app]: { albums: 2, photos: 3 } });
+      expect(prepared.metadata?.counts).toEqual({ [app]: { albums: 2, big: 20000, empty_t: 0, photos: 3 } });
       const wrong = new MysqlSource({ name: 'db', connection: { ...CONN, user, password: `${password}x`, database: app } });
       const err = await wrong.prepare(makeContext(dir, 'db2')).catch((e: unknown) => e);
       expect((err as Error).message).toMatch(/Access denied/);

@@ -203,7 +203,10 @@ describe.skipIf(!up)('MysqlSource and MysqlTarget against MariaDB', () => {
       const source = new MysqlSource({ name: 'db', connection: { ...CONN, user, passwordFile: file, database: app } });
       const prepared = await source.prepare(makeContext(dir, 'db'));
       expect(prepared.metadata?.counts).toEqual({ [app]: { albums: 2, big: 20000, empty_t: 0, photos: 3 } });
-      const wrong = new MysqlSource({ name: 'db', connection: { ...CONN, user, password: `${password}x`, database: app } });
+      const wrong = new MysqlSource({
+        name: 'db',
+        connection: { ...CONN, user, password: `${password}x`, database: app },
+      });
       const err = await wrong.prepare(makeContext(dir, 'db2')).catch((e: unknown) => e);
       expect((err as Error).message).toMatch(/Access denied/);
       expect((err as Error).message).not.toContain(password);

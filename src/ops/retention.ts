@@ -122,7 +122,7 @@ export function selectRetained(
   const sorted = [...copies].sort((a, b) => b.time.getTime() - a.time.getTime());
   const keep = new Set<string>();
   if (sorted[0]) keep.add(sorted[0].name);
-  sorted.slice(0, p.keepLast ?? 0).forEach((c) => keep.add(c.name));
+  for (const c of sorted.slice(0, p.keepLast ?? 0)) keep.add(c.name);
   if (p.keepDays !== undefined) {
     const limit = now.getTime() - p.keepDays * 86_400_000;
     for (const c of sorted) if (c.time.getTime() >= limit) keep.add(c.name);

@@ -80,7 +80,12 @@ describe('notifiers (real HTTP server on loopback)', () => {
     closers.push(srv.close);
     const lines: string[] = [];
     const logger = streamLogger({
-      stream: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }),
+      stream: new Writable({
+        write: (c, _e, cb) => {
+          lines.push(String(c));
+          cb();
+        },
+      }),
       level: 'debug',
     });
     const ok = await startRecorder();

@@ -102,14 +102,12 @@ describe('SqliteSource.prepare', () => {
     setup.pragma('journal_mode = DELETE');
     setup.close();
     const other = new Database(live);
-    let foreignCommits = 0;
     try {
       const source = new SqliteSource({ name: 'app', path: live, counts: ['ledger'], pagesPerStep: 16 });
       const prepared = await source.prepare({
         ...makeContext(work, 'app'),
         onProgress: () => {
           transferOnce(other);
-          foreignCommits += 1;
         },
       });
       const meta = prepared.metadata as { restarts: number; counts: { ledger: number } };

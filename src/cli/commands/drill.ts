@@ -17,7 +17,7 @@ import type { RestoreTarget } from '../../sources/types.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatBytes, formatMs, printJson } from '../output.js';
 import type { CliCommand, CliContext } from '../types.js';
-import { clientFromContext } from './duplicati.js';
+import { clientFromContext, versionFlag } from './duplicati.js';
 import { contextConfig } from './plan.js';
 
 /** Target types the drill can force into scratch mode, so their restore step runs for real. */
@@ -85,15 +85,6 @@ function withServerConfig(ctx: CliContext, server: DuplicatiServerConfig | undef
   const env = { ...ctx.env };
   if (server.passwordEnv && env.DUPLICATI_PASSWORD === undefined) env.DUPLICATI_PASSWORD = ctx.env[server.passwordEnv];
   return { ...ctx, flags, env };
-}
-
-function versionFlag(ctx: CliContext): number | undefined {
-  const v = ctx.flags.version;
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !/^\d+$/.test(v)) {
-    throw new ConfigError('bad --version', [{ path: '--version', message: 'a version number, 0 = newest' }]);
-  }
-  return Number(v);
 }
 
 function timeFlag(ctx: CliContext): string | undefined {

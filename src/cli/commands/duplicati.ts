@@ -72,11 +72,12 @@ async function resolveJob(dup: DuplicatiClient, ref: string | undefined, signal:
   return job;
 }
 
-function versionFlag(ctx: CliContext): number | undefined {
+/** `--version N` (0 = newest), validated. */
+export function versionFlag(ctx: CliContext): number | undefined {
   const v = ctx.flags.version;
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || !/^\d+$/.test(v)) {
-    throw new ConfigError('bad --version', [{ path: 'version', message: 'a version number, 0 = newest' }]);
+    throw new ConfigError('bad --version', [{ path: '--version', message: 'a version number, 0 = newest' }]);
   }
   return Number(v);
 }

@@ -1,6 +1,6 @@
 /**
- * `duplicati-kit/ops`: operations around backups — notifications, systemd schedules, local copies
- * with retention, and the end-to-end demo. Restore drills and the 3-2-1 audit come next.
+ * `duplicati-kit/ops`: operations around backups — restore drills, notifications, systemd
+ * schedules, local copies with retention, hook installation, and the end-to-end demo.
  *
  * @module
  */

@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isPlanError } from '../../../src/core/errors.js';
+import { MysqlSource } from '../../../src/sources/mysql.js';
+import { MysqlTarget } from '../../../src/sources/mysql-target.js';
+import { createBackupPlan } from '../../../src/sources/plan.js';
+import { createRestorePlan } from '../../../src/sources/restore-plan.js';
+import { tempDir } from '../../helpers/context.js';
+import { MemoryTarget, TextSource } from '../../helpers/fake-sources.js';
+
+const CONN = { host: '127.0.0.1', port: 3306, user: 'root' } as const;
+
+async function sql(text: string, database?: string): Promise<string[][]> {
+  const r = await execa('mariadb', ['-h127.0.0.1', '-P3306', '-uroot', '-N', '-B', ...(database ? [database] : [])], {
+    input: text,
+  });
+  return r.stdout === '' ? [] : r.stdout.split('\n').map((l) => l.split('\t'));
+}
+
+async function available(): Promise<boolean> {
+  try {
+    await sql('SELECT 1;');
+    return true;
+  } catch (e) {
+    if (process.env.CI) throw new Error(`MariaDB on 127.0.0.1:3306 (root) is required in CI: ${(e as Error).message}`);
+    console.warn(`skipping: no MariaDB on 127.0.0.1:3306 (root, no password): ${(e as Error).message}`);
+    return false;
+  }
+}
+
+const up = await available();
+const db = `dk_plan_${randomBytes(3).toString('hex')}`;
+
+describe.skipIf(!up)('MySQL through the backup and restore plans', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    if (!up) return;
+    const left = await sql(`SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '${db}%';`);
+    for (const [name] of left) await sql(`DROP DATABASE IF EXISTS \`${name}\`;`);
+    for (const c of cleanups) await c();
+  });
+
+  it('a later target failing rolls the swapped database back; a clean run restores and drops the safety copy', async () => {
+    const { dir, cleanup } = await tempDir('dk-mysql-plan-');
+    cleanups.push(cleanup);
+    await sql(`CREATE DATABASE ${db};`);
+    await sql('CREATE TABLE notes (id INT PRIMARY KEY, body TEXT); INSERT INTO notes VALUES (1, "kept");', db);
+    const work = path.join(dir, 'work');
+    const backup = createBackupPlan({
+      workDir: work,
+      sources: [
+        new MysqlSource({ name: 'db', connection: { ...CONN, database: db } }),
+        new TextSource('notes', { 'a.txt': 'x' }),
+      ],
+    });
+    const prepared = await backup.prepare({});
+    expect(prepared.manifest?.sources.find((s) => s.name === 'db')?.metadata.counts).toEqual({ [db]: { notes: 1 } });
+
+    await sql('INSERT INTO notes VALUES (2, "after the backup");', db);
+    const failing = createRestorePlan({
+      targets: [new MysqlTarget({ connection: CONN }), new MemoryTarget('mem', { failRestore: true })],
+    });
+    const err = await failing.run({ from: work }).catch((e: unknown) => e);
+    expect(isPlanError(err)).toBe(true);
+    expect(await sql('SELECT COUNT(*) FROM notes;', db)).toEqual([['2']]);
+    expect(
+      await sql(`SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '${db}\\_%';`),
+    ).toEqual([]);
+
+    const ok = createRestorePlan({ targets: [new MysqlTarget({ connection: CONN }), new MemoryTarget('mem')] });
+    const report = await ok.run({ from: work });
+    expect(report.ok).toBe(true);
+    expect(await sql('SELECT id, body FROM notes;', db)).toEqual([['1', 'kept']]);
+    expect(
+      await sql(`SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '${db}\\_%';`),
+    ).toEqual([]);
+  });
+});

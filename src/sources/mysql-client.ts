@@ -30,6 +30,11 @@ export interface MysqlConnectionOptions {
   readonly host?: string;
   /** @default 3306 */
   readonly port?: number;
+  /**
+   * Connect through this Unix socket instead of TCP (e.g. `/run/mysqld/mysqld.sock`, needed for
+   * Debian's root account, which authenticates by the system user rather than a password).
+   */
+  readonly socket?: string;
   readonly user: string;
   readonly password?: string;
   readonly passwordFile?: string;
@@ -49,6 +54,7 @@ export const mysqlConnectionSchema = z
   .object({
     host: z.string().min(1).optional(),
     port: z.number().int().min(1).max(65535).optional(),
+    socket: z.string().min(1).optional(),
     user: z.string().min(1),
     password: z.string().optional(),
     passwordFile: z.string().min(1).optional(),
@@ -113,7 +119,7 @@ export class MysqlEndpoint {
 
   /** Host and port for messages (no credentials). */
   get address(): string {
-    return `${this.#conn.host ?? '127.0.0.1'}:${this.#conn.port ?? 3306}`;
+    return this.#conn.socket ?? `${this.#conn.host ?? '127.0.0.1'}:${this.#conn.port ?? 3306}`;
   }
 
   /** Secrets to redact from any text. */
@@ -186,15 +192,12 @@ export class MysqlEndpoint {
     return t;
   }
 
-  /** Argv prefix every tool takes: the option file first (the tools require that), then host/port/user. */
+  /** Argv prefix every tool takes: the option file first (the tools require that), then where and who. */
   baseArgs(): string[] {
-    return [
-      `--defaults-extra-file=${this.#optionFile()}`,
-      `--host=${this.#conn.host ?? '127.0.0.1'}`,
-      `--port=${this.#conn.port ?? 3306}`,
-      `--user=${this.#conn.user}`,
-      '--protocol=TCP',
-    ];
+    const where = this.#conn.socket
+      ? [`--socket=${this.#conn.socket}`, '--protocol=SOCKET']
+      : [`--host=${this.#conn.host ?? '127.0.0.1'}`, `--port=${this.#conn.port ?? 3306}`, '--protocol=TCP'];
+    return [`--defaults-extra-file=${this.#optionFile()}`, ...where, `--user=${this.#conn.user}`];
   }
 
   /** Redact secrets from tool output. */

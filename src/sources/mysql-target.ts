@@ -77,6 +77,8 @@ interface Planned {
 interface Swap {
   readonly live: string;
   readonly safety: string;
+  /** The live database did not exist before the restore. */
+  readonly created: boolean;
 }
 
 function compactTimestamp(d = new Date()): string {
@@ -320,7 +322,7 @@ export class MysqlTarget implements RestoreTarget {
       return {
         restored: swaps.map((s) => `mysql database ${s.live}`),
         safetyCopy: swaps.map((s) => s.safety).join(', '),
-        state: { swaps: swaps.map((s) => ({ live: s.live, safety: s.safety })) },
+        state: { swaps: swaps.map((s) => ({ live: s.live, safety: s.safety, created: s.created })) },
         metadata: { databases: swaps.map((s) => s.live) },
       };
     } catch (e) {
@@ -338,14 +340,26 @@ export class MysqlTarget implements RestoreTarget {
   async #swap(endpoint: MysqlEndpoint, fresh: string, live: string, signal: AbortSignal): Promise<Swap> {
     const safety = mysqlBoundedName(live, `_before_restore_${compactTimestamp()}`);
     const q = quoteMysqlIdent;
-    await endpoint.query(`CREATE DATABASE IF NOT EXISTS ${q(live)}; CREATE DATABASE ${q(safety)};`, signal);
+    const created = !(await endpoint.exists(live, signal));
     const moves = [
-      ...(await endpoint.baseTables(live, signal)).map((t) => `${q(live)}.${q(t)} TO ${q(safety)}.${q(t)}`),
+      ...(created ? [] : await endpoint.baseTables(live, signal)).map(
+        (t) => `${q(live)}.${q(t)} TO ${q(safety)}.${q(t)}`,
+      ),
       ...(await endpoint.baseTables(fresh, signal)).map((t) => `${q(fresh)}.${q(t)} TO ${q(live)}.${q(t)}`),
     ];
-    // Past this point nothing may be cut short by the caller's signal: the rename is atomic.
-    if (moves.length) await endpoint.query(`RENAME TABLE ${moves.join(', ')};`, neverAborted());
-    return { live, safety };
+    // From here on nothing may be cut short by the caller's signal: the databases are created
+    // and the rename (atomic) done, or the new databases dropped again.
+    const never = neverAborted();
+    await endpoint.query(`CREATE DATABASE ${q(safety)};`, never);
+    try {
+      if (created) await endpoint.query(`CREATE DATABASE ${q(live)};`, never);
+      if (moves.length) await endpoint.query(`RENAME TABLE ${moves.join(', ')};`, never);
+    } catch (e) {
+      await endpoint.query(`DROP DATABASE IF EXISTS ${q(safety)};`, never).catch(() => {});
+      if (created) await endpoint.query(`DROP DATABASE IF EXISTS ${q(live)};`, never).catch(() => {});
+      throw e;
+    }
+    return { live, safety, created };
   }
 
   /** Put the safety tables back into live and drop what the restore brought. */
@@ -360,6 +374,7 @@ export class MysqlTarget implements RestoreTarget {
     ];
     if (moves.length) await endpoint.query(`RENAME TABLE ${moves.join(', ')};`, never);
     await endpoint.query(`DROP DATABASE ${q(failed)}; DROP DATABASE ${q(s.safety)};`, never);
+    if (s.created) await endpoint.query(`DROP DATABASE IF EXISTS ${q(s.live)};`, never);
   }
 
   #swaps(output: RestoreOutput): Swap[] {
@@ -367,7 +382,7 @@ export class MysqlTarget implements RestoreTarget {
     if (!Array.isArray(list)) return [];
     return list.flatMap((s) =>
       s && typeof s === 'object' && !Array.isArray(s) && typeof s.live === 'string' && typeof s.safety === 'string'
-        ? [{ live: s.live, safety: s.safety }]
+        ? [{ live: s.live, safety: s.safety, created: s.created === true }]
         : [],
     );
   }

@@ -131,8 +131,34 @@ describe.skipIf(!up)('MysqlSource and MysqlTarget against MariaDB', () => {
     const res = await scratch.restore(input, makeContext(dir, 'db'));
     expect(res.restored).toEqual([]);
     expect(await databasesLike(copy)).toEqual([]);
-    await new MysqlTarget({ connection: CONN, database: copy }).restore(input, makeContext(dir, 'db'));
+    const fresh = new MysqlTarget({ connection: CONN, database: copy });
+    const first = await fresh.restore(input, makeContext(dir, 'db'));
     expect(await sql('SELECT COUNT(*) FROM photos;', copy)).toEqual([['3']]);
+    // Rolling back a restore into a database that did not exist removes it again.
+    await fresh.rollback(first, makeContext(dir, 'db'));
+    expect(await databasesLike(copy)).toEqual([]);
+    await fresh.finalize(await fresh.restore(input, makeContext(dir, 'db')), makeContext(dir, 'db'));
+    expect(await sql('SELECT COUNT(*) FROM photos;', copy)).toEqual([['3']]);
+    expect(await databasesLike(`${copy}_`)).toEqual([]);
+  });
+
+  it('connects through the Unix socket when one is given', async (t) => {
+    const socket = (await sql('SELECT @@socket;'))[0]?.[0] ?? '';
+    const usable = await fsp.stat(socket).then(
+      (s) => s.isSocket(),
+      () => false,
+    );
+    if (!usable) {
+      if (process.env.CI) throw new Error(`the MariaDB socket ${socket} is required in CI`);
+      t.skip(`no MariaDB socket at ${socket}`);
+    }
+    const source = new MysqlSource({
+      name: 'db',
+      connection: { user: 'root', socket, database: app },
+      counts: ['albums'],
+    });
+    const prepared = await source.prepare(makeContext(path.join(work.dir, 'sock'), 'db'));
+    expect(prepared.metadata?.counts).toEqual({ [app]: { albums: 2 } });
   });
 
   it('a dump whose counts do not match fails verification and leaves the live database alone', async () => {

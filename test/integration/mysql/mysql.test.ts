@@ -7,7 +7,7 @@ import { isDumpError, isVerificationError } from '../../../src/core/errors.js';
 import { MYSQL_DUMP_OPTIONS, MysqlSource } from '../../../src/sources/mysql.js';
 import { MysqlTarget } from '../../../src/sources/mysql-target.js';
 import { makeContext, tempDir } from '../../helpers/context.js';
-import { restoreInputFor } from '../postgres/restore-input.js';
+import { restoreInputFor } from '../../helpers/restore-input.js';
 
 const CONN = { host: '127.0.0.1', port: 3306, user: 'root' } as const;
 

@@ -7,7 +7,7 @@ import type { Logger } from '../../../src/core/logger.js';
 import { NginxSource, NginxTarget } from '../../../src/sources/nginx.js';
 import type { SourceContext } from '../../../src/sources/types.js';
 import { makeContext, tempDir } from '../../helpers/context.js';
-import { restoreInputFor } from '../postgres/restore-input.js';
+import { restoreInputFor } from '../../helpers/restore-input.js';
 
 async function tool(name: string, args: string[]): Promise<boolean> {
   const r = await execa(name, args, { reject: false });

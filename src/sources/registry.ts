@@ -21,6 +21,9 @@ const SOURCES: Record<string, Factory<BackupSource>> = {
   postgres: async (o) => new (await import('./postgres.js')).PostgresSource(o as never),
   jellyfin: async (o) => (await import('../jellyfin/index.js')).jellyfinSource(o as never),
   immich: async (o) => (await import('../immich/index.js')).immichSource(o as never),
+  mysql: async (o) => new (await import('./mysql.js')).MysqlSource(o as never),
+  nginx: async (o) => new (await import('./nginx.js')).NginxSource(o as never),
+  mongodb: async (o) => new (await import('./mongo.js')).MongoSource(o as never),
 };
 
 const TARGETS: Record<string, Factory<RestoreTarget>> = {
@@ -31,6 +34,8 @@ const TARGETS: Record<string, Factory<RestoreTarget>> = {
   jellyfin: async (o) => (await import('../jellyfin/index.js')).jellyfinTarget(o as never),
   'immich-database': async (o) => new (await import('../immich/index.js')).ImmichDatabaseTarget(o as never),
   'immich-library': async (o) => new (await import('../immich/index.js')).ImmichLibraryTarget(o as never),
+  mysql: async (o) => new (await import('./mysql-target.js')).MysqlTarget(o as never),
+  nginx: async (o) => new (await import('./nginx.js')).NginxTarget(o as never),
 };
 
 const NOTIFIERS: Record<string, Factory<Notifier>> = {

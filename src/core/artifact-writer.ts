@@ -320,3 +320,16 @@ export async function hashFile(file: string, signal?: AbortSignal): Promise<{ by
   });
   return { bytes, sha256: hash.digest('hex') };
 }
+
+/** Remove the `.partial` files an interrupted run left in `dir` (a source's folder); a missing folder is fine. */
+export async function removePartials(dir: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await fsp.readdir(dir);
+  } catch {
+    return;
+  }
+  await Promise.all(
+    entries.filter((e) => e.endsWith(PARTIAL_SUFFIX)).map((e) => fsp.rm(path.join(dir, e), { force: true })),
+  );
+}

@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { z } from 'zod';
 import type { ArtifactRef } from '../core/artifact-writer.js';
-import { PARTIAL_SUFFIX } from '../core/artifact-writer.js';
+import { removePartials } from '../core/artifact-writer.js';
 import { DumpError, isDuplicatiKitError, SourceUnavailableError } from '../core/errors.js';
 import { type MysqlConnectionOptions, MysqlEndpoint, mysqlConnectionSchema, quoteMysqlIdent } from './mysql-client.js';
 import { spawnPgTool } from './pg-executor.js';
@@ -299,16 +299,6 @@ export class MysqlSource implements BackupSource {
 
   /** Remove partial dumps a crashed run left in this source's folder (idempotent). */
   async cleanup(ctx: SourceContext): Promise<void> {
-    let entries: string[];
-    try {
-      entries = await fsp.readdir(ctx.sourceDir);
-    } catch {
-      return;
-    }
-    await Promise.all(
-      entries
-        .filter((e) => e.endsWith(PARTIAL_SUFFIX))
-        .map((e) => fsp.rm(path.join(ctx.sourceDir, e), { force: true })),
-    );
+    await removePartials(ctx.sourceDir);
   }
 }

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { anySignal } from '../core/abort.js';
 import type { ArtifactRef } from '../core/artifact-writer.js';
 import { DumpError, isDuplicatiKitError, type Phase, SourceUnavailableError } from '../core/errors.js';
-import { PARTIAL_SUFFIX } from '../core/artifact-writer.js';
+import { removePartials } from '../core/artifact-writer.js';
 import type { ParallelGzipOptions } from './gzip-parallel.js';
 import {
   connectionDatabase,
@@ -395,16 +395,6 @@ export class PostgresSource implements BackupSource {
 
   /** Remove partial dumps a crashed run left in this source's folder (idempotent). */
   async cleanup(ctx: SourceContext): Promise<void> {
-    let entries: string[];
-    try {
-      entries = await fsp.readdir(ctx.sourceDir);
-    } catch {
-      return;
-    }
-    await Promise.all(
-      entries
-        .filter((e) => e.endsWith(PARTIAL_SUFFIX))
-        .map((e) => fsp.rm(path.join(ctx.sourceDir, e), { force: true })),
-    );
+    await removePartials(ctx.sourceDir);
   }
 }

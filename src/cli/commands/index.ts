@@ -32,6 +32,7 @@ const TABLE: readonly (readonly [string, Loader])[] = [
   ['systemd', systemd],
   ['demo', demo],
   ['drill', async () => [(await import('./drill.js')).drillCommand]],
+  ['status', async () => [(await import('./status.js')).statusCommand]],
 ];
 
 /**

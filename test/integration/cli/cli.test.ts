@@ -166,6 +166,46 @@ describe('duplicati-kit CLI (built, as a child process)', () => {
     expect(listing.code).toBe(0);
   });
 
+  it('status shows the lock, the staged backup, local copies and the last drill', async () => {
+    const { config } = await serverTree();
+    await fsp.appendFile(config, `localCopies:\n  dir: ${dir}/copies\n  keep: { keepLast: 3 }\n`);
+    const evidence = path.join(dir, 'evidence');
+    const empty = await runCli(['status', '--json', '--config', config, '--evidence', evidence]);
+    expect(empty.code).toBe(0);
+    expect(JSON.parse(empty.stdout)).toEqual({
+      workDir: path.join(dir, 'staging'),
+      lock: null,
+      staged: null,
+      localCopies: { dir: path.join(dir, 'copies'), count: 0, newest: null },
+      lastDrill: null,
+    });
+    expect((await runCli(['prepare', '--config', config])).code).toBe(0);
+    await fsp.mkdir(path.join(dir, 'copies', '20260101T020000Z'), { recursive: true });
+    await fsp.mkdir(evidence);
+    await fsp.writeFile(
+      path.join(evidence, 'last-drill.json'),
+      JSON.stringify({
+        verdict: 'fail',
+        ok: false,
+        job: { id: '1', name: 'Home' },
+        version: 0,
+        finishedAt: '2026-11-01T03:00:00Z',
+      }),
+    );
+    const lock = await acquireLock(path.join(dir, 'staging'));
+    try {
+      const full = JSON.parse((await runCli(['status', '--json', '--config', config, '--evidence', evidence])).stdout);
+      expect(full.lock).toMatchObject({ pid: process.pid, stale: false });
+      expect(full.staged.sources).toEqual(['app', 'conf', 'photos']);
+      expect(full.localCopies).toMatchObject({ count: 1, newest: '20260101T020000Z' });
+      expect(full.lastDrill).toMatchObject({ verdict: 'fail', job: 'Home' });
+      const text = await runCli(['status', '--config', config, '--evidence', evidence]);
+      expect(text.stdout).toContain('last drill   FAIL for Home');
+    } finally {
+      await lock.release();
+    }
+  });
+
   it('runs the demo end to end', async () => {
     const r = await runCli(['demo', '--json']);
     expect(r.code).toBe(0);

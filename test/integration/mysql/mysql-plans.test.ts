@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isPlanError } from '../../../src/core/errors.js';
 import { MysqlSource } from '../../../src/sources/mysql.js';
@@ -9,26 +8,7 @@ import { createBackupPlan } from '../../../src/sources/plan.js';
 import { createRestorePlan } from '../../../src/sources/restore-plan.js';
 import { tempDir } from '../../helpers/context.js';
 import { MemoryTarget, TextSource } from '../../helpers/fake-sources.js';
-
-const CONN = { host: '127.0.0.1', port: 3306, user: 'root' } as const;
-
-async function sql(text: string, database?: string): Promise<string[][]> {
-  const r = await execa('mariadb', ['-h127.0.0.1', '-P3306', '-uroot', '-N', '-B', ...(database ? [database] : [])], {
-    input: text,
-  });
-  return r.stdout === '' ? [] : r.stdout.split('\n').map((l) => l.split('\t'));
-}
-
-async function available(): Promise<boolean> {
-  try {
-    await sql('SELECT 1;');
-    return true;
-  } catch (e) {
-    if (process.env.CI) throw new Error(`MariaDB on 127.0.0.1:3306 (root) is required in CI: ${(e as Error).message}`);
-    console.warn(`skipping: no MariaDB on 127.0.0.1:3306 (root, no password): ${(e as Error).message}`);
-    return false;
-  }
-}
+import { available, CONN, sql } from './mariadb.js';
 
 const up = await available();
 const db = `dk_plan_${randomBytes(3).toString('hex')}`;

@@ -1,33 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDumpError, isVerificationError } from '../../../src/core/errors.js';
 import { MYSQL_DUMP_OPTIONS, MysqlSource } from '../../../src/sources/mysql.js';
 import { MysqlTarget } from '../../../src/sources/mysql-target.js';
 import { makeContext, tempDir } from '../../helpers/context.js';
 import { restoreInputFor } from '../../helpers/restore-input.js';
-
-const CONN = { host: '127.0.0.1', port: 3306, user: 'root' } as const;
-
-async function sql(text: string, database?: string): Promise<string[][]> {
-  const r = await execa('mariadb', ['-h127.0.0.1', '-P3306', '-uroot', '-N', '-B', ...(database ? [database] : [])], {
-    input: text,
-  });
-  return r.stdout === '' ? [] : r.stdout.split('\n').map((l) => l.split('\t'));
-}
-
-async function available(): Promise<boolean> {
-  try {
-    await sql('SELECT 1;');
-    return true;
-  } catch (e) {
-    if (process.env.CI) throw new Error(`MariaDB on 127.0.0.1:3306 (root) is required in CI: ${(e as Error).message}`);
-    console.warn(`skipping: no MariaDB on 127.0.0.1:3306 (root, no password): ${(e as Error).message}`);
-    return false;
-  }
-}
+import { available, CONN, sql } from './mariadb.js';
 
 const tag = randomBytes(3).toString('hex');
 const created: string[] = [];

@@ -14,7 +14,8 @@ export interface PathFilter {
   excludes(absPath: string): boolean;
 }
 
-function globToRegExp(glob: string): RegExp {
+/** A Duplicati glob as an anchored RegExp: `*` any run of characters (separators too), `?` one character. */
+export function globToRegExp(glob: string): RegExp {
   let re = '';
   for (const ch of glob) {
     if (ch === '*') re += '.*';

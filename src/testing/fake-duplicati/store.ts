@@ -11,6 +11,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { globToRegExp } from '../../sources/filters.js';
 
 /** One entry of a stored version. `size` is -1 for folders. */
 export interface StoredEntry {
@@ -31,16 +32,6 @@ export interface JobFilter {
   readonly Order: number;
   readonly Include: boolean;
   readonly Expression: string;
-}
-
-function globToRegExp(glob: string): RegExp {
-  let re = '';
-  for (const ch of glob) {
-    if (ch === '*') re += '.*';
-    else if (ch === '?') re += '.';
-    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
 }
 
 /**

@@ -169,6 +169,27 @@ export async function verifyArtifacts(
   return { checks, problems };
 }
 
+/** One entry's outcome; `ok` follows the status (verified, restored) unless `extra` says otherwise. */
+function entryResult(
+  entry: { readonly name: string; readonly kind: string },
+  target: RestoreTarget | undefined,
+  status: EntryStatus,
+  durationMs: number,
+  extra: { ok?: boolean; error?: Error; verification?: VerificationReport; output?: RestoreOutput } = {},
+): EntryResult {
+  return {
+    name: entry.name,
+    kind: entry.kind,
+    ok: status === 'verified' || status === 'restored',
+    durationMs,
+    target: target?.name,
+    status,
+    ...extra,
+  };
+}
+
+const asError = (e: unknown): Error => (e instanceof Error ? e : new DuplicatiKitError(String(e)));
+
 /**
  * Create a restore plan.
  *
@@ -220,15 +241,7 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
         problems,
       );
       if (opts.reject !== false) throw err;
-      entries.push({
-        name: 'manifest',
-        kind: 'manifest',
-        ok: false,
-        durationMs: 0,
-        target: undefined,
-        status: 'failed',
-        error: err,
-      });
+      entries.push(entryResult({ name: 'manifest', kind: 'manifest' }, undefined, 'failed', 0, { error: err }));
       return fail(err.message, checks);
     }
 
@@ -254,23 +267,20 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
         for (const p of parts) route(p);
         return;
       }
-      entries.push({
-        name: entry.name,
-        kind: entry.kind,
-        ok: !options.requireAllEntries,
-        durationMs: 0,
-        target: undefined,
-        status: 'skipped',
-        ...(options.requireAllEntries
-          ? {
-              error: new RestoreError('no restore target accepts this entry', {
-                source: entry.name,
-                kind: entry.kind,
-                phase: 'restore',
-              }),
-            }
-          : {}),
-      });
+      entries.push(
+        entryResult(entry, undefined, 'skipped', 0, {
+          ok: !options.requireAllEntries,
+          ...(options.requireAllEntries
+            ? {
+                error: new RestoreError('no restore target accepts this entry', {
+                  source: entry.name,
+                  kind: entry.kind,
+                  phase: 'restore',
+                }),
+              }
+            : {}),
+        }),
+      );
     };
     for (const e of selected) route(e);
     if (options.requireAllEntries && entries.some((e) => e.status === 'skipped')) {
@@ -297,62 +307,32 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
         verified.push({ entry, target, report, ms: performance.now() - t1 });
         if (!report.ok) {
           verifyFailed = true;
-          entries.push({
-            name: entry.name,
-            kind: entry.kind,
-            ok: false,
-            durationMs: performance.now() - t1,
-            target: target.name,
-            status: 'failed',
-            verification: report,
-            error: new VerificationError(
-              'restored material failed verification',
-              { source: entry.name, kind: entry.kind, phase: 'verify' },
-              report.checks.filter((c) => !c.ok).map((c) => ({ check: c.name, message: c.detail ?? 'failed' })),
-            ),
-          });
+          entries.push(
+            entryResult(entry, target, 'failed', performance.now() - t1, {
+              verification: report,
+              error: new VerificationError(
+                'restored material failed verification',
+                { source: entry.name, kind: entry.kind, phase: 'verify' },
+                report.checks.filter((c) => !c.ok).map((c) => ({ check: c.name, message: c.detail ?? 'failed' })),
+              ),
+            }),
+          );
         }
       } catch (e) {
         throwIfAborted(signal);
         verifyFailed = true;
-        entries.push({
-          name: entry.name,
-          kind: entry.kind,
-          ok: false,
-          durationMs: performance.now() - t1,
-          target: target.name,
-          status: 'failed',
-          error: e instanceof Error ? e : new DuplicatiKitError(String(e)),
-        });
+        entries.push(entryResult(entry, target, 'failed', performance.now() - t1, { error: asError(e) }));
       }
     }
     if (verifyFailed) {
       for (const v of verified) {
-        if (v.report.ok) {
-          entries.push({
-            name: v.entry.name,
-            kind: v.entry.kind,
-            ok: true,
-            durationMs: v.ms,
-            target: v.target.name,
-            status: 'verified',
-            verification: v.report,
-          });
-        }
+        if (v.report.ok) entries.push(entryResult(v.entry, v.target, 'verified', v.ms, { verification: v.report }));
       }
       return fail('verification failed; nothing was restored', checks);
     }
     if (dryRun) {
       for (const v of verified) {
-        entries.push({
-          name: v.entry.name,
-          kind: v.entry.kind,
-          ok: true,
-          durationMs: v.ms,
-          target: v.target.name,
-          status: 'verified',
-          verification: v.report,
-        });
+        entries.push(entryResult(v.entry, v.target, 'verified', v.ms, { verification: v.report }));
       }
       return { ok: true, dryRun, from, manifest, checksums: checks, entries, durationMs: performance.now() - t0 };
     }
@@ -368,7 +348,7 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
         const output = await v.target.restore(inputOf(v.entry), ctxFor(v.target));
         applied.push({ v, output, ms: performance.now() - t1 });
       } catch (e) {
-        const error = e instanceof Error ? e : new DuplicatiKitError(String(e));
+        const error = asError(e);
         logger.error('restore failed; rolling back', { source: v.entry.name, error: error.message });
         // Roll back even when the caller aborted: a half-applied restore is the worst outcome.
         const rollbackCtx = (t: RestoreTarget) =>
@@ -383,53 +363,21 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
                 phase: 'rollback',
               });
             await a.v.target.rollback(a.output, rollbackCtx(a.v.target));
-            rolled.push({
-              name: a.v.entry.name,
-              kind: a.v.entry.kind,
-              ok: false,
-              durationMs: a.ms,
-              target: a.v.target.name,
-              status: 'rolled-back',
-              output: a.output,
-            });
+            rolled.push(entryResult(a.v.entry, a.v.target, 'rolled-back', a.ms, { output: a.output }));
           } catch (re) {
             logger.error('rollback failed; manual action needed', {
               source: a.v.entry.name,
               safetyCopy: a.output.safetyCopy,
               error: (re as Error).message,
             });
-            rolled.push({
-              name: a.v.entry.name,
-              kind: a.v.entry.kind,
-              ok: false,
-              durationMs: a.ms,
-              target: a.v.target.name,
-              status: 'rollback-failed',
-              output: a.output,
-              error: re instanceof Error ? re : new DuplicatiKitError(String(re)),
-            });
+            rolled.push(
+              entryResult(a.v.entry, a.v.target, 'rollback-failed', a.ms, { output: a.output, error: asError(re) }),
+            );
           }
         }
         entries.push(...rolled.reverse());
-        entries.push({
-          name: v.entry.name,
-          kind: v.entry.kind,
-          ok: false,
-          durationMs: performance.now() - t1,
-          target: v.target.name,
-          status: 'failed',
-          error,
-        });
-        for (const rest of verified.slice(i + 1)) {
-          entries.push({
-            name: rest.entry.name,
-            kind: rest.entry.kind,
-            ok: false,
-            durationMs: 0,
-            target: rest.target.name,
-            status: 'not-run',
-          });
-        }
+        entries.push(entryResult(v.entry, v.target, 'failed', performance.now() - t1, { error }));
+        for (const rest of verified.slice(i + 1)) entries.push(entryResult(rest.entry, rest.target, 'not-run', 0));
         if (signal.aborted) throw signal.reason;
         const stuck = rolled.filter((r) => r.status === 'rollback-failed');
         return fail(
@@ -452,16 +400,9 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
           error: (e as Error).message,
         });
       }
-      entries.push({
-        name: a.v.entry.name,
-        kind: a.v.entry.kind,
-        ok: true,
-        durationMs: a.ms,
-        target: a.v.target.name,
-        status: 'restored',
-        verification: a.v.report,
-        output: a.output,
-      });
+      entries.push(
+        entryResult(a.v.entry, a.v.target, 'restored', a.ms, { verification: a.v.report, output: a.output }),
+      );
     }
     return { ok: true, dryRun, from, manifest, checksums: checks, entries, durationMs: performance.now() - t0 };
   };

@@ -48,6 +48,9 @@ export interface ArtifactSink {
   abort(reason?: unknown): Promise<void>;
 }
 
+/** Start a background flush after this many bytes were written since the previous one. */
+const FLUSH_EVERY = 64 * 1024 * 1024;
+
 /**
  * A writable that hashes and counts what it writes to a file. The write of each batch is issued
  * to the thread pool before the batch is hashed on the main thread, so hashing overlaps the disk
@@ -57,6 +60,11 @@ class HashingFileSink extends Writable {
   readonly hash: Hash = createHash('sha256');
   bytes = 0;
   private fh: fsp.FileHandle | undefined;
+  /** Bytes written since the last background flush was started. */
+  private unflushed = 0;
+  /** The background `fdatasync` in flight, if any; its failure fails the artifact at `_final`. */
+  private flushing: Promise<void> | undefined;
+  private flushError: Error | undefined;
 
   constructor(
     private readonly file: string,
@@ -100,9 +108,29 @@ class HashingFileSink extends Writable {
     pending.then(
       () => {
         this.onBytes?.(n);
+        this.unflushed += n;
+        if (this.unflushed >= FLUSH_EVERY && !this.flushing) this.flushInBackground(fh);
         callback();
       },
       (e: Error) => callback(e),
+    );
+  }
+
+  /**
+   * Start writing back what is dirty so far while the producer goes on, so the closing fsync has
+   * only the tail left to flush instead of the whole file (on a 1 GiB dump the difference is
+   * about a second of waiting at the end).
+   */
+  private flushInBackground(fh: fsp.FileHandle): void {
+    this.unflushed = 0;
+    this.flushing = fh.datasync().then(
+      () => {
+        this.flushing = undefined;
+      },
+      (e: Error) => {
+        this.flushing = undefined;
+        this.flushError ??= e;
+      },
     );
   }
 
@@ -113,7 +141,11 @@ class HashingFileSink extends Writable {
       callback();
       return;
     }
-    fh.sync()
+    Promise.resolve(this.flushing)
+      .then(() => {
+        if (this.flushError) throw this.flushError;
+      })
+      .then(() => fh.sync())
       .then(() => fh.close())
       .then(
         () => callback(),
@@ -129,7 +161,11 @@ class HashingFileSink extends Writable {
     const fh = this.fh;
     this.fh = undefined;
     const done = (): void => callback(error);
-    if (fh) fh.close().then(done, done);
+    // Close only after a background flush settled: it still uses the descriptor.
+    if (fh)
+      Promise.resolve(this.flushing)
+        .then(() => fh.close())
+        .then(done, done);
     else done();
   }
 }

@@ -32,6 +32,17 @@ describe('ArtifactWriter', () => {
     expect(w.written).toEqual([ref]);
   });
 
+  it('stays exact across the background flushes of a large artifact (over 64 MiB)', async () => {
+    const w = new ArtifactWriter(dir, 'db');
+    const data = chunks(140, 1024 * 1024); // two background flushes, then the closing fsync
+    const hash = createHash('sha256');
+    for (const c of data) hash.update(c);
+    const ref = await w.write('big.sql', Readable.from(data), { format: 'sql' });
+    expect(ref.bytes).toBe(140 * 1024 * 1024);
+    expect(ref.sha256).toBe(hash.digest('hex'));
+    expect(await hashFile(path.join(dir, 'db', 'big.sql'))).toEqual({ bytes: ref.bytes, sha256: ref.sha256 });
+  });
+
   it('removes the partial file when the producer fails', async () => {
     const w = new ArtifactWriter(dir, 'db');
     async function* broken() {

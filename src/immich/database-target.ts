@@ -324,6 +324,10 @@ export class ImmichDatabaseTarget implements RestoreTarget {
   finalize(output: RestoreOutput, ctx: SourceContext): Promise<void> {
     return this.#pg.finalize(output, ctx);
   }
+
+  discard(report: VerificationReport, ctx: SourceContext): Promise<void> {
+    return this.#pg.discard(report, ctx);
+  }
 }
 
 function sortKeys(v: unknown): unknown {

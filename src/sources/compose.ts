@@ -182,18 +182,41 @@ export function composeTargets(
       expandEntry(entry).every((p) => list.some((t) => t.accepts(p))),
     async verify(input, ctx): Promise<VerificationReport> {
       const checks: { name: string; ok: boolean; detail?: string }[] = [];
-      for (const { part, t } of assign(input.entry)) {
-        const r = await t.verify(sub(input, part), ctx);
-        for (const c of r.checks) checks.push({ ...c, name: `${part.name}: ${c.name}` });
-        if (!r.ok && r.checks.length === 0) checks.push({ name: part.name, ok: false });
+      // Parts' staged work, kept per part so each gets its own back at restore.
+      const staged: Record<string, JsonValue> = {};
+      const kept: { t: RestoreTarget; r: VerificationReport }[] = [];
+      const release = async () => {
+        for (const k of kept) await k.t.discard?.(k.r, ctx);
+      };
+      try {
+        for (const { part, t } of assign(input.entry)) {
+          const r = await t.verify(sub(input, part), ctx);
+          if (r.staged) {
+            kept.push({ t, r });
+            staged[part.name] = {
+              target: t.name,
+              checks: r.checks.map((c) => ({ name: c.name, ok: c.ok, detail: c.detail ?? null })),
+              staged: r.staged,
+            };
+          }
+          for (const c of r.checks) checks.push({ ...c, name: `${part.name}: ${c.name}` });
+          if (!r.ok && r.checks.length === 0) checks.push({ name: part.name, ok: false });
+        }
+      } catch (e) {
+        await release();
+        throw e;
       }
-      return { ok: checks.every((c) => c.ok), checks };
+      const ok = checks.every((c) => c.ok);
+      if (!ok) await release();
+      return { ok, checks, ...(ok && kept.length ? { staged: { parts: staged } } : {}) };
     },
     async restore(input, ctx): Promise<RestoreOutput> {
       const applied: Applied[] = [];
       try {
         for (const { part, t } of assign(input.entry)) {
-          applied.push({ t, out: await t.restore(sub(input, part), ctx) });
+          const verified = stagedPart(input.verified, part.name);
+          const partInput = sub(input, part);
+          applied.push({ t, out: await t.restore(verified ? { ...partInput, verified } : partInput, ctx) });
         }
       } catch (e) {
         for (const a of [...applied].reverse()) await a.t.rollback?.(a.out, ctx);
@@ -209,5 +232,37 @@ export function composeTargets(
     async finalize(output, ctx) {
       for (const a of appliedOf.get(output) ?? []) await a.t.finalize?.(a.out, ctx);
     },
+    async discard(report, ctx) {
+      const parts = report.staged?.parts;
+      if (!parts || typeof parts !== 'object' || Array.isArray(parts)) return;
+      for (const name of Object.keys(parts)) {
+        const part = stagedPart(report, name);
+        const owner = (parts as Record<string, { target?: unknown }>)[name]?.target;
+        const t = list.find((x) => x.name === owner);
+        if (part && t?.discard) await t.discard(part, ctx);
+      }
+    },
+  };
+}
+
+/** One part's verification report out of a composite's staged report, if it kept any. */
+function stagedPart(report: VerificationReport | undefined, part: string): VerificationReport | undefined {
+  const parts = report?.staged?.parts;
+  if (!parts || typeof parts !== 'object' || Array.isArray(parts)) return undefined;
+  const p = (parts as Record<string, JsonValue>)[part];
+  if (!p || typeof p !== 'object' || Array.isArray(p)) return undefined;
+  const { checks, staged } = p as { checks?: JsonValue; staged?: JsonValue };
+  if (!staged || typeof staged !== 'object' || Array.isArray(staged) || !Array.isArray(checks)) return undefined;
+  return {
+    ok: true,
+    checks: checks.map((c) => {
+      const x = c as { name?: unknown; ok?: unknown; detail?: unknown };
+      return {
+        name: String(x.name),
+        ok: x.ok === true,
+        ...(typeof x.detail === 'string' ? { detail: x.detail } : {}),
+      };
+    }),
+    staged: staged as Record<string, JsonValue>,
   };
 }

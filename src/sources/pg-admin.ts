@@ -23,6 +23,12 @@ export function scratchName(db: string): string {
   return boundedName(db, `_restore_${randomBytes(4).toString('hex')}`);
 }
 
+/** True when `name` has the shape {@link scratchName} gives for `db`. */
+export function isScratchNameOf(name: string, db: string): boolean {
+  const m = /^(.*)_restore_[0-9a-f]{8}$/.exec(name);
+  return m !== null && name !== db && name === boundedName(db, name.slice((m[1] as string).length));
+}
+
 /** `yyyyMMddTHHmmss` in UTC. */
 export function compactTimestamp(d = new Date()): string {
   return d

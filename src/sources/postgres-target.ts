@@ -22,6 +22,7 @@ import {
   createDatabase,
   databaseInfo,
   dropDatabase,
+  isScratchNameOf,
   renameDatabase,
   scratchName,
 } from './pg-admin.js';
@@ -345,18 +346,23 @@ export class PostgresTarget implements RestoreTarget {
         return { ok: true, checks };
       }
       const db = scratchName(this.database);
+      let keep = false;
       try {
         checks.push(...(await this.#loadAndInspect(input, conn, admin, db, 'verify', ctx)));
         checks.push({ name: 'load', ok: true, detail: 'loaded into a scratch database without error' });
+        // A restore follows in the same plan: hand it the loaded database instead of loading twice.
+        keep = input.stage === true && checks.every((c) => c.ok);
       } catch (e) {
         if (ctx.signal.aborted) throw ctx.signal.reason;
         checks.push({ name: 'load', ok: false, detail: (e as Error).message });
       } finally {
-        await dropDatabase(admin, db).catch((e) =>
-          ctx.logger.warn('could not drop scratch database', { db, error: String(e) }),
-        );
+        if (!keep) {
+          await dropDatabase(admin, db).catch((e) =>
+            ctx.logger.warn('could not drop scratch database', { db, error: String(e) }),
+          );
+        }
       }
-      return { ok: checks.every((c) => c.ok), checks };
+      return { ok: checks.every((c) => c.ok), checks, ...(keep ? { staged: { database: db } } : {}) };
     } catch (e) {
       throw this.#wrap(e, 'verify', conn, ctx.signal);
     } finally {
@@ -370,20 +376,27 @@ export class PostgresTarget implements RestoreTarget {
     const conn = await this.#endpoint.resolve(ctx.signal);
     const admin = await this.#admin(conn, 'restore');
     const live = this.database;
-    const fresh = scratchName(live);
+    const staged = this.#stagedDatabase(input.verified);
+    const fresh = staged ?? scratchName(live);
     let swapped = false;
     try {
-      const pre = await this.#preflight(input, conn, admin, ctx);
-      const badPre = pre.filter((c) => !c.ok);
-      if (badPre.length) {
-        throw new VerificationError(
-          `the dump cannot be restored into "${live}"`,
-          where,
-          badPre.map((c) => ({ check: c.name, message: c.detail ?? 'failed' })),
-        );
+      // What verify loaded and checked in this plan run is taken over as is: no second load.
+      const reused = staged !== undefined && !ctx.dryRun && (await databaseInfo(admin, staged)) !== undefined;
+      if (!reused) {
+        const pre = await this.#preflight(input, conn, admin, ctx);
+        const badPre = pre.filter((c) => !c.ok);
+        if (badPre.length) {
+          throw new VerificationError(
+            `the dump cannot be restored into "${live}"`,
+            where,
+            badPre.map((c) => ({ check: c.name, message: c.detail ?? 'failed' })),
+          );
+        }
       }
       if (ctx.dryRun) return { restored: [], metadata: { dryRun: true, database: live } };
-      const checks = await this.#loadAndInspect(input, conn, admin, fresh, 'restore', ctx);
+      const checks = reused
+        ? (input.verified?.checks ?? [])
+        : await this.#loadAndInspect(input, conn, admin, fresh, 'restore', ctx);
       const bad = checks.filter((c) => !c.ok);
       if (bad.length) {
         throw new VerificationError(
@@ -420,6 +433,32 @@ export class PostgresTarget implements RestoreTarget {
       throw this.#wrap(e, 'restore', conn, ctx.signal);
     } finally {
       if (!swapped) await dropDatabase(admin, fresh).catch(() => {});
+      await admin.close(true);
+    }
+  }
+
+  /**
+   * The scratch database a staged verify of this target left, if the report names one. Only a
+   * name this target generates for the live database is taken, so a forged report can never make
+   * `restore` or `discard` touch another database.
+   */
+  #stagedDatabase(report: VerificationReport | undefined): string | undefined {
+    const db = report?.ok ? report.staged?.database : undefined;
+    if (typeof db !== 'string') return undefined;
+    return isScratchNameOf(db, this.database) ? db : undefined;
+  }
+
+  /** Drop the scratch database a staged verify kept (idempotent). */
+  async discard(report: VerificationReport, ctx: SourceContext): Promise<void> {
+    const db = this.#stagedDatabase({ ...report, ok: true });
+    if (!db) return;
+    const conn = await this.#endpoint.resolve(ctx.signal);
+    const admin = await this.#admin(conn, 'verify');
+    try {
+      await dropDatabase(admin, db);
+    } catch (e) {
+      throw this.#wrap(e, 'verify', conn, ctx.signal);
+    } finally {
       await admin.close(true);
     }
   }

@@ -297,13 +297,32 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
       artifacts: entry.artifacts.map((a): ResolvedArtifact => ({ ...a, file: path.join(from, ...a.path.split('/')) })),
     });
 
-    // 3. Verify all before anything live is touched.
+    // 3. Verify all before anything live is touched. Unless this is a dry run, a restore follows,
+    // so targets may keep what verifying built (a loaded scratch database) for it.
     const verified: { entry: ManifestEntry; target: RestoreTarget; report: VerificationReport; ms: number }[] = [];
+    /** Hand back what staged verifies kept, for entries no restore will use. Never throws. */
+    const discard = async (list: readonly (typeof verified)[number][]): Promise<void> => {
+      for (const v of list) {
+        if (!v.report.staged || !v.target.discard) continue;
+        const ctx = sourceContext(v.target, {
+          workDir,
+          signal: neverAborted(),
+          logger,
+          dryRun,
+          onProgress: opts.onProgress,
+        });
+        await v.target
+          .discard(v.report, ctx)
+          .catch((e: unknown) =>
+            logger.warn('could not discard what verify staged', { source: v.entry.name, error: String(e) }),
+          );
+      }
+    };
     let verifyFailed = false;
     for (const { entry, target } of routed) {
       const t1 = performance.now();
       try {
-        const report = await target.verify(inputOf(entry), ctxFor(target));
+        const report = await target.verify({ ...inputOf(entry), stage: !dryRun }, ctxFor(target));
         verified.push({ entry, target, report, ms: performance.now() - t1 });
         if (!report.ok) {
           verifyFailed = true;
@@ -319,12 +338,14 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
           );
         }
       } catch (e) {
+        if (signal.aborted) await discard(verified);
         throwIfAborted(signal);
         verifyFailed = true;
         entries.push(entryResult(entry, target, 'failed', performance.now() - t1, { error: asError(e) }));
       }
     }
     if (verifyFailed) {
+      await discard(verified);
       for (const v of verified) {
         if (v.report.ok) entries.push(entryResult(v.entry, v.target, 'verified', v.ms, { verification: v.report }));
       }
@@ -345,7 +366,7 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
       try {
         throwIfAborted(signal);
         logger.info('restoring', { source: v.entry.name, target: v.target.name });
-        const output = await v.target.restore(inputOf(v.entry), ctxFor(v.target));
+        const output = await v.target.restore({ ...inputOf(v.entry), verified: v.report }, ctxFor(v.target));
         applied.push({ v, output, ms: performance.now() - t1 });
       } catch (e) {
         const error = asError(e);
@@ -376,6 +397,8 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
           }
         }
         entries.push(...rolled.reverse());
+        // This entry's own staged work too: its restore may have failed before taking it over.
+        await discard(verified.slice(i));
         entries.push(entryResult(v.entry, v.target, 'failed', performance.now() - t1, { error }));
         for (const rest of verified.slice(i + 1)) entries.push(entryResult(rest.entry, rest.target, 'not-run', 0));
         if (signal.aborted) throw signal.reason;

@@ -90,6 +90,14 @@ export interface RestoreInput {
   readonly from: string;
   /** The whole manifest, for cross-checks. */
   readonly manifest: Manifest;
+  /**
+   * Set by a restore plan on `verify` when a `restore` of the same entry follows: the target may
+   * keep what it built while verifying (a loaded scratch database) in the report's `staged`, and
+   * gets it back in `verified` at restore, or through `discard` when the restore does not happen.
+   */
+  readonly stage?: boolean;
+  /** At `restore`: this entry's verification report from the same plan run. */
+  readonly verified?: VerificationReport;
 }
 
 /** Outcome of a verification. */
@@ -97,6 +105,8 @@ export interface VerificationReport {
   readonly ok: boolean;
   /** Named checks with their outcome, e.g. `{ name: 'integrity_check', ok: true }`. */
   readonly checks: readonly { readonly name: string; readonly ok: boolean; readonly detail?: string }[];
+  /** What verify built and kept for the restore that follows (only when `input.stage` was set). */
+  readonly staged?: Readonly<Record<string, JsonValue>>;
 }
 
 /** What a target's `restore` returns; handed back to `rollback` or `finalize`. */
@@ -118,6 +128,7 @@ export interface RestoreOutput {
  * - `restore` applies it, keeping a way back until the result is verified.
  * - `rollback` undoes an applied restore when a later target of the same plan fails.
  * - `finalize` drops the way back once the whole plan succeeded.
+ * - `discard` drops what a staged `verify` kept when the restore that would use it never runs.
  */
 export interface RestoreTarget {
   readonly name: string;
@@ -127,4 +138,6 @@ export interface RestoreTarget {
   restore(input: RestoreInput, ctx: SourceContext): Promise<RestoreOutput>;
   rollback?(output: RestoreOutput, ctx: SourceContext): Promise<void>;
   finalize?(output: RestoreOutput, ctx: SourceContext): Promise<void>;
+  /** Drop what a staged verify kept (`report.staged`) when no restore will use it. */
+  discard?(report: VerificationReport, ctx: SourceContext): Promise<void>;
 }

@@ -15,7 +15,6 @@
  * Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust) and pg_dump/psql on PATH. The
  * database is created as `dk_bench_<random>` and dropped at the end. Not part of `npm test`.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,25 +25,10 @@ import { silentLogger } from '../src/core/logger.js';
 import { PostgresSource } from '../src/sources/postgres.js';
 import { PostgresTarget } from '../src/sources/postgres-target.js';
 import type { SourceContext } from '../src/sources/types.js';
-import { arg, fmtBytes, load, MiB, median, table } from './lib/common.js';
+import { arg, fmtBytes, load, MiB } from './lib/common.js';
+import { dropDatabases, PG, emptyTimings, printDumpSummary, psql, run, shellRestore, timed } from './lib/pg.js';
 
-const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };
 const self = fileURLToPath(import.meta.url);
-
-function run(file: string, args: readonly string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { maxBuffer: 64 * MiB }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
-  });
-}
-
-async function timed(file: string, args: readonly string[]): Promise<number> {
-  const t0 = performance.now();
-  await run(file, args);
-  return performance.now() - t0;
-}
-
-const psql = (db: string, sql: string) =>
-  run('psql', ['-X', '-q', '-h', PG.host, '-U', PG.user, '-d', db, '-Atc', sql]);
 
 function ctx(workDir: string, name: string): SourceContext {
   return {
@@ -163,18 +147,7 @@ async function main(): Promise<void> {
   const db = `dk_bench_${randomBytes(4).toString('hex')}`;
   const dir = mkdtempSync(path.join(tmpdir(), 'dk-bench-pg-'));
   const conn = ['-h', PG.host, '-U', PG.user];
-  const r = {
-    gzShell: [] as number[],
-    gzOurs: [] as number[],
-    gzShellBytes: 0,
-    gzOurBytes: 0,
-    sqlShell: [] as number[],
-    sqlOurs: [] as number[],
-    restoreShell: [] as number[],
-    restoreOurs: [] as number[],
-    rss: [] as number[],
-    base: [] as number[],
-  };
+  const r = emptyTimings();
   try {
     const t0 = performance.now();
     console.error(`load before: ${load()}; generating ~${mb} MiB in ${db}…`);
@@ -210,23 +183,7 @@ async function main(): Promise<void> {
       r.rss.push(o2.maxRssKb);
       counts = JSON.stringify(o2.metadata?.counts ?? {});
 
-      const scratch = `${db}_shell_restore`;
-      const rs0 = performance.now();
-      await run('createdb', [...conn, '-T', 'template0', scratch]);
-      await run('psql', [
-        '-X',
-        '-q',
-        ...conn,
-        '-v',
-        'ON_ERROR_STOP=1',
-        '--single-transaction',
-        '-f',
-        shellSql,
-        '-d',
-        scratch,
-      ]);
-      await run('dropdb', [...conn, scratch]);
-      r.restoreShell.push(performance.now() - rs0);
+      r.restoreShell.push(await shellRestore(shellSql, `${db}_shell_restore`));
       const o3 = await ours('restore', db, w2, [path.join(w2, 'db', `${db}.sql`), counts]);
       r.restoreOurs.push(o3.ms);
       r.rss.push(o3.maxRssKb);
@@ -237,30 +194,12 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    await psql('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => {});
-    await psql('postgres', `DROP DATABASE IF EXISTS ${db}_shell_restore WITH (FORCE)`).catch(() => {});
+    await dropDatabases(db, `${db}_shell_restore`);
     rmSync(dir, { recursive: true, force: true });
   }
-  const s = (xs: number[]) => (median(xs) / 1000).toFixed(2);
-  const ratio = (a: number[], b: number[]) => (median(a) / median(b)).toFixed(2);
-  console.log(`\nPostgresSource / PostgresTarget vs shell, ${mb} MiB generated, median of ${reps}, load ${load()}\n`);
-  table([
-    ['operation', 'shell s', 'ours s', 'ratio', 'target'],
-    ['dump sql.gz (vs pg_dump | gzip -6)', s(r.gzShell), s(r.gzOurs), ratio(r.gzOurs, r.gzShell), '≤ 0.60'],
-    ['dump sql (vs pg_dump -f)', s(r.sqlShell), s(r.sqlOurs), ratio(r.sqlOurs, r.sqlShell), '≤ 1.10'],
-    [
-      'restore sql (vs createdb + psql -1 -f + dropdb)',
-      s(r.restoreShell),
-      s(r.restoreOurs),
-      ratio(r.restoreOurs, r.restoreShell),
-      '≤ 1.15',
-    ],
-  ]);
-  console.log(
-    `\nsql.gz size ours / gzip -6: ${fmtBytes(r.gzOurBytes)} / ${fmtBytes(r.gzShellBytes)} = ${(r.gzOurBytes / r.gzShellBytes).toFixed(3)} (target ≤ 1.10)`,
-  );
-  console.log(
-    `peak RSS of our process: ${(Math.max(...r.rss) / 1024).toFixed(0)} MB (node + tsx + modules before work: ${(median(r.base) / 1024).toFixed(0)} MB; target ≤ 150 MB)`,
+  printDumpSummary(
+    `PostgresSource / PostgresTarget vs shell, ${mb} MiB generated, median of ${reps}, load ${load()}`,
+    r,
   );
   console.log('ours includes sha256 and fsync of the file and exact row counts of every table (from the dump data).');
 }

@@ -74,3 +74,5 @@ export type { NginxSourceOptions, NginxTargetOptions } from './sources/nginx.js'
 export type { CertificateInfo } from './sources/nginx-certs.js';
 export { MongoSource } from './sources/mongo.js';
 export type { MongoSourceOptions } from './sources/mongo.js';
+export { MongoTarget } from './sources/mongo-target.js';
+export type { MongoTargetOptions } from './sources/mongo-target.js';

@@ -98,20 +98,27 @@ export async function mongoToolAvailable(bin: string, signal: AbortSignal): Prom
   return r.exitCode === 0;
 }
 
+/** Run `fn` with a new private (0700) temporary folder, removed afterwards. */
+export async function withPrivateDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await fsp.mkdtemp(path.join(tmpdir(), 'dk-mongo-'));
+  try {
+    await fsp.chmod(dir, 0o700);
+    return await fn(dir);
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
+
 /**
  * Run `fn` with the path of a temporary YAML config file (`uri: …`, mode 0600, in a 0700 folder)
  * that the Database Tools read with `--config=<file>`; the folder is removed afterwards.
  */
-export async function withMongoConfig<T>(uri: string, fn: (config: string) => Promise<T>): Promise<T> {
-  const dir = await fsp.mkdtemp(path.join(tmpdir(), 'dk-mongo-'));
-  try {
-    await fsp.chmod(dir, 0o700);
+export function withMongoConfig<T>(uri: string, fn: (config: string) => Promise<T>): Promise<T> {
+  return withPrivateDir(async (dir) => {
     const config = path.join(dir, 'tool.yaml');
     await fsp.writeFile(config, `uri: ${JSON.stringify(uri)}\n`, { mode: 0o600 });
-    return await fn(config);
-  } finally {
-    await fsp.rm(dir, { recursive: true, force: true });
-  }
+    return fn(config);
+  });
 }
 
 /** How a tool run ended. */

@@ -59,7 +59,7 @@ const schema = withExactlyOneMongoUri(
  * `<workDir>/<name>/<name>.archive[.gz]`, sha256 on the way. The URI, which may carry a password,
  * reaches mongodump through a temporary YAML config file (`--config`, mode 0600), never argv.
  * When mongodump is not installed, `check` and `prepare` fail with a SourceUnavailableError
- * naming it. Restore with `mongorestore --archive=<file> [--gzip]`.
+ * naming it. Restore with {@link MongoTarget} (`mongorestore --archive`, after a safety dump).
  *
  * @throws {ConfigError} from the constructor when the options are invalid.
  * @example

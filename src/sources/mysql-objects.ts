@@ -127,14 +127,6 @@ export async function dropMysqlObjects(endpoint: MysqlEndpoint, db: string, sign
   );
 }
 
-/** Drop the triggers of `db` (RENAME TABLE refuses to move a table that has one to another database). */
-export async function dropMysqlTriggers(endpoint: MysqlEndpoint, db: string, signal: AbortSignal): Promise<void> {
-  const triggers = (await listMysqlObjects(endpoint, db, signal)).filter((o) => o.kind === 'trigger');
-  if (!triggers.length) return;
-  const q = quoteMysqlIdent;
-  await endpoint.query(triggers.map((o) => `DROP TRIGGER IF EXISTS ${q(db)}.${q(o.name)};`).join('\n'), signal, db);
-}
-
 /** Views ordered so that one using another comes after it. */
 function orderViews(views: readonly MysqlObject[]): MysqlObject[] {
   const pending = new Map(views.map((v) => [v.name, v]));

@@ -26,7 +26,6 @@ import {
   createMysqlObjects,
   describeMysqlObjects,
   dropMysqlObjects,
-  dropMysqlTriggers,
   loadMysqlObjects,
   MYSQL_OBJECTS_TABLE,
   type MysqlObject,
@@ -380,7 +379,8 @@ export class MysqlTarget implements RestoreTarget {
     try {
       if (created) await endpoint.query(`CREATE DATABASE ${q(live)};`, never);
       if (liveObjects.length) await saveMysqlObjects(endpoint, safety, liveObjects, never);
-      await dropMysqlTriggers(endpoint, fresh, never);
+      // Triggers would block the rename; the rest would linger (events could fire) in the scratch database.
+      await dropMysqlObjects(endpoint, fresh, never);
       stage = 'objects-dropped';
       await dropMysqlObjects(endpoint, live, never);
       if (moves.length) await endpoint.query(`RENAME TABLE ${moves.join(', ')};`, never);

@@ -51,7 +51,7 @@ describe.skipIf(!up)('MysqlTarget swaps databases with triggers, views, routines
        INSERT INTO log VALUES ('seed');
        DELIMITER //
        CREATE FUNCTION dbl(x INT) RETURNS INT DETERMINISTIC RETURN x * 2 //
-       CREATE PROCEDURE addrow(IN i INT) BEGIN INSERT INTO t VALUES (i, dbl(i)); INSERT INTO log VALUES (CONCAT('added ', i)); END //
+       CREATE PROCEDURE addrow(IN i INT) BEGIN INSERT INTO t VALUES (i, dbl(i)); INSERT INTO log VALUES (CONCAT('added café ☕ ', i)); END //
        SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION' //
        CREATE TRIGGER t_bi BEFORE INSERT ON t FOR EACH ROW BEGIN SET NEW.n = NEW.n + 1; END //
        CREATE TRIGGER t_bi2 BEFORE INSERT ON t FOR EACH ROW FOLLOWS t_bi SET NEW.n = NEW.n * 10 //
@@ -115,7 +115,7 @@ describe.skipIf(!up)('MysqlTarget swaps databases with triggers, views, routines
     await sql('CALL addrow(7);', app);
     expect(await sql('SELECT n FROM t WHERE id = 7; SELECT msg FROM log WHERE msg LIKE "added%";', app)).toEqual([
       ['150'],
-      ['added 7'],
+      ['added café ☕ 7'],
     ]);
     expect(await sql('SELECT d FROM a_top WHERE id = 7;', app)).toEqual([['300']]);
     expect(await sql('SELECT NEXTVAL(s);', app)).toEqual([['100']]);

@@ -473,7 +473,13 @@ export class MongoTarget implements RestoreTarget {
       if (client) await this.#count(client, uri, suffix, secrets, neverAborted()).catch(() => {});
       throw e;
     });
-    const counted = client ? await this.#count(client, uri, suffix, secrets, neverAborted()) : undefined;
+    // Count and drop even after a failed restore; then its failure is the one worth reporting.
+    const counted = client
+      ? await this.#count(client, uri, suffix, secrets, neverAborted()).catch((e: unknown) => {
+          if (failure === undefined) throw e;
+          return undefined;
+        })
+      : undefined;
     if (failure !== undefined) {
       throw new RestoreError(`the scratch restore failed: ${failure}`, this.#where('restore'), {
         secrets,

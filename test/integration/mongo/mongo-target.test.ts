@@ -41,7 +41,8 @@ if [ "$1" = "--version" ]; then echo "mongorestore version: 100.9.4"; exit 0; fi
 record mongorestore "$1"
 cfg="\${1#--config=}"
 cat > "$D/stdin.$n"
-if grep -q fail-pw "$cfg" || grep -q FAIL-RESTORE "$D/stdin.$n"; then
+case " $* " in *" --gzip "*) plain="gzip -dc" ;; *) plain="cat" ;; esac
+if grep -q fail-pw "$cfg" || $plain < "$D/stdin.$n" | grep -q FAIL-RESTORE; then
   echo "2026-11-29T10:00:00.000+0000	Failed: error connecting to $(cat "$cfg")" >&2; exit 1
 fi
 db=app
@@ -317,6 +318,18 @@ describe('MongoTarget', () => {
       scratchDatabases: [`app_scratch_${ts}`],
       dropped: true,
     });
+  });
+
+  it('a failed scratch restore still drops the scratch databases and reports the mongorestore failure', async () => {
+    const { input } = await backup(Buffer.concat([MAGIC, Buffer.from('FAIL-RESTORE')]));
+    const err = await target({ scratch: true })
+      .restore(input, makeContext(path.join(dir, 'rw'), 'mongodb'))
+      .catch((e: unknown) => e);
+    expect(isRestoreError(err)).toBe(true);
+    expect((err as Error).message).toMatch(/the scratch restore failed: mongorestore failed \(exit 1\)/);
+    expect((err as Error).message).not.toContain(PASSWORD);
+    expect((await calls()).map((l) => l.split(' ')[0])).toEqual(['mongorestore', 'mongosh']);
+    expect(await fsp.readFile(path.join(dir, 'mongosh-drop'), 'utf8')).toBe('1\n');
   });
 
   it('scratch mode of a whole-deployment dump renames every database but the system ones', async () => {

@@ -4,27 +4,21 @@
  *
  * @module
  */
-import { promises as fsp } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { execa } from 'execa';
 import { z } from 'zod';
-import { throwIfAborted } from '../core/abort.js';
-import { DumpError, isDuplicatiKitError, type Phase, SourceUnavailableError } from '../core/errors.js';
+import { DumpError, isDuplicatiKitError, type Phase } from '../core/errors.js';
 import { redactText } from '../core/redact.js';
-import { spawnPgTool } from './pg-executor.js';
+import {
+  mongoDatabaseSchema,
+  mongoSecrets,
+  mongoToolVersion,
+  mongoUriFields,
+  readMongoUri,
+  withExactlyOneMongoUri,
+  runMongoTool,
+  withMongoConfig,
+} from './mongo-tools.js';
 import { configErrorFrom } from './plan.js';
 import type { BackupSource, PreparedSource, SourceContext } from './types.js';
-
-function decodeURIComponentSafe(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-}
 
 /** Manifest kind of {@link MongoSource}. */
 export const MONGO_KIND = 'mongodb';
@@ -45,36 +39,27 @@ export interface MongoSourceOptions {
   readonly mongodumpBinary?: string;
 }
 
-const schema = z
-  .object({
-    name: z
-      .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'must be a simple name (letters, digits, . _ -)')
-      .optional(),
-    uri: z
-      .string()
-      .regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// URI')
-      .optional(),
-    uriFile: z.string().min(1).optional(),
-    database: z
-      .string()
-      .regex(/^[^/\\. "$\0]{1,63}$/, 'must be a MongoDB database name')
-      .optional(),
-    gzip: z.boolean().optional(),
-    mongodumpBinary: z.string().min(1).optional(),
-  })
-  .strict()
-  .refine((o) => (o.uri === undefined) !== (o.uriFile === undefined), {
-    message: 'give exactly one of uri or uriFile',
-    path: ['uri'],
-  });
+const schema = withExactlyOneMongoUri(
+  z
+    .object({
+      name: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'must be a simple name (letters, digits, . _ -)')
+        .optional(),
+      ...mongoUriFields,
+      database: mongoDatabaseSchema.optional(),
+      gzip: z.boolean().optional(),
+      mongodumpBinary: z.string().min(1).optional(),
+    })
+    .strict(),
+);
 
 /**
  * MongoDB as a backup source: `mongodump --archive` (optionally `--gzip`) streamed into
  * `<workDir>/<name>/<name>.archive[.gz]`, sha256 on the way. The URI, which may carry a password,
  * reaches mongodump through a temporary YAML config file (`--config`, mode 0600), never argv.
  * When mongodump is not installed, `check` and `prepare` fail with a SourceUnavailableError
- * naming it. Restore with `mongorestore --archive=<file> [--gzip]`.
+ * naming it. Restore with {@link MongoTarget} (`mongorestore --archive`, after a safety dump).
  *
  * @throws {ConfigError} from the constructor when the options are invalid.
  * @example
@@ -104,28 +89,8 @@ export class MongoSource implements BackupSource {
   }
 
   /** The version mongodump reports, or a SourceUnavailableError naming the missing tool. */
-  async #tool(phase: Phase, signal: AbortSignal): Promise<string> {
-    const bin = this.#options.mongodumpBinary ?? 'mongodump';
-    const r = await execa(bin, ['--version'], {
-      reject: false,
-      stdin: 'ignore',
-      timeout: 30_000,
-      cancelSignal: signal,
-    });
-    throwIfAborted(signal);
-    if (r.exitCode !== 0) {
-      throw new SourceUnavailableError(
-        `${bin} was not found or does not run; install the MongoDB Database Tools (mongodump, mongorestore)`,
-        this.#where(phase),
-        { code: 'ERR_MONGO_TOOL' },
-      );
-    }
-    return /version:\s*(\S+)/.exec(String(r.stdout))?.[1] ?? String(r.stdout).split('\n')[0] ?? '';
-  }
-
-  async #uri(): Promise<string> {
-    if (this.#options.uri !== undefined) return this.#options.uri;
-    return ((await fsp.readFile(this.#options.uriFile as string, 'utf8')).split(/\r?\n/)[0] ?? '').trim();
+  #tool(phase: Phase, signal: AbortSignal): Promise<string> {
+    return mongoToolVersion(this.#options.mongodumpBinary ?? 'mongodump', this.#where(phase), signal);
   }
 
   /** Preflight: mongodump is installed. */
@@ -137,61 +102,49 @@ export class MongoSource implements BackupSource {
   async prepare(ctx: SourceContext): Promise<PreparedSource> {
     const signal = ctx.signal;
     const version = await this.#tool('prepare', signal);
-    const uri = await this.#uri().catch((e: unknown) => {
-      throw new SourceUnavailableError(`cannot read uriFile: ${(e as Error).message}`, this.#where('prepare'), {
-        cause: e,
-      });
-    });
-    const password = /^[a-z+]+:\/\/[^:/@]*:([^@/]+)@/i.exec(uri)?.[1];
-    const secrets = [uri, ...(password ? [password, decodeURIComponentSafe(password)] : [])];
+    const uri = await readMongoUri(this.#options, this.#where('prepare'));
+    const secrets = mongoSecrets(uri);
     const file = `${this.name}.archive${this.#options.gzip ? '.gz' : ''}`;
     if (ctx.dryRun) return { artifacts: [], metadata: { dryRun: true, mongodumpVersion: version } };
-    const dir = await fsp.mkdtemp(path.join(tmpdir(), 'dk-mongo-'));
     try {
-      const config = path.join(dir, 'mongodump.yaml');
-      await fsp.writeFile(config, `uri: ${JSON.stringify(uri)}\n`, { mode: 0o600 });
-      const args = [
-        `--config=${config}`,
-        '--archive',
-        ...(this.#options.gzip ? ['--gzip'] : []),
-        ...(this.#options.database ? [`--db=${this.#options.database}`] : []),
-      ];
-      const bin = this.#options.mongodumpBinary ?? 'mongodump';
-      const { child, stderrTail } = spawnPgTool(
-        { file: bin, args, env: {} },
-        { stdin: 'ignore', stdout: 'pipe' },
-        signal,
-      );
-      const sink = ctx.artifacts.open(file, {
-        format: this.#options.gzip ? 'mongodump-archive.gz' : 'mongodump-archive',
-        signal,
-      });
-      let pipeError: unknown;
-      try {
-        await pipeline(child.stdout as Readable, sink.stream, { signal });
-      } catch (e) {
-        pipeError = e;
-        child.kill();
-      }
-      const r = await child;
-      if (signal.aborted) {
-        await sink.abort(signal.reason);
-        throw signal.reason;
-      }
-      if (r.exitCode !== 0 || pipeError !== undefined) {
-        await sink.abort(pipeError);
-        const tail = redactText(stderrTail().trim(), secrets).split('\n').slice(-10).join('\n');
-        throw new DumpError(`mongodump failed (exit ${r.exitCode ?? r.signal}):\n${tail}`, this.#where('prepare'), {
-          ...(pipeError !== undefined ? { cause: pipeError } : {}),
-          secrets,
-          code: 'ERR_MONGO_DUMP',
+      return await withMongoConfig(uri, async (config) => {
+        const args = [
+          `--config=${config}`,
+          '--archive',
+          ...(this.#options.gzip ? ['--gzip'] : []),
+          ...(this.#options.database ? [`--db=${this.#options.database}`] : []),
+        ];
+        const sink = ctx.artifacts.open(file, {
+          format: this.#options.gzip ? 'mongodump-archive.gz' : 'mongodump-archive',
+          signal,
         });
-      }
-      const ref = await sink.finish();
-      return {
-        artifacts: [ref],
-        metadata: { mongodumpVersion: version, database: this.#options.database ?? null, gzip: !!this.#options.gzip },
-      };
+        let r: Awaited<ReturnType<typeof runMongoTool>>;
+        try {
+          r = await runMongoTool({
+            bin: this.#options.mongodumpBinary ?? 'mongodump',
+            args,
+            stdout: sink.stream,
+            signal,
+          });
+        } catch (e) {
+          await sink.abort(e);
+          throw e;
+        }
+        if (r.exitCode !== 0 || r.pipeError !== undefined) {
+          await sink.abort(r.pipeError);
+          const tail = redactText(r.stderrTail.trim(), secrets).split('\n').slice(-10).join('\n');
+          throw new DumpError(`mongodump failed (exit ${r.exitCode ?? r.signal}):\n${tail}`, this.#where('prepare'), {
+            ...(r.pipeError !== undefined ? { cause: r.pipeError } : {}),
+            secrets,
+            code: 'ERR_MONGO_DUMP',
+          });
+        }
+        const ref = await sink.finish();
+        return {
+          artifacts: [ref],
+          metadata: { mongodumpVersion: version, database: this.#options.database ?? null, gzip: !!this.#options.gzip },
+        };
+      });
     } catch (e) {
       if (signal.aborted) throw signal.reason;
       if (isDuplicatiKitError(e)) throw e;
@@ -199,8 +152,6 @@ export class MongoSource implements BackupSource {
         cause: e,
         secrets,
       });
-    } finally {
-      await fsp.rm(dir, { recursive: true, force: true });
     }
   }
 }

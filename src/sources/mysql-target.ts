@@ -19,10 +19,20 @@ import {
   mysqlConnectionSchema,
   mysqlIdentSchema,
   quoteMysqlIdent,
-  quoteMysqlLiteral,
   randomTag,
 } from './mysql-client.js';
 import { MYSQL_KIND } from './mysql.js';
+import {
+  createMysqlObjects,
+  describeMysqlObjects,
+  dropMysqlObjects,
+  loadMysqlObjects,
+  MYSQL_OBJECTS_TABLE,
+  type MysqlObject,
+  movableTables,
+  readMysqlObjects,
+  saveMysqlObjects,
+} from './mysql-objects.js';
 import { spawnPgTool } from './pg-executor.js';
 import { configErrorFrom } from './plan.js';
 import type {
@@ -62,6 +72,15 @@ const targetSchema = z
     source: z.string().min(1).optional(),
   })
   .strict();
+
+/** Extension points of {@link MysqlTarget}. */
+export interface MysqlTargetHooks {
+  /**
+   * Rewrite a restored trigger, view, routine or event before it is created in the live database
+   * (e.g. replace a DEFINER account this server does not have). Returns the CREATE statement.
+   */
+  rewriteObject?(object: MysqlObject): string;
+}
 
 type Check = { name: string; ok: boolean; detail?: string };
 
@@ -105,8 +124,12 @@ function countsOf(meta: JsonValue | undefined, db: string): Record<string, numbe
  * - `scratch: true`: restore only checks (restore drills).
  *
  * `RENAME TABLE` cannot move triggers or views across databases and leaves routines and events
- * behind, so a database holding any of them fails the `swappable` check before anything is
- * touched (restore such a database by hand from the verified scratch load).
+ * behind, so the swap carries them itself: their definitions (`SHOW CREATE …`, with DEFINER,
+ * sql_mode, character set and time zone) are read from the restored database, the live ones are
+ * kept as rows of `_duplicati_kit_objects` in the safety database and dropped, the tables are
+ * renamed, and the restored objects are created in the live database. Between the rename and the
+ * last CREATE (milliseconds) the live tables run without their triggers. Any failure on the way
+ * puts the previous tables and objects back; `rollback` does the same after a successful swap.
  *
  * @throws {ConfigError} from the constructor when the options are invalid.
  * @example
@@ -120,12 +143,17 @@ export class MysqlTarget implements RestoreTarget {
   readonly name: string;
   readonly kind = MYSQL_KIND;
   readonly #options: MysqlTargetOptions;
+  readonly #hooks: MysqlTargetHooks;
 
-  /** @param options validated here; a ConfigError names every bad field */
-  constructor(options: MysqlTargetOptions) {
+  /**
+   * @param options validated here; a ConfigError names every bad field
+   * @param hooks extension points (advanced)
+   */
+  constructor(options: MysqlTargetOptions, hooks: MysqlTargetHooks = {}) {
     const parsed = targetSchema.safeParse(options);
     if (!parsed.success) throw configErrorFrom('invalid MysqlTarget options', parsed.error);
     this.#options = options;
+    this.#hooks = hooks;
     this.name = options.name ?? 'mysql';
   }
 
@@ -201,21 +229,6 @@ export class MysqlTarget implements RestoreTarget {
     }
   }
 
-  /** Objects RENAME TABLE cannot carry across databases. */
-  async #unswappable(endpoint: MysqlEndpoint, db: string, signal: AbortSignal): Promise<string[]> {
-    const lit = quoteMysqlLiteral(db);
-    const rows = await endpoint.query(
-      [
-        `SELECT 'trigger', TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ${lit}`,
-        `SELECT 'view', TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ${lit}`,
-        `SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ${lit}`,
-        `SELECT 'event', EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ${lit}`,
-      ].join(' UNION ALL ') + ';',
-      signal,
-    );
-    return rows.map((r) => `${r[0]} ${r[1]}`);
-  }
-
   /** Load `p` into a new database `db` and compare; the caller drops or swaps `db`. */
   async #loadAndCompare(endpoint: MysqlEndpoint, p: Planned, db: string, ctx: SourceContext): Promise<Check[]> {
     await endpoint.query(`CREATE DATABASE ${quoteMysqlIdent(db)};`, ctx.signal);
@@ -244,17 +257,21 @@ export class MysqlTarget implements RestoreTarget {
       },
     ];
     if (!this.#options.scratch) {
-      const blockers = [
-        ...(await this.#unswappable(endpoint, db, ctx.signal)),
-        ...((await endpoint.exists(p.live, ctx.signal)) ? await this.#unswappable(endpoint, p.live, ctx.signal) : []),
-      ];
-      checks.push({
-        name: `swappable:${p.live}`,
-        ok: blockers.length === 0,
-        detail: blockers.length
-          ? `RENAME TABLE cannot swap a database holding ${[...new Set(blockers)].join(', ')}; restore it by hand`
-          : 'only base tables',
-      });
+      // The swap reads these definitions again; reading them now proves it can (privileges).
+      const detail = async (name: string): Promise<string> =>
+        describeMysqlObjects(await readMysqlObjects(endpoint, name, ctx.signal));
+      try {
+        const restored = await detail(db);
+        const live = (await endpoint.exists(p.live, ctx.signal)) ? await detail(p.live) : 'does not exist yet';
+        checks.push({
+          name: `objects:${p.live}`,
+          ok: true,
+          detail: `restored: ${restored}; live: ${live} (recreated around the table swap)`,
+        });
+      } catch (e) {
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+        checks.push({ name: `objects:${p.live}`, ok: false, detail: (e as Error).message });
+      }
     }
     return checks;
   }
@@ -336,43 +353,84 @@ export class MysqlTarget implements RestoreTarget {
     }
   }
 
-  /** Move live tables into a new safety database and the fresh tables into live, in one statement. */
+  /**
+   * Swap `fresh` in for `live`. Tables move with one atomic `RENAME TABLE` (live ones into a new
+   * safety database, fresh ones into live); triggers, views, routines and events cannot move, so
+   * the live ones are kept as definitions in the safety database and dropped, and the restored
+   * ones are created again in live after the rename. Any failure puts everything back.
+   */
   async #swap(endpoint: MysqlEndpoint, fresh: string, live: string, signal: AbortSignal): Promise<Swap> {
     const safety = mysqlBoundedName(live, `_before_restore_${compactTimestamp()}`);
     const q = quoteMysqlIdent;
     const created = !(await endpoint.exists(live, signal));
+    const freshObjects = await readMysqlObjects(endpoint, fresh, signal);
+    const liveObjects = created ? [] : await readMysqlObjects(endpoint, live, signal);
+    const liveTables = created ? [] : await movableTables(endpoint, live, signal);
+    const freshTables = await movableTables(endpoint, fresh, signal);
     const moves = [
-      ...(created ? [] : await endpoint.baseTables(live, signal)).map(
-        (t) => `${q(live)}.${q(t)} TO ${q(safety)}.${q(t)}`,
-      ),
-      ...(await endpoint.baseTables(fresh, signal)).map((t) => `${q(fresh)}.${q(t)} TO ${q(live)}.${q(t)}`),
+      ...liveTables.map((t) => `${q(live)}.${q(t)} TO ${q(safety)}.${q(t)}`),
+      ...freshTables.map((t) => `${q(fresh)}.${q(t)} TO ${q(live)}.${q(t)}`),
     ];
-    // From here on nothing may be cut short by the caller's signal: the databases are created
-    // and the rename (atomic) done, or the new databases dropped again.
+    // From here on nothing may be cut short by the caller's signal: every step either completes
+    // or is undone below.
     const never = neverAborted();
+    let stage: 'safety' | 'objects-dropped' | 'renamed' = 'safety';
     await endpoint.query(`CREATE DATABASE ${q(safety)};`, never);
     try {
       if (created) await endpoint.query(`CREATE DATABASE ${q(live)};`, never);
+      if (liveObjects.length) await saveMysqlObjects(endpoint, safety, liveObjects, never);
+      // Triggers would block the rename; the rest would linger (events could fire) in the scratch database.
+      await dropMysqlObjects(endpoint, fresh, never);
+      stage = 'objects-dropped';
+      await dropMysqlObjects(endpoint, live, never);
       if (moves.length) await endpoint.query(`RENAME TABLE ${moves.join(', ')};`, never);
+      stage = 'renamed';
+      await createMysqlObjects(endpoint, live, freshObjects, never, this.#hooks.rewriteObject?.bind(this.#hooks));
     } catch (e) {
-      await endpoint.query(`DROP DATABASE IF EXISTS ${q(safety)};`, never).catch(() => {});
-      if (created) await endpoint.query(`DROP DATABASE IF EXISTS ${q(live)};`, never).catch(() => {});
+      try {
+        if (stage === 'renamed') {
+          await dropMysqlObjects(endpoint, live, never);
+          const back = [
+            ...freshTables.map((t) => `${q(live)}.${q(t)} TO ${q(fresh)}.${q(t)}`),
+            ...liveTables.map((t) => `${q(safety)}.${q(t)} TO ${q(live)}.${q(t)}`),
+          ];
+          if (back.length) await endpoint.query(`RENAME TABLE ${back.join(', ')};`, never);
+        }
+        if (stage !== 'safety') {
+          await dropMysqlObjects(endpoint, live, never);
+          await createMysqlObjects(endpoint, live, liveObjects, never);
+        }
+        await endpoint.query(`DROP DATABASE IF EXISTS ${q(safety)};`, never);
+        if (created) await endpoint.query(`DROP DATABASE IF EXISTS ${q(live)};`, never);
+      } catch (undo) {
+        throw new RestoreError(
+          `swapping "${live}" failed (${(e as Error)?.message ?? String(e)}) and putting it back failed too (${(undo as Error)?.message ?? String(undo)}); the previous tables and the definitions of its triggers, views, routines and events (table ${MYSQL_OBJECTS_TABLE}) are in "${safety}"`,
+          this.#where('restore'),
+          { cause: e, secrets: endpoint.secrets, code: 'ERR_MYSQL_SWAP' },
+        );
+      }
       throw e;
     }
     return { live, safety, created };
   }
 
-  /** Put the safety tables back into live and drop what the restore brought. */
+  /**
+   * Put the safety tables back into live, drop what the restore brought and recreate the live
+   * database's previous triggers, views, routines and events from the safety database.
+   */
   async #swapBack(endpoint: MysqlEndpoint, s: Swap): Promise<void> {
     const never = neverAborted();
     const q = quoteMysqlIdent;
+    const previous = await loadMysqlObjects(endpoint, s.safety, never);
     const failed = mysqlBoundedName(s.live, `_failed_restore_${randomTag()}`);
+    await dropMysqlObjects(endpoint, s.live, never);
     await endpoint.query(`CREATE DATABASE ${q(failed)};`, never);
     const moves = [
-      ...(await endpoint.baseTables(s.live, never)).map((t) => `${q(s.live)}.${q(t)} TO ${q(failed)}.${q(t)}`),
-      ...(await endpoint.baseTables(s.safety, never)).map((t) => `${q(s.safety)}.${q(t)} TO ${q(s.live)}.${q(t)}`),
+      ...(await movableTables(endpoint, s.live, never)).map((t) => `${q(s.live)}.${q(t)} TO ${q(failed)}.${q(t)}`),
+      ...(await movableTables(endpoint, s.safety, never)).map((t) => `${q(s.safety)}.${q(t)} TO ${q(s.live)}.${q(t)}`),
     ];
     if (moves.length) await endpoint.query(`RENAME TABLE ${moves.join(', ')};`, never);
+    if (!s.created) await createMysqlObjects(endpoint, s.live, previous, never);
     await endpoint.query(`DROP DATABASE ${q(failed)}; DROP DATABASE ${q(s.safety)};`, never);
     if (s.created) await endpoint.query(`DROP DATABASE IF EXISTS ${q(s.live)};`, never);
   }

@@ -36,6 +36,7 @@ const TARGETS: Record<string, Factory<RestoreTarget>> = {
   'immich-library': async (o) => new (await import('../immich/index.js')).ImmichLibraryTarget(o as never),
   mysql: async (o) => new (await import('./mysql-target.js')).MysqlTarget(o as never),
   nginx: async (o) => new (await import('./nginx.js')).NginxTarget(o as never),
+  mongodb: async (o) => new (await import('./mongo-target.js')).MongoTarget(o as never),
 };
 
 const NOTIFIERS: Record<string, Factory<Notifier>> = {

@@ -159,7 +159,7 @@ describe.skipIf(!up)('MysqlSource and MysqlTarget against MariaDB', () => {
     expect(await databasesLike(`${app}_restore_`)).toEqual([]);
   });
 
-  it('a database with a trigger fails the swappable check before anything is touched', async () => {
+  it('a database with a trigger swaps: the trigger is recreated in live and the old one comes back on rollback', async () => {
     const trig = db('trig');
     await sql(`CREATE DATABASE ${trig};`);
     await sql(
@@ -170,13 +170,21 @@ describe.skipIf(!up)('MysqlSource and MysqlTarget against MariaDB', () => {
     const source = new MysqlSource({ name: 'db', connection: { ...CONN, database: trig } });
     const prepared = await source.prepare(makeContext(dir, 'db'));
     expect(await fsp.readFile(path.join(dir, 'db', `${trig}.sql`), 'utf8')).toContain('TRIGGER');
-    const input = restoreInputFor(source, prepared, dir);
-    const report = await new MysqlTarget({ connection: CONN }).verify(input, makeContext(dir, 'db'));
-    expect(report.checks.find((c) => c.name === `counts:${trig}`)?.ok).toBe(true);
-    expect(report.checks.find((c) => c.name === `swappable:${trig}`)).toMatchObject({ ok: false });
-    expect((await new MysqlTarget({ connection: CONN, scratch: true }).verify(input, makeContext(dir, 'db'))).ok).toBe(
-      true,
+    await sql(
+      'DROP TRIGGER t_bi; CREATE TRIGGER t_bi BEFORE INSERT ON t FOR EACH ROW SET NEW.id = NEW.id + 100;',
+      trig,
     );
+    const input = restoreInputFor(source, prepared, dir);
+    const target = new MysqlTarget({ connection: CONN });
+    const report = await target.verify(input, makeContext(dir, 'db'));
+    expect(report.checks.find((c) => c.name === `counts:${trig}`)?.ok).toBe(true);
+    expect(report.checks.find((c) => c.name === `objects:${trig}`)).toMatchObject({ ok: true });
+    const out = await target.restore(input, makeContext(dir, 'db'));
+    await sql('INSERT INTO t VALUES (10);', trig);
+    expect(await sql('SELECT id FROM t ORDER BY id;', trig)).toEqual([['2'], ['11']]);
+    await target.rollback(out, makeContext(dir, 'db'));
+    await sql('INSERT INTO t VALUES (10);', trig);
+    expect(await sql('SELECT id FROM t ORDER BY id;', trig)).toEqual([['2'], ['110']]);
   });
 
   it('a failed dump is a DumpError with the redacted stderr and leaves no artifact', async () => {

@@ -50,7 +50,7 @@ async function ours(mode: string, db: string, workDir: string): Promise<Report> 
 }
 
 /** An Immich-shaped database of about `mb` MiB (pg_database_size). */
-async function generate(db: string, mb: number): Promise<void> {
+export async function generate(db: string, mb: number): Promise<void> {
   await psql('postgres', `CREATE DATABASE ${db}`);
   const assets = Math.max(1000, Math.round((mb * 1024 * 1024) / BYTES_PER_ASSET));
   const emb = (seed: string) => `array(SELECT (random() * 2 - 1)::real FROM generate_series(1, 512) WHERE ${seed} > 0)`;
@@ -145,9 +145,9 @@ async function generate(db: string, mb: number): Promise<void> {
      INSERT INTO face_search SELECT id, ${emb('"imageWidth"')} FROM asset_face;
      INSERT INTO album_asset SELECT al.id, a.id
        FROM (SELECT id, row_number() OVER () AS rn FROM album) al
-       JOIN (SELECT id, row_number() OVER () AS rn FROM asset) a ON a.rn % 200 = al.rn - 1 AND a.rn % 7 = 0;
-     VACUUM ANALYZE;`,
+       JOIN (SELECT id, row_number() OVER () AS rn FROM asset) a ON a.rn % 200 = al.rn - 1 AND a.rn % 7 = 0;`,
   );
+  await psql(db, 'VACUUM ANALYZE');
 }
 
 /** The plain dump with Immich's documented search_path fix, as the shell restore anchor loads it. */
@@ -237,4 +237,5 @@ async function main(): Promise<void> {
   );
 }
 
-await main();
+// Run when started as a script (other benchmarks may import the generator).
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();

@@ -62,7 +62,7 @@ export interface PostgresSourceOptions {
   readonly format?: PgDumpFormat;
   /** Tables whose rows are counted into the manifest. @default 'all' */
   readonly counts?: PgCountSelection;
-  /** Parallel gzip tuning for `sql.gz`. */
+  /** Parallel gzip tuning for `sql.gz` (level 5 unless given: the size of `gzip -6` for a third of the CPU). */
   readonly gzip?: ParallelGzipOptions;
   /** Folders searched first for pg_dump/psql (local executor). */
   readonly binDirs?: readonly string[];

@@ -93,7 +93,7 @@ const optionsSchema = z
     mounts: z.array(z.object({ mountPoint: z.string(), fsType: z.string(), source: z.string() })).optional(),
     /** Notifiers for the alert. */
     notifiers: z.array(z.custom<Notifier>((v) => typeof v === 'object' && v !== null && 'notify' in v)).optional(),
-    /** Send one alert listing missed runs and failed rules when any rule fails. @default false */
+    /** Send one alert listing missed runs, failed and unchecked rules when any rule fails or is unknown. @default false */
     notify: z.boolean().optional(),
     /** The audit's "now". @default the current time */
     now: z.date().optional(),
@@ -536,23 +536,33 @@ export async function auditBackups(options: AuditOptions = {}): Promise<AuditRep
   const counts = { pass: 0, fail: 0, warn: 0, unknown: 0 };
   for (const r of rules) counts[r.status]++;
   const failed = rules.filter((r) => r.status === 'fail');
+  const unknown = rules.filter((r) => r.status === 'unknown');
   let notifications: AuditReport['notifications'] = [];
-  if (o.notify && failed.length > 0 && (o.notifiers?.length ?? 0) > 0) {
+  if (o.notify && failed.length + unknown.length > 0 && (o.notifiers?.length ?? 0) > 0) {
     const lines = [
       ...missed.map(
         (m) =>
           `missed: ${m.job} — ${m.missed} scheduled run(s) without success, the last due ${m.dueAt}; last success ${m.lastSuccessAt ?? 'never'}`,
       ),
       ...failed.map((r) => `✗ ${r.id} ${r.subject}: ${r.reason}`),
+      ...unknown.map((r) => `? ${r.id} ${r.subject}: ${r.reason}`),
     ];
+    const what = [
+      failed.length ? `${failed.length} rule(s) failed` : '',
+      missed.length ? `${missed.length} job(s) missed runs` : '',
+      unknown.length ? `${unknown.length} rule(s) could not be checked` : '',
+    ].filter(Boolean);
+    const brief = (r: AuditRule) => ({ id: r.id, subject: r.subject, reason: r.reason });
     const results = await notifyAll(
       o.notifiers ?? [],
       {
-        kind: 'failure',
-        title: `Backup audit: ${failed.length} rule(s) failed${missed.length ? `, ${missed.length} job(s) missed runs` : ''}`,
+        // Unchecked rules alone (Duplicati down) warn; a failed rule is a failure.
+        kind: failed.length ? 'failure' : 'warning',
+        title: `Backup audit: ${what.join(', ')}`,
         message: lines.join('\n'),
         details: {
-          failed: failed.map((r) => ({ id: r.id, subject: r.subject, reason: r.reason })),
+          failed: failed.map(brief),
+          unknown: unknown.map(brief),
           missedRuns: missed.map((m) => ({ ...m })),
         },
       },

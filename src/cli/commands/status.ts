@@ -129,15 +129,33 @@ async function runAudit(ctx: CliContext, cfg: LoadedConfig): Promise<AuditReport
     signal: ctx.signal,
     logger: ctx.logger,
   });
-  if (hasServer) return report;
-  const rule: AuditRule = {
-    id: 'job.present',
-    subject: '(all jobs)',
-    status: 'warn',
-    reason: 'no Duplicati server configured (duplicati.url, --url or $DUPLICATI_URL): the off-site copy is not audited',
-    evidence: {},
+  // What the config leaves out cannot be audited: said once, as a warning.
+  const gaps: AuditRule[] = [];
+  if (!copies) {
+    gaps.push({
+      id: 'local.fresh',
+      subject: '(not configured)',
+      status: 'warn',
+      reason: 'no localCopies in the config: copy 2 of 3-2-1 is not audited',
+      evidence: {},
+    });
+  }
+  if (!hasServer) {
+    gaps.push({
+      id: 'job.present',
+      subject: '(all jobs)',
+      status: 'warn',
+      reason:
+        'no Duplicati server configured (duplicati.url, --url or $DUPLICATI_URL): the off-site copy is not audited',
+      evidence: {},
+    });
+  }
+  if (!gaps.length) return report;
+  return {
+    ...report,
+    rules: [...report.rules, ...gaps],
+    counts: { ...report.counts, warn: report.counts.warn + gaps.length },
   };
-  return { ...report, rules: [...report.rules, rule], counts: { ...report.counts, warn: report.counts.warn + 1 } };
 }
 
 const MARK: Record<AuditRule['status'], string> = { pass: 'PASS', fail: 'FAIL', warn: 'WARN', unknown: '????' };

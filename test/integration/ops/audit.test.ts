@@ -258,7 +258,12 @@ audit:
       auth: { type: 'password', password: PASSWORD },
       maxRetries: 0,
     });
-    const r = await audit({ client: down, jobs: ['Home'] });
+    const r = await audit({
+      client: down,
+      jobs: ['Home'],
+      notify: true,
+      notifiers: [new WebhookNotifier({ url: `${webhook.url}/alert` })],
+    });
     const jobRules = r.rules.filter((x) => x.id.startsWith('job.'));
     expect(jobRules).toHaveLength(6);
     for (const x of jobRules) {
@@ -266,6 +271,11 @@ audit:
     }
     expect(r.ok).toBe(true);
     expect(r.counts.unknown).toBe(6);
+    // Nothing failed, but nothing could be checked either: a warning goes out.
+    expect(r.notifications).toEqual([{ notifier: 'webhook', ok: true }]);
+    const body = JSON.parse(webhook.requests[0]?.body ?? '{}');
+    expect(body).toMatchObject({ kind: 'warning', title: 'Backup audit: 6 rule(s) could not be checked' });
+    expect(body.message).toContain('? job.encryption Home: Duplicati at http://127.0.0.1:');
   });
 
   it('alerts once through a real webhook listing the missed run; a failing notifier is reported, not thrown', async () => {
@@ -323,6 +333,18 @@ audit:
     );
     expect(down.code).toBe(ExitCode.Unavailable);
     expect(JSON.parse(down.stdout).audit.counts).toMatchObject({ fail: 0, unknown: 6 });
+
+    // A config without local copies or a Duplicati server: what cannot be audited is a warning.
+    const bare = path.join(dir, 'bare.yaml');
+    await fsp.writeFile(bare, (await fsp.readFile(configFile, 'utf8')).replace(/localCopies:[\s\S]*$/, ''));
+    const partial = await runCli(['status', '--audit', '--json', '--config', bare], { env });
+    expect(partial.code).toBe(ExitCode.Success);
+    expect(JSON.parse(partial.stdout).audit.rules.map((x: AuditRule) => `${x.status} ${x.id} ${x.subject}`)).toEqual([
+      'pass live.data app',
+      'pass live.data photos',
+      'warn local.fresh (not configured)',
+      'warn job.present (all jobs)',
+    ]);
 
     // Without --audit the status is what it was: no audit key, exit 0.
     const plain = await runCli(['status', '--json', '--config', configFile], { env });

@@ -257,7 +257,8 @@ export function classifyTarget(url: string, mounts: readonly MountEntry[] = []):
       evidence,
     };
   }
-  return { kind: 'remote', status: 'pass', reason: `${scheme}:// backend${host ? ` at ${host}` : ''}`, evidence };
+  const at = host && hostBased ? ` at ${host}` : '';
+  return { kind: 'remote', status: 'pass', reason: `${scheme}:// backend${at}: off-site`, evidence };
 }
 
 /** A run of a job as its log tells it. */
@@ -342,6 +343,11 @@ export function summarizeRuns(rows: readonly LogEntry[], metadata: Readonly<Reco
     };
   }
   return { lastRun: success, lastSuccess: success };
+}
+
+/** `2026-11-29T02:00:00Z`: an ISO time to the second, for reasons (evidence keeps full ISO). */
+export function shortIso(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** `3d 4h`, `25m`, `40s`: an age for a human. */
@@ -480,14 +486,14 @@ export function judgeSchedule(
   if (!dueAt || (!lastRunAt && firstDue.getTime() > cutoff.getTime())) {
     return {
       status: 'pass',
-      reason: `no scheduled run due yet (first at ${firstDue.toISOString()})`,
+      reason: `no scheduled run due yet (first at ${shortIso(firstDue)})`,
       evidence,
     };
   }
   if (lastSuccessAt && lastSuccessAt.getTime() >= dueAt.getTime() - EARLY_TOLERANCE_MS) {
     return {
       status: 'pass',
-      reason: `the run due ${dueAt.toISOString()} succeeded (every ${spec.repeat.text})`,
+      reason: `no run missed: the last one due (${shortIso(dueAt)}, every ${spec.repeat.text}) is covered by the success at ${shortIso(lastSuccessAt)}`,
       evidence,
     };
   }
@@ -498,10 +504,10 @@ export function judgeSchedule(
       )
     : 1;
   evidence.missed = count;
-  const since = lastSuccessAt ? `last success ${lastSuccessAt.toISOString()}` : 'no successful run ever';
+  const since = lastSuccessAt ? `last success ${shortIso(lastSuccessAt)}` : 'no successful run ever';
   return {
     status: 'fail',
-    reason: `missed ${count === 1 ? 'the scheduled run' : `${count} scheduled runs`}: due ${dueAt.toISOString()} (every ${spec.repeat.text}), ${since}`,
+    reason: `missed ${count === 1 ? 'the scheduled run' : `${count} scheduled runs`}: due ${shortIso(dueAt)} (every ${spec.repeat.text}), ${since}`,
     evidence,
     missed: { dueAt: dueAt.toISOString(), count },
   };

@@ -36,6 +36,7 @@ import {
   type RunSummary,
   runTime,
   scheduleSpec,
+  shortIso,
   summarizeRuns,
   type Verdict,
 } from './audit-rules.js';
@@ -358,8 +359,7 @@ async function auditJob(
       from: lastRun?.from ?? null,
       maxAgeMs: maxAgeMs ?? null,
     };
-    const ago = (d: Date | null) =>
-      d ? `${formatAge(now.getTime() - d.getTime())} ago (${d.toISOString()})` : 'never';
+    const ago = (d: Date | null) => (d ? `${formatAge(now.getTime() - d.getTime())} ago (${shortIso(d)})` : 'never');
     let v: Verdict;
     if (!lastRun) {
       v = { status: 'fail', reason: 'never backed up: no backup run on record', evidence };

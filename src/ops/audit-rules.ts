@@ -6,7 +6,7 @@
  * @module
  */
 import { redactUrl } from '../core/redact.js';
-import { parseResultRow } from '../duplicati/outcome.js';
+import { type ParsedResultRow, parseResultRow } from '../duplicati/outcome.js';
 import type { BackupSetting, LogEntry, OperationResult, Schedule } from '../duplicati/types.js';
 import type { JsonValue } from '../sources/types.js';
 import { runsDuplicatiKitHook } from './hook-install.js';
@@ -280,6 +280,17 @@ export interface RunSummary {
   readonly lastSuccess: RunRecord | null;
 }
 
+/** A backup run that stored a version: Success or Warning, not interrupted. */
+export function storedVersion(p: Pick<ParsedResultRow, 'result' | 'interrupted'>): boolean {
+  return !p.interrupted && (p.result === 'Success' || p.result === 'Warning');
+}
+
+/** True when a log row is the `Result` of a backup run that stored a version. */
+export function isSuccessfulBackupRow(row: LogEntry): boolean {
+  const p = parseResultRow(row);
+  return p !== null && (p.operation === null || p.operation === 'Backup') && storedVersion(p);
+}
+
 /** `20261129T065858Z` (the server's metadata format) or ISO text. */
 export function parseMetadataTime(v: string | undefined): Date | null {
   if (!v) return null;
@@ -315,7 +326,7 @@ export function summarizeRuns(rows: readonly LogEntry[], metadata: Readonly<Reco
       from: 'log',
     };
     lastRun ??= rec;
-    if (!p.interrupted && (p.result === 'Success' || p.result === 'Warning')) {
+    if (storedVersion(p)) {
       lastSuccess = rec;
       break;
     }

@@ -26,6 +26,7 @@ import {
   classifyTarget,
   formatAge,
   type HookScriptInfo,
+  isSuccessfulBackupRow,
   judgeEncryption,
   judgeHooks,
   judgeRetention,
@@ -313,7 +314,7 @@ async function recentLog(client: DuplicatiClient, id: string, signal: AbortSigna
   const rows: LogEntry[] = [];
   for await (const row of client.backups.log(id, { pageSize: 100, ...(signal ? { signal } : {}) })) {
     rows.push(row);
-    if (rows.length >= 500 || summarizeRuns(rows, {}).lastSuccess) break;
+    if (rows.length >= 500 || isSuccessfulBackupRow(row)) break;
   }
   return rows;
 }

@@ -68,7 +68,14 @@ export function optionIsTrue(options: ReadonlyMap<string, string>, name: string)
   return !['false', '0', 'off', 'no'].includes(v.trim().toLowerCase());
 }
 
-/** Encryption on: a passphrase is set and `--no-encryption` is not. A masked passphrase counts as set. */
+/**
+ * Encryption on: a passphrase is set and `--no-encryption` is not. A masked passphrase counts as set.
+ *
+ * @example
+ * ```ts
+ * judgeEncryption(jobOptions(backup.settings)).status; // 'fail' for a job with --no-encryption
+ * ```
+ */
 export function judgeEncryption(options: ReadonlyMap<string, string>): Verdict {
   const noEncryption = optionIsTrue(options, 'no-encryption');
   const passphrase = (options.get('passphrase') ?? '') !== '';
@@ -87,7 +94,14 @@ export function judgeEncryption(options: ReadonlyMap<string, string>): Verdict {
   return { status: 'pass', reason: `encrypted (${module || 'aes'}) with a stored passphrase`, evidence };
 }
 
-/** Retention set: `keep-versions` (above 0), `keep-time` or `retention-policy`. */
+/**
+ * Retention set: `keep-versions` (above 0), `keep-time` or `retention-policy`.
+ *
+ * @example
+ * ```ts
+ * judgeRetention(jobOptions([{ name: 'keep-time', value: '3M', filter: null }])).reason; // 'keep-time=3M'
+ * ```
+ */
 export function judgeRetention(options: ReadonlyMap<string, string>): Verdict {
   const keepVersions = options.get('keep-versions') ?? '';
   const keepTime = options.get('keep-time') ?? '';
@@ -121,7 +135,15 @@ export interface MountEntry {
 const NETWORK_FS =
   /^(nfs4?|cifs|smb3?|smbfs|ncpfs|afs|ceph|glusterfs|lustre|gpfs|davfs|fuse\.(sshfs|rclone|s3fs|goofys|davfs2?|glusterfs|cephfs|gcsfuse|juicefs|mergerfs-remote))$/i;
 
-/** Parse `/proc/self/mountinfo` (octal escapes such as `\040` decoded). */
+/**
+ * Parse `/proc/self/mountinfo` (octal escapes such as `\040` decoded).
+ *
+ * @example
+ * ```ts
+ * const mounts = parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8'));
+ * classifyTarget('file:///mnt/nas/backup', mounts).kind; // 'network-mount' on an NFS mount
+ * ```
+ */
 export function parseMountInfo(text: string): MountEntry[] {
   const decode = (s: string) =>
     s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
@@ -310,6 +332,13 @@ export function runTime(r: RunRecord): Date | null {
  * The newest backup run and the newest successful one, from the job log's `Result` rows (newest
  * first), else from the job's metadata. A run that ended Error or Fatal, or was interrupted (a
  * hook or a user stopped it), is not a success; Warning is (the version was stored).
+ *
+ * @example
+ * ```ts
+ * const rows = [];
+ * for await (const row of dup.backups.log(id)) rows.push(row);
+ * const { lastRun, lastSuccess } = summarizeRuns(rows, job.metadata);
+ * ```
  */
 export function summarizeRuns(rows: readonly LogEntry[], metadata: Readonly<Record<string, string>>): RunSummary {
   let lastRun: RunRecord | null = null;
@@ -386,6 +415,12 @@ export interface HookScriptInfo {
  * `duplicati-kit hook` — a wrapper written by `installHook`, a script calling the CLI, or (with
  * `run-script-with-arguments`) the command line itself. A script that cannot be read here
  * (Duplicati in a container, on another host) is a warning, not a pass.
+ *
+ * @example
+ * ```ts
+ * const o = jobOptions(backup.settings);
+ * judgeHooks(o, new Map([[o.get('run-script-after') ?? '', { readable: true, executable: true, text: script }]]));
+ * ```
  */
 export function judgeHooks(
   options: ReadonlyMap<string, string>,

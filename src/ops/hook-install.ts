@@ -78,12 +78,24 @@ export function hookWrapperScript(command: readonly string[]): string {
 /**
  * True when a run-script value or a script's text runs `duplicati-kit hook`: a wrapper written
  * by {@link installHook}, or a command line / script that calls the CLI's `hook` command.
+ *
+ * @example
+ * ```ts
+ * runsDuplicatiKitHook('duplicati-kit --config /etc/duplicati-kit.yaml hook'); // true
+ * ```
  */
 export function runsDuplicatiKitHook(text: string): boolean {
   return text.includes(HOOK_SCRIPT_MARKER) || /duplicati-kit[^\n]*\shook\b/.test(text);
 }
 
-/** Index of a job setting by name, with or without leading dashes, ignoring filter-scoped ones. */
+/**
+ * Index of a job setting by name, with or without leading dashes, ignoring filter-scoped ones.
+ *
+ * @example
+ * ```ts
+ * findSetting(backup.settings, '--run-script-after'); // also finds 'run-script-after'
+ * ```
+ */
 export function findSetting(settings: readonly { name: string; filter?: string | null }[], name: string): number {
   return settings.findIndex((s) => s.name.replace(/^-+/, '') === name.replace(/^-+/, '') && !s.filter);
 }

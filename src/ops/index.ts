@@ -28,7 +28,13 @@ export type { PruneResult, RetentionPolicy } from './retention.js';
 export { quoteExecArg, renderSystemdUnits, writeSystemdUnits } from './systemd.js';
 export type { SystemdSchedule, SystemdUnits } from './systemd.js';
 export type { BackupSource, PreparedSource, ProgressEvent, RestoreTarget, SourceContext } from '../sources/types.js';
-export { hookWrapperScript, installHook } from './hook-install.js';
+export {
+  findSetting,
+  HOOK_SCRIPT_MARKER,
+  hookWrapperScript,
+  installHook,
+  runsDuplicatiKitHook,
+} from './hook-install.js';
 export type { HookInstallChange, HookInstallResult, InstallHookOptions } from './hook-install.js';
 export { pickVersion, restoreDrill, scratchRefusal } from './drill.js';
 export type { DrillEntry, DrillEvidence, DrillEvidenceFiles, DrillResult, RestoreDrillOptions } from './drill.js';

@@ -243,6 +243,12 @@ function gridIndexAtOrBefore(s: ScheduleSpec, cal: TimeZoneCalendar, t: number):
 /**
  * Scheduled occurrences in `(after, until]`, newest first, at most `limit` (after the weekday
  * rule). `after` may be omitted: then only the newest one is sought.
+ *
+ * @example
+ * ```ts
+ * const s = { anchor: new Date('2026-11-30T02:00:00Z'), repeat: parseRepeat('1D')!, allowedDays: [], timeZone: 'UTC' };
+ * occurrencesBetween(s, new Date('2026-11-29T12:00:00Z'), { after: new Date('2026-11-27T00:00:00Z') }).length; // 3
+ * ```
  */
 export function occurrencesBetween(
   s: ScheduleSpec,
@@ -266,7 +272,14 @@ export function occurrencesBetween(
   return out;
 }
 
-/** The newest scheduled occurrence at or before `until`, or null when none can be found. */
+/**
+ * The newest scheduled occurrence at or before `until`, or null when none can be found.
+ *
+ * @example
+ * ```ts
+ * lastOccurrence(spec, new Date(Date.now() - 3_600_000)); // the run that should have happened an hour ago or before
+ * ```
+ */
 export function lastOccurrence(s: ScheduleSpec, until: Date): Date | null {
   return occurrencesBetween(s, until, { limit: 1 })[0] ?? null;
 }

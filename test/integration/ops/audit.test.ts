@@ -352,3 +352,45 @@ audit:
     expect(JSON.parse(plain.stdout).audit).toBeUndefined();
   });
 });
+
+describe('3-2-1 audit against a 2.3 fake (secrets masked in GET backup)', () => {
+  it('a masked passphrase counts as set, a masked target URL is still classified, nothing leaks', async () => {
+    const server = await FakeDuplicatiServer.start({ generation: '2.1', version: '2.3.0.4', password: PASSWORD });
+    const { dir, cleanup } = await tempDir('dk-audit-23-');
+    try {
+      await fsp.mkdir(path.join(dir, 'src'));
+      await fsp.writeFile(path.join(dir, 'src', 'a.txt'), 'a');
+      const dup = new DuplicatiClient({ baseUrl: server.url, auth: { type: 'password', password: PASSWORD } });
+      const { id } = await dup.backups.create({
+        name: 'Masked',
+        targetUrl: 'ssh://backup.example.org/srv/dup?auth-username=me&auth-password=ssh-secret-pw',
+        sources: [`${dir}/src/`],
+        settings: [
+          { name: 'passphrase', value: PASSPHRASE },
+          { name: 'keep-time', value: '6M' },
+        ],
+      });
+      expect((await dup.backups.runAndWait(id)).result).toBe('Success');
+      // What the audit sees: the server masks both secrets.
+      const seen = await dup.backups.get(id);
+      expect(seen.settings.find((x) => x.name === 'passphrase')?.value).toMatch(/^\*{15}$/);
+      expect(seen.targetUrl).not.toContain('ssh-secret-pw');
+      const r = await auditBackups({ client: dup, timeZone: 'UTC' });
+      expect(find(r, 'job.encryption', 'Masked')).toMatchObject({
+        status: 'pass',
+        evidence: { passphraseSet: true },
+      });
+      expect(find(r, 'job.offsite', 'Masked')).toMatchObject({
+        status: 'pass',
+        reason: 'ssh:// backend at backup.example.org: off-site',
+      });
+      expect(find(r, 'job.retention', 'Masked').reason).toBe('keep-time=6M');
+      expect(find(r, 'job.last-success', 'Masked').status).toBe('warn'); // no schedule, no maxAge
+      expect(find(r, 'job.schedule', 'Masked').status).toBe('warn');
+      expect(JSON.stringify(r)).not.toMatch(/ssh-secret-pw|audit-passphrase-value/);
+    } finally {
+      await server.close();
+      await cleanup();
+    }
+  });
+});

@@ -40,8 +40,9 @@ export interface AuditRule {
 export type Verdict = Omit<AuditRule, 'id' | 'subject'>;
 
 /**
- * A job's effective options, the way the server applies them (`Runner.ApplyOptions`): names
- * without `--` first, names with `--` after as overrides. Keys lose their dashes and are
+ * A job's effective options, the way the server applies them (`Runner.ApplyOptions`): the
+ * server-wide default options (`--` keys of `GET /serversettings`) first, then the job's names
+ * without `--`, then its names with `--` as overrides. Keys lose their dashes and are
  * lower-cased; filter-scoped settings are left out.
  *
  * @example
@@ -49,8 +50,14 @@ export type Verdict = Omit<AuditRule, 'id' | 'subject'>;
  * jobOptions([{ name: 'passphrase', value: 's', filter: null }]).get('passphrase'); // 's'
  * ```
  */
-export function jobOptions(settings: readonly Pick<BackupSetting, 'name' | 'value' | 'filter'>[]): Map<string, string> {
+export function jobOptions(
+  settings: readonly Pick<BackupSetting, 'name' | 'value' | 'filter'>[],
+  serverDefaults: Readonly<Record<string, string | null>> = {},
+): Map<string, string> {
   const out = new Map<string, string>();
+  for (const [k, v] of Object.entries(serverDefaults)) {
+    if (k.startsWith('--')) out.set(k.replace(/^-+/, '').toLowerCase(), v ?? '');
+  }
   const plain = settings.filter((s) => !s.filter && !s.name.startsWith('--'));
   const dashed = settings.filter((s) => !s.filter && s.name.startsWith('--'));
   for (const s of [...plain, ...dashed]) out.set(s.name.replace(/^-+/, '').toLowerCase(), s.value ?? '');

@@ -333,9 +333,10 @@ async function auditJob(
   state: JobState,
   o: Opts,
   now: Date,
-  mounts: readonly MountEntry[],
+  env: { mounts: readonly MountEntry[]; serverDefaults: Readonly<Record<string, string | null>> },
   missed: MissedRun[],
 ): Promise<AuditRule[]> {
+  const { mounts, serverDefaults } = env;
   const { summary } = state;
   const subject = summary.name;
   const graceMs = o.graceMs ?? HOUR;
@@ -412,7 +413,7 @@ async function auditJob(
     }
     rules.push(rule('job.offsite', subject, classifyTarget(summary.targetUrl, mounts)));
   } else {
-    const options = jobOptions(state.backup.settings);
+    const options = jobOptions(state.backup.settings, serverDefaults);
     rules.push(rule('job.encryption', subject, judgeEncryption(options)));
     rules.push(rule('job.offsite', subject, classifyTarget(state.backup.targetUrl, mounts)));
     rules.push(rule('job.retention', subject, judgeRetention(options)));
@@ -471,6 +472,13 @@ async function auditDuplicati(
     );
   }
   const mounts = await readMounts(o);
+  // Server-wide default options apply to every job (a global --no-encryption turns encryption
+  // off for all). Unreadable (an old server, a proxy): judged on the job's own settings.
+  const serverDefaults = await client.server.settings(req).catch((e: unknown) => {
+    throwIfAborted(signal);
+    o.logger?.warn('cannot read the server-wide options; judging job settings alone', { error: oneLine(e) });
+    return {};
+  });
   const timeZone = o.timeZone ?? hostTimeZone();
   const schedules: ReturnType<typeof scheduleSpec>[] = [];
   for (const summary of chosen) {
@@ -484,7 +492,7 @@ async function auditDuplicati(
     const rows = await settle(recentLog(client, summary.id, signal));
     const runs = rows instanceof Error ? rows : summarizeRuns(rows, summary.metadata);
     schedules.push(scheduleSpec((backup instanceof Error ? null : backup.schedule) ?? summary.schedule, timeZone));
-    rules.push(...(await auditJob({ summary, backup, runs }, o, now, mounts, missed)));
+    rules.push(...(await auditJob({ summary, backup, runs }, o, now, { mounts, serverDefaults }, missed)));
   }
   return { rules, schedules };
 }

@@ -208,6 +208,16 @@ audit:
     ]);
   });
 
+  it('server-wide default options count: a global --no-encryption or --keep-versions applies to every job', async () => {
+    await dup.server.updateSettings({ '--no-encryption': 'true', '--keep-versions': '5' });
+    const r = await audit();
+    expect(find(r, 'job.encryption', 'Home')).toMatchObject({
+      status: 'fail',
+      reason: expect.stringContaining('--no-encryption is set'),
+    });
+    expect(find(r, 'job.retention', 'Careless')).toMatchObject({ status: 'pass', reason: 'keep-versions=5' });
+  });
+
   it('a failed newest run is not a success', async () => {
     server.failNextRun('Fatal', 'target unreachable: connection refused');
     expect((await dup.backups.runAndWait((await dup.backups.findByName('Home'))?.id ?? '')).result).toBe('Fatal');

@@ -31,6 +31,17 @@ describe('jobOptions (settings as the server applies them)', () => {
     expect(o.has('no-encryption')).toBe(false);
   });
 
+  it('server-wide default options come first; the job overrides them', () => {
+    const o = jobOptions([set('keep-versions', '3')], {
+      '--keep-versions': '9',
+      '--no-encryption': 'true',
+      'server-port': '8200',
+    });
+    expect(o.get('keep-versions')).toBe('3');
+    expect(o.get('no-encryption')).toBe('true');
+    expect(o.has('server-port')).toBe(false);
+  });
+
   it('reads booleans like Duplicati: present and empty is true, false/0/off/no are false', () => {
     const o = jobOptions([set('a', ''), set('b', 'false'), set('c', 'TRUE'), set('d', '0'), set('e', null)]);
     expect(['a', 'b', 'c', 'd', 'e', 'missing'].map((k) => optionIsTrue(o, k))).toEqual([

@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { raceSignal, throwIfAborted, withTimeout } from '../core/abort.js';
 import { describeError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
-import { readManifest } from '../core/manifest.js';
+import { MANIFEST_FILE, readManifest } from '../core/manifest.js';
 import type { DuplicatiClient } from '../duplicati/client.js';
 import type { Backup, BackupSummary, LogEntry } from '../duplicati/types.js';
 import { configErrorFrom, sourceContext } from '../sources/plan.js';
@@ -185,7 +185,7 @@ async function newestCopy(dir: string): Promise<{ name: string; time: Date } | n
     const time = parseCopyName(name);
     if (!time || (best && best.time.getTime() >= time.getTime())) continue;
     const complete = await fsp
-      .access(path.join(dir, name, 'manifest.json'))
+      .access(path.join(dir, name, MANIFEST_FILE))
       .then(() => true)
       .catch(() => false);
     if (complete) best = { name, time };

@@ -18,6 +18,8 @@ export const ExitCode = {
   PlanFailed: 5,
   /** Could not reach or log in to a server (Duplicati, Immich, Jellyfin). */
   Unavailable: 6,
+  /** `status --audit`: a rule of the 3-2-1 audit failed. */
+  AuditFailed: 7,
   /** A Duplicati operation ended with result `Warning`. */
   DuplicatiWarning: 10,
   /** A Duplicati operation ended with result `Error`. */

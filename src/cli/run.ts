@@ -67,7 +67,8 @@ Options:
 ${optionLines(GLOBAL)}
 
 Exit codes: 0 ok, 1 error, 2 usage/config, 3 locked, 4 verification failed, 5 a source or target failed,
-6 server unreachable or login failed, 10/11/12 Duplicati result Warning/Error/Fatal, 130 interrupted.
+6 server unreachable or login failed, 7 audit rule failed,
+10/11/12 Duplicati result Warning/Error/Fatal, 130 interrupted.
 Run 'duplicati-kit <command> --help' for a command's options.
 `;
 }

@@ -28,8 +28,29 @@ export type { PruneResult, RetentionPolicy } from './retention.js';
 export { quoteExecArg, renderSystemdUnits, writeSystemdUnits } from './systemd.js';
 export type { SystemdSchedule, SystemdUnits } from './systemd.js';
 export type { BackupSource, PreparedSource, ProgressEvent, RestoreTarget, SourceContext } from '../sources/types.js';
-export { hookWrapperScript, installHook } from './hook-install.js';
+export {
+  findSetting,
+  HOOK_SCRIPT_MARKER,
+  hookWrapperScript,
+  installHook,
+  runsDuplicatiKitHook,
+} from './hook-install.js';
 export type { HookInstallChange, HookInstallResult, InstallHookOptions } from './hook-install.js';
 export { pickVersion, restoreDrill, scratchRefusal } from './drill.js';
 export type { DrillEntry, DrillEvidence, DrillEvidenceFiles, DrillResult, RestoreDrillOptions } from './drill.js';
 export { LAST_DRILL_FILE, readLastDrill, renderDrillMarkdown, writeDrillEvidence } from './drill-report.js';
+export { AUDIT_RULE_IDS, auditBackups } from './audit.js';
+export type { AuditOptions, AuditReport, MissedRun } from './audit.js';
+export {
+  classifyTarget,
+  judgeEncryption,
+  judgeHooks,
+  judgeRetention,
+  judgeSchedule,
+  jobOptions,
+  parseMountInfo,
+  summarizeRuns,
+} from './audit-rules.js';
+export type { AuditRule, AuditStatus, MountEntry, RunSummary, TargetClass, TargetKind } from './audit-rules.js';
+export { lastOccurrence, occurrencesBetween, parseRepeat } from './schedule-math.js';
+export type { RepeatSpec, ScheduleSpec } from './schedule-math.js';

@@ -25,7 +25,8 @@ export function copyName(date: Date): string {
     .replace(/\.\d{3}/, '');
 }
 
-function parseCopyName(name: string): Date | undefined {
+/** The time a copy's folder name stands for, or undefined when the name is not a copy's. */
+export function parseCopyName(name: string): Date | undefined {
   const m = COPY_NAME.exec(name);
   if (!m) return undefined;
   const [, y, mo, d, h, mi, s] = m;

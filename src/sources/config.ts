@@ -17,6 +17,7 @@ import { createRestorePlan, type RestorePlan } from './restore-plan.js';
 import type { Notifier } from '../ops/notify.js';
 import type { RetentionPolicy } from '../ops/retention.js';
 import type { SystemdSchedule } from '../ops/systemd.js';
+import { parseDuplicatiTimespan } from '../hooks/protocol.js';
 import type { BackupSource, RestoreTarget } from './types.js';
 import { buildNotifier, buildSource, buildTarget, notifierTypes, sourceTypes, targetTypes } from './registry.js';
 
@@ -55,6 +56,8 @@ export interface DuplicatiKitConfig {
    * (or `exec`, an absolute argv) on `onCalendar`.
    */
   readonly schedules?: readonly ScheduleConfig[];
+  /** Settings of `duplicati-kit status --audit` (Duplicati timespans: `26h`, `1D`, `30s`). */
+  readonly audit?: AuditConfig;
   /** Settings of `duplicati-kit hook`. */
   readonly hook?: {
     /** Stop the Duplicati backup when any source fails. @default true */
@@ -64,6 +67,24 @@ export interface DuplicatiKitConfig {
     /** Remove the staged dumps after the backup. @default true */
     readonly cleanupAfter?: boolean;
   };
+}
+
+/** The config's `audit` section. */
+export interface AuditConfig {
+  /** Duplicati jobs to audit (names or ids). @default every job on the server */
+  readonly jobs?: readonly string[];
+  /** Oldest acceptable last successful run. @default from each job's schedule */
+  readonly maxAge?: string;
+  /** Oldest acceptable newest local copy. @default from the jobs' schedules */
+  readonly localCopyMaxAge?: string;
+  /** How late a scheduled run may be. @default '1h' */
+  readonly grace?: string;
+  /** The Duplicati server's time zone (IANA). @default this host's */
+  readonly timeZone?: string;
+  /** Limit of each source's preflight check. @default '30s' */
+  readonly checkTimeout?: string;
+  /** Re-hash the newest local copy against its manifest. @default true */
+  readonly verifyLocalCopy?: boolean;
 }
 
 /** A schedule in a config file: {@link SystemdSchedule} with the command given as CLI arguments. */
@@ -107,6 +128,8 @@ const typed = (known: () => string[]) =>
         });
       }
     });
+
+const timespan = z.string().refine((t) => (parseDuplicatiTimespan(t) ?? 0) > 0, 'a Duplicati timespan, e.g. 26h or 1D');
 
 const configSchema = z
   .object({
@@ -164,6 +187,18 @@ const configSchema = z
             path: ['args'],
           }),
       )
+      .optional(),
+    audit: z
+      .object({
+        jobs: z.array(z.string().min(1)).optional(),
+        maxAge: timespan.optional(),
+        localCopyMaxAge: timespan.optional(),
+        grace: timespan.optional(),
+        timeZone: z.string().min(1).optional(),
+        checkTimeout: timespan.optional(),
+        verifyLocalCopy: z.boolean().optional(),
+      })
+      .strict()
       .optional(),
     hook: z
       .object({

@@ -75,7 +75,7 @@ export async function drillTargets(
 }
 
 /** The config's `duplicati` section as defaults for `--url`, `--password-file` and the password variable. */
-function withServerConfig(ctx: CliContext, server: DuplicatiServerConfig | undefined): CliContext {
+export function withServerConfig(ctx: CliContext, server: DuplicatiServerConfig | undefined): CliContext {
   if (!server) return ctx;
   const flags = { ...ctx.flags };
   if (flags.url === undefined) flags.url = server.url;

@@ -14,7 +14,7 @@ import { raceSignal } from '../../core/abort.js';
 import { ConfigError } from '../../core/errors.js';
 import { type Logger, silentLogger } from '../../core/logger.js';
 import { Auth20, Auth21 } from './auth.js';
-import { compareVersions, httpDate } from './format.js';
+import { compareVersions, httpDate, isoSecondsOffset, isoSecondsZ } from './format.js';
 import { fail, type RouteContext, routeApi } from './routes.js';
 import { type FakeLogRow, type FakeOperation, FakeState, type FakeTaskStatus, type TaskHold } from './state.js';
 import {
@@ -190,6 +190,16 @@ type RequestFault =
   | { kind: 'delay'; remaining: number; match: FakeRequestMatch; ms: number }
   | { kind: 'drop'; remaining: number; match: FakeRequestMatch };
 
+const WEEKDAY_NAMES: Readonly<Record<string, string>> = {
+  mon: 'Monday',
+  tue: 'Tuesday',
+  wed: 'Wednesday',
+  thu: 'Thursday',
+  fri: 'Friday',
+  sat: 'Saturday',
+  sun: 'Sunday',
+};
+
 const PUBLIC_21 = new Set(['/api/v1/auth/login', '/api/v1/auth/refresh', '/api/v1/auth/refresh/logout']);
 
 /**
@@ -199,7 +209,7 @@ const PUBLIC_21 = new Set(['/api/v1/auth/login', '/api/v1/auth/refresh', '/api/v
  * speaks the wire format of a 2.0.x or a 2.1+ server, plus fault injection.
  *
  * Not modelled: encryption, compression and the remote target (`TargetURL` is stored, never
- * written), symlinks (skipped), schedules (stored, never fire), the WebSocket and `/api/v2`.
+ * written), symlinks (skipped), schedules (stored, never fire; `setSchedule` sets what the scheduler would), the WebSocket and `/api/v2`.
  * The real server tolerates a refresh token replayed within 30 s; the fake rejects every replay.
  *
  * @example
@@ -455,6 +465,46 @@ export class FakeDuplicatiServer {
       metadata: {},
       schedule: null,
     }).id;
+  }
+
+  /**
+   * Set a job's schedule the way the server's scheduler leaves it (the fake never fires
+   * schedules): `time` is the next planned run, `lastRun` when the scheduler last started the job
+   * (null: never). `null` removes the schedule. Times come out in the generation's wire format.
+   *
+   * @example
+   * ```ts
+   * server.setSchedule(id, { time: tomorrow0200, repeat: '1D', lastRun: today0200, allowedDays: ['mon', 'tue'] });
+   * ```
+   */
+  setSchedule(
+    backupId: string,
+    schedule: {
+      readonly time: Date;
+      readonly repeat: string;
+      readonly lastRun?: Date | null;
+      readonly allowedDays?: readonly string[];
+    } | null,
+  ): void {
+    const b = this.state.getBackup(backupId);
+    if (!b) throw new RangeError(`no backup ${backupId}`);
+    if (!schedule) {
+      b.schedule = null;
+    } else {
+      const text = this.generation === '2.0' ? isoSecondsOffset : isoSecondsZ;
+      const days = (schedule.allowedDays ?? []).map((d) => d.slice(0, 3).toLowerCase());
+      const full = days.map((d) => WEEKDAY_NAMES[d] ?? d);
+      b.schedule = {
+        ID: Number(b.id),
+        Tags: [`ID=${b.id}`],
+        Time: text(schedule.time),
+        Repeat: schedule.repeat,
+        LastRun: schedule.lastRun ? text(schedule.lastRun) : null,
+        Rule: full.length ? `AllowedWeekDays=${full.join(',')}` : '',
+        AllowedDays: days.length ? days : null,
+      };
+    }
+    this.state.signal('data');
   }
 
   // ------------------------------------------------------------------ faults

@@ -153,7 +153,18 @@ describe('drill evidence files', () => {
         checks: [{ name: 'count photos', ok: false, detail: 'expected 250, got 249' }],
       },
     ],
-    durations: { restoreMs: 100, verifyMs: 50, totalMs: 170 },
+    consistency: [
+      {
+        name: 'immich-library-consistency',
+        ok: false,
+        status: 'fail',
+        detail: '1 of 40 asset file(s) the database references are not in the backup: /data/upload/u1/IMG_3.jpg',
+        figures: { checked: 40, missing: 1 },
+        samples: ['/data/upload/u1/IMG_3.jpg'],
+        durationMs: 9,
+      },
+    ],
+    durations: { restoreMs: 100, verifyMs: 50, checksMs: 9, totalMs: 170 },
     startedAt: '2026-11-29T09:10:30.123Z',
     finishedAt: '2026-11-29T09:10:30.293Z',
     scratch: { dir: '/tmp/drill-x', kept: false },
@@ -168,6 +179,11 @@ describe('drill evidence files', () => {
     expect(md).toContain('- app (app): count photos: expected 250, got 249');
     // Table cells escape the pipe of the job name and keep one row per entry.
     expect(md).toContain('| app | sqlite | app | failed | ✗ count photos: expected 250, got 249 |');
+    expect(md).toContain('## Consistency checks');
+    expect(md).toContain(
+      '- ✗ immich-library-consistency (fail): 1 of 40 asset file(s) the database references are not in the backup: /data/upload/u1/IMG_3.jpg [checked 40, missing 1]',
+    );
+    expect(renderDrillMarkdown(evidence({ consistency: [] }))).not.toContain('Consistency');
   });
 
   it('writes drill-<time>.json, .md and last-drill.json atomically, and reads the last one back', async () => {

@@ -31,13 +31,6 @@ import {
 import { type DrillEvidence, type DrillEvidenceFiles, writeDrillEvidence } from './drill-report.js';
 import { type Notifier, type NotifyResult, notifyAll } from './notify.js';
 
-export type {
-  DrillCheck,
-  DrillCheckContext,
-  DrillCheckProvider,
-  DrillCheckResult,
-  DrillConsistency,
-} from './drill-check.js';
 export type { DrillEntry, DrillEvidence, DrillEvidenceFiles } from './drill-report.js';
 
 /** Options of {@link restoreDrill}. */

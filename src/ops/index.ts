@@ -32,4 +32,12 @@ export { hookWrapperScript, installHook } from './hook-install.js';
 export type { HookInstallChange, HookInstallResult, InstallHookOptions } from './hook-install.js';
 export { pickVersion, restoreDrill, scratchRefusal } from './drill.js';
 export type { DrillEntry, DrillEvidence, DrillEvidenceFiles, DrillResult, RestoreDrillOptions } from './drill.js';
+export { checksOfTarget, listVersionFiles, runDrillChecks } from './drill-check.js';
+export type {
+  DrillCheck,
+  DrillCheckContext,
+  DrillCheckProvider,
+  DrillCheckResult,
+  DrillConsistency,
+} from './drill-check.js';
 export { LAST_DRILL_FILE, readLastDrill, renderDrillMarkdown, writeDrillEvidence } from './drill-report.js';

@@ -182,6 +182,8 @@ export interface FakeBackupSeed {
   readonly targetUrl?: string;
   /** Job settings by name; `no-encryption` defaults to `true`. */
   readonly settings?: Readonly<Record<string, string>>;
+  /** Exclude filters (Duplicati expressions, e.g. a plan's `excludePatterns`), in order. */
+  readonly exclude?: readonly string[];
 }
 
 type RequestFault =
@@ -451,7 +453,7 @@ export class FakeDuplicatiServer {
         Filter: '',
         Argument: null,
       })),
-      filters: [],
+      filters: (seed.exclude ?? []).map((Expression, Order) => ({ Order, Include: false, Expression })),
       metadata: {},
       schedule: null,
     }).id;

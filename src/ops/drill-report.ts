@@ -63,7 +63,7 @@ export interface DrillEvidence {
     readonly path: string;
     readonly ok: boolean;
     readonly bytes: number;
-    /** Why it failed (`missing`, `size differs (…)`, `sha256 differs from the manifest`). */
+    /** Why it failed (`missing`, `size differs: …`, `sha256 differs from the manifest`). */
     readonly problem?: string;
   }[];
   readonly entries: readonly DrillEntry[];

@@ -88,7 +88,7 @@ export interface RestoreReport {
     readonly path: string;
     readonly ok: boolean;
     readonly bytes: number;
-    /** Why it failed: `missing`, `size differs (…)`, `sha256 differs`. */
+    /** Why it failed: `missing`, `size differs: …`, `sha256 differs from the manifest`. */
     readonly problem?: string;
   }[];
   readonly entries: readonly EntryResult[];
@@ -167,7 +167,7 @@ export async function verifyArtifacts(
     options.onProgress?.({ source: 'manifest', phase: 'verify', completed: done, total, unit: 'bytes' });
     let problem: string | undefined;
     if (got.bytes !== a.bytes) {
-      problem = `size differs (${got.bytes} bytes, manifest says ${a.bytes})`;
+      problem = `size differs: ${got.bytes} bytes, manifest says ${a.bytes}`;
       problems.push({ check: `artifact ${a.path}`, message: 'size differs', expected: a.bytes, actual: got.bytes });
     } else if (got.sha256 !== a.sha256) {
       problem = 'sha256 differs from the manifest';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { ConfigError } from '../../core/errors.js';
 import type { DrillResult } from '../../ops/drill.js';
 import { restoreDrill } from '../../ops/drill.js';
-import type { DuplicatiServerConfig, TypedEntry } from '../../sources/config.js';
+import { DRILL_STATE, type DuplicatiServerConfig, type TypedEntry } from '../../sources/config.js';
 import { buildTarget } from '../../sources/registry.js';
 import type { RestoreTarget } from '../../sources/types.js';
 import { ExitCode } from '../exit-codes.js';
@@ -109,6 +109,17 @@ export function defaultEvidenceDir(env: Readonly<Record<string, string | undefin
   if (state) return path.join(state, 'drills');
   const xdg = env.XDG_STATE_HOME;
   return path.join(xdg || path.join(os.homedir(), '.local', 'state'), 'duplicati-kit', 'drills');
+}
+
+/** Where drills scheduled as system units keep evidence (`StateDirectory=duplicati-kit`). */
+export const SYSTEM_EVIDENCE_DIR = path.join('/var/lib', DRILL_STATE, 'drills');
+
+/**
+ * Where `status` looks without `--evidence`: this environment's default (as for `drill`), then
+ * the system units' state folder — so a drill run by a timer is found from an interactive shell.
+ */
+export function evidenceDirCandidates(env: Readonly<Record<string, string | undefined>>): string[] {
+  return [...new Set([defaultEvidenceDir(env), SYSTEM_EVIDENCE_DIR])];
 }
 
 function printDrill(ctx: CliContext, d: DrillResult, notes: readonly string[]): void {

@@ -13,7 +13,7 @@ import { readLastDrill } from '../../ops/drill-report.js';
 import { ExitCode } from '../exit-codes.js';
 import { printJson } from '../output.js';
 import type { CliCommand } from '../types.js';
-import { defaultEvidenceDir } from './drill.js';
+import { evidenceDirCandidates } from './drill.js';
 import { contextConfig } from './plan.js';
 
 const COPY_NAME = /^\d{8}T\d{6}Z$/;
@@ -46,11 +46,24 @@ export const statusCommand: CliCommand = {
       const names = (await fsp.readdir(dir).catch(() => [] as string[])).filter((n) => COPY_NAME.test(n)).sort();
       copies = { dir, count: names.length, newest: names.at(-1) ?? null };
     }
-    const evidenceDir =
-      typeof ctx.flags.evidence === 'string' ? path.resolve(ctx.cwd, ctx.flags.evidence) : defaultEvidenceDir(ctx.env);
-    const drill = await readLastDrill(evidenceDir, { signal: ctx.signal }).catch(() => undefined);
-    const lastDrill = drill
-      ? { verdict: drill.verdict, job: drill.job.name, version: drill.version, finishedAt: drill.finishedAt }
+    const dirs =
+      typeof ctx.flags.evidence === 'string'
+        ? [path.resolve(ctx.cwd, ctx.flags.evidence)]
+        : evidenceDirCandidates(ctx.env);
+    // The newest drill of every place drills keep evidence (a timer's and an interactive run's).
+    let drill: { evidence: Awaited<ReturnType<typeof readLastDrill>>; dir: string } | undefined;
+    for (const dir of dirs) {
+      const evidence = await readLastDrill(dir, { signal: ctx.signal }).catch(() => undefined);
+      if (evidence && (!drill?.evidence || evidence.finishedAt > drill.evidence.finishedAt)) drill = { evidence, dir };
+    }
+    const lastDrill = drill?.evidence
+      ? {
+          verdict: drill.evidence.verdict,
+          job: drill.evidence.job.name,
+          version: drill.evidence.version,
+          finishedAt: drill.evidence.finishedAt,
+          evidenceDir: drill.dir,
+        }
       : null;
     const report = {
       workDir,
@@ -66,7 +79,7 @@ export const statusCommand: CliCommand = {
         `lock         ${lock ? `${lock.stale ? 'STALE (dead process) ' : ''}pid ${lock.pid} on ${lock.host} since ${lock.startedAt}` : 'free'}`,
         `staged       ${staged === null ? 'nothing (cleaned up or never prepared)' : 'error' in staged ? `UNREADABLE: ${staged.error.split('\n')[0]}` : `${staged.sources.join(', ')} at ${staged.finishedAt}`}`,
         `local copies ${copies ? `${copies.count} in ${copies.dir}${copies.newest ? `, newest ${copies.newest}` : ''}` : 'not configured'}`,
-        `last drill   ${lastDrill ? `${lastDrill.verdict.toUpperCase()} for ${lastDrill.job} (version ${lastDrill.version ?? '?'}) at ${lastDrill.finishedAt}` : `none found in ${evidenceDir}`}`,
+        `last drill   ${lastDrill ? `${lastDrill.verdict.toUpperCase()} for ${lastDrill.job} (version ${lastDrill.version ?? '?'}) at ${lastDrill.finishedAt}, evidence in ${lastDrill.evidenceDir}` : `none found in ${dirs.join(' or ')}`}`,
       ];
       ctx.stdout.write(`${lines.join('\n')}\n`);
     }

@@ -5,7 +5,13 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defaultEvidenceDir, drillTargets } from '../../../src/cli/commands/drill.js';
+import {
+  defaultEvidenceDir,
+  drillTargets,
+  evidenceDirCandidates,
+  SYSTEM_EVIDENCE_DIR,
+} from '../../../src/cli/commands/drill.js';
+import { checksOfTarget } from '../../../src/ops/drill-check.js';
 import type { DuplicatiClient } from '../../../src/duplicati/client.js';
 import type { Fileset } from '../../../src/duplicati/types.js';
 import { pickVersion, restoreDrill, scratchRefusal } from '../../../src/ops/drill.js';
@@ -102,6 +108,26 @@ describe('drillTargets (CLI)', () => {
     expect((targets[1] as ArchiveTarget).options.dest.startsWith(scratch)).toBe(true);
   });
 
+  it('forces immich-database targets into scratch mode with their consistency check, and leaves the library out', async () => {
+    const entries = [
+      { type: 'immich-database', connection: { host: '127.0.0.1', user: 'postgres', database: 'immich' } },
+      { type: 'immich-library', uploadLocation: '/srv/immich/library' },
+      {
+        type: 'immich-database',
+        name: 'no-check',
+        connection: { host: '127.0.0.1', user: 'postgres', database: 'immich' },
+        drillCheck: false,
+      },
+    ];
+    const { targets, notes, allScratch } = await drillTargets(entries, [], '/var/tmp/x');
+    expect(targets.map((t) => t.kind)).toEqual(['immich.postgres', 'immich.postgres']);
+    expect(allScratch).toBe(true);
+    expect(notes.join('\n')).toMatch(/immich-library\) left out/);
+    expect(checksOfTarget(targets[0] as RestoreTarget).map((c) => c.name)).toEqual(['immich-library-consistency']);
+    expect(checksOfTarget(targets[1] as RestoreTarget)).toEqual([]);
+    expect(checksOfTarget(new SqliteTarget({ path: '/a.db', scratch: true }))).toEqual([]);
+  });
+
   it('keeps instances as given but then only verifies', async () => {
     const instance = new SqliteTarget({ path: '/srv/app.db', scratch: true });
     const { targets, allScratch, notes } = await drillTargets([instance], [instance], '/tmp/x');
@@ -114,6 +140,18 @@ describe('drillTargets (CLI)', () => {
     expect(defaultEvidenceDir({ STATE_DIRECTORY: '/var/lib/dk:/var/lib/other' })).toBe('/var/lib/dk/drills');
     expect(defaultEvidenceDir({ XDG_STATE_HOME: '/home/u/.state' })).toBe('/home/u/.state/duplicati-kit/drills');
     expect(defaultEvidenceDir({})).toMatch(/\.local\/state\/duplicati-kit\/drills$/);
+  });
+
+  it('status also looks where drills scheduled as system units keep their evidence', () => {
+    expect(SYSTEM_EVIDENCE_DIR).toBe('/var/lib/duplicati-kit/drills');
+    expect(evidenceDirCandidates({ XDG_STATE_HOME: '/home/u/.state' })).toEqual([
+      '/home/u/.state/duplicati-kit/drills',
+      '/var/lib/duplicati-kit/drills',
+    ]);
+    // Under the timer itself both are the same folder.
+    expect(evidenceDirCandidates({ STATE_DIRECTORY: '/var/lib/duplicati-kit' })).toEqual([
+      '/var/lib/duplicati-kit/drills',
+    ]);
   });
 });
 

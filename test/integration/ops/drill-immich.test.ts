@@ -15,6 +15,8 @@ import { ImmichDatabaseSource, ImmichDatabaseTarget, ImmichLibrarySource } from 
 import { restoreDrill } from '../../../src/ops/drill.js';
 import { createBackupPlan } from '../../../src/sources/plan.js';
 import { FakeDuplicatiServer } from '../../../src/testing/index.js';
+import { ExitCode } from '../../../src/cli/exit-codes.js';
+import { requireBuiltCli, runCli } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/context.js';
 import { createImmichSchema, type ImmichFixture, writeFakeDocker } from '../immich/fixture.js';
 import { databasesLike, dropDatabases, PG, pgAvailable, sql, uniqueDb } from '../postgres/pg-helpers.js';
@@ -39,6 +41,7 @@ describe.skipIf(!available).each([
   let exec: 'local' | { docker: { container: string; command: string } };
 
   beforeAll(async () => {
+    requireBuiltCli();
     work = await tempDir('dk-idrill-');
     upload = path.join(work.dir, 'immich-library');
     workDir = path.join(work.dir, 'staging');
@@ -162,6 +165,38 @@ describe.skipIf(!available).each([
       // Every checksum and the target's own checks passed: only the consistency check caught it.
       expect(bad.checksums.every((x) => x.ok)).toBe(true);
       expect(bad.entries.every((e) => e.ok)).toBe(true);
+
+      // The built CLI: an immich-database target in the config is drilled in scratch mode and
+      // brings its consistency check; the lost photo fails the drill (exit 4).
+      await fsp.writeFile(path.join(work.dir, 'pw'), PASSWORD);
+      const cfg = path.join(work.dir, 'duplicati-kit.json');
+      await fsp.writeFile(
+        cfg,
+        JSON.stringify({
+          workDir,
+          sources: [
+            {
+              type: 'immich',
+              database: { connection: connection(), executor: exec },
+              library: { uploadLocation: upload },
+            },
+          ],
+          restore: { targets: [{ type: 'immich-database', connection: connection(), executor: exec }] },
+          duplicati: { url: server.url, passwordFile: path.join(work.dir, 'pw') },
+        }),
+      );
+      const cli = await runCli(
+        ['drill', '--job', 'Immich', '--config', cfg, '--scratch', scratch, '--evidence', path.join(work.dir, 'ev')],
+        { env: { DUPLICATI_URL: '', DUPLICATI_PASSWORD: '', DUPLICATI_PASSWORD_FILE: '' } },
+      );
+      expect(cli.code).toBe(ExitCode.VerificationFailed);
+      expect(cli.stdout).toContain('mode scratch-restore');
+      expect(cli.stdout).toMatch(
+        new RegExp(
+          `check fail\\s+immich-library-consistency: 1 of ${live.length} asset file\\(s\\) the database references are not in the backup: ${lost}`,
+        ),
+      );
+      expect(cli.stderr).not.toContain(PASSWORD);
 
       // A threshold tolerates it.
       const tolerated = await restoreDrill({

@@ -75,12 +75,26 @@ export const immichLibraryCheckSchema = z
 
 const withSlash = (p: string): string => (/[/\\]$/.test(p) ? p : `${p}/`);
 
-/** The default mapping: both container prefixes to the recorded UPLOAD_LOCATION. */
+/**
+ * The default mapping: both container prefixes to the recorded UPLOAD_LOCATION.
+ *
+ * @example
+ * ```ts
+ * defaultImmichPathMap('/srv/immich/library'); // [{ from: '/data/', to: '/srv/immich/library/' }, …]
+ * ```
+ */
 export function defaultImmichPathMap(uploadLocation: string): ImmichPathMapping[] {
   return IMMICH_CONTAINER_PREFIXES.map((from) => ({ from, to: withSlash(uploadLocation) }));
 }
 
-/** `originalPath` as Duplicati lists it, through the first mapping whose prefix matches. */
+/**
+ * `originalPath` as Duplicati lists it, through the first mapping whose prefix matches.
+ *
+ * @example
+ * ```ts
+ * mapImmichPath('/data/upload/u1/a.jpg', [{ from: '/data/', to: '/srv/lib/' }]); // '/srv/lib/upload/u1/a.jpg'
+ * ```
+ */
 export function mapImmichPath(originalPath: string, map: readonly ImmichPathMapping[]): string | undefined {
   for (const m of map) {
     const from = withSlash(m.from);

@@ -51,7 +51,20 @@ export interface DrillCheckResult {
   readonly samples?: readonly string[];
 }
 
-/** A check a drill runs after its targets. */
+/**
+ * A check a drill runs after its targets.
+ *
+ * @example
+ * ```ts
+ * const manifestHasDb: DrillCheck = {
+ *   name: 'has-db',
+ *   run: async (ctx) =>
+ *     ctx.manifest.sources.some((s) => s.name === 'app-db')
+ *       ? { status: 'pass', detail: 'the app database is in the version' }
+ *       : { status: 'fail', detail: 'no app database in the version' },
+ * };
+ * ```
+ */
 export interface DrillCheck {
   readonly name: string;
   run(ctx: DrillCheckContext): Promise<DrillCheckResult>;
@@ -69,7 +82,14 @@ export interface DrillConsistency extends DrillCheckResult {
   readonly durationMs: number;
 }
 
-/** The checks a target offers, if it offers any. */
+/**
+ * The checks a target offers, if it offers any.
+ *
+ * @example
+ * ```ts
+ * const checks = targets.flatMap((t) => checksOfTarget(t));
+ * ```
+ */
 export function checksOfTarget(target: RestoreTarget): readonly DrillCheck[] {
   const provider = target as Partial<DrillCheckProvider>;
   return typeof provider.drillChecks === 'function' ? provider.drillChecks() : [];
@@ -78,6 +98,11 @@ export function checksOfTarget(target: RestoreTarget): readonly DrillCheck[] {
 /**
  * The files of one version below `folder`, through the server's search (a regex filter on the
  * folder, as Duplicati's own UI restores folders).
+ *
+ * @example
+ * ```ts
+ * const files = await listVersionFiles(dup, '1', fileset.time, '/srv/immich/library/', signal);
+ * ```
  */
 export async function listVersionFiles(
   client: DuplicatiClient,
@@ -94,7 +119,12 @@ export async function listVersionFiles(
 
 /**
  * Run the checks one after another. A check that throws is a `fail` with its message; a caller's
- * abort is rethrown.
+ * abort is rethrown. `restoreDrill` calls it after the targets.
+ *
+ * @example
+ * ```ts
+ * const results = await runDrillChecks([new ImmichLibraryCheck({ target })], ctx);
+ * ```
  */
 export async function runDrillChecks(
   checks: readonly DrillCheck[],

@@ -11,7 +11,8 @@ import {
   evidenceDirCandidates,
   SYSTEM_EVIDENCE_DIR,
 } from '../../../src/cli/commands/drill.js';
-import { checksOfTarget } from '../../../src/ops/drill-check.js';
+import { checksOfTarget, type DrillCheckContext, runDrillChecks } from '../../../src/ops/drill-check.js';
+import { silentLogger } from '../../../src/core/logger.js';
 import type { DuplicatiClient } from '../../../src/duplicati/client.js';
 import type { Fileset } from '../../../src/duplicati/types.js';
 import { pickVersion, restoreDrill, scratchRefusal } from '../../../src/ops/drill.js';
@@ -89,6 +90,45 @@ describe('restoreDrill options', () => {
         scratchDir: '/tmp',
       }),
     ).rejects.toMatchObject({ issues: [{ path: 'time', message: 'give version or time, not both' }] });
+  });
+});
+
+describe('runDrillChecks', () => {
+  const ctx = (signal = new AbortController().signal) =>
+    ({ signal, logger: silentLogger }) as unknown as DrillCheckContext;
+
+  it('keeps each outcome; a check that throws is a fail, a skipped one does not fail', async () => {
+    const out = await runDrillChecks(
+      [
+        { name: 'a', run: async () => ({ status: 'pass', detail: 'fine', figures: { checked: 3 } }) },
+        { name: 'b', run: async () => ({ status: 'skipped', detail: 'nothing to check' }) },
+        {
+          name: 'c',
+          run: async () => {
+            throw new Error('listing refused');
+          },
+        },
+      ],
+      ctx(),
+    );
+    expect(out.map(({ durationMs: _, ...r }) => r)).toEqual([
+      { name: 'a', ok: true, status: 'pass', detail: 'fine', figures: { checked: 3 } },
+      { name: 'b', ok: true, status: 'skipped', detail: 'nothing to check' },
+      { name: 'c', ok: false, status: 'fail', detail: 'the check failed: listing refused' },
+    ]);
+  });
+
+  it("rethrows the caller's abort", async () => {
+    const ac = new AbortController();
+    const reason = new Error('stop');
+    const check = {
+      name: 'slow',
+      run: async () => {
+        ac.abort(reason);
+        throw new Error('aborted inside');
+      },
+    };
+    await expect(runDrillChecks([check], ctx(ac.signal))).rejects.toBe(reason);
   });
 });
 

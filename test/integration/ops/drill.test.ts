@@ -297,57 +297,54 @@ describe.each(['2.0', '2.1'] as FakeGeneration[])('restore drill against the %s 
     );
   });
 
-  it.runIf(generation === '2.1')(
-    'a drill scheduled as a systemd unit keeps its evidence where status finds it',
-    async () => {
-      await backup();
-      const scratch = path.join(dir, 'scratch');
-      const cfgFile = await writeConfig({
-        restore: { targets: [{ type: 'sqlite', source: 'app', path: dbFile }] },
-        duplicati: { url: server.url, passwordFile: path.join(dir, 'pw') },
-        schedules: [
-          {
-            name: 'weekly-drill',
-            onCalendar: 'Sun *-*-* 05:00:00',
-            args: ['drill', '--job', JOB, '--scratch', scratch],
-          },
-        ],
-      });
-      const units = await runCli(['systemd', '--json', '--config', cfgFile]);
-      expect(units.code).toBe(0);
-      const [unit] = JSON.parse(units.stdout) as { serviceName: string; service: string }[];
-      expect(unit?.serviceName).toBe('duplicati-kit-weekly-drill.service');
-      expect(unit?.service).toContain('StateDirectory=duplicati-kit');
-      expect(unit?.service).toContain(`--config ${cfgFile} drill --job "${JOB}"`);
+  it('a drill scheduled as a systemd unit keeps its evidence where status finds it', async () => {
+    await backup();
+    const scratch = path.join(dir, 'scratch');
+    const cfgFile = await writeConfig({
+      restore: { targets: [{ type: 'sqlite', source: 'app', path: dbFile }] },
+      duplicati: { url: server.url, passwordFile: path.join(dir, 'pw') },
+      schedules: [
+        {
+          name: 'weekly-drill',
+          onCalendar: 'Sun *-*-* 05:00:00',
+          args: ['drill', '--job', JOB, '--scratch', scratch],
+        },
+      ],
+    });
+    const units = await runCli(['systemd', '--json', '--config', cfgFile]);
+    expect(units.code).toBe(0);
+    const [unit] = JSON.parse(units.stdout) as { serviceName: string; service: string }[];
+    expect(unit?.serviceName).toBe('duplicati-kit-weekly-drill.service');
+    expect(unit?.service).toContain('StateDirectory=duplicati-kit');
+    expect(unit?.service).toContain(`--config ${cfgFile} drill --job "${JOB}"`);
 
-      // Run exactly what the timer runs, in the environment systemd gives a user unit with
-      // StateDirectory=duplicati-kit ($STATE_DIRECTORY under $XDG_STATE_HOME).
-      const xdg = path.join(dir, 'xdg-state');
-      const [command] = (await loadConfig(cfgFile)).schedules([process.execPath, CLI]).map((x) => x.command);
-      expect(command?.slice(0, 2)).toEqual([process.execPath, CLI]);
-      const clean = { DUPLICATI_URL: '', DUPLICATI_PASSWORD: '', DUPLICATI_PASSWORD_FILE: '', HOME: dir };
-      const timer = await runCli(command?.slice(2) ?? [], {
-        cwd: dir,
-        env: { ...clean, XDG_STATE_HOME: xdg, STATE_DIRECTORY: path.join(xdg, 'duplicati-kit') },
-      });
-      expect(timer.stderr).not.toContain(PASSWORD);
-      expect(timer.code).toBe(ExitCode.Success);
-      expect(timer.stdout).toContain(`evidence: ${path.join(xdg, 'duplicati-kit', 'drills')}`);
+    // Run exactly what the timer runs, in the environment systemd gives a user unit with
+    // StateDirectory=duplicati-kit ($STATE_DIRECTORY under $XDG_STATE_HOME).
+    const xdg = path.join(dir, 'xdg-state');
+    const [command] = (await loadConfig(cfgFile)).schedules([process.execPath, CLI]).map((x) => x.command);
+    expect(command?.slice(0, 2)).toEqual([process.execPath, CLI]);
+    const clean = { DUPLICATI_URL: '', DUPLICATI_PASSWORD: '', DUPLICATI_PASSWORD_FILE: '', HOME: dir };
+    const timer = await runCli(command?.slice(2) ?? [], {
+      cwd: dir,
+      env: { ...clean, XDG_STATE_HOME: xdg, STATE_DIRECTORY: path.join(xdg, 'duplicati-kit') },
+    });
+    expect(timer.stderr).not.toContain(PASSWORD);
+    expect(timer.code).toBe(ExitCode.Success);
+    expect(timer.stdout).toContain(`evidence: ${path.join(xdg, 'duplicati-kit', 'drills')}`);
 
-      // Later, from a shell: no --evidence, no STATE_DIRECTORY.
-      const status = await runCli(['status', '--json', '--config', cfgFile], {
-        cwd: dir,
-        env: { ...clean, XDG_STATE_HOME: xdg, STATE_DIRECTORY: '' },
-      });
-      expect(status.code).toBe(0);
-      expect(JSON.parse(status.stdout).lastDrill).toMatchObject({
-        verdict: 'pass',
-        job: JOB,
-        version: 0,
-        evidenceDir: path.join(xdg, 'duplicati-kit', 'drills'),
-      });
-    },
-  );
+    // Later, from a shell: no --evidence, no STATE_DIRECTORY.
+    const status = await runCli(['status', '--json', '--config', cfgFile], {
+      cwd: dir,
+      env: { ...clean, XDG_STATE_HOME: xdg, STATE_DIRECTORY: '' },
+    });
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout).lastDrill).toMatchObject({
+      verdict: 'pass',
+      job: JOB,
+      version: 0,
+      evidenceDir: path.join(xdg, 'duplicati-kit', 'drills'),
+    });
+  });
 
   it('fails without throwing when the job has no versions, and refuses targets that would write outside scratch', async () => {
     const scratch = path.join(dir, 'scratch');

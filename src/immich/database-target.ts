@@ -10,7 +10,9 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { z } from 'zod';
-import { type PgConnectionOptions, pgConnectionSchema, quoteIdent } from '../sources/pg-connection.js';
+import { throwIfAborted } from '../core/abort.js';
+import type { DrillCheck } from '../ops/drill-check.js';
+import { type PgConnectionOptions, pgConnectionSchema } from '../sources/pg-connection.js';
 import { type PgExecutorOptions, pgExecutorSchema } from '../sources/pg-executor.js';
 import { createReplaceStream } from '../sources/pg-load.js';
 import type { SqlSession } from '../sources/pg-session.js';
@@ -27,12 +29,14 @@ import type {
 } from '../sources/types.js';
 import { type ImmichApiClient, type ImmichApiOptions, immichApiOptionSchema, toImmichApiClient } from './api.js';
 import { IMMICH_DB_CONTAINER, IMMICH_DB_KIND } from './database-source.js';
+import { ImmichLibraryCheck, type ImmichLibraryCheckSettings, immichLibraryCheckSchema } from './library-check.js';
 import {
   compareImmichVersions,
   detectGeneration,
-  IMMICH_TABLES,
+  IMMICH_CONTAINER_PREFIXES,
   readImmichCounts,
   readImmichVersion,
+  streamAssetPaths,
 } from './schema.js';
 
 /** The line pg_dump writes that hides extension functions from Immich's objects. */
@@ -72,7 +76,16 @@ export interface ImmichDatabaseTargetOptions {
   readonly library?: { readonly uploadLocation: string; readonly sample?: number | 'all' };
   /** Only accept manifest entries with this source name. */
   readonly source?: string;
+  /**
+   * The consistency check a restore drill runs with this target: the restored database's asset
+   * paths against the same Duplicati version's files (and optionally the live library).
+   * `false` turns it off. @default {} (on, mapping from the manifest's library entry)
+   */
+  readonly drillCheck?: ImmichLibraryCheckSettings | false;
 }
+
+/** Receives a batch of asset `originalPath`s streamed from a loaded database. */
+export type AssetPathConsumer = (paths: readonly string[]) => void | Promise<void>;
 
 const schema = z
   .object({
@@ -97,6 +110,7 @@ const schema = z
       .strict()
       .optional(),
     source: z.string().min(1).optional(),
+    drillCheck: z.union([z.literal(false), immichLibraryCheckSchema]).optional(),
   })
   .strict();
 
@@ -132,7 +146,7 @@ export function dumpKind(head: string): 'pg_dump' | 'pg_dumpall' | 'unknown' {
 
 /** Map a path inside the server container to the host. */
 export function hostPathOf(originalPath: string, uploadLocation: string): string | undefined {
-  for (const prefix of ['/data/', '/usr/src/app/upload/']) {
+  for (const prefix of IMMICH_CONTAINER_PREFIXES) {
     if (originalPath.startsWith(prefix)) return path.join(uploadLocation, originalPath.slice(prefix.length));
   }
   return undefined;
@@ -169,7 +183,13 @@ export class ImmichDatabaseTarget implements RestoreTarget {
     this.#options = options;
     this.name = options.name ?? 'immich-db';
     this.#api = toImmichApiClient(options.api);
-    this.#pg = new PostgresTarget(
+    this.#pg = this.#makePg();
+  }
+
+  /** The PostgresTarget doing the work; `assets` also streams the loaded database's asset paths. */
+  #makePg(assets?: AssetPathConsumer): PostgresTarget {
+    const options = this.#options;
+    return new PostgresTarget(
       {
         name: this.name,
         connection: options.connection,
@@ -177,14 +197,18 @@ export class ImmichDatabaseTarget implements RestoreTarget {
         executor: options.executor ?? { docker: { container: IMMICH_DB_CONTAINER } },
         ...(options.binDirs ? { binDirs: options.binDirs } : {}),
         ...(options.maintenanceDatabase ? { maintenanceDatabase: options.maintenanceDatabase } : {}),
-        ...(options.scratch !== undefined ? { scratch: options.scratch } : {}),
+        ...(assets ? { scratch: true } : options.scratch !== undefined ? { scratch: options.scratch } : {}),
         keepSafetyCopy: options.keepSafetyCopy ?? true,
         ...(options.source ? { source: options.source } : {}),
       },
       {
         transform: () => createReplaceStream(SEARCH_PATH_LINE, SEARCH_PATH_FIX),
         preflight: (input, dump, _admin, ctx, openLive) => this.#preflight(input, dump, ctx, openLive),
-        inspect: (input, loaded, ctx) => this.#inspect(input, loaded, ctx),
+        inspect: async (input, loaded, ctx) => {
+          const checks = await this.#inspect(input, loaded, ctx);
+          if (assets) checks.push(await this.#streamAssets(loaded, assets, ctx));
+          return checks;
+        },
       },
       [IMMICH_DB_KIND],
     );
@@ -279,25 +303,16 @@ export class ImmichDatabaseTarget implements RestoreTarget {
 
   async #checkFiles(loaded: SqlSession, generation: 'plural' | 'singular', ctx: SourceContext): Promise<Check> {
     const lib = this.#options.library as NonNullable<ImmichDatabaseTargetOptions['library']>;
-    const table = `public.${quoteIdent(IMMICH_TABLES[generation].assets as string)}`;
-    const limit = lib.sample === 'all' || lib.sample === undefined ? Number.POSITIVE_INFINITY : lib.sample;
     const missing: string[] = [];
     let checked = 0;
-    let after = '';
-    const batch = 2000;
-    while (checked < limit) {
-      const n = Math.min(batch, limit - checked);
-      const rows = await loaded.query<{ id: string; p: string }>(
-        `SELECT id::text AS id, "originalPath" AS p FROM ${table}
-          WHERE id::text > '${after.replace(/'/g, "''")}' ORDER BY id::text LIMIT ${n}`,
-      );
-      if (!rows.length) break;
-      for (const r of rows) {
-        const host = hostPathOf(r.p, lib.uploadLocation) ?? r.p;
-        if (!(await fsp.lstat(host).catch(() => undefined))) missing.push(r.p);
+    for await (const batch of streamAssetPaths(loaded, generation, {
+      ...(typeof lib.sample === 'number' ? { limit: lib.sample } : {}),
+    })) {
+      for (const p of batch) {
+        const host = hostPathOf(p, lib.uploadLocation) ?? p;
+        if (!(await fsp.lstat(host).catch(() => undefined))) missing.push(p);
       }
-      checked += rows.length;
-      after = (rows[rows.length - 1] as { id: string }).id;
+      checked += batch.length;
       ctx.onProgress({ phase: 'verify', unit: 'files', completed: checked, description: 'checking asset files' });
     }
     return {
@@ -307,6 +322,43 @@ export class ImmichDatabaseTarget implements RestoreTarget {
         ? `${missing.length} of ${checked} asset files missing: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`
         : `${checked} asset files present`,
     };
+  }
+
+  async #streamAssets(loaded: SqlSession, consume: AssetPathConsumer, ctx: SourceContext): Promise<Check> {
+    const generation = await detectGeneration(loaded);
+    if (!generation) return { name: 'asset-paths', ok: false, detail: 'no Immich tables in the dump' };
+    let read = 0;
+    for await (const batch of streamAssetPaths(loaded, generation)) {
+      throwIfAborted(ctx.signal);
+      await consume(batch);
+      read += batch.length;
+      ctx.onProgress({ phase: 'verify', unit: 'items', completed: read, description: 'reading asset paths' });
+    }
+    return { name: 'asset-paths', ok: true, detail: `${read} asset paths read (${generation} schema)` };
+  }
+
+  /**
+   * Load the dump into a throwaway database (whatever `scratch` says), run this target's checks
+   * on it, and hand every asset's `originalPath` (status `deleted` left out) to `consume`, batch
+   * by batch through a cursor; the database is dropped afterwards. Drill consistency checks use it.
+   *
+   * @example
+   * ```ts
+   * const report = await target.readAssetPaths(input, ctx, (paths) => { for (const p of paths) seen.add(p); });
+   * ```
+   */
+  readAssetPaths(input: RestoreInput, ctx: SourceContext, consume: AssetPathConsumer): Promise<VerificationReport> {
+    return this.#makePg(consume).verify(input, { ...ctx, dryRun: false });
+  }
+
+  /**
+   * The drill consistency check of this target (see {@link ImmichLibraryCheck}): a restore drill
+   * runs it after the targets, unless the `drillCheck` option is `false`.
+   */
+  drillChecks(): DrillCheck[] {
+    const opts = this.#options.drillCheck;
+    if (opts === false) return [];
+    return [new ImmichLibraryCheck({ ...(opts ?? {}), target: this })];
   }
 
   verify(input: RestoreInput, ctx: SourceContext): Promise<VerificationReport> {

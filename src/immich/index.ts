@@ -27,6 +27,7 @@ export {
   immichDumpName,
 } from './database-source.js';
 export {
+  type AssetPathConsumer,
   dumpKind,
   hostPathOf,
   ImmichDatabaseTarget,
@@ -41,14 +42,24 @@ export {
   ImmichLibrarySource,
   type ImmichLibrarySourceOptions,
 } from './library-source.js';
+export {
+  defaultImmichPathMap,
+  ImmichLibraryCheck,
+  type ImmichLibraryCheckOptions,
+  type ImmichLibraryCheckSettings,
+  type ImmichPathMapping,
+  mapImmichPath,
+} from './library-check.js';
 export { ImmichLibraryTarget, type ImmichLibraryTargetOptions } from './library-target.js';
 export {
   compareImmichVersions,
+  IMMICH_CONTAINER_PREFIXES,
   IMMICH_FOLDERS,
   IMMICH_TABLES,
   type ImmichFolder,
   type ImmichSchemaGeneration,
   parseImmichVersion,
+  streamAssetPaths,
 } from './schema.js';
 
 /** Options of {@link immichSource}. */

@@ -125,7 +125,36 @@ export async function readImmichCounts(
   return out;
 }
 
+/** Where the server container mounts UPLOAD_LOCATION: `/data/` since v1.137, `/usr/src/app/upload/` before. */
+export const IMMICH_CONTAINER_PREFIXES = ['/data/', '/usr/src/app/upload/'] as const;
+
 /** The six storage folders of UPLOAD_LOCATION, each with a `.immich` marker. */
 export const IMMICH_FOLDERS = ['library', 'upload', 'profile', 'thumbs', 'encoded-video', 'backups'] as const;
 /** One of {@link IMMICH_FOLDERS}. */
 export type ImmichFolder = (typeof IMMICH_FOLDERS)[number];
+
+/**
+ * Every asset's `originalPath` (assets whose status is `deleted` left out: Immich removed their
+ * files), streamed in batches through a server-side cursor in `id` order, for either generation.
+ *
+ * @example
+ * ```ts
+ * for await (const batch of streamAssetPaths(session, 'singular')) for (const p of batch) check(p);
+ * ```
+ */
+export async function* streamAssetPaths(
+  s: SqlSession,
+  generation: ImmichSchemaGeneration,
+  options: { batchSize?: number; limit?: number } = {},
+): AsyncGenerator<string[]> {
+  const assets = IMMICH_TABLES[generation].assets as string;
+  const where = (await hasColumn(s, assets, 'status')) ? " WHERE status::text <> 'deleted'" : '';
+  const limit =
+    options.limit !== undefined && Number.isFinite(options.limit) ? ` LIMIT ${Math.floor(options.limit)}` : '';
+  for await (const rows of s.cursor<{ p: string }>(
+    `SELECT "originalPath" AS p FROM public.${quoteIdent(assets)}${where} ORDER BY id${limit}`,
+    options.batchSize,
+  )) {
+    yield rows.map((r) => r.p);
+  }
+}

@@ -2,7 +2,10 @@
  * The demo: the whole job on an embedded home server, with no external service. It builds a small
  * server tree (a SQLite database held open by a live writer in WAL mode, a config folder, a photo
  * folder), backs it up with a plan into a local copy folder (standing in for Duplicati's upload),
- * restores it into a scratch folder, and verifies everything.
+ * restores it into a scratch folder, and verifies everything. It ends with a real restore drill:
+ * a {@link FakeDuplicatiServer} started in-process on loopback backs up the staged plan and the
+ * photos, and `restoreDrill` restores that version, verifies it, checks that every photo the
+ * database references is in the same version, and writes its evidence.
  *
  * @module
  */
@@ -13,12 +16,15 @@ import path from 'node:path';
 import { throwIfAborted } from '../core/abort.js';
 import { hashFile } from '../core/artifact-writer.js';
 import { type Logger, silentLogger } from '../core/logger.js';
+import { DuplicatiClient } from '../duplicati/client.js';
 import { ArchiveSource, ArchiveTarget } from '../sources/archive.js';
 import { DirectorySource, DirectoryTarget, walkTree } from '../sources/directory.js';
 import { compileFilters } from '../sources/filters.js';
 import { createBackupPlan } from '../sources/plan.js';
 import { createRestorePlan, type RestoreReport } from '../sources/restore-plan.js';
 import { SqliteSource, SqliteTarget } from '../sources/sqlite.js';
+import { type DrillResult, restoreDrill } from './drill.js';
+import type { DrillCheck } from './drill-check.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -28,6 +34,8 @@ export interface DemoOptions {
   readonly keep?: boolean;
   /** Photos to generate. @default 48 */
   readonly photos?: number;
+  /** Where the closing drill writes its evidence. @default `drill-evidence` in the demo folder */
+  readonly evidenceDir?: string;
   readonly signal?: AbortSignal;
   readonly logger?: Logger;
   /** Called as each step finishes. */
@@ -49,6 +57,8 @@ export interface DemoReport {
   readonly kept: boolean;
   readonly steps: readonly DemoStep[];
   readonly restore: RestoreReport;
+  /** The closing restore drill against the in-process Duplicati stand-in. */
+  readonly drill: DrillResult;
 }
 
 type Db = {
@@ -75,6 +85,41 @@ async function treeDigest(root: string, exclude: readonly string[] = []): Promis
   });
   entries.sort();
   return { files: entries.length, digest: createHash('sha256').update(entries.join('\n')).digest('hex') };
+}
+
+/**
+ * A consistency check in the spirit of Immich's: every photo the restored app database
+ * references must be a file of the same Duplicati version.
+ */
+function photoReferencesCheck(photosDir: string): DrillCheck {
+  return {
+    name: 'photo-references',
+    async run(ctx) {
+      const art = ctx.manifest.sources.find((s) => s.name === 'app-db')?.artifacts[0];
+      if (!art) return { status: 'skipped', detail: 'no app database in this version' };
+      const listed = new Set(await ctx.listVersionFiles(photosDir));
+      const db = await openDb(path.join(ctx.from, ...art.path.split('/')), true);
+      const missing: string[] = [];
+      let checked = 0;
+      try {
+        const rows = db.prepare('SELECT path FROM photos ORDER BY id') as unknown as {
+          iterate(): IterableIterator<{ path: string }>;
+        };
+        for (const r of rows.iterate()) {
+          checked++;
+          if (!listed.has(path.join(photosDir, r.path))) missing.push(r.path);
+        }
+      } finally {
+        db.close();
+      }
+      return {
+        status: missing.length ? 'fail' : 'pass',
+        detail: `${checked} photo(s) the database references checked against ${listed.size} file(s) of version ${ctx.version}: ${missing.length} missing${missing.length ? `: ${missing.slice(0, 10).join(', ')}` : ''}`,
+        figures: { checked, missing: missing.length, listedFiles: listed.size },
+        ...(missing.length ? { samples: missing.slice(0, 10) } : {}),
+      };
+    },
+  };
 }
 
 /**
@@ -265,8 +310,65 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       ];
     });
 
-    const ok = report.ok && steps.every((s) => s.ok);
-    return { ok, dir: root, kept: options.keep === true, steps, restore: report };
+    // 6. A real restore drill: Duplicati (the in-process stand-in, loopback only) backs up the
+    //    staged plan and the photos; the drill restores that version and proves it.
+    const drill = await step('restore drill (Duplicati on loopback)', async () => {
+      const { FakeDuplicatiServer } = await import('../testing/fake-duplicati/index.js');
+      const password = randomBytes(18).toString('base64url');
+      const server = await FakeDuplicatiServer.start({
+        generation: '2.1',
+        password,
+        host: '127.0.0.1',
+        dataDir: path.join(root, 'duplicati'),
+        logger,
+      });
+      try {
+        const client = new DuplicatiClient({ baseUrl: server.url, auth: { type: 'password', password }, logger });
+        const job = 'Demo home server';
+        const id = server.createBackup({
+          name: job,
+          sources: [`${workDir}/`, ...prepared.includePaths],
+          exclude: prepared.excludePatterns,
+        });
+        const run = await client.backups.runAndWait(id, signal ? { signal } : {});
+        if (run.result !== 'Success') throw new Error(`the Duplicati run ended with ${run.result}`);
+        const drillScratch = path.join(root, 'drill-scratch');
+        const d = await restoreDrill({
+          client,
+          job,
+          scratchDir: drillScratch,
+          scratchRestore: true,
+          targets: [
+            new SqliteTarget({
+              source: 'app-db',
+              path: path.join(drillScratch, 'live', 'app.db'),
+              scratch: true,
+              scratchDir: drillScratch,
+            }),
+            new ArchiveTarget({ source: 'config', dest: path.join(drillScratch, 'config') }),
+          ],
+          checks: [photoReferencesCheck(photosDir)],
+          evidenceDir: options.evidenceDir ? path.resolve(options.evidenceDir) : path.join(root, 'drill-evidence'),
+          logger,
+          ...(signal ? { signal } : {}),
+        });
+        const where = d.files
+          ? `evidence: ${d.files.markdown}${!options.keep && !options.evidenceDir ? ' (removed with the demo folder; use --keep or --evidence DIR)' : ''}`
+          : 'no evidence written';
+        const entries = d.entries.map((e) => `${e.name}: ${e.status}`).join(', ');
+        const checks = d.consistency.map((c) => `${c.name}: ${c.detail}`).join('; ');
+        return [
+          d,
+          `${d.verdict.toUpperCase()}: version ${d.version} restored by Duplicati (${d.restoredFiles} files), ${d.checksums.filter((c) => c.ok).length}/${d.checksums.length} checksums ok; ${entries}; ${checks}${d.errors.length ? `; problems: ${d.errors.join('; ')}` : ''}; ${where}`,
+          d.ok,
+        ];
+      } finally {
+        await server.close();
+      }
+    });
+
+    const ok = report.ok && drill.ok && steps.every((s) => s.ok);
+    return { ok, dir: root, kept: options.keep === true, steps, restore: report, drill };
   } finally {
     writer?.close();
     if (!options.keep) await fsp.rm(root, { recursive: true, force: true });

@@ -7,6 +7,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../core/fs.js';
+import type { DrillConsistency } from './drill-check.js';
 
 /** Name of the file holding the newest drill's evidence inside an evidence folder. */
 export const LAST_DRILL_FILE = 'last-drill.json';
@@ -58,9 +59,23 @@ export interface DrillEvidence {
     readonly sources: readonly string[];
   } | null;
   /** Every artifact's sha256 check against the manifest. */
-  readonly checksums: readonly { readonly path: string; readonly ok: boolean; readonly bytes: number }[];
+  readonly checksums: readonly {
+    readonly path: string;
+    readonly ok: boolean;
+    readonly bytes: number;
+    /** Why it failed (`missing`, `size differs: …`, `sha256 differs from the manifest`). */
+    readonly problem?: string;
+  }[];
   readonly entries: readonly DrillEntry[];
-  readonly durations: { readonly restoreMs: number; readonly verifyMs: number; readonly totalMs: number };
+  /** Consistency checks run after the targets (e.g. the Immich database against the version's files). */
+  readonly consistency: readonly DrillConsistency[];
+  readonly durations: {
+    readonly restoreMs: number;
+    readonly verifyMs: number;
+    /** Time spent in consistency checks. */
+    readonly checksMs: number;
+    readonly totalMs: number;
+  };
   readonly startedAt: string;
   readonly finishedAt: string;
   /** The drill's scratch folder, and whether it was kept (`keep`). */
@@ -105,7 +120,7 @@ export function renderDrillMarkdown(e: DrillEvidence): string {
   const okSums = e.checksums.filter((c) => c.ok).length;
   lines.push(`- Checksums: ${okSums}/${e.checksums.length} ok`);
   lines.push(
-    `- Durations: restore ${e.durations.restoreMs} ms, verify ${e.durations.verifyMs} ms, total ${e.durations.totalMs} ms`,
+    `- Durations: restore ${e.durations.restoreMs} ms, verify ${e.durations.verifyMs} ms, checks ${e.durations.checksMs ?? 0} ms, total ${e.durations.totalMs} ms`,
   );
   if (e.errors.length) {
     lines.push('', '## Problems', '');
@@ -119,6 +134,16 @@ export function renderDrillMarkdown(e: DrillEvidence): string {
       lines.push(
         `| ${cell(en.name)} | ${cell(en.kind)} | ${cell(en.target ?? '—')} | ${en.status} | ${cell(checks.join('; ') || '—')} |`,
       );
+    }
+  }
+  const consistency = e.consistency ?? [];
+  if (consistency.length) {
+    lines.push('', '## Consistency checks', '');
+    for (const c of consistency) {
+      const figures = Object.entries(c.figures ?? {})
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ');
+      lines.push(`- ${c.ok ? '✓' : '✗'} ${c.name} (${c.status}): ${c.detail}${figures ? ` [${figures}]` : ''}`);
     }
   }
   return `${lines.join('\n')}\n`;

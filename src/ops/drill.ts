@@ -21,6 +21,13 @@ import type { Fileset } from '../duplicati/types.js';
 import { configErrorFrom } from '../sources/plan.js';
 import { createRestorePlan, type RestoreReport } from '../sources/restore-plan.js';
 import type { RestoreTarget } from '../sources/types.js';
+import {
+  checksOfTarget,
+  type DrillCheck,
+  type DrillConsistency,
+  listVersionFiles,
+  runDrillChecks,
+} from './drill-check.js';
 import { type DrillEvidence, type DrillEvidenceFiles, writeDrillEvidence } from './drill-report.js';
 import { type Notifier, type NotifyResult, notifyAll } from './notify.js';
 
@@ -55,6 +62,13 @@ export interface RestoreDrillOptions {
    * `scratchDir` (a folder target's `dest`, a `scratch: false` option) is refused. @default false
    */
   readonly scratchRestore?: boolean;
+  /**
+   * Consistency checks run after the targets, against the same version (e.g. an app database's
+   * file references against the version's file listing). A failing check fails the drill.
+   */
+  readonly checks?: readonly DrillCheck[];
+  /** Also run the checks the targets offer (`drillChecks()`, e.g. `ImmichDatabaseTarget`'s). @default true */
+  readonly targetChecks?: boolean;
   /** Keep the scratch folder (restored files) for inspection. @default false */
   readonly keep?: boolean;
   /** Write `drill-<time>.json`, `drill-<time>.md` and `last-drill.json` here. */
@@ -91,6 +105,19 @@ const optionsSchema = z
       .refine((p) => p.startsWith('/') || /^[A-Za-z]:[\\/]/.test(p), 'must be an absolute path')
       .optional(),
     scratchRestore: z.boolean().optional(),
+    checks: z
+      .array(
+        z.custom<DrillCheck>(
+          (c) =>
+            typeof c === 'object' &&
+            c !== null &&
+            typeof (c as DrillCheck).run === 'function' &&
+            !!(c as DrillCheck).name,
+          { message: 'must be a DrillCheck (name, run)' },
+        ),
+      )
+      .optional(),
+    targetChecks: z.boolean().optional(),
     keep: z.boolean().optional(),
     evidenceDir: z.string().min(1).optional(),
     notifiers: z.array(z.custom<Notifier>((n) => typeof n === 'object' && n !== null)).optional(),
@@ -249,6 +276,12 @@ export async function restoreDrill(options: RestoreDrillOptions): Promise<DrillR
   let report: RestoreReport | undefined;
   let restoreMs = 0;
   let verifyMs = 0;
+  let checksMs = 0;
+  let consistency: DrillConsistency[] = [];
+  const checks = [
+    ...(options.checks ?? []),
+    ...(options.targetChecks === false ? [] : options.targets.flatMap((t) => checksOfTarget(t))),
+  ];
   await fsp.mkdir(scratchDir, { recursive: true });
   const runDir = await fsp.mkdtemp(path.join(scratchDir, 'drill-'));
   const restoreDir = path.join(runDir, 'restore');
@@ -328,8 +361,11 @@ export async function restoreDrill(options: RestoreDrillOptions): Promise<DrillR
     });
     verifyMs = performance.now() - v0;
     const bad = report.checksums.filter((c) => !c.ok);
-    if (bad.length)
-      errors.push(`${bad.length} artifact(s) failed their checksum: ${bad.map((c) => c.path).join(', ')}`);
+    if (bad.length) {
+      errors.push(
+        `${bad.length} artifact(s) failed their checksum: ${bad.map((c) => `${c.path} (${c.problem ?? 'differs'})`).join(', ')}`,
+      );
+    }
     for (const e of report.entries) {
       if (e.ok) continue;
       const failed = e.verification?.checks.filter((c) => !c.ok) ?? [];
@@ -341,6 +377,28 @@ export async function restoreDrill(options: RestoreDrillOptions): Promise<DrillR
     if (!report.ok && errors.length === 0) errors.push('the restore plan failed');
     if (report.entries.length > 0 && report.entries.every((e) => e.status === 'skipped')) {
       errors.push('no target accepted any manifest entry: nothing was checked beyond checksums');
+    }
+    // Consistency checks compare verified material with the version; after a checksum failure
+    // there is nothing trustworthy to compare.
+    if (checks.length && bad.length === 0) {
+      const c0 = performance.now();
+      const jobId = found.id;
+      consistency = await runDrillChecks(checks, {
+        client: dup,
+        job: { id: found.id, name: found.name },
+        version: chosen.version,
+        versionTime: time,
+        workDir,
+        from,
+        manifest: report.manifest,
+        report,
+        scratchDir: path.join(runDir, 'checks'),
+        signal,
+        logger,
+        listVersionFiles: (folder) => listVersionFiles(dup, jobId, time, folder, signal),
+      });
+      checksMs = performance.now() - c0;
+      for (const c of consistency) if (!c.ok) errors.push(`${c.name}: ${c.detail}`);
     }
   } catch (e) {
     if (signal.aborted) {
@@ -375,11 +433,20 @@ export async function restoreDrill(options: RestoreDrillOptions): Promise<DrillR
           sources: report.manifest.sources.map((s) => s.name),
         }
       : null,
-    checksums: report ? report.checksums.map((c) => ({ path: c.path, ok: c.ok, bytes: c.bytes })) : [],
+    checksums: report
+      ? report.checksums.map((c) => ({
+          path: c.path,
+          ok: c.ok,
+          bytes: c.bytes,
+          ...(c.problem ? { problem: c.problem } : {}),
+        }))
+      : [],
     entries: report ? entriesOf(report) : [],
+    consistency,
     durations: {
       restoreMs: Math.round(restoreMs),
       verifyMs: Math.round(verifyMs),
+      checksMs: Math.round(checksMs),
       totalMs: Math.round(performance.now() - t0),
     },
     startedAt: startedAt.toISOString(),

@@ -38,6 +38,14 @@ export {
 export type { HookInstallChange, HookInstallResult, InstallHookOptions } from './hook-install.js';
 export { pickVersion, restoreDrill, scratchRefusal } from './drill.js';
 export type { DrillEntry, DrillEvidence, DrillEvidenceFiles, DrillResult, RestoreDrillOptions } from './drill.js';
+export { checksOfTarget, listVersionFiles, runDrillChecks } from './drill-check.js';
+export type {
+  DrillCheck,
+  DrillCheckContext,
+  DrillCheckProvider,
+  DrillCheckResult,
+  DrillConsistency,
+} from './drill-check.js';
 export { LAST_DRILL_FILE, readLastDrill, renderDrillMarkdown, writeDrillEvidence } from './drill-report.js';
 export { AUDIT_RULE_IDS, auditBackups } from './audit.js';
 export type { AuditOptions, AuditReport, MissedRun } from './audit.js';

@@ -52,6 +52,16 @@ const scheduleSchema = z
     readWritePaths: z.array(z.string().refine((p) => path.isAbsolute(p), 'must be an absolute path')).optional(),
     /** Be gentle with the disk and CPU. @default true */
     lowPriority: z.boolean().optional(),
+    /**
+     * `StateDirectory=`: a folder under `/var/lib` (system units) or `$XDG_STATE_HOME` (user units)
+     * that systemd creates, keeps writable under the sandboxing and passes as `$STATE_DIRECTORY`.
+     * Drills keep their evidence there (`<dir>/drills`), where `status` looks.
+     */
+    stateDirectory: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'a relative folder name such as duplicati-kit')
+      .refine((p) => !p.split('/').includes('..'), 'must not contain ..')
+      .optional(),
   })
   .strict();
 
@@ -119,6 +129,7 @@ export function renderSystemdUnits(schedule: SystemdSchedule): SystemdUnits {
   if (s.workingDirectory) svc.push(line('WorkingDirectory', s.workingDirectory));
   if (s.environmentFile) svc.push(line('EnvironmentFile', s.environmentFile));
   for (const [k, v] of Object.entries(s.environment ?? {})) svc.push(line('Environment', quoteExecArg(`${k}=${v}`)));
+  if (s.stateDirectory) svc.push(line('StateDirectory', s.stateDirectory));
   if (s.lowPriority ?? true) svc.push('Nice=10', 'IOSchedulingClass=best-effort', 'IOSchedulingPriority=7');
   if (hardening) {
     svc.push(

@@ -87,6 +87,9 @@ export interface AuditConfig {
   readonly verifyLocalCopy?: boolean;
 }
 
+/** `StateDirectory=` of scheduled drills: `/var/lib/duplicati-kit` for system units. */
+export const DRILL_STATE = 'duplicati-kit';
+
 /** A schedule in a config file: {@link SystemdSchedule} with the command given as CLI arguments. */
 export type ScheduleConfig = Omit<SystemdSchedule, 'command'> & {
   /** duplicati-kit arguments, e.g. `['run', 'Immich files', '--wait']`. */
@@ -297,7 +300,13 @@ export async function resolveConfig(raw: unknown, file = '(inline)'): Promise<Lo
   const schedules = (cli: readonly string[]): SystemdSchedule[] =>
     (config.schedules ?? []).map((sc) => {
       const { args, exec, ...rest } = sc;
-      return { ...rest, command: exec ? [...exec] : [...cli, '--config', file, ...(args ?? [])] } as SystemdSchedule;
+      // A drill keeps its evidence in $STATE_DIRECTORY/drills, where `status` looks for it.
+      const state = args?.[0] === 'drill' && rest.stateDirectory === undefined ? { stateDirectory: DRILL_STATE } : {};
+      return {
+        ...rest,
+        ...state,
+        command: exec ? [...exec] : [...cli, '--config', file, ...(args ?? [])],
+      } as SystemdSchedule;
     });
   // Render every schedule once so a bad one is reported now, with its path.
   if (config.schedules?.length) {

@@ -17,6 +17,15 @@ export interface SqlSession {
   /** Run a statement whose result is not needed (BEGIN, CREATE DATABASE, …). */
   exec(sql: string): Promise<void>;
   /**
+   * Stream a query's rows in batches of at most `batchSize` through a server-side cursor, inside
+   * a read-only transaction of its own: memory stays bounded however many rows there are.
+   * Breaking out of the loop closes the cursor. Do not run other statements while iterating.
+   */
+  cursor<T extends Record<string, unknown> = Record<string, unknown>>(
+    sql: string,
+    batchSize?: number,
+  ): AsyncIterable<T[]>;
+  /**
    * Close the session (idempotent). `force` abandons a statement still running (used when the
    * dump it accompanies failed); otherwise the running statement finishes first.
    */
@@ -30,6 +39,39 @@ export class SqlSessionError extends Error {
     super(message, options);
     this.name = 'SqlSessionError';
     this.sqlstate = sqlstate;
+  }
+}
+
+/** Default rows per FETCH of {@link SqlSession.cursor}. */
+export const CURSOR_BATCH = 2000;
+
+/**
+ * The cursor protocol shared by both sessions: BEGIN READ ONLY, DECLARE, FETCH until a short
+ * batch, then CLOSE and COMMIT — or ROLLBACK when the consumer stops early or a FETCH fails.
+ */
+async function* cursorRows<T>(
+  exec: (sql: string) => Promise<void>,
+  fetch: (sql: string) => Promise<T[]>,
+  sql: string,
+  batchSize: number,
+  declareAs: (sql: string) => string = (q) => q,
+): AsyncGenerator<T[]> {
+  const n = Math.max(1, Math.floor(batchSize));
+  const name = `dk_cursor_${randomBytes(4).toString('hex')}`;
+  await exec('BEGIN READ ONLY');
+  let done = false;
+  try {
+    await exec(`DECLARE ${name} NO SCROLL CURSOR FOR ${declareAs(sql)}`);
+    for (;;) {
+      const rows = await fetch(`FETCH FORWARD ${n} FROM ${name}`);
+      if (rows.length > 0) yield rows;
+      if (rows.length < n) break;
+    }
+    await exec(`CLOSE ${name}`);
+    await exec('COMMIT');
+    done = true;
+  } finally {
+    if (!done) await exec('ROLLBACK').catch(() => {});
   }
 }
 
@@ -94,6 +136,25 @@ export async function openDriverSession(
         wrap(e);
       }
     },
+    cursor: <T extends Record<string, unknown>>(sql: string, batchSize = CURSOR_BATCH) =>
+      cursorRows<T>(
+        async (q) => {
+          try {
+            await client.query(q);
+          } catch (e) {
+            wrap(e);
+          }
+        },
+        async (q) => {
+          try {
+            return (await client.query(q)).rows as T[];
+          } catch (e) {
+            return wrap(e);
+          }
+        },
+        sql,
+        batchSize,
+      ),
     close,
   };
 }
@@ -158,6 +219,18 @@ export async function openPsqlSession(
     exec: async (sql: string) => {
       await run(sql);
     },
+    // FETCH cannot be wrapped in json_agg: the cursor yields one row_to_json text per line instead
+    // (JSON text never holds a raw newline, so a line is a row).
+    cursor: <T extends Record<string, unknown>>(sql: string, batchSize = CURSOR_BATCH) =>
+      cursorRows<T>(
+        async (q) => {
+          await run(q);
+        },
+        async (q) => (await run(q)).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as T),
+        sql,
+        batchSize,
+        (q) => `SELECT row_to_json(q)::text FROM (${q}) q`,
+      ),
     close: async (force?: boolean) => {
       if (closed) return;
       if (force) {

@@ -84,7 +84,13 @@ export interface RestoreReport {
   readonly from: string;
   readonly manifest: Manifest;
   /** Every artifact's checksum check. */
-  readonly checksums: readonly { readonly path: string; readonly ok: boolean; readonly bytes: number }[];
+  readonly checksums: readonly {
+    readonly path: string;
+    readonly ok: boolean;
+    readonly bytes: number;
+    /** Why it failed: `missing`, `size differs: …`, `sha256 differs from the manifest`. */
+    readonly problem?: string;
+  }[];
   readonly entries: readonly EntryResult[];
   readonly durationMs: number;
 }
@@ -134,7 +140,7 @@ export async function verifyArtifacts(
   manifest: Manifest,
   options: { signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {},
 ): Promise<{ checks: RestoreReport['checksums']; problems: VerificationProblem[] }> {
-  const checks: { path: string; ok: boolean; bytes: number }[] = [];
+  const checks: { path: string; ok: boolean; bytes: number; problem?: string }[] = [];
   const problems: VerificationProblem[] = [];
   const root = await fsp.realpath(from);
   const all = manifest.sources.flatMap((s) => s.artifacts);
@@ -148,25 +154,38 @@ export async function verifyArtifacts(
       real = await fsp.realpath(file);
     } catch {
       problems.push({ check: `artifact ${a.path}`, message: 'missing' });
-      checks.push({ path: a.path, ok: false, bytes: 0 });
+      checks.push({ path: a.path, ok: false, bytes: 0, problem: 'missing' });
       continue;
     }
     if (!isInside(root, real)) {
       problems.push({ check: `artifact ${a.path}`, message: 'resolves outside the restore folder' });
-      checks.push({ path: a.path, ok: false, bytes: 0 });
+      checks.push({ path: a.path, ok: false, bytes: 0, problem: 'resolves outside the restore folder' });
       continue;
     }
     const got = await hashFile(real, options.signal);
     done += got.bytes;
     options.onProgress?.({ source: 'manifest', phase: 'verify', completed: done, total, unit: 'bytes' });
+    let problem: string | undefined;
     if (got.bytes !== a.bytes) {
+      problem = `size differs: ${got.bytes} bytes, manifest says ${a.bytes}`;
       problems.push({ check: `artifact ${a.path}`, message: 'size differs', expected: a.bytes, actual: got.bytes });
     } else if (got.sha256 !== a.sha256) {
+      problem = 'sha256 differs from the manifest';
       problems.push({ check: `artifact ${a.path}`, message: 'sha256 differs', expected: a.sha256, actual: got.sha256 });
     }
-    checks.push({ path: a.path, ok: got.bytes === a.bytes && got.sha256 === a.sha256, bytes: got.bytes });
+    checks.push({ path: a.path, ok: problem === undefined, bytes: got.bytes, ...(problem ? { problem } : {}) });
   }
   return { checks, problems };
+}
+
+/** A target's input for one manifest entry of the restored work folder `from`. */
+export function restoreInputOf(from: string, manifest: Manifest, entry: ManifestEntry): RestoreInput {
+  return {
+    entry,
+    from,
+    manifest,
+    artifacts: entry.artifacts.map((a): ResolvedArtifact => ({ ...a, file: path.join(from, ...a.path.split('/')) })),
+  };
 }
 
 /** One entry's outcome; `ok` follows the status (verified, restored) unless `extra` says otherwise. */
@@ -290,12 +309,7 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
     const workDir = path.resolve(opts.workDir ?? path.join(from, '.restore-work'));
     const ctxFor = (t: RestoreTarget) =>
       sourceContext(t, { workDir, signal, logger, dryRun, onProgress: opts.onProgress });
-    const inputOf = (entry: ManifestEntry): RestoreInput => ({
-      entry,
-      from,
-      manifest,
-      artifacts: entry.artifacts.map((a): ResolvedArtifact => ({ ...a, file: path.join(from, ...a.path.split('/')) })),
-    });
+    const inputOf = (entry: ManifestEntry): RestoreInput => restoreInputOf(from, manifest, entry);
 
     // 3. Verify all before anything live is touched. Unless this is a dry run, a restore follows,
     // so targets may keep what verifying built (a loaded scratch database) for it.

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { ConfigError } from '../../core/errors.js';
 import type { DrillResult } from '../../ops/drill.js';
 import { restoreDrill } from '../../ops/drill.js';
-import type { DuplicatiServerConfig, TypedEntry } from '../../sources/config.js';
+import { DRILL_STATE, type DuplicatiServerConfig, type TypedEntry } from '../../sources/config.js';
 import { buildTarget } from '../../sources/registry.js';
 import type { RestoreTarget } from '../../sources/types.js';
 import { ExitCode } from '../exit-codes.js';
@@ -21,7 +21,7 @@ import { clientFromContext, versionFlag } from './duplicati.js';
 import { contextConfig } from './plan.js';
 
 /** Target types the drill can force into scratch mode, so their restore step runs for real. */
-const SCRATCH_TYPES = new Set(['sqlite', 'postgres', 'archive']);
+const SCRATCH_TYPES = new Set(['sqlite', 'postgres', 'archive', 'immich-database']);
 
 /** The config's restore targets, rebuilt in scratch mode where the type allows it. */
 export async function drillTargets(
@@ -49,7 +49,14 @@ export async function drillTargets(
       notes.push(`target ${i} (directory) left out: a drill restores only the staged work folder`);
       continue;
     }
-    if (e.type === 'sqlite' || e.type === 'postgres') {
+    if (e.type === 'immich-library') {
+      // Same reason; the Immich database target's consistency check covers the library instead.
+      notes.push(
+        `target ${i} (immich-library) left out: the library is not restored in a drill; the immich-database target checks it against the version's files`,
+      );
+      continue;
+    }
+    if (e.type === 'sqlite' || e.type === 'postgres' || e.type === 'immich-database') {
       targets.push(await build({ scratch: true, ...(e.type === 'sqlite' ? { scratchDir } : {}) }));
     } else if (e.type === 'archive') {
       targets.push(await build({ dest: path.join(scratchDir, 'targets', `${i}-archive`), overwrite: false }));
@@ -104,6 +111,17 @@ export function defaultEvidenceDir(env: Readonly<Record<string, string | undefin
   return path.join(xdg || path.join(os.homedir(), '.local', 'state'), 'duplicati-kit', 'drills');
 }
 
+/** Where drills scheduled as system units keep evidence (`StateDirectory=duplicati-kit`). */
+export const SYSTEM_EVIDENCE_DIR = path.join('/var/lib', DRILL_STATE, 'drills');
+
+/**
+ * Where `status` looks without `--evidence`: this environment's default (as for `drill`), then
+ * the system units' state folder — so a drill run by a timer is found from an interactive shell.
+ */
+export function evidenceDirCandidates(env: Readonly<Record<string, string | undefined>>): string[] {
+  return [...new Set([defaultEvidenceDir(env), SYSTEM_EVIDENCE_DIR])];
+}
+
 function printDrill(ctx: CliContext, d: DrillResult, notes: readonly string[]): void {
   if (ctx.json) {
     printJson(ctx.stdout, { ...d, notes });
@@ -120,10 +138,13 @@ function printDrill(ctx: CliContext, d: DrillResult, notes: readonly string[]): 
     out(`  ${e.status.padEnd(12)} ${e.name} [${e.kind}]${e.target ? ` -> ${e.target}` : ''}`);
     for (const c of e.checks.filter((x) => !x.ok)) out(`      ${c.name}: ${c.detail ?? 'failed'}`);
   }
+  for (const c of d.consistency) {
+    out(`  ${`check ${c.status}`.padEnd(12)} ${c.name}: ${c.detail}`);
+  }
   for (const n of notes) out(`  note: ${n}`);
   for (const x of d.errors) out(`  problem: ${x}`);
   out(
-    `  restore ${formatMs(d.durations.restoreMs)}, verify ${formatMs(d.durations.verifyMs)}, total ${formatMs(d.durations.totalMs)}`,
+    `  restore ${formatMs(d.durations.restoreMs)}, verify ${formatMs(d.durations.verifyMs)}, checks ${formatMs(d.durations.checksMs)}, total ${formatMs(d.durations.totalMs)}`,
   );
   if (d.files) out(`  evidence: ${d.files.json}\n            ${d.files.markdown}`);
   if (d.scratch.kept) out(`  scratch kept: ${d.scratch.dir}`);
@@ -156,7 +177,9 @@ export const drillCommand: CliCommand = {
   },
   help: `The config's restore.targets are rebuilt in scratch mode: sqlite and postgres targets get
 scratch: true (a temporary copy, a throwaway database), archive targets unpack into the scratch
-folder. Targets given as instances in an .mjs config must set scratch: true themselves and are
+folder, immich-database targets restore into a throwaway database and run their consistency
+check (every asset the database references must be a file of the same version; configure it
+with the target's drillCheck option). Targets given as instances in an .mjs config must set scratch: true themselves and are
 only verified. A failed drill notifies the config's notifiers. Exit 0 on pass, 4 on fail.`,
   async run(ctx) {
     const job = ctx.flags.job;

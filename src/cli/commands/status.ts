@@ -17,7 +17,7 @@ import type { LoadedConfig } from '../../sources/config.js';
 import { ExitCode } from '../exit-codes.js';
 import { printJson } from '../output.js';
 import type { CliCommand, CliContext } from '../types.js';
-import { defaultEvidenceDir, withServerConfig } from './drill.js';
+import { evidenceDirCandidates, withServerConfig } from './drill.js';
 import { clientFromContext } from './duplicati.js';
 import { contextConfig } from './plan.js';
 
@@ -65,11 +65,24 @@ Exit 0 when no rule fails, 7 when one fails, 6 when none fails but Duplicati cou
       const names = (await fsp.readdir(dir).catch(() => [] as string[])).filter((n) => COPY_NAME.test(n)).sort();
       copies = { dir, count: names.length, newest: names.at(-1) ?? null };
     }
-    const evidenceDir =
-      typeof ctx.flags.evidence === 'string' ? path.resolve(ctx.cwd, ctx.flags.evidence) : defaultEvidenceDir(ctx.env);
-    const drill = await readLastDrill(evidenceDir, { signal: ctx.signal }).catch(() => undefined);
-    const lastDrill = drill
-      ? { verdict: drill.verdict, job: drill.job.name, version: drill.version, finishedAt: drill.finishedAt }
+    const dirs =
+      typeof ctx.flags.evidence === 'string'
+        ? [path.resolve(ctx.cwd, ctx.flags.evidence)]
+        : evidenceDirCandidates(ctx.env);
+    // The newest drill of every place drills keep evidence (a timer's and an interactive run's).
+    let drill: { evidence: Awaited<ReturnType<typeof readLastDrill>>; dir: string } | undefined;
+    for (const dir of dirs) {
+      const evidence = await readLastDrill(dir, { signal: ctx.signal }).catch(() => undefined);
+      if (evidence && (!drill?.evidence || evidence.finishedAt > drill.evidence.finishedAt)) drill = { evidence, dir };
+    }
+    const lastDrill = drill?.evidence
+      ? {
+          verdict: drill.evidence.verdict,
+          job: drill.evidence.job.name,
+          version: drill.evidence.version,
+          finishedAt: drill.evidence.finishedAt,
+          evidenceDir: drill.dir,
+        }
       : null;
     const report = {
       workDir,
@@ -86,7 +99,7 @@ Exit 0 when no rule fails, 7 when one fails, 6 when none fails but Duplicati cou
         `lock         ${lock ? `${lock.stale ? 'STALE (dead process) ' : ''}pid ${lock.pid} on ${lock.host} since ${lock.startedAt}` : 'free'}`,
         `staged       ${staged === null ? 'nothing (cleaned up or never prepared)' : 'error' in staged ? `UNREADABLE: ${staged.error.split('\n')[0]}` : `${staged.sources.join(', ')} at ${staged.finishedAt}`}`,
         `local copies ${copies ? `${copies.count} in ${copies.dir}${copies.newest ? `, newest ${copies.newest}` : ''}` : 'not configured'}`,
-        `last drill   ${lastDrill ? `${lastDrill.verdict.toUpperCase()} for ${lastDrill.job} (version ${lastDrill.version ?? '?'}) at ${lastDrill.finishedAt}` : `none found in ${evidenceDir}`}`,
+        `last drill   ${lastDrill ? `${lastDrill.verdict.toUpperCase()} for ${lastDrill.job} (version ${lastDrill.version ?? '?'}) at ${lastDrill.finishedAt}, evidence in ${lastDrill.evidenceDir}` : `none found in ${dirs.join(' or ')}`}`,
       ];
       ctx.stdout.write(`${lines.join('\n')}\n`);
       if (audit) ctx.stdout.write(`\n${renderAuditTable(audit)}`);

@@ -340,11 +340,13 @@ function files(ctx: RouteContext, x: Exchange, b: FakeBackup, filter: string): R
     const fb = b2.endsWith('/') ? 0 : 1;
     return fa !== fb ? fa - fb : a < b2 ? -1 : a > b2 ? 1 : 0;
   });
+  // One map per version: a search over a large library must not be quadratic.
+  const sizes = chosen.map(({ v }) => new Map(v.entries.map((e) => [e.path, e.size])));
   const out = {
     Filesets: chosen.map(({ version, v }) => filesetDto(ctx, version, v, true)),
     Files: paths.map((p) => ({
       Path: p,
-      Sizes: chosen.map(({ v }) => v.entries.find((e) => e.path === p)?.size ?? -1),
+      Sizes: sizes.map((m) => m.get(p) ?? -1),
     })),
   };
   if (ctx.generation === '2.1') return ok(out);

@@ -16,6 +16,7 @@ import { type Logger, silentLogger } from '../../core/logger.js';
 import { Auth20, Auth21 } from './auth.js';
 import { compareVersions, httpDate, isoSecondsOffset, isoSecondsZ } from './format.js';
 import { fail, type RouteContext, routeApi } from './routes.js';
+import { storedPath } from './store.js';
 import { type FakeLogRow, type FakeOperation, FakeState, type FakeTaskStatus, type TaskHold } from './state.js';
 import {
   cookie20,
@@ -182,6 +183,8 @@ export interface FakeBackupSeed {
   readonly targetUrl?: string;
   /** Job settings by name; `no-encryption` defaults to `true`. */
   readonly settings?: Readonly<Record<string, string>>;
+  /** Exclude filters (Duplicati expressions, e.g. a plan's `excludePatterns`), in order. */
+  readonly exclude?: readonly string[];
 }
 
 type RequestFault =
@@ -409,6 +412,27 @@ export class FakeDuplicatiServer {
     }));
   }
 
+  /**
+   * Where a version (0 = newest) stores its copy of `filePath` (as Duplicati lists it), so a test
+   * can damage it the way bit rot at the destination would. The fake keeps whole files and does
+   * not verify blocks on restore: damaged content is restored as it is (a real server would
+   * report the block hash mismatch), so what catches it is the restore's own verification.
+   *
+   * @example
+   * ```ts
+   * await appendFile(server.storedFile(id, '/srv/backup/staging/app/app.db'), 'bit rot');
+   * ```
+   */
+  storedFile(backupId: string, filePath: string, version = 0): string {
+    const b = this.state.getBackup(backupId);
+    const found = b ? this.state.versionsOf(b).find((x) => x.version === version) : undefined;
+    if (!found) throw new Error(`fake: job ${backupId} has no version ${version}`);
+    if (!found.v.entries.some((e) => e.path === filePath && e.size >= 0)) {
+      throw new Error(`fake: version ${version} of job ${backupId} holds no file ${filePath}`);
+    }
+    return storedPath(found.v.dir, filePath);
+  }
+
   /** The job log, newest row first, exactly as `GET backup/{id}/log` would return it. */
   logRows(backupId: string): FakeLogRow[] {
     return [...(this.state.getBackup(backupId)?.log ?? [])].reverse();
@@ -461,7 +485,7 @@ export class FakeDuplicatiServer {
         Filter: '',
         Argument: null,
       })),
-      filters: [],
+      filters: (seed.exclude ?? []).map((Expression, Order) => ({ Order, Include: false, Expression })),
       metadata: {},
       schedule: null,
     }).id;

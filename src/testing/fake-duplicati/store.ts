@@ -74,7 +74,8 @@ async function copyHashed(src: string, dst: string): Promise<string> {
   return hash.digest('hex');
 }
 
-function storedPath(versionDir: string, p: string): string {
+/** Where a version folder keeps its copy of the file Duplicati showed as `p`. */
+export function storedPath(versionDir: string, p: string): string {
   return path.join(versionDir, 'tree', p);
 }
 

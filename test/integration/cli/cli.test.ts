@@ -206,12 +206,62 @@ describe('duplicati-kit CLI (built, as a child process)', () => {
     }
   });
 
-  it('runs the demo end to end', async () => {
-    const r = await runCli(['demo', '--json']);
+  it('runs the demo end to end, ending with a real drill against Duplicati on loopback', async () => {
+    const evidence = path.join(dir, 'evidence');
+    const r = await runCli(['demo', '--json', '--evidence', evidence]);
     expect(r.code).toBe(0);
-    const report = JSON.parse(r.stdout) as { ok: boolean; steps: { name: string; ok: boolean }[] };
+    const report = JSON.parse(r.stdout) as {
+      ok: boolean;
+      kept: boolean;
+      dir: string;
+      steps: { name: string; ok: boolean; detail: string }[];
+      drill: {
+        verdict: string;
+        version: number;
+        mode: string;
+        duplicati: { result: string };
+        restoredFiles: number;
+        checksums: { ok: boolean }[];
+        entries: { name: string; status: string }[];
+        consistency: { name: string; status: string; figures: Record<string, number> }[];
+        files: { json: string; markdown: string; last: string };
+      };
+    };
     expect(report.ok).toBe(true);
     expect(report.steps.every((s) => s.ok)).toBe(true);
     expect(CLI.endsWith('main.js')).toBe(true);
+    // The drill: the in-process Duplicati stand-in backed up the staged plan and the photos.
+    expect(report.steps.at(-1)?.name).toBe('restore drill (Duplicati on loopback)');
+    expect(report.drill).toMatchObject({ verdict: 'pass', version: 0, mode: 'scratch-restore' });
+    expect(report.drill.duplicati.result).toMatch(/^(Success|Warning)$/);
+    expect(report.drill.checksums).toHaveLength(2);
+    expect(report.drill.checksums.every((c) => c.ok)).toBe(true);
+    expect(Object.fromEntries(report.drill.entries.map((e) => [e.name, e.status]))).toEqual({
+      'app-db': 'restored',
+      config: 'restored',
+      photos: 'skipped',
+    });
+    // Every photo row of the restored database is a file of the same version (thumbs excluded).
+    expect(report.drill.consistency).toEqual([
+      expect.objectContaining({
+        name: 'photo-references',
+        status: 'pass',
+        figures: { checked: 48, missing: 0, listedFiles: 48 },
+      }),
+    ]);
+    // The evidence outlives the demo folder, where --evidence put it.
+    await expect(fsp.stat(report.dir)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(report.drill.files.markdown.startsWith(evidence)).toBe(true);
+    expect(await fsp.readFile(report.drill.files.markdown, 'utf8')).toContain(
+      '# Restore drill: PASS — Demo home server',
+    );
+    expect(JSON.parse(await fsp.readFile(report.drill.files.last, 'utf8'))).toMatchObject({ verdict: 'pass' });
+
+    // The human output names the verdict and where the evidence went.
+    const text = await runCli(['demo']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/✔ restore drill \(Duplicati on loopback\)/);
+    expect(text.stdout).toMatch(/restore drill: PASS, evidence in \S+drill-evidence\/drill-\S+\.md/);
+    expect(text.stdout).toContain('removed with the demo folder');
   });
 });

@@ -11,13 +11,14 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../../src/cli/exit-codes.js';
 import { DuplicatiClient } from '../../../src/duplicati/client.js';
 import { restoreDrill } from '../../../src/ops/drill.js';
+import { loadConfig } from '../../../src/sources/config.js';
 import { readLastDrill } from '../../../src/ops/drill-report.js';
 import { WebhookNotifier } from '../../../src/ops/notify.js';
 import { ArchiveSource, ArchiveTarget } from '../../../src/sources/archive.js';
 import { createBackupPlan } from '../../../src/sources/plan.js';
 import { SqliteSource, SqliteTarget } from '../../../src/sources/sqlite.js';
 import { FakeDuplicatiServer, type FakeGeneration } from '../../../src/testing/index.js';
-import { requireBuiltCli, runCli } from '../../helpers/cli.js';
+import { CLI, requireBuiltCli, runCli } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/context.js';
 import { startRecorder } from '../../helpers/http-recorder.js';
 
@@ -85,20 +86,40 @@ describe.each(['2.0', '2.1'] as FakeGeneration[])('restore drill against the %s 
       ],
     });
 
-  /** Stage the plan, optionally damage the staged dump, back the work folder up, clean up. */
-  async function backup(damage?: (sqliteArtifact: string) => Promise<void>): Promise<void> {
+  /**
+   * Stage the plan, optionally damage the staged dump, back the work folder up, clean up. Returns
+   * the SQLite dump's manifest path and its path as Duplicati lists it.
+   */
+  async function backup(damage?: (sqliteArtifact: string) => Promise<void>): Promise<{ art: string; file: string }> {
     const p = plan();
     const prepared = await p.prepare();
     expect(prepared.ok).toBe(true);
-    if (damage) {
-      const art = prepared.manifest?.sources.find((s) => s.name === 'app')?.artifacts[0];
-      expect(art).toBeDefined();
-      await damage(path.join(workDir, ...(art?.path ?? '').split('/')));
-    }
+    const art = prepared.manifest?.sources.find((s) => s.name === 'app')?.artifacts[0]?.path as string;
+    expect(art).toBeDefined();
+    const file = path.join(workDir, ...art.split('/'));
+    if (damage) await damage(file);
     offsetMs += 60_000;
     const outcome = await dup.backups.runAndWait(jobId);
     expect(outcome.result).toBe('Success');
     await p.cleanup();
+    return { art, file };
+  }
+
+  /** The config file of the CLI runs: the plan's two sources, plus `extra`. */
+  async function writeConfig(extra: Record<string, unknown>): Promise<string> {
+    const cfgFile = path.join(dir, 'duplicati-kit.json');
+    await writeFile(
+      cfgFile,
+      JSON.stringify({
+        workDir,
+        sources: [
+          { type: 'sqlite', name: 'app', path: dbFile, counts: ['albums', 'photos'] },
+          { type: 'archive', name: 'config', root: configDir },
+        ],
+        ...extra,
+      }),
+    );
+    return cfgFile;
   }
 
   const targets = (scratch: string) => [
@@ -199,24 +220,15 @@ describe.each(['2.0', '2.1'] as FakeGeneration[])('restore drill against the %s 
     // The built CLI: the config's targets forced into scratch mode, its notifier told.
     const cliHook = await startRecorder();
     closers.push(cliHook.close);
-    const cfgFile = path.join(dir, 'duplicati-kit.json');
-    await writeFile(
-      cfgFile,
-      JSON.stringify({
-        workDir,
-        sources: [
-          { type: 'sqlite', name: 'app', path: dbFile, counts: ['albums', 'photos'] },
-          { type: 'archive', name: 'config', root: configDir },
+    const cfgFile = await writeConfig({
+      restore: {
+        targets: [
+          { type: 'sqlite', source: 'app', path: dbFile },
+          { type: 'archive', source: 'config', dest: configDir },
         ],
-        restore: {
-          targets: [
-            { type: 'sqlite', source: 'app', path: dbFile },
-            { type: 'archive', source: 'config', dest: configDir },
-          ],
-        },
-        notify: [{ type: 'webhook', url: `${cliHook.url}/cli` }],
-      }),
-    );
+      },
+      notify: [{ type: 'webhook', url: `${cliHook.url}/cli` }],
+    });
     const before = await stat(dbFile);
     const env = { DUPLICATI_URL: '', DUPLICATI_PASSWORD: '', DUPLICATI_PASSWORD_FILE: '' };
     const common = ['--config', cfgFile, '--url', server.url, '--password-file', 'pw', '--scratch', scratch];
@@ -240,6 +252,98 @@ describe.each(['2.0', '2.1'] as FakeGeneration[])('restore drill against the %s 
     expect((await stat(dbFile)).mtimeMs).toBe(before.mtimeMs);
     expect(await readFile(path.join(configDir, 'app.conf'), 'utf8')).toBe('listen 8080\n');
     expect(await readdir(scratch).then((l) => l.filter((n) => n.startsWith('duplicati-kit-drill-')))).toEqual([]);
+  });
+
+  it('fails naming the file and the reason when the stored dump was corrupted after upload', async () => {
+    const { art, file } = await backup();
+    const scratch = path.join(dir, 'scratch');
+    const evidenceDir = path.join(dir, 'evidence');
+    const good = await restoreDrill({ client: dup, job: JOB, targets: targets(scratch), scratchDir: scratch });
+    expect(good.verdict).toBe('pass');
+
+    // Bit rot at the destination, after Duplicati uploaded a good dump: same size, bytes flipped.
+    const stored = server.storedFile(jobId, file);
+    const bytes = await readFile(stored);
+    for (let i = 100; i < 110; i++) bytes[i] = (bytes[i] as number) ^ 0xff;
+    await writeFile(stored, bytes);
+    const flipped = await restoreDrill({
+      client: dup,
+      job: JOB,
+      targets: targets(scratch),
+      scratchDir: scratch,
+      evidenceDir,
+      scratchRestore: true,
+    });
+    expect(flipped).toMatchObject({ ok: false, verdict: 'fail', version: 0 });
+    expect(flipped.checksums.find((c) => c.path === art)).toMatchObject({
+      ok: false,
+      problem: 'sha256 differs from the manifest',
+    });
+    expect(flipped.errors).toContain(`1 artifact(s) failed their checksum: ${art} (sha256 differs from the manifest)`);
+    // Nothing damaged reached a target, and the evidence says which file and why.
+    expect(flipped.entries.filter((e) => e.status === 'restored')).toEqual([]);
+    const md = await readFile(flipped.files?.markdown as string, 'utf8');
+    expect(md).toContain('# Restore drill: FAIL');
+    expect(md).toContain(`- 1 artifact(s) failed their checksum: ${art} (sha256 differs from the manifest)`);
+    expect((await readLastDrill(evidenceDir))?.checksums.find((c) => c.path === art)?.problem).toBe(
+      'sha256 differs from the manifest',
+    );
+
+    // A truncated volume: the size already tells.
+    await writeFile(stored, bytes.subarray(0, bytes.length - 1000));
+    const truncated = await restoreDrill({ client: dup, job: JOB, targets: targets(scratch), scratchDir: scratch });
+    expect(truncated.errors[0]).toBe(
+      `1 artifact(s) failed their checksum: ${art} (size differs: ${bytes.length - 1000} bytes, manifest says ${bytes.length})`,
+    );
+  });
+
+  it('a drill scheduled as a systemd unit keeps its evidence where status finds it', async () => {
+    await backup();
+    const scratch = path.join(dir, 'scratch');
+    const cfgFile = await writeConfig({
+      restore: { targets: [{ type: 'sqlite', source: 'app', path: dbFile }] },
+      duplicati: { url: server.url, passwordFile: path.join(dir, 'pw') },
+      schedules: [
+        {
+          name: 'weekly-drill',
+          onCalendar: 'Sun *-*-* 05:00:00',
+          args: ['drill', '--job', JOB, '--scratch', scratch],
+        },
+      ],
+    });
+    const units = await runCli(['systemd', '--json', '--config', cfgFile]);
+    expect(units.code).toBe(0);
+    const [unit] = JSON.parse(units.stdout) as { serviceName: string; service: string }[];
+    expect(unit?.serviceName).toBe('duplicati-kit-weekly-drill.service');
+    expect(unit?.service).toContain('StateDirectory=duplicati-kit');
+    expect(unit?.service).toContain(`--config ${cfgFile} drill --job "${JOB}"`);
+
+    // Run exactly what the timer runs, in the environment systemd gives a user unit with
+    // StateDirectory=duplicati-kit ($STATE_DIRECTORY under $XDG_STATE_HOME).
+    const xdg = path.join(dir, 'xdg-state');
+    const [command] = (await loadConfig(cfgFile)).schedules([process.execPath, CLI]).map((x) => x.command);
+    expect(command?.slice(0, 2)).toEqual([process.execPath, CLI]);
+    const clean = { DUPLICATI_URL: '', DUPLICATI_PASSWORD: '', DUPLICATI_PASSWORD_FILE: '', HOME: dir };
+    const timer = await runCli(command?.slice(2) ?? [], {
+      cwd: dir,
+      env: { ...clean, XDG_STATE_HOME: xdg, STATE_DIRECTORY: path.join(xdg, 'duplicati-kit') },
+    });
+    expect(timer.stderr).not.toContain(PASSWORD);
+    expect(timer.code).toBe(ExitCode.Success);
+    expect(timer.stdout).toContain(`evidence: ${path.join(xdg, 'duplicati-kit', 'drills')}`);
+
+    // Later, from a shell: no --evidence, no STATE_DIRECTORY.
+    const status = await runCli(['status', '--json', '--config', cfgFile], {
+      cwd: dir,
+      env: { ...clean, XDG_STATE_HOME: xdg, STATE_DIRECTORY: '' },
+    });
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout).lastDrill).toMatchObject({
+      verdict: 'pass',
+      job: JOB,
+      version: 0,
+      evidenceDir: path.join(xdg, 'duplicati-kit', 'drills'),
+    });
   });
 
   it('fails without throwing when the job has no versions, and refuses targets that would write outside scratch', async () => {

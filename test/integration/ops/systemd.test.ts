@@ -34,6 +34,12 @@ const plan: SystemdSchedule[] = [
     command: [node, '/opt/duplicati-kit/cli.js', 'run', 'Configurations', '--wait'],
     user: 'root',
   },
+  {
+    name: 'drill',
+    onCalendar: 'Sun *-*-* 05:00:00',
+    command: [node, '/opt/duplicati-kit/cli.js', 'drill', '--job', 'Immich'],
+    stateDirectory: 'duplicati-kit',
+  },
 ];
 
 describe('systemd units', () => {
@@ -47,6 +53,16 @@ describe('systemd units', () => {
     expect(u.timer).toContain('OnCalendar=*-*-* 02:00:00');
     expect(u.timer).toContain('Persistent=true');
     expect(u.timer).toContain('WantedBy=timers.target');
+  });
+
+  it('gives a drill a StateDirectory, where its evidence survives the sandboxing', () => {
+    const u = renderSystemdUnits(plan[3]!);
+    expect(u.service).toContain('StateDirectory=duplicati-kit');
+    expect(u.service).toContain('ProtectSystem=strict');
+    expect(renderSystemdUnits(plan[0]!).service).not.toContain('StateDirectory');
+    for (const bad of ['/var/lib/x', '../x', 'a/../b', 'a b']) {
+      expect(() => renderSystemdUnits({ ...plan[3]!, stateDirectory: bad })).toThrow(/invalid schedule/);
+    }
   });
 
   it('escapes systemd specifiers and variables in arguments', () => {
@@ -75,7 +91,7 @@ describe('systemd units', () => {
       dir,
       plan.map((p) => ({ ...p, command: [node, '-e', '0'] })),
     );
-    expect(files).toHaveLength(6);
+    expect(files).toHaveLength(8);
     const { stdout, stderr } = await run(
       'systemd-analyze',
       ['verify', ...files.filter((f) => f.endsWith('.timer')), ...files.filter((f) => f.endsWith('.service'))],

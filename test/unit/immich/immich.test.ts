@@ -4,13 +4,17 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isConfigError } from '../../../src/core/errors.js';
 import {
   compareImmichVersions,
+  defaultImmichPathMap,
   dumpKind,
   fromImmichEnv,
   hostPathOf,
   ImmichDatabaseSource,
+  ImmichDatabaseTarget,
+  ImmichLibraryCheck,
   ImmichLibrarySource,
   ImmichLibraryTarget,
   immichDumpName,
+  mapImmichPath,
   parseDotenv,
 } from '../../../src/immich/index.js';
 import { makeContext, tempDir } from '../../helpers/context.js';
@@ -105,6 +109,53 @@ describe('Immich naming and versions', () => {
     expect(hostPathOf('/data/upload/u1/a.jpg', '/srv/lib')).toBe('/srv/lib/upload/u1/a.jpg');
     expect(hostPathOf('/usr/src/app/upload/library/u1/a.jpg', '/srv/lib')).toBe('/srv/lib/library/u1/a.jpg');
     expect(hostPathOf('/elsewhere/a.jpg', '/srv/lib')).toBeUndefined();
+  });
+
+  it('maps asset paths to what Duplicati lists, first matching prefix wins', () => {
+    const map = defaultImmichPathMap('/srv/lib');
+    expect(map).toEqual([
+      { from: '/data/', to: '/srv/lib/' },
+      { from: '/usr/src/app/upload/', to: '/srv/lib/' },
+    ]);
+    expect(mapImmichPath('/usr/src/app/upload/upload/u1/a.jpg', map)).toBe('/srv/lib/upload/u1/a.jpg');
+    // Prefixes match whole folders: /database/ is not under /data/.
+    expect(mapImmichPath('/database/x.jpg', map)).toBeUndefined();
+    const custom = [
+      { from: '/data', to: '/source/srv/lib' },
+      { from: '/mnt/photos/', to: '/mnt/photos/' },
+    ];
+    expect(mapImmichPath('/data/upload/a.jpg', custom)).toBe('/source/srv/lib/upload/a.jpg');
+    expect(mapImmichPath('/mnt/photos/2024/b.jpg', custom)).toBe('/mnt/photos/2024/b.jpg');
+  });
+
+  it('validates the drill check options with paths, in the check and in the target', () => {
+    const target = new ImmichDatabaseTarget({
+      connection: { host: '127.0.0.1', user: 'postgres', database: 'immich' },
+      scratch: true,
+    });
+    expect(target.drillChecks().map((c) => c.name)).toEqual(['immich-library-consistency']);
+    const bad = (f: () => unknown) => {
+      try {
+        f();
+        return [];
+      } catch (e) {
+        expect(isConfigError(e)).toBe(true);
+        return (e as { issues: { path: string }[] }).issues.map((i) => i.path).sort();
+      }
+    };
+    expect(
+      bad(() => new ImmichLibraryCheck({ target, pathMap: [{ from: 'data/', to: '/x/' }], maxMissing: -1 })),
+    ).toEqual(['maxMissing', 'pathMap.0.from']);
+    expect(bad(() => new ImmichLibraryCheck({ target: {} as ImmichDatabaseTarget }))).toEqual(['target']);
+    expect(
+      bad(
+        () =>
+          new ImmichDatabaseTarget({
+            connection: { host: '127.0.0.1', user: 'postgres', database: 'immich' },
+            drillCheck: { liveLibrary: 'relative' },
+          }),
+      ),
+    ).toEqual(['drillCheck.liveLibrary']);
   });
 });
 

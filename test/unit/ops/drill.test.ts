@@ -5,7 +5,14 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defaultEvidenceDir, drillTargets } from '../../../src/cli/commands/drill.js';
+import {
+  defaultEvidenceDir,
+  drillTargets,
+  evidenceDirCandidates,
+  SYSTEM_EVIDENCE_DIR,
+} from '../../../src/cli/commands/drill.js';
+import { checksOfTarget, type DrillCheckContext, runDrillChecks } from '../../../src/ops/drill-check.js';
+import { silentLogger } from '../../../src/core/logger.js';
 import type { DuplicatiClient } from '../../../src/duplicati/client.js';
 import type { Fileset } from '../../../src/duplicati/types.js';
 import { pickVersion, restoreDrill, scratchRefusal } from '../../../src/ops/drill.js';
@@ -86,6 +93,45 @@ describe('restoreDrill options', () => {
   });
 });
 
+describe('runDrillChecks', () => {
+  const ctx = (signal = new AbortController().signal) =>
+    ({ signal, logger: silentLogger }) as unknown as DrillCheckContext;
+
+  it('keeps each outcome; a check that throws is a fail, a skipped one does not fail', async () => {
+    const out = await runDrillChecks(
+      [
+        { name: 'a', run: async () => ({ status: 'pass', detail: 'fine', figures: { checked: 3 } }) },
+        { name: 'b', run: async () => ({ status: 'skipped', detail: 'nothing to check' }) },
+        {
+          name: 'c',
+          run: async () => {
+            throw new Error('listing refused');
+          },
+        },
+      ],
+      ctx(),
+    );
+    expect(out.map(({ durationMs: _, ...r }) => r)).toEqual([
+      { name: 'a', ok: true, status: 'pass', detail: 'fine', figures: { checked: 3 } },
+      { name: 'b', ok: true, status: 'skipped', detail: 'nothing to check' },
+      { name: 'c', ok: false, status: 'fail', detail: 'the check failed: listing refused' },
+    ]);
+  });
+
+  it("rethrows the caller's abort", async () => {
+    const ac = new AbortController();
+    const reason = new Error('stop');
+    const check = {
+      name: 'slow',
+      run: async () => {
+        ac.abort(reason);
+        throw new Error('aborted inside');
+      },
+    };
+    await expect(runDrillChecks([check], ctx(ac.signal))).rejects.toBe(reason);
+  });
+});
+
 describe('drillTargets (CLI)', () => {
   it('forces sqlite and postgres into scratch mode, unpacks archives into scratch, drops directory targets', async () => {
     const scratch = '/var/tmp/dk-drill-x';
@@ -102,6 +148,26 @@ describe('drillTargets (CLI)', () => {
     expect((targets[1] as ArchiveTarget).options.dest.startsWith(scratch)).toBe(true);
   });
 
+  it('forces immich-database targets into scratch mode with their consistency check, and leaves the library out', async () => {
+    const entries = [
+      { type: 'immich-database', connection: { host: '127.0.0.1', user: 'postgres', database: 'immich' } },
+      { type: 'immich-library', uploadLocation: '/srv/immich/library' },
+      {
+        type: 'immich-database',
+        name: 'no-check',
+        connection: { host: '127.0.0.1', user: 'postgres', database: 'immich' },
+        drillCheck: false,
+      },
+    ];
+    const { targets, notes, allScratch } = await drillTargets(entries, [], '/var/tmp/x');
+    expect(targets.map((t) => t.kind)).toEqual(['immich.postgres', 'immich.postgres']);
+    expect(allScratch).toBe(true);
+    expect(notes.join('\n')).toMatch(/immich-library\) left out/);
+    expect(checksOfTarget(targets[0] as RestoreTarget).map((c) => c.name)).toEqual(['immich-library-consistency']);
+    expect(checksOfTarget(targets[1] as RestoreTarget)).toEqual([]);
+    expect(checksOfTarget(new SqliteTarget({ path: '/a.db', scratch: true }))).toEqual([]);
+  });
+
   it('keeps instances as given but then only verifies', async () => {
     const instance = new SqliteTarget({ path: '/srv/app.db', scratch: true });
     const { targets, allScratch, notes } = await drillTargets([instance], [instance], '/tmp/x');
@@ -114,6 +180,18 @@ describe('drillTargets (CLI)', () => {
     expect(defaultEvidenceDir({ STATE_DIRECTORY: '/var/lib/dk:/var/lib/other' })).toBe('/var/lib/dk/drills');
     expect(defaultEvidenceDir({ XDG_STATE_HOME: '/home/u/.state' })).toBe('/home/u/.state/duplicati-kit/drills');
     expect(defaultEvidenceDir({})).toMatch(/\.local\/state\/duplicati-kit\/drills$/);
+  });
+
+  it('status also looks where drills scheduled as system units keep their evidence', () => {
+    expect(SYSTEM_EVIDENCE_DIR).toBe('/var/lib/duplicati-kit/drills');
+    expect(evidenceDirCandidates({ XDG_STATE_HOME: '/home/u/.state' })).toEqual([
+      '/home/u/.state/duplicati-kit/drills',
+      '/var/lib/duplicati-kit/drills',
+    ]);
+    // Under the timer itself both are the same folder.
+    expect(evidenceDirCandidates({ STATE_DIRECTORY: '/var/lib/duplicati-kit' })).toEqual([
+      '/var/lib/duplicati-kit/drills',
+    ]);
   });
 });
 
@@ -153,7 +231,18 @@ describe('drill evidence files', () => {
         checks: [{ name: 'count photos', ok: false, detail: 'expected 250, got 249' }],
       },
     ],
-    durations: { restoreMs: 100, verifyMs: 50, totalMs: 170 },
+    consistency: [
+      {
+        name: 'immich-library-consistency',
+        ok: false,
+        status: 'fail',
+        detail: '1 of 40 asset file(s) the database references are not in the backup: /data/upload/u1/IMG_3.jpg',
+        figures: { checked: 40, missing: 1 },
+        samples: ['/data/upload/u1/IMG_3.jpg'],
+        durationMs: 9,
+      },
+    ],
+    durations: { restoreMs: 100, verifyMs: 50, checksMs: 9, totalMs: 170 },
     startedAt: '2026-11-29T09:10:30.123Z',
     finishedAt: '2026-11-29T09:10:30.293Z',
     scratch: { dir: '/tmp/drill-x', kept: false },
@@ -168,6 +257,11 @@ describe('drill evidence files', () => {
     expect(md).toContain('- app (app): count photos: expected 250, got 249');
     // Table cells escape the pipe of the job name and keep one row per entry.
     expect(md).toContain('| app | sqlite | app | failed | ✗ count photos: expected 250, got 249 |');
+    expect(md).toContain('## Consistency checks');
+    expect(md).toContain(
+      '- ✗ immich-library-consistency (fail): 1 of 40 asset file(s) the database references are not in the backup: /data/upload/u1/IMG_3.jpg [checked 40, missing 1]',
+    );
+    expect(renderDrillMarkdown(evidence({ consistency: [] }))).not.toContain('Consistency');
   });
 
   it('writes drill-<time>.json, .md and last-drill.json atomically, and reads the last one back', async () => {

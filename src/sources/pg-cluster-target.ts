@@ -20,8 +20,8 @@ import {
   DUMP_FORMATS,
   loadAndInspect,
   serverVersionCheck,
-  swapBack,
-  swapIn,
+  swapAllBack,
+  swapInAll,
 } from './pg-restore-steps.js';
 import type { SqlSession } from './pg-session.js';
 import type { PgEndpoint } from './postgres.js';
@@ -435,24 +435,12 @@ export async function restoreCluster(
         metadata: { scratch: true, databases: [...fresh.values()], checks: checkReport, globals: globalsReport },
       };
     }
-    const swapped: { database: string; safety: string | null }[] = [];
-    try {
-      for (const d of run.dbs) {
-        const safety = await swapIn(run.admin, d.name, fresh.get(d.name) as string);
-        fresh.delete(d.name);
-        swapped.push({ database: d.name, safety: safety ?? null });
-      }
-    } catch (e) {
-      const stuck = await swapAllBack(run.admin, swapped);
-      if (stuck.length) {
-        throw new RestoreError(
-          `swapping the restored databases in failed, and swapping back failed for ${stuck.join(', ')}: ${(e as Error).message}`,
-          where,
-          { cause: e, code: 'ERR_PG_ROLLBACK' },
-        );
-      }
-      throw e;
-    }
+    const swapped = await swapInAll(
+      run.admin,
+      run.dbs.map((d) => ({ live: d.name, fresh: fresh.get(d.name) as string })),
+      where,
+      (live) => fresh.delete(live),
+    );
     keep = true;
     ctx.logger.info('restored PostgreSQL databases', { databases: names });
     const safeties = swapped.flatMap((s) => (s.safety ? [s.safety] : []));
@@ -474,22 +462,6 @@ export async function restoreCluster(
     if (!keep) await dropCreated(run.admin, created, ctx);
     await run.admin.close(true);
   }
-}
-
-/** Swap back, newest first; returns the databases that could not be swapped back. */
-async function swapAllBack(
-  admin: SqlSession,
-  swapped: readonly { database: string; safety: string | null }[],
-): Promise<string[]> {
-  const stuck: string[] = [];
-  for (const s of [...swapped].reverse()) {
-    try {
-      await swapBack(admin, s.database, s.safety ?? undefined);
-    } catch {
-      stuck.push(s.safety ? `${s.database} (safety copy ${s.safety})` : s.database);
-    }
-  }
-  return stuck;
 }
 
 function stateOf(output: RestoreOutput): {

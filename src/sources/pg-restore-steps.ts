@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Transform } from 'node:stream';
-import type { Phase, VerificationProblem } from '../core/errors.js';
+import { type Phase, RestoreError, type VerificationProblem } from '../core/errors.js';
 import {
   boundedName,
   compactTimestamp,
@@ -196,4 +196,56 @@ export async function swapBack(admin: SqlSession, live: string, safety: string |
   if (await databaseInfo(admin, live)) await renameDatabase(admin, live, failed);
   if (safety !== undefined) await renameDatabase(admin, safety, live);
   await dropDatabase(admin, failed);
+}
+
+/** A database swapped in by {@link swapInAll}, and its safety copy (null when there was no live one). */
+export type SwappedDatabase = {
+  readonly database: string;
+  readonly safety: string | null;
+};
+
+/**
+ * Swap several restored databases in, in order. When one swap fails, the ones swapped before it
+ * are swapped back (newest first) and the error is rethrown; if swapping back fails too, a
+ * RestoreError (`ERR_PG_ROLLBACK`) names the databases needing a hand. `onSwapped` is told each
+ * live name whose new database took its place.
+ */
+export async function swapInAll(
+  admin: SqlSession,
+  pairs: readonly { readonly live: string; readonly fresh: string }[],
+  where: { readonly source: string; readonly kind: string; readonly phase: Phase },
+  onSwapped: (live: string) => void = () => {},
+): Promise<SwappedDatabase[]> {
+  const swapped: SwappedDatabase[] = [];
+  try {
+    for (const p of pairs) {
+      const safety = await swapIn(admin, p.live, p.fresh);
+      onSwapped(p.live);
+      swapped.push({ database: p.live, safety: safety ?? null });
+    }
+  } catch (e) {
+    const stuck = await swapAllBack(admin, swapped);
+    if (stuck.length) {
+      throw new RestoreError(
+        `swapping the restored databases in failed, and swapping back failed for ${stuck.join(', ')}: ${(e as Error).message}`,
+        where,
+        { cause: e, code: 'ERR_PG_ROLLBACK' },
+      );
+    }
+    throw e;
+  }
+  return swapped;
+}
+
+/** Swap back, newest first; returns the databases that could not be swapped back. */
+export async function swapAllBack(admin: SqlSession, swapped: readonly SwappedDatabase[]): Promise<string[]> {
+  const stuck: string[] = [];
+  for (const s of [...swapped].reverse()) {
+    try {
+      await swapBack(admin, s.database, s.safety ?? undefined);
+    } catch {
+      stuck.push(s.safety ? `${s.database} (safety copy ${s.safety})` : s.database);
+    }
+  }
+  return stuck;
 }

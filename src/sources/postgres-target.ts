@@ -142,6 +142,8 @@ export interface PostgresTargetHooks {
  * import { createRestorePlan, PostgresTarget } from 'duplicati-kit';
  * const plan = createRestorePlan({ targets: [new PostgresTarget({ connection: { url: 'postgres://postgres@127.0.0.1/app' } })] });
  * const report = await plan.run({ from: '/restore/staging' });
+ * // A whole-server entry: every database (or `only` some), roles first; `scratch` for a drill.
+ * const server = new PostgresTarget({ connection: { url: 'postgres://postgres@127.0.0.1/postgres' }, only: ['app'] });
  * ```
  */
 export class PostgresTarget implements RestoreTarget {

@@ -250,6 +250,12 @@ const PROGRESS_STEP = 16 << 20;
  * extensions and the server version go into the manifest, read in the same snapshot as the dump
  * (REPEATABLE READ transaction + `pg_export_snapshot()` + `pg_dump --snapshot`).
  *
+ * With `databases` (`'all'` or a list) it dumps a whole server instead: `globals.sql` from
+ * `pg_dumpall --globals-only` (roles with their password hashes, tablespaces, memberships), then
+ * `databases/<db>.<ext>` per database, each in its own snapshot with its own row counts. The
+ * manifest lists the databases, their counts, owners and locales, and the role names (never a
+ * hash). A failure of any database fails the source and removes what was written.
+ *
  * `pg` is imported on first use, so importing the package stays light.
  *
  * @example
@@ -257,7 +263,16 @@ const PROGRESS_STEP = 16 << 20;
  * import { createBackupPlan, PostgresSource } from 'duplicati-kit';
  * const plan = createBackupPlan({
  *   workDir: '/srv/backup/staging',
- *   sources: [new PostgresSource({ connection: { url: 'postgres://app@127.0.0.1/app' }, format: 'sql.gz' })],
+ *   sources: [
+ *     new PostgresSource({ connection: { url: 'postgres://app@127.0.0.1/app' }, format: 'sql.gz' }),
+ *     new PostgresSource({
+ *       name: 'pg-server',
+ *       connection: { host: '127.0.0.1', user: 'postgres', passwordFile: '/run/secrets/pg', database: 'postgres' },
+ *       databases: 'all',
+ *       excludeDatabases: ['*_scratch'],
+ *       format: 'custom',
+ *     }),
+ *   ],
  * });
  * ```
  */

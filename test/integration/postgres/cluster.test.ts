@@ -9,6 +9,7 @@ import { PostgresSource } from '../../../src/sources/postgres.js';
 import { PostgresTarget } from '../../../src/sources/postgres-target.js';
 import { createRestorePlan } from '../../../src/sources/restore-plan.js';
 import type { RestoreTarget } from '../../../src/sources/types.js';
+import { requireBuiltCli, runCli } from '../../helpers/cli.js';
 import { makeContext, tempDir } from '../../helpers/context.js';
 import { writeFakeDocker } from '../immich/fixture.js';
 import { databasesLike, dropDatabases, PG, pgAvailable, sql, uniqueDb } from './pg-helpers.js';
@@ -355,6 +356,37 @@ describe.skipIf(!available)('PostgresSource / PostgresTarget with every database
       executor: { docker: { container: 'pg_old', command: old.command, host: PG.host, port: PG.port } },
     });
     await noGlobals.check(makeContext(work.dir, noGlobals.name));
+  });
+
+  it('the built CLI runs it from a YAML config: prepare, then a scratch restore of the set', async () => {
+    requireBuiltCli();
+    const dir = path.join(work.dir, 'cli');
+    await fsp.mkdir(dir);
+    const config = path.join(dir, 'duplicati-kit.yaml');
+    const conn = `{ host: ${PG.host}, port: ${PG.port}, user: ${PG.user}, database: postgres }`;
+    await fsp.writeFile(
+      config,
+      [
+        `workDir: ${path.join(dir, 'staging')}`,
+        'sources:',
+        `  - { type: postgres, name: server, connection: ${conn}, databases: ['${dbA}', '${dbB}'], format: sql.gz }`,
+        'restore:',
+        `  targets: [{ type: postgres, connection: ${conn}, scratch: true, only: ['${dbB}'] }]`,
+        '',
+      ].join('\n'),
+    );
+    const prepared = await runCli(['prepare', '--json', '--config', config]);
+    expect(prepared.code).toBe(0);
+    const out = JSON.parse(prepared.stdout) as {
+      manifest: { sources: { metadata: { databases: { name: string }[] } }[] };
+    };
+    expect(out.manifest.sources[0]?.metadata.databases.map((d) => d.name)).toEqual([dbA, dbB]);
+    const restored = await runCli(['restore', '--json', '--from', path.join(dir, 'staging'), '--config', config]);
+    expect(restored.code).toBe(0);
+    const report = JSON.parse(restored.stdout) as { ok: boolean; entries: { status: string }[] };
+    expect(report.ok).toBe(true);
+    expect(report.entries.map((e) => e.status)).toEqual(['restored']);
+    expect(await leftovers()).toEqual([]);
   });
 
   it('aborting mid-way kills the dumps and removes every artifact already written', async () => {

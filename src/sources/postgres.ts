@@ -301,7 +301,7 @@ export class PostgresSource implements BackupSource {
     });
   }
 
-  /** The database this source dumps. */
+  /** The database this source dumps (with `databases`: the one it connects to, to list them). */
   get database(): string {
     return connectionDatabase(this.#options.connection);
   }

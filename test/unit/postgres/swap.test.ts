@@ -16,7 +16,9 @@ function catalogue(names: string[], failFrom: string[] = []) {
     async query<T extends Record<string, unknown>>(sql: string): Promise<T[]> {
       const lit = /datname = '((?:[^']|'')*)'/.exec(sql)?.[1]?.replace(/''/g, "'");
       if (sql.includes('FROM pg_database') && lit !== undefined) {
-        return (dbs.has(lit) ? [{ owner: 'postgres', encoding: 'UTF8', collate: 'C', ctype: 'C' }] : []) as unknown as T[];
+        return (dbs.has(lit)
+          ? [{ owner: 'postgres', encoding: 'UTF8', collate: 'C', ctype: 'C' }]
+          : []) as unknown as T[];
       }
       return [];
     },

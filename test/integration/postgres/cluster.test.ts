@@ -7,6 +7,7 @@ import { readManifest } from '../../../src/core/manifest.js';
 import { createBackupPlan } from '../../../src/sources/plan.js';
 import { PostgresSource } from '../../../src/sources/postgres.js';
 import { PostgresTarget } from '../../../src/sources/postgres-target.js';
+import { PgExecutor } from '../../../src/sources/pg-executor.js';
 import { createRestorePlan } from '../../../src/sources/restore-plan.js';
 import type { RestoreTarget } from '../../../src/sources/types.js';
 import { requireBuiltCli, runCli } from '../../helpers/cli.js';
@@ -328,6 +329,32 @@ describe.skipIf(!available)('PostgresSource / PostgresTarget with every database
     expect(log).toMatch(/pg_dump --clean/);
     expect(log).not.toContain(password);
     expect(log).toContain('PGPASSWORD=set');
+  });
+
+  it('runs the local pg_dumpall with the password in its environment, never on argv', async () => {
+    const bin = path.join(work.dir, 'bin');
+    await fsp.mkdir(bin);
+    const log = path.join(bin, 'argv.log');
+    const real = (await new PgExecutor('local').findTools('pg_dumpall')).find((t) => t.major >= 15);
+    expect(real, 'a pg_dumpall 15+ is installed').toBeDefined();
+    // A wrapper found first (binDirs): logs the argv the kernel sees, then runs the real tool.
+    await fsp.writeFile(
+      path.join(bin, 'pg_dumpall'),
+      `#!/bin/sh\n{ tr '\\0' ' ' < /proc/$$/cmdline; echo " PGPASSWORD=\${PGPASSWORD:+set}"; } >> '${log}'\nexec '${real?.path}' "$@"\n`,
+      { mode: 0o755 },
+    );
+    const password = 'Local-Pw-31d0';
+    const src = new PostgresSource({
+      name: 'all-local',
+      connection: { ...connection, password },
+      databases: [dbC],
+      binDirs: [bin],
+    });
+    const prepared = await src.prepare(makeContext(work.dir, src.name));
+    expect(prepared.artifacts.map((a) => a.format)).toEqual(['pg_dumpall-globals', 'sql']);
+    const lines = (await fsp.readFile(log, 'utf8')).trim().split('\n');
+    expect(lines.some((l) => /pg_dumpall --globals-only --no-password .* PGPASSWORD=set$/.test(l))).toBe(true);
+    expect(lines.join('\n')).not.toContain(password);
   });
 
   it('refuses a pg_dumpall older than the server, listing what it found, before writing anything', async () => {

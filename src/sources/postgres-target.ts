@@ -75,7 +75,10 @@ export interface PostgresTargetOptions {
   readonly binDirs?: readonly string[];
   /** pg_restore `--jobs` for custom-format dumps (local executor). @default the cores, at most 4 */
   readonly jobs?: number;
-  /** All-databases entries: restore only these databases. @default every database of the entry */
+  /**
+   * All-databases entries: restore only these databases. With it, the target accepts only
+   * all-databases entries. @default every database of the entry
+   */
   readonly only?: readonly string[];
   /**
    * All-databases entries: run the backup's globals first (create missing roles and
@@ -185,7 +188,11 @@ export class PostgresTarget implements RestoreTarget {
   /** True for manifest entries of this kind (and name, when `source` was given). */
   accepts(entry: ManifestEntry): boolean {
     return (
-      this.#accepts.includes(entry.kind) && (this.#options.source === undefined || entry.name === this.#options.source)
+      this.#accepts.includes(entry.kind) &&
+      (this.#options.source === undefined || entry.name === this.#options.source) &&
+      // A target picking databases of whole-server entries must not swap a one-database dump
+      // into its connection's database.
+      (this.#options.only === undefined || isClusterEntry(entry))
     );
   }
 

@@ -249,6 +249,19 @@ describe('all-databases options', () => {
     expect(() => new PostgresTarget({ connection, only: ['a'], globals: false })).not.toThrow();
   });
 
+  it('a target with only takes whole-server entries, never a one-database dump', () => {
+    const entry = (metadata: Record<string, unknown>) =>
+      ({ name: 'pg', kind: 'postgres', metadata }) as unknown as Parameters<PostgresTarget['accepts']>[0];
+    const server = entry({ cluster: true, databases: [{ name: 'app' }] });
+    const single = entry({ database: 'app', counts: {} });
+    const picking = new PostgresTarget({ connection, only: ['app'] });
+    expect(picking.accepts(server)).toBe(true);
+    expect(picking.accepts(single)).toBe(false);
+    const plain = new PostgresTarget({ connection });
+    expect(plain.accepts(server)).toBe(true);
+    expect(plain.accepts(single)).toBe(true);
+  });
+
   it('the options are reachable from a config file, and bad ones are reported with their path', async () => {
     const cfg = await resolveConfig({
       workDir: '/srv/backup/staging',

@@ -326,8 +326,18 @@ export async function prepareCluster(
         } catch (e) {
           // The first failure stops the others; their own "stopped" errors are not the story.
           if (!failure && !signal.aborted) {
-            failure = { error: e };
-            stop.abort(e);
+            // Name the database: with dozens of them, "pg_dump failed" alone says too little.
+            const error = new DumpError(
+              `dumping database "${db.name}" failed: ${(e as Error)?.message ?? String(e)}`,
+              { ...c.where, phase: 'prepare' },
+              {
+                cause: e,
+                secrets: c.secrets,
+                code: isDuplicatiKitError(e) ? e.code : 'ERR_PG_DUMP',
+              },
+            );
+            failure = { error };
+            stop.abort(error);
           }
           return undefined;
         }

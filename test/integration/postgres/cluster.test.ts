@@ -2,7 +2,12 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isRestoreError, isSourceUnavailableError, isVerificationError } from '../../../src/core/errors.js';
+import {
+  isDumpError,
+  isRestoreError,
+  isSourceUnavailableError,
+  isVerificationError,
+} from '../../../src/core/errors.js';
 import { readManifest } from '../../../src/core/manifest.js';
 import { createBackupPlan } from '../../../src/sources/plan.js';
 import { PostgresSource } from '../../../src/sources/postgres.js';
@@ -414,6 +419,26 @@ describe.skipIf(!available)('PostgresSource / PostgresTarget with every database
     expect(report.ok).toBe(true);
     expect(report.entries.map((e) => e.status)).toEqual(['restored']);
     expect(await leftovers()).toEqual([]);
+  });
+
+  it('one database failing fails the source, names that database, and removes what was written', async () => {
+    // --table matches in the first database only: pg_dump of the second one fails.
+    const src = source('all-fail', { databases: [dbA, dbB], pgDumpArgs: ['--table=app.users'], counts: 'none' });
+    const ctx = makeContext(work.dir, src.name);
+    const dumped: unknown[] = [];
+    const err = await src
+      .prepare({
+        ...ctx,
+        logger: { ...ctx.logger, info: (_m: string, f?: Record<string, unknown>) => dumped.push(f?.database) },
+      })
+      .catch((e: unknown) => e);
+    expect(dumped).toContain(dbA);
+    expect(isDumpError(err)).toBe(true);
+    expect((err as { code: string }).code).toBe('ERR_PG_DUMP');
+    expect((err as Error).message).toContain(`dumping database "${dbB}" failed: pg_dump failed`);
+    expect((err as Error).message).toContain('no matching tables were found');
+    const left = await fsp.readdir(path.join(work.dir, 'all-fail'), { recursive: true }).catch(() => []);
+    expect(left.filter((f) => String(f).includes('.'))).toEqual([]);
   });
 
   it('aborting mid-way kills the dumps and removes every artifact already written', async () => {

@@ -61,6 +61,7 @@ export type { PostgresTargetHooks } from './sources/postgres-target.js';
 export type { PgConnectionFields, PgConnectionOptions, PgConnectionUrl } from './sources/pg-connection.js';
 export type { PgExecutorOptions } from './sources/pg-executor.js';
 export type { PgCountSelection, PgDumpFormat } from './sources/pg-dump.js';
+export type { PgDatabaseSelection } from './sources/pg-cluster.js';
 export { createParallelGzip } from './sources/gzip-parallel.js';
 export type { ParallelGzipOptions } from './sources/gzip-parallel.js';
 export { MysqlSource } from './sources/mysql.js';

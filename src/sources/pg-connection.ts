@@ -155,13 +155,20 @@ export async function resolveConnection(c: PgConnectionOptions, signal?: AbortSi
   };
 }
 
-/** Command-line connection flags for pg_dump, psql, pg_restore (no password: see {@link toolEnv}). */
-export function connectionArgs(c: Pick<ResolvedPgConnection, 'host' | 'port' | 'user'>, database: string): string[] {
+/**
+ * Command-line connection flags for pg_dump, pg_dumpall, psql, pg_restore (no password: see
+ * {@link toolEnv}). pg_dumpall reads `--dbname` as a connection string, so it gets `--database`.
+ */
+export function connectionArgs(
+  c: Pick<ResolvedPgConnection, 'host' | 'port' | 'user'>,
+  database: string,
+  databaseFlag: '--dbname' | '--database' = '--dbname',
+): string[] {
   const args: string[] = [];
   if (c.host !== undefined) args.push('--host', c.host);
   if (c.port !== undefined) args.push('--port', String(c.port));
   if (c.user !== undefined) args.push('--username', c.user);
-  args.push('--dbname', database);
+  args.push(databaseFlag, database);
   return args;
 }
 

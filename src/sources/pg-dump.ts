@@ -13,6 +13,7 @@ import { createParallelGzip, type ParallelGzipOptions } from './gzip-parallel.js
 import { createCopyRowCounter } from './pg-copy-counter.js';
 import { connectionArgs, quoteIdent, quoteLiteral, type ResolvedPgConnection, toolEnv } from './pg-connection.js';
 import { type FoundPgTool, type PgExecutor, spawnPgTool } from './pg-executor.js';
+import { redactPasswordHashes } from './pg-globals.js';
 import type { SqlSession } from './pg-session.js';
 
 /** Dump formats: plain SQL, plain SQL gzipped on all cores, or pg_dump's custom archive. */
@@ -168,28 +169,46 @@ export function pgDumpArgs(
   ];
 }
 
+/** Options of {@link streamToolToArtifact}. */
+export interface StreamToolOptions {
+  readonly executor: PgExecutor;
+  readonly tool: FoundPgTool;
+  /** `pg_dump`, `pg_dumpall`: names the tool in errors and finds its `<tool>: error:` lines. */
+  readonly label: string;
+  readonly args: readonly string[];
+  readonly conn: ResolvedPgConnection;
+  /** Artifact name inside the source's folder, and its manifest format. */
+  readonly name: string;
+  readonly format: string;
+  /** Transforms between the tool's stdout and the file (row counter, gzip, observers). */
+  readonly stages?: readonly Transform[];
+  readonly artifacts: ArtifactWriter;
+  readonly signal: AbortSignal;
+  readonly where: { readonly source: string; readonly kind: string };
+  readonly secrets: readonly string[];
+  readonly onBytes?: (n: number) => void;
+}
+
 /**
- * Run pg_dump and stream its output into an artifact (sha256 on the way). A non-zero exit or an
- * `error:` line on stderr is a {@link DumpError} carrying the redacted stderr tail; the partial
- * artifact is removed. A caller's abort kills pg_dump and is rethrown as-is.
+ * Run a dump tool and stream its stdout into an artifact (sha256 on the way). A non-zero exit or
+ * an `<tool>: error:` line on stderr is a {@link DumpError} carrying the redacted stderr tail; the
+ * partial artifact is removed. A caller's abort kills the tool and is rethrown as-is. Nothing the
+ * tool writes to stdout is ever logged (pg_dumpall's output holds password hashes).
  */
-export async function runPgDump(o: RunPgDumpOptions): Promise<PgDumpResult> {
-  const cmd = o.executor.command(o.pgDump.path, pgDumpArgs(o), toolEnv(o.conn));
+export async function streamToolToArtifact(o: StreamToolOptions): Promise<ArtifactRef> {
+  const cmd = o.executor.command(o.tool.path, o.args, toolEnv(o.conn));
   const { child, stderrTail } = spawnPgTool(cmd, { stdin: 'ignore', stdout: 'pipe' }, o.signal);
-  const format = o.format === 'custom' ? 'pg_dump-custom' : o.format;
-  const sink = o.artifacts.open(o.name, { format, signal: o.signal });
+  const sink = o.artifacts.open(o.name, { format: o.format, signal: o.signal });
   const stdout = child.stdout as Readable;
-  const counter = o.countRows && o.format !== 'custom' ? createCopyRowCounter() : undefined;
   if (o.onBytes) {
     const onBytes = o.onBytes;
     stdout.on('data', (c: Buffer) => onBytes(c.length));
   }
   let pipeError: unknown;
   try {
-    const stages: Transform[] = [];
-    if (counter) stages.push(counter);
-    if (o.format === 'sql.gz') stages.push(createParallelGzip({ level: DUMP_GZIP_LEVEL, ...o.gzip }));
-    await (pipeline as (...a: unknown[]) => Promise<void>)(stdout, ...stages, sink.stream, { signal: o.signal });
+    await (pipeline as (...a: unknown[]) => Promise<void>)(stdout, ...(o.stages ?? []), sink.stream, {
+      signal: o.signal,
+    });
   } catch (e) {
     pipeError = e;
     child.kill();
@@ -199,13 +218,13 @@ export async function runPgDump(o: RunPgDumpOptions): Promise<PgDumpResult> {
     await sink.abort(o.signal.reason);
     throw o.signal.reason;
   }
-  const tail = redactText(stderrTail().trim(), o.secrets);
-  const errorLine = /^pg_dump: error: .*/m.exec(tail)?.[0];
+  const tail = redactPasswordHashes(redactText(stderrTail().trim(), o.secrets));
+  const errorLine = new RegExp(`^${o.label}: error: .*`, 'm').exec(tail)?.[0];
   if (pipeError !== undefined || result.exitCode !== 0 || errorLine) {
     await sink.abort(pipeError);
     const why =
       result.exitCode !== 0 || errorLine
-        ? `pg_dump failed (exit ${result.exitCode ?? result.signal ?? 'unknown'})${tail ? `:\n${tail.split('\n').slice(-10).join('\n')}` : ''}`
+        ? `${o.label} failed (exit ${result.exitCode ?? result.signal ?? 'unknown'})${tail ? `:\n${tail.split('\n').slice(-10).join('\n')}` : ''}`
         : `writing the dump failed: ${(pipeError as Error)?.message ?? String(pipeError)}`;
     throw new DumpError(
       why,
@@ -217,5 +236,32 @@ export async function runPgDump(o: RunPgDumpOptions): Promise<PgDumpResult> {
       },
     );
   }
-  return { ref: await sink.finish(), counts: counter?.counts };
+  return sink.finish();
+}
+
+/**
+ * Run pg_dump and stream its output into an artifact (sha256 on the way); see
+ * {@link streamToolToArtifact} for failures and aborts.
+ */
+export async function runPgDump(o: RunPgDumpOptions): Promise<PgDumpResult> {
+  const counter = o.countRows && o.format !== 'custom' ? createCopyRowCounter() : undefined;
+  const stages: Transform[] = [];
+  if (counter) stages.push(counter);
+  if (o.format === 'sql.gz') stages.push(createParallelGzip({ level: DUMP_GZIP_LEVEL, ...o.gzip }));
+  const ref = await streamToolToArtifact({
+    executor: o.executor,
+    tool: o.pgDump,
+    label: 'pg_dump',
+    args: pgDumpArgs(o),
+    conn: o.conn,
+    name: o.name,
+    format: o.format === 'custom' ? 'pg_dump-custom' : o.format,
+    stages,
+    artifacts: o.artifacts,
+    signal: o.signal,
+    where: o.where,
+    secrets: o.secrets,
+    ...(o.onBytes ? { onBytes: o.onBytes } : {}),
+  });
+  return { ref, counts: counter?.counts };
 }

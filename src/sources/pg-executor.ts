@@ -1,7 +1,7 @@
 /**
  * Where the PostgreSQL client tools run: local binaries (found on `PATH` and under
  * `/usr/lib/postgresql/<major>/bin`) or inside a container through `docker exec -i`. Also the
- * version gate: a `pg_dump` older than the server cannot dump it.
+ * version gate: a `pg_dump` or `pg_dumpall` older than the server cannot dump it.
  *
  * @module
  */
@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { throwIfAborted } from '../core/abort.js';
 
 /**
- * Where pg_dump / psql / pg_restore run.
+ * Where pg_dump / pg_dumpall / psql / pg_restore run.
  *
  * - `'local'`: binaries on this machine (`PATH`, `/usr/lib/postgresql/<major>/bin`, `binDirs`).
  * - `{ docker: { container } }`: `docker exec -i <container> <tool> …`; the password crosses as
@@ -57,7 +57,7 @@ export const pgExecutorSchema = z.union([
 ]);
 
 /** The client tools the library runs. */
-export type PgToolName = 'pg_dump' | 'psql' | 'pg_restore';
+export type PgToolName = 'pg_dump' | 'pg_dumpall' | 'psql' | 'pg_restore';
 
 /** A client tool that was found, with the version it reported. */
 export interface FoundPgTool {

@@ -13,6 +13,7 @@ import { type Phase, RestoreError } from '../core/errors.js';
 import { redactText } from '../core/redact.js';
 import { connectionArgs, type ResolvedPgConnection, toolEnv } from './pg-connection.js';
 import type { PgDumpFormat } from './pg-dump.js';
+import { redactPasswordHashes } from './pg-globals.js';
 import { type FoundPgTool, type PgExecutor, spawnPgTool } from './pg-executor.js';
 
 /**
@@ -97,13 +98,25 @@ export interface LoadDumpOptions {
   readonly transform?: () => Transform;
   /** pg_restore `--jobs` for custom archives read from a local file. */
   readonly jobs?: number;
+  /**
+   * Plain SQL in one transaction (`--single-transaction`). `false` for files with statements
+   * that cannot run in a transaction block (CREATE TABLESPACE in pg_dumpall globals). @default true
+   */
+  readonly singleTransaction?: boolean;
+  /** psql `VERBOSITY=terse`: errors without the statement text (globals hold password hashes). */
+  readonly terse?: boolean;
   readonly signal: AbortSignal;
   readonly where: { readonly source: string; readonly kind: string; readonly phase: Phase };
   readonly secrets: readonly string[];
 }
 
 /** argv of the loader (exported for tests: no secret may appear in it). */
-export function loadArgs(o: Pick<LoadDumpOptions, 'executor' | 'conn' | 'database' | 'format' | 'jobs' | 'file'>): {
+export function loadArgs(
+  o: Pick<
+    LoadDumpOptions,
+    'executor' | 'conn' | 'database' | 'format' | 'jobs' | 'file' | 'singleTransaction' | 'terse'
+  >,
+): {
   args: string[];
   stdinFile: boolean;
 } {
@@ -112,7 +125,16 @@ export function loadArgs(o: Pick<LoadDumpOptions, 'executor' | 'conn' | 'databas
   const conn = connectionArgs(target, o.database);
   if (o.format !== 'custom') {
     return {
-      args: ['-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=1', '--single-transaction', ...conn],
+      args: [
+        '-X',
+        '-q',
+        '--no-password',
+        '-v',
+        'ON_ERROR_STOP=1',
+        ...(o.terse ? ['-v', 'VERBOSITY=terse'] : []),
+        ...(o.singleTransaction === false ? [] : ['--single-transaction']),
+        ...conn,
+      ],
       stdinFile: true,
     };
   }
@@ -151,7 +173,7 @@ export async function loadDump(o: LoadDumpOptions): Promise<void> {
   }
   const result = await child;
   if (o.signal.aborted) throw o.signal.reason;
-  const tail = redactText(stderrTail().trim(), o.secrets);
+  const tail = redactPasswordHashes(redactText(stderrTail().trim(), o.secrets));
   if (result.exitCode !== 0 || pipeError !== undefined) {
     const toolFailed = result.exitCode !== 0;
     const reason = toolFailed

@@ -2,39 +2,43 @@
  * `PostgresTarget`: restores a `PostgresSource` dump into a new database next to the live one,
  * checks its row counts against the manifest, then swaps names so applications never see a
  * half-loaded database. The previous database is kept as `<db>_before_restore_<timestamp>` until
- * `finalize`, and `rollback` swaps back.
+ * `finalize`, and `rollback` swaps back. Entries of `PostgresSource` with `databases` (every
+ * database plus the globals) are restored as one set; see `pg-cluster-target.ts`.
  *
  * @module
  */
 import type { Transform } from 'node:stream';
 import { z } from 'zod';
 import { neverAborted } from '../core/abort.js';
+import { isDuplicatiKitError, type Phase, RestoreError, VerificationError } from '../core/errors.js';
+import { databaseInfo, dropDatabase, isScratchNameOf, scratchName } from './pg-admin.js';
 import {
-  isDuplicatiKitError,
-  type Phase,
-  RestoreError,
-  VerificationError,
-  type VerificationProblem,
-} from '../core/errors.js';
-import {
-  boundedName,
-  compactTimestamp,
-  createDatabase,
-  databaseInfo,
-  dropDatabase,
-  isScratchNameOf,
-  renameDatabase,
-  scratchName,
-} from './pg-admin.js';
+  type ClusterTargetContext,
+  finalizeCluster,
+  isClusterEntry,
+  isClusterOutput,
+  restoreCluster,
+  rollbackCluster,
+  verifyCluster,
+} from './pg-cluster-target.js';
 import {
   connectionDatabase,
   type PgConnectionOptions,
   pgConnectionSchema,
   type ResolvedPgConnection,
 } from './pg-connection.js';
-import { countRows, type PgDumpFormat, readAvailableExtensions, readServerInfo } from './pg-dump.js';
+import { type PgDumpFormat, readAvailableExtensions } from './pg-dump.js';
 import { type PgExecutorOptions, pgExecutorSchema } from './pg-executor.js';
-import { loadDump } from './pg-load.js';
+import {
+  asCounts,
+  type Check,
+  DUMP_FORMATS,
+  defaultRestoreJobs,
+  loadAndInspect,
+  serverVersionCheck,
+  swapBack,
+  swapIn,
+} from './pg-restore-steps.js';
 import type { SqlSession } from './pg-session.js';
 import { configErrorFrom } from './plan.js';
 import { PgEndpoint } from './postgres.js';
@@ -48,6 +52,8 @@ import type {
   SourceContext,
   VerificationReport,
 } from './types.js';
+
+export { compareCounts } from './pg-restore-steps.js';
 
 /** Options of {@link PostgresTarget}. */
 export interface PostgresTargetOptions {
@@ -67,8 +73,18 @@ export interface PostgresTargetOptions {
   readonly source?: string;
   readonly executor?: PgExecutorOptions;
   readonly binDirs?: readonly string[];
-  /** pg_restore `--jobs` for custom-format dumps (local executor). @default 2 */
+  /** pg_restore `--jobs` for custom-format dumps (local executor). @default the cores, at most 4 */
   readonly jobs?: number;
+  /**
+   * All-databases entries: restore only these databases. With it, the target accepts only
+   * all-databases entries. @default every database of the entry
+   */
+  readonly only?: readonly string[];
+  /**
+   * All-databases entries: run the backup's globals first (create missing roles and
+   * tablespaces; existing ones are never altered or dropped). @default true
+   */
+  readonly globals?: boolean;
 }
 
 const targetSchema = z
@@ -83,11 +99,10 @@ const targetSchema = z
     executor: pgExecutorSchema.optional(),
     binDirs: z.array(z.string().min(1)).optional(),
     jobs: z.number().int().min(1).max(64).optional(),
+    only: z.array(z.string().min(1).max(63)).min(1).optional(),
+    globals: z.boolean().optional(),
   })
   .strict();
-
-/** A check result as reported by `verify`. */
-type Check = { name: string; ok: boolean; detail?: string };
 
 /** Extension points for app targets built on {@link PostgresTarget} (Immich uses them). */
 export interface PostgresTargetHooks {
@@ -109,29 +124,6 @@ export interface PostgresTargetHooks {
   inspect?(input: RestoreInput, loaded: SqlSession, ctx: SourceContext): Promise<Check[]>;
 }
 
-const FORMATS: Readonly<Record<string, PgDumpFormat>> = { sql: 'sql', 'sql.gz': 'sql.gz', 'pg_dump-custom': 'custom' };
-
-function asCounts(v: JsonValue | undefined): Record<string, number> {
-  if (!v || typeof v !== 'object' || Array.isArray(v)) return {};
-  return Object.fromEntries(Object.entries(v).filter((e): e is [string, number] => typeof e[1] === 'number'));
-}
-
-/** Compare counts read from a loaded database with the manifest's. */
-export function compareCounts(expected: Record<string, number>, actual: Record<string, number>): VerificationProblem[] {
-  const problems: VerificationProblem[] = [];
-  for (const [table, n] of Object.entries(expected)) {
-    if (actual[table] !== n) {
-      problems.push({
-        check: 'counts',
-        message: `${table}: ${actual[table] ?? 'missing'} rows, manifest says ${n}`,
-        expected: n,
-        actual: actual[table] ?? null,
-      });
-    }
-  }
-  return problems;
-}
-
 /**
  * Restores a PostgreSQL dump with a way back.
  *
@@ -144,12 +136,17 @@ export function compareCounts(expected: Record<string, number>, actual: Record<s
  *   failure before the swap leaves the live database untouched and drops the new one.
  * - `rollback`: swap back. `finalize`: drop the safety copy unless `keepSafetyCopy`.
  * - `scratch: true`: restore only checks, in a throwaway database (restore drills).
+ * - All-databases entries (`PostgresSource` with `databases`): globals first (missing roles and
+ *   tablespaces created, existing ones untouched), every database loaded and checked, then all
+ *   swapped in; a failure anywhere leaves every live database as it was. `only` picks databases.
  *
  * @example
  * ```ts
  * import { createRestorePlan, PostgresTarget } from 'duplicati-kit';
  * const plan = createRestorePlan({ targets: [new PostgresTarget({ connection: { url: 'postgres://postgres@127.0.0.1/app' } })] });
  * const report = await plan.run({ from: '/restore/staging' });
+ * // A whole-server entry: every database (or `only` some), roles first; `scratch` for a drill.
+ * const server = new PostgresTarget({ connection: { url: 'postgres://postgres@127.0.0.1/postgres' }, only: ['app'] });
  * ```
  */
 export class PostgresTarget implements RestoreTarget {
@@ -191,13 +188,32 @@ export class PostgresTarget implements RestoreTarget {
   /** True for manifest entries of this kind (and name, when `source` was given). */
   accepts(entry: ManifestEntry): boolean {
     return (
-      this.#accepts.includes(entry.kind) && (this.#options.source === undefined || entry.name === this.#options.source)
+      this.#accepts.includes(entry.kind) &&
+      (this.#options.source === undefined || entry.name === this.#options.source) &&
+      // A target picking databases of whole-server entries must not swap a one-database dump
+      // into its connection's database.
+      (this.#options.only === undefined || isClusterEntry(entry))
     );
+  }
+
+  #clusterContext(): ClusterTargetContext {
+    const o = this.#options;
+    return {
+      endpoint: this.#endpoint,
+      where: { source: this.name, kind: this.kind },
+      maintenanceDatabase: o.maintenanceDatabase,
+      singleDatabase: o.database !== undefined,
+      only: o.only,
+      globals: o.globals ?? true,
+      jobs: o.jobs ?? defaultRestoreJobs(),
+      scratch: o.scratch ?? false,
+      keepSafetyCopy: o.keepSafetyCopy ?? false,
+    };
   }
 
   #dump(input: RestoreInput, phase: Phase): { artifact: ResolvedArtifact; format: PgDumpFormat } {
     for (const a of input.artifacts) {
-      const format = FORMATS[a.format];
+      const format = DUMP_FORMATS[a.format];
       if (format) return { artifact: a, format };
     }
     throw new RestoreError(
@@ -239,13 +255,7 @@ export class PostgresTarget implements RestoreTarget {
   ): Promise<Check[]> {
     const checks: Check[] = [];
     const meta = input.entry.metadata;
-    const server = await readServerInfo(admin);
-    const srcMajor = typeof meta.serverMajor === 'number' ? meta.serverMajor : undefined;
-    checks.push({
-      name: 'server-version',
-      ok: srcMajor === undefined || server.major >= srcMajor,
-      detail: `dump from PostgreSQL ${srcMajor ?? 'unknown'}, target runs ${server.version}`,
-    });
+    checks.push(await serverVersionCheck(admin, meta));
     const wanted = meta.extensions && typeof meta.extensions === 'object' && !Array.isArray(meta.extensions);
     if (wanted) {
       const available = await readAvailableExtensions(admin);
@@ -279,63 +289,28 @@ export class PostgresTarget implements RestoreTarget {
     ctx: SourceContext,
   ): Promise<Check[]> {
     const { artifact, format } = this.#dump(input, phase);
-    const live = await databaseInfo(admin, this.database);
-    await createDatabase(admin, db, live);
-    const server = await readServerInfo(admin);
-    const toolName = format === 'custom' ? 'pg_restore' : 'psql';
-    const tool = await this.#endpoint.tool(toolName, server.major, phase, ctx.signal);
-    ctx.onProgress({
-      phase: phase === 'verify' ? 'verify' : 'restore',
-      unit: 'bytes',
-      completed: 0,
-      total: artifact.bytes,
-      description: `loading into ${db}`,
-    });
-    await loadDump({
-      executor: this.#endpoint.executor,
-      tool,
+    const inspect = this.#hooks.inspect;
+    return loadAndInspect({
+      endpoint: this.#endpoint,
       conn,
-      database: db,
-      file: artifact.file,
+      admin,
+      db,
+      like: await databaseInfo(admin, this.database),
+      artifact,
       format,
       ...(this.#hooks.transform ? { transform: this.#hooks.transform } : {}),
-      jobs: this.#options.jobs ?? 2,
-      signal: ctx.signal,
-      where: { source: this.name, kind: this.kind, phase },
-      secrets: this.#endpoint.secrets(conn),
+      jobs: this.#options.jobs ?? defaultRestoreJobs(),
+      phase,
+      ctx,
+      where: { source: this.name, kind: this.kind },
+      expected: asCounts(input.entry.metadata.counts),
+      ...(inspect ? { inspect: (loaded: SqlSession) => inspect(input, loaded, ctx) } : {}),
     });
-    ctx.onProgress({
-      phase: phase === 'verify' ? 'verify' : 'restore',
-      unit: 'bytes',
-      completed: artifact.bytes,
-      total: artifact.bytes,
-      description: `loaded into ${db}`,
-    });
-    const loaded = await this.#endpoint.open(conn, db, phase, ctx.signal);
-    try {
-      const expected = asCounts(input.entry.metadata.counts);
-      const actual = Object.keys(expected).length
-        ? await countRows(loaded, Object.keys(expected)).catch(() => ({}))
-        : {};
-      const problems = compareCounts(expected, actual);
-      const checks: Check[] = [
-        {
-          name: 'counts',
-          ok: problems.length === 0,
-          detail: problems.length
-            ? problems.map((p) => p.message).join('; ')
-            : `${Object.keys(expected).length} tables match the manifest`,
-        },
-      ];
-      if (this.#hooks.inspect) checks.push(...(await this.#hooks.inspect(input, loaded, ctx)));
-      return checks;
-    } finally {
-      await loaded.close(true);
-    }
   }
 
   /** Check the dump loads and matches the manifest, in a scratch database that is then dropped. */
   async verify(input: RestoreInput, ctx: SourceContext): Promise<VerificationReport> {
+    if (isClusterEntry(input.entry)) return verifyCluster(this.#clusterContext(), input, ctx);
     const conn = await this.#endpoint.resolve(ctx.signal);
     const admin = await this.#admin(conn, 'verify');
     try {
@@ -372,6 +347,7 @@ export class PostgresTarget implements RestoreTarget {
 
   /** Load into a new database, verify, then swap it in (or only verify, with `scratch`). */
   async restore(input: RestoreInput, ctx: SourceContext): Promise<RestoreOutput> {
+    if (isClusterEntry(input.entry)) return restoreCluster(this.#clusterContext(), input, ctx);
     const where = { source: this.name, kind: this.kind, phase: 'restore' as const };
     const conn = await this.#endpoint.resolve(ctx.signal);
     const admin = await this.#admin(conn, 'restore');
@@ -409,18 +385,7 @@ export class PostgresTarget implements RestoreTarget {
       if (this.#options.scratch) {
         return { restored: [], metadata: { scratch: true, database: fresh, checks: checkReport } };
       }
-      const existing = await databaseInfo(admin, live);
-      let safety: string | undefined;
-      if (existing) {
-        safety = boundedName(live, `_before_restore_${compactTimestamp()}`);
-        await renameDatabase(admin, live, safety);
-      }
-      try {
-        await renameDatabase(admin, fresh, live);
-      } catch (e) {
-        if (safety) await renameDatabase(admin, safety, live);
-        throw e;
-      }
+      const safety = await swapIn(admin, live, fresh);
       swapped = true;
       ctx.logger.info('restored PostgreSQL database', { database: live, safetyCopy: safety });
       return {
@@ -465,16 +430,13 @@ export class PostgresTarget implements RestoreTarget {
 
   /** Swap back: the safety copy becomes the live database again; the restored one is dropped. */
   async rollback(output: RestoreOutput, ctx: SourceContext): Promise<void> {
+    if (isClusterOutput(output)) return rollbackCluster(this.#clusterContext(), output, ctx);
     const state = output.state ?? {};
     if (typeof state.database !== 'string') return;
     const conn = await this.#endpoint.resolve(ctx.signal);
     const admin = await this.#admin(conn, 'rollback');
     try {
-      const live = state.database;
-      const failed = boundedName(live, `_failed_restore_${compactTimestamp()}`);
-      if (await databaseInfo(admin, live)) await renameDatabase(admin, live, failed);
-      if (typeof state.safety === 'string') await renameDatabase(admin, state.safety, live);
-      await dropDatabase(admin, failed);
+      await swapBack(admin, state.database, typeof state.safety === 'string' ? state.safety : undefined);
     } catch (e) {
       throw this.#wrap(e, 'rollback', conn, ctx.signal);
     } finally {
@@ -484,6 +446,7 @@ export class PostgresTarget implements RestoreTarget {
 
   /** Drop the safety copy, unless `keepSafetyCopy`. */
   async finalize(output: RestoreOutput, ctx: SourceContext): Promise<void> {
+    if (isClusterOutput(output)) return finalizeCluster(this.#clusterContext(), output, ctx);
     const safety = output.state?.safety;
     if (typeof safety !== 'string' || this.#options.keepSafetyCopy) return;
     const conn = await this.#endpoint.resolve(ctx.signal);

@@ -1,18 +1,22 @@
 /**
  * `PostgresSource`: one PostgreSQL database dumped with `pg_dump --clean --if-exists`, streamed
  * into an artifact, with server version, extensions and row counts read in the very snapshot the
- * dump sees.
+ * dump sees; or every database of a server (`databases: 'all'` or a list) plus the roles and
+ * tablespaces of `pg_dumpall --globals-only`.
  *
  * @module
  */
-import { promises as fsp } from 'node:fs';
-import path from 'node:path';
 import { z } from 'zod';
-import { anySignal } from '../core/abort.js';
-import type { ArtifactRef } from '../core/artifact-writer.js';
 import { DumpError, isDuplicatiKitError, type Phase, SourceUnavailableError } from '../core/errors.js';
 import { removePartials } from '../core/artifact-writer.js';
 import type { ParallelGzipOptions } from './gzip-parallel.js';
+import {
+  type ClusterContext,
+  type ClusterDumpOptions,
+  type PgDatabaseSelection,
+  planCluster,
+  prepareCluster,
+} from './pg-cluster.js';
 import {
   connectionDatabase,
   connectionSecrets,
@@ -22,16 +26,7 @@ import {
   resolveConnection,
   safeNameSchema,
 } from './pg-connection.js';
-import {
-  countRows,
-  PG_DUMP_EXTENSION,
-  type PgCountSelection,
-  type PgDumpFormat,
-  type PgServerInfo,
-  readExtensions,
-  readServerInfo,
-  runPgDump,
-} from './pg-dump.js';
+import { type PgCountSelection, type PgDumpFormat, type PgServerInfo, readServerInfo } from './pg-dump.js';
 import {
   type FoundPgTool,
   PgExecutor,
@@ -42,6 +37,7 @@ import {
   pickPgTool,
 } from './pg-executor.js';
 import { openDriverSession, openPsqlSession, type SqlSession } from './pg-session.js';
+import { dumpInSnapshot } from './pg-snapshot-dump.js';
 import { configErrorFrom } from './plan.js';
 import type { BackupSource, JsonValue, PreparedSource, SourceContext } from './types.js';
 
@@ -51,7 +47,29 @@ import type { BackupSource, JsonValue, PreparedSource, SourceContext } from './t
 export interface PostgresSourceOptions {
   /** Name in the plan and the manifest. @default 'postgres' */
   readonly name?: string;
+  /**
+   * The server. Its `database` is the database dumped, or, with `databases`, the one the source
+   * connects to in order to list databases and run pg_dumpall (usually `postgres`).
+   */
   readonly connection: PgConnectionOptions;
+  /**
+   * Dump several databases instead of the connection's one: `'all'` (every database that
+   * accepts connections, except templates and an empty `postgres`) or a list of names. Each is
+   * dumped in its own snapshot into `databases/<db>.<ext>`, next to `globals.sql` from
+   * `pg_dumpall --globals-only`. Not with `fileName`; `counts` must be `'all'` or `'none'`.
+   */
+  readonly databases?: PgDatabaseSelection;
+  /** With `databases: 'all'`: names (globs with `*` and `?`) to leave out. */
+  readonly excludeDatabases?: readonly string[];
+  /** With `databases`: also dump roles and tablespaces (`pg_dumpall --globals-only`). @default true */
+  readonly globals?: boolean;
+  /**
+   * With `globals`: include role password hashes. `false` runs `--no-role-passwords`, which
+   * also works for a non-superuser (managed servers). @default true
+   */
+  readonly rolePasswords?: boolean;
+  /** With `databases`: how many databases are dumped at once. @default 1 */
+  readonly concurrency?: number;
   /** Where pg_dump runs. @default 'local' */
   readonly executor?: PgExecutorOptions;
   /**
@@ -72,10 +90,29 @@ export interface PostgresSourceOptions {
   readonly fileName?: string;
 }
 
+const databaseNameSchema = z
+  .string()
+  .min(1)
+  .max(63)
+  .refine((n) => n !== 'template0' && n !== 'template1', 'template databases are not dumped');
+
 const sourceSchema = z
   .object({
     name: safeNameSchema.optional(),
     connection: pgConnectionSchema,
+    databases: z
+      .union([
+        z.literal('all'),
+        z
+          .array(databaseNameSchema)
+          .min(1)
+          .refine((a) => new Set(a).size === a.length, 'names a database twice'),
+      ])
+      .optional(),
+    excludeDatabases: z.array(z.string().min(1)).optional(),
+    globals: z.boolean().optional(),
+    rolePasswords: z.boolean().optional(),
+    concurrency: z.number().int().min(1).max(16).optional(),
     executor: pgExecutorSchema.optional(),
     format: z.enum(['sql', 'sql.gz', 'custom']).optional(),
     counts: z.union([z.literal('all'), z.literal('none'), z.array(z.string().min(1))]).optional(),
@@ -101,7 +138,24 @@ const sourceSchema = z
       .optional(),
     fileName: safeNameSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((o, ctx) => {
+    const needs = (key: string, what: string): void =>
+      ctx.addIssue({ code: 'custom', path: [key], message: `only with ${what}` });
+    if (o.databases === undefined) {
+      for (const key of ['globals', 'rolePasswords', 'concurrency', 'excludeDatabases'] as const) {
+        if (o[key] !== undefined) needs(key, 'databases');
+      }
+      return;
+    }
+    if (o.excludeDatabases !== undefined && o.databases !== 'all') needs('excludeDatabases', "databases: 'all'");
+    if (o.fileName !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['fileName'], message: 'not with databases (one file per database)' });
+    }
+    if (Array.isArray(o.counts)) {
+      ctx.addIssue({ code: 'custom', path: ['counts'], message: "with databases, give 'all' or 'none'" });
+    }
+  });
 
 /** What a {@link PostgresDumpHooks} callback learns about the dump in progress. */
 export interface PgDumpInfo {
@@ -190,26 +244,17 @@ export class PgEndpoint {
 
 const PROGRESS_STEP = 16 << 20;
 
-/** The counts `selection` asks for, or the names it asks for that the dump does not hold. */
-function pickCounts(all: Record<string, number>, selection: PgCountSelection): Record<string, number> | string {
-  if (selection === 'all') return all;
-  if (selection === 'none') return {};
-  const out: Record<string, number> = {};
-  const missing: string[] = [];
-  for (const name of selection) {
-    const key = name.includes('.') ? name : `public.${name}`;
-    const n = all[key];
-    if (n === undefined) missing.push(key);
-    else out[key] = n;
-  }
-  return missing.length ? missing.join(', ') : out;
-}
-
 /**
  * A PostgreSQL database as a backup source: `pg_dump --clean --if-exists` streamed into
  * `<workDir>/<name>/<db>.sql` (or `.sql.gz`, `.dump`), sha256 computed while writing. Row counts,
  * extensions and the server version go into the manifest, read in the same snapshot as the dump
  * (REPEATABLE READ transaction + `pg_export_snapshot()` + `pg_dump --snapshot`).
+ *
+ * With `databases` (`'all'` or a list) it dumps a whole server instead: `globals.sql` from
+ * `pg_dumpall --globals-only` (roles with their password hashes, tablespaces, memberships), then
+ * `databases/<db>.<ext>` per database, each in its own snapshot with its own row counts. The
+ * manifest lists the databases, their counts, owners and locales, and the role names (never a
+ * hash). A failure of any database fails the source and removes what was written.
  *
  * `pg` is imported on first use, so importing the package stays light.
  *
@@ -218,7 +263,16 @@ function pickCounts(all: Record<string, number>, selection: PgCountSelection): R
  * import { createBackupPlan, PostgresSource } from 'duplicati-kit';
  * const plan = createBackupPlan({
  *   workDir: '/srv/backup/staging',
- *   sources: [new PostgresSource({ connection: { url: 'postgres://app@127.0.0.1/app' }, format: 'sql.gz' })],
+ *   sources: [
+ *     new PostgresSource({ connection: { url: 'postgres://app@127.0.0.1/app' }, format: 'sql.gz' }),
+ *     new PostgresSource({
+ *       name: 'pg-server',
+ *       connection: { host: '127.0.0.1', user: 'postgres', passwordFile: '/run/secrets/pg', database: 'postgres' },
+ *       databases: 'all',
+ *       excludeDatabases: ['*_scratch'],
+ *       format: 'custom',
+ *     }),
+ *   ],
  * });
  * ```
  */
@@ -247,16 +301,51 @@ export class PostgresSource implements BackupSource {
     });
   }
 
-  /** The database this source dumps. */
+  /** The database this source dumps (with `databases`: the one it connects to, to list them). */
   get database(): string {
     return connectionDatabase(this.#options.connection);
   }
 
-  /** Preflight: connect, read the server version, find a pg_dump at least as new. */
+  /** The all-databases options, when `databases` was given. */
+  #cluster(): ClusterDumpOptions | undefined {
+    const o = this.#options;
+    if (o.databases === undefined) return undefined;
+    return {
+      databases: o.databases,
+      excludeDatabases: o.excludeDatabases ?? [],
+      globals: o.globals ?? true,
+      rolePasswords: o.rolePasswords ?? true,
+      concurrency: o.concurrency ?? 1,
+      format: o.format ?? 'sql',
+      counts: o.counts ?? 'all',
+      ...(o.gzip ? { gzip: o.gzip } : {}),
+      ...(o.pgDumpArgs ? { pgDumpArgs: o.pgDumpArgs } : {}),
+    };
+  }
+
+  #clusterContext(conn: ResolvedPgConnection): ClusterContext {
+    return {
+      endpoint: this.#endpoint,
+      conn,
+      connectDatabase: this.database,
+      where: { source: this.name, kind: this.kind },
+      secrets: this.#endpoint.secrets(conn),
+    };
+  }
+
+  /**
+   * Preflight: connect, read the server version, find a pg_dump (and, for all databases, a
+   * pg_dumpall) at least as new; with `databases`, also check the databases to dump.
+   */
   async check(ctx: SourceContext): Promise<void> {
     const conn = await this.#endpoint.resolve(ctx.signal);
     const session = await this.#endpoint.open(conn, this.database, 'check', ctx.signal);
     try {
+      const cluster = this.#cluster();
+      if (cluster) {
+        await planCluster(this.#clusterContext(conn), cluster, session, 'check', ctx.signal);
+        return;
+      }
       const server = await readServerInfo(session);
       await this.#endpoint.tool('pg_dump', server.major, 'check', ctx.signal);
     } catch (e) {
@@ -275,8 +364,13 @@ export class PostgresSource implements BackupSource {
     }
   }
 
-  /** Dump the database; see the class description. */
+  /** Dump the database (or the databases and globals); see the class description. */
   async prepare(ctx: SourceContext): Promise<PreparedSource> {
+    const cluster = this.#cluster();
+    if (cluster) {
+      const conn = await this.#endpoint.resolve(ctx.signal);
+      return prepareCluster(this.#clusterContext(conn), cluster, ctx);
+    }
     const signal = ctx.signal;
     const database = this.database;
     const format = this.#options.format ?? 'sql';
@@ -284,7 +378,6 @@ export class PostgresSource implements BackupSource {
     const secrets = this.#endpoint.secrets(conn);
     const where = { source: this.name, kind: this.kind, phase: 'prepare' as const };
     const session = await this.#endpoint.open(conn, database, 'prepare', signal);
-    let committed: ArtifactRef | undefined;
     try {
       const server = await readServerInfo(session);
       const pgDump = await this.#endpoint.tool('pg_dump', server.major, 'prepare', signal);
@@ -293,36 +386,23 @@ export class PostgresSource implements BackupSource {
         ctx.logger.info('dry run: would dump', { database, format, pgDump: pgDump.version });
         return { artifacts: [], metadata: { dryRun: true, database, serverVersion: server.version } };
       }
-      await session.exec('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const snapshot = String((await session.query<{ id: string }>('SELECT pg_export_snapshot() AS id'))[0]?.id);
-      const extensions = await readExtensions(session);
-      const before = this.#hooks.before ? await this.#hooks.before(session, info) : {};
-      const name =
-        this.#hooks.artifactName?.(info, before) ??
-        `${this.#options.fileName ?? database}.${PG_DUMP_EXTENSION[format]}`;
-
-      const selection = this.#options.counts ?? 'all';
-      // Plain dumps are counted from their own COPY data as they stream: exact for the file, and
-      // no second scan of the database. Custom archives are counted in the exported snapshot.
-      const fromStream = format !== 'custom' && selection !== 'none';
-      const stop = new AbortController();
       let done = 0;
       let reported = 0;
-      const dump = runPgDump({
-        executor: this.#endpoint.executor,
-        pgDump,
+      const dumped = await dumpInSnapshot({
+        endpoint: this.#endpoint,
+        session,
         conn,
-        database,
-        format,
-        name,
+        info,
+        hooks: this.#hooks,
+        baseName: this.#options.fileName ?? database,
+        counts: this.#options.counts ?? 'all',
         artifacts: ctx.artifacts,
-        signal: anySignal(signal, stop.signal),
-        snapshot,
-        ...(this.#options.pgDumpArgs ? { extraArgs: this.#options.pgDumpArgs } : {}),
-        ...(this.#options.gzip ? { gzip: this.#options.gzip } : {}),
+        workDir: ctx.workDir,
+        signal,
         where: { source: this.name, kind: this.kind },
         secrets,
-        countRows: fromStream,
+        ...(this.#options.pgDumpArgs ? { pgDumpArgs: this.#options.pgDumpArgs } : {}),
+        ...(this.#options.gzip ? { gzip: this.#options.gzip } : {}),
         onBytes: (n) => {
           done += n;
           if (done - reported >= PROGRESS_STEP) {
@@ -331,35 +411,7 @@ export class PostgresSource implements BackupSource {
           }
         },
       });
-      // A failed dump must not wait for counts still scanning a large table.
-      dump.catch(() => session.close(true));
-      const during = (async () => {
-        const counts = fromStream ? undefined : await countRows(session, selection);
-        const extra = this.#hooks.during ? await this.#hooks.during(session, info) : {};
-        return { counts, extra };
-      })();
-      const [d, m] = await Promise.allSettled([dump, during]);
-      if (d.status === 'fulfilled') committed = d.value.ref;
-      if (signal.aborted) throw signal.reason;
-      if (d.status === 'rejected') throw d.reason;
-      if (m.status === 'rejected') {
-        stop.abort();
-        throw new DumpError(
-          `reading row counts of "${database}" in the dump's snapshot failed: ${(m.reason as Error)?.message}`,
-          where,
-          { cause: m.reason, secrets, code: 'ERR_PG_METADATA' },
-        );
-      }
-      const counts = fromStream ? pickCounts(d.value.counts ?? {}, selection) : (m.value.counts ?? {});
-      if (typeof counts === 'string') {
-        throw new DumpError(`the dump of "${database}" holds no data for ${counts}`, where, {
-          secrets,
-          code: 'ERR_PG_METADATA',
-        });
-      }
-      await session.exec('COMMIT');
-      const ref = committed as ArtifactRef;
-      committed = undefined;
+      const ref = dumped.ref;
       ctx.onProgress({ phase: 'prepare', unit: 'bytes', completed: done, description: 'pg_dump done' });
       ctx.logger.info('dumped PostgreSQL database', { database, bytes: ref.bytes, format });
       return {
@@ -372,15 +424,13 @@ export class PostgresSource implements BackupSource {
           serverMajor: server.major,
           pgDumpVersion: pgDump.version,
           executor: this.#endpoint.executor.isDocker ? 'docker' : 'local',
-          extensions,
-          counts,
-          countsFrom: fromStream ? 'dump' : 'snapshot',
-          ...before,
-          ...m.value.extra,
+          extensions: dumped.extensions,
+          counts: dumped.counts,
+          countsFrom: dumped.countsFrom,
+          ...dumped.extra,
         },
       };
     } catch (e) {
-      if (committed) await fsp.rm(path.join(ctx.workDir, ...committed.path.split('/')), { force: true });
       if (signal.aborted) throw signal.reason;
       if (isDuplicatiKitError(e)) throw e;
       throw new DumpError(`dumping "${database}" failed: ${(e as Error)?.message ?? String(e)}`, where, {

@@ -133,17 +133,22 @@ export async function createImmichSchema(
 /**
  * A fake `docker` CLI: records its argv (from /proc, as the kernel sees it) and whether
  * PGPASSWORD reached it, then runs `docker exec -i [-e NAME]… <container> <tool> args…` with the
- * local tools. With `pgDumpVersion`, `pg_dump --version` answers that version instead.
+ * local tools. With `pgDumpVersion` (or `toolVersions`, by tool), `<tool> --version` answers that
+ * version instead. The container is `immich_postgres` unless `container` names another.
  */
 export async function writeFakeDocker(
   dir: string,
-  options: { pgDumpVersion?: string } = {},
+  options: { pgDumpVersion?: string; toolVersions?: Readonly<Record<string, string>>; container?: string } = {},
 ): Promise<{ command: string; log: string }> {
   const command = path.join(dir, 'docker');
   const log = path.join(dir, 'docker.log');
-  const fakeVersion = options.pgDumpVersion
-    ? `if [ "$1" = pg_dump ] && [ "$2" = --version ]; then echo "pg_dump (PostgreSQL) ${options.pgDumpVersion}"; exit 0; fi`
-    : '';
+  const versions = { ...(options.pgDumpVersion ? { pg_dump: options.pgDumpVersion } : {}), ...options.toolVersions };
+  const fakeVersion = Object.entries(versions)
+    .map(
+      ([tool, v]) => `if [ "$1" = ${tool} ] && [ "$2" = --version ]; then echo "${tool} (PostgreSQL) ${v}"; exit 0; fi`,
+    )
+    .join('\n');
+  const container = options.container ?? 'immich_postgres';
   await writeFile(
     command,
     `#!/bin/sh
@@ -158,7 +163,7 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-[ "$1" = immich_postgres ] || { echo "fake docker: no such container $1" >&2; exit 1; }
+[ "$1" = ${container} ] || { echo "fake docker: no such container $1" >&2; exit 1; }
 shift
 ${fakeVersion}
 exec "$@"

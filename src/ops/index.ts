@@ -33,3 +33,39 @@ export type { HookInstallChange, HookInstallResult, InstallHookOptions } from '.
 export { pickVersion, restoreDrill, scratchRefusal } from './drill.js';
 export type { DrillEntry, DrillEvidence, DrillEvidenceFiles, DrillResult, RestoreDrillOptions } from './drill.js';
 export { LAST_DRILL_FILE, readLastDrill, renderDrillMarkdown, writeDrillEvidence } from './drill-report.js';
+export { CHECKLIST_GATES, restoreWithChecklist, wayBackOf } from './checklist-restore.js';
+export type {
+  ChecklistDuplicatiSource,
+  ChecklistGate,
+  ChecklistReport,
+  ChecklistRestoreOptions,
+  GateId,
+  GateStatus,
+  SessionMessenger,
+  WayBack,
+} from './checklist-restore.js';
+export { MaintenanceError, openMaintenanceWindow, runCommand } from './maintenance.js';
+export type {
+  CommandArgv,
+  CommandRun,
+  MaintenanceLog,
+  MaintenanceOptions,
+  MaintenanceWindow,
+  QueuePauser,
+} from './maintenance.js';
+export {
+  dropRestorePoints,
+  listRestorePoints,
+  readRestoreRecord,
+  RestoreRecordError,
+  rollbackRestore,
+} from './restore-points.js';
+export type {
+  RecordedTarget,
+  RestorePointActionOptions,
+  RestorePointActionResult,
+  RestoreRecord,
+  RestoreRecordStatus,
+} from './restore-points.js';
+export { chooseVersion, findJob, locateWorkDir, restoreStagedFolder } from './staged-version.js';
+export type { JobRef, StagedRestore, VersionSelection } from './staged-version.js';

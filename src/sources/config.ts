@@ -44,7 +44,17 @@ export interface DuplicatiKitConfig {
   readonly concurrency?: number;
   /** How long to wait for another run's lock. @default 0 */
   readonly lockWaitMs?: number;
-  readonly restore?: { readonly targets: readonly (TypedEntry | RestoreTarget)[] };
+  readonly restore?: {
+    readonly targets: readonly (TypedEntry | RestoreTarget)[];
+    /** Where `duplicati-kit restore` keeps restore records. @default $STATE_DIRECTORY/restores or ~/.local/state/duplicati-kit/restores */
+    readonly stateDir?: string;
+    /** Where a Duplicati version's staged folder is restored first. @default the OS temp folder */
+    readonly stagingDir?: string;
+    /** Targets allowed to overwrite without a way back (`true`: all). @default none */
+    readonly allowNoWayBack?: boolean | readonly string[];
+    /** The maintenance window (gate 3) and the Jellyfin session message (gate 5). */
+    readonly maintenance?: RestoreMaintenanceConfig;
+  };
   readonly duplicati?: DuplicatiServerConfig;
   /** Where notifications go (`type: ntfy | healthchecks | webhook`, or Notifier instances). */
   readonly notify?: readonly (TypedEntry | Notifier)[];
@@ -63,6 +73,29 @@ export interface DuplicatiKitConfig {
     readonly operations?: readonly string[];
     /** Remove the staged dumps after the backup. @default true */
     readonly cleanupAfter?: boolean;
+  };
+}
+
+/** An app's API for a restore; the key comes from a file or an environment variable, never the config. */
+export interface AppApiConfig {
+  readonly url: string;
+  readonly apiKeyFile?: string;
+  /** @default 'IMMICH_API_KEY' / 'JELLYFIN_API_KEY' */
+  readonly apiKeyEnv?: string;
+}
+
+/** `restore.maintenance`: what `duplicati-kit restore` stops and starts (argv arrays, no shell). */
+export interface RestoreMaintenanceConfig {
+  readonly stop?: readonly (readonly string[])[];
+  readonly start?: readonly (readonly string[])[];
+  /** @default 300000 */
+  readonly commandTimeoutMs?: number;
+  /** Pause Immich's job queues during the restore. */
+  readonly immich?: AppApiConfig;
+  /** Jellyfin's stop/start commands, and its API (`url`) for the session message. */
+  readonly jellyfin?: Partial<AppApiConfig> & {
+    readonly stop?: readonly string[];
+    readonly start?: readonly string[];
   };
 }
 
@@ -108,6 +141,30 @@ const typed = (known: () => string[]) =>
       }
     });
 
+const argvSchema = z.array(z.string().min(1)).min(1, 'an argv array, e.g. [systemctl, stop, jellyfin]');
+const apiSchema = {
+  url: z.string().url(),
+  apiKeyFile: z.string().min(1).optional(),
+  apiKeyEnv: z.string().min(1).optional(),
+};
+const restoreMaintenanceSchema = z
+  .object({
+    stop: z.array(argvSchema).optional(),
+    start: z.array(argvSchema).optional(),
+    commandTimeoutMs: z.number().int().min(1).optional(),
+    immich: z.object(apiSchema).strict().optional(),
+    jellyfin: z
+      .object({
+        ...apiSchema,
+        url: apiSchema.url.optional(),
+        stop: argvSchema.optional(),
+        start: argvSchema.optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 const configSchema = z
   .object({
     workDir: z
@@ -122,6 +179,10 @@ const configSchema = z
     restore: z
       .object({
         targets: z.array(z.union([z.custom<RestoreTarget>((v) => isInstance(v, 'restore')), typed(targetTypes)])),
+        stateDir: z.string().min(1).optional(),
+        stagingDir: z.string().min(1).optional(),
+        allowNoWayBack: z.union([z.boolean(), z.array(z.string().min(1))]).optional(),
+        maintenance: restoreMaintenanceSchema.optional(),
       })
       .strict()
       .optional(),

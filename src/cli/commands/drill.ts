@@ -75,7 +75,7 @@ export async function drillTargets(
 }
 
 /** The config's `duplicati` section as defaults for `--url`, `--password-file` and the password variable. */
-function withServerConfig(ctx: CliContext, server: DuplicatiServerConfig | undefined): CliContext {
+export function withServerConfig(ctx: CliContext, server: DuplicatiServerConfig | undefined): CliContext {
   if (!server) return ctx;
   const flags = { ...ctx.flags };
   if (flags.url === undefined) flags.url = server.url;
@@ -87,7 +87,8 @@ function withServerConfig(ctx: CliContext, server: DuplicatiServerConfig | undef
   return { ...ctx, flags, env };
 }
 
-function timeFlag(ctx: CliContext): string | undefined {
+/** `--time ISO`, checked. */
+export function timeFlag(ctx: CliContext): string | undefined {
   const t = ctx.flags.time;
   if (t === undefined) return undefined;
   if (typeof t !== 'string' || Number.isNaN(Date.parse(t))) {

@@ -247,8 +247,11 @@ safety copies) are kept: undo with 'restore-points rollback ID', make final with
     const { maintenance, jellyfin } = await maintenanceOf(ctx, cfg);
     const only = ctx.flags.only as string[] | undefined;
     const allow = allowedOf(ctx, cfg);
+    const configuredStaging = cfg.config.restore?.stagingDir;
     const staging =
-      typeof ctx.flags.staging === 'string' ? path.resolve(ctx.cwd, ctx.flags.staging) : cfg.config.restore?.stagingDir;
+      typeof ctx.flags.staging === 'string'
+        ? path.resolve(ctx.cwd, ctx.flags.staging)
+        : configuredStaging && path.resolve(path.dirname(cfg.file), configuredStaging);
     const workFlag = ctx.flags['work-dir'];
     const progress = progressPrinter(ctx);
     const { restoreWithChecklist } = await import('../../ops/checklist-restore.js');

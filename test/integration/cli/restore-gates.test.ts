@@ -17,6 +17,7 @@ import { loadConfig } from '../../../src/sources/config.js';
 import { FakeDuplicatiServer } from '../../../src/testing/index.js';
 import { requireBuiltCli, runCli } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/context.js';
+import { startRecorder } from '../../helpers/http-recorder.js';
 import { databasesLike, dropDatabases, PG, pgAvailable, sql, uniqueDb } from '../postgres/pg-helpers.js';
 
 const available = await pgAvailable();
@@ -183,5 +184,76 @@ describe.skipIf(!available)('duplicati-kit restore --job / restore-points (built
 
     const bad = await cli(['restore', '--job', JOB, '--from', dir]);
     expect(bad.code).toBe(ExitCode.Usage);
+  });
+});
+
+describe('duplicati-kit restore --from with the Immich and Jellyfin APIs (built CLI)', () => {
+  it('pauses and resumes Immich queues, messages Jellyfin sessions, keys never in output', async () => {
+    const { dir, cleanup } = await tempDir('dk-restore-apis-');
+    const immich = await startRecorder((r) =>
+      r.url === '/api/server/version'
+        ? { status: 200, body: JSON.stringify({ major: 2, minor: 3, patch: 1 }) }
+        : r.url === '/api/queues'
+          ? { status: 200, body: JSON.stringify([{ name: 'smartSearch', isPaused: false }]) }
+          : { status: 200, body: '{}' },
+    );
+    const jellyfin = await startRecorder((r) =>
+      r.method === 'GET'
+        ? { status: 200, body: JSON.stringify([{ Id: 's1', DeviceName: 'Phone', SupportsRemoteControl: true }]) }
+        : { status: 204 },
+    );
+    try {
+      const live = path.join(dir, 'app.db');
+      const s = new Database(live);
+      s.exec('CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t DEFAULT VALUES;');
+      s.close();
+      const cfgFile = path.join(dir, 'duplicati-kit.json');
+      await writeFile(path.join(dir, 'immich.key'), 'immich-secret-key\n');
+      await writeFile(
+        cfgFile,
+        JSON.stringify({
+          workDir: path.join(dir, 'staging'),
+          sources: [{ type: 'sqlite', name: 'app', path: live }],
+          restore: {
+            targets: [{ type: 'sqlite', source: 'app', path: live }],
+            stateDir: 'state',
+            maintenance: {
+              immich: { url: immich.url, apiKeyFile: 'immich.key' },
+              jellyfin: { url: jellyfin.url, apiKeyEnv: 'MY_JF_KEY' },
+            },
+          },
+        }),
+      );
+      const env = { MY_JF_KEY: 'jellyfin-secret-key', STATE_DIRECTORY: '' };
+      expect((await runCli(['--config', cfgFile, 'prepare'], { cwd: dir, env })).code).toBe(0);
+      const r = await runCli(['--config', cfgFile, 'restore', '--from', 'staging', '--json'], { cwd: dir, env });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(ExitCode.Success);
+      expect(r.stdout).not.toMatch(/secret-key/);
+      const report = JSON.parse(r.stdout) as ChecklistReport;
+      expect(report.gates.map((g) => g.status)).toEqual(['passed', 'passed', 'passed', 'passed', 'passed', 'passed']);
+      expect(report.services).toMatchObject({ stopped: true, restarted: true });
+      const puts = immich.requests.filter((q) => q.method === 'PUT');
+      expect(puts.map((q) => [q.url, JSON.parse(q.body)])).toEqual([
+        ['/api/queues/smartSearch', { isPaused: true }],
+        ['/api/queues/smartSearch', { isPaused: false }],
+      ]);
+      expect(immich.requests.every((q) => q.headers['x-api-key'] === 'immich-secret-key')).toBe(true);
+      const msg = jellyfin.requests.find((q) => q.method === 'POST');
+      expect(msg?.url).toBe('/Sessions/s1/Message');
+      expect(msg?.headers.authorization).toContain('jellyfin-secret-key');
+
+      // Without the Jellyfin key the config is refused before anything runs (exit 2).
+      const noKey = await runCli(['--config', cfgFile, 'restore', '--from', 'staging'], {
+        cwd: dir,
+        env: { STATE_DIRECTORY: '', MY_JF_KEY: '' },
+      });
+      expect(noKey.code).toBe(ExitCode.Usage);
+      expect(noKey.stderr).toContain('MY_JF_KEY');
+    } finally {
+      await immich.close();
+      await jellyfin.close();
+      await cleanup();
+    }
   });
 });

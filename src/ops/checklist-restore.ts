@@ -678,6 +678,15 @@ export async function restoreWithChecklist(options: ChecklistRestoreOptions): Pr
 
   try {
     await runGates();
+  } catch (e) {
+    // Only the caller's abort gets here; the restore plan rolled back whatever it had applied.
+    const rec = record as RestoreRecord | null;
+    if (rec?.status === 'pending') {
+      await saveRecord(withHistory(rec, 'failed', 'aborted by the caller; anything applied was rolled back')).catch(
+        (w: unknown) => logger.error('could not update the restore record', { error: String(w) }),
+      );
+    }
+    throw e;
   } finally {
     if (window) {
       servicesLog = await window.close();

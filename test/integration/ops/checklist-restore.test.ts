@@ -169,6 +169,53 @@ describe.skipIf(!available)('restoreWithChecklist against a fake Duplicati, real
     expect(report.services).toEqual({ stopped: false, restarted: null, log: null });
   });
 
+  it('gate 1 picks by time and gate 2 fails on a Duplicati verify error; nothing is touched', async () => {
+    const versions = await dup.backups.versions((await dup.backups.list())[0]?.id as string);
+    const before = new Date(Date.parse(versions[0]?.time as string) - 60_000);
+    const early = await restoreWithChecklist({
+      duplicati: { client: dup, job: JOB, workDir, time: before },
+      targets: [pgTarget(), sqliteTarget()],
+      stateDir,
+      maintenance: maintenance(),
+    });
+    expect(early.gates.map((g) => g.status)).toEqual(['failed', 'skipped', 'skipped', 'skipped', 'skipped', 'skipped']);
+    expect(early.gates[0]?.reason).toMatch(/has no version at or before/);
+    expect(early.gates[0]?.code).toBe('ERR_NO_SUCH_VERSION');
+
+    server.failNextRequests(1, { method: 'POST', path: /\/verify/ });
+    const broken = await restoreWithChecklist({
+      duplicati: { client: dup, job: JOB, workDir, time: new Date() },
+      targets: [pgTarget(), sqliteTarget()],
+      stateDir,
+      maintenance: maintenance(),
+    });
+    expect(broken.gates.map((g) => g.status)).toEqual(['passed', 'failed', 'skipped', 'skipped', 'skipped', 'skipped']);
+    expect(broken.gates[0]?.evidence[1]).toMatch(/^version 0 from .* \(newest at or before /);
+    expect(broken.gates[1]?.reason).toMatch(/500|server/i);
+    await nothingChanged();
+    expect(await serviceCalls()).toEqual([]);
+    expect(await readdir(stateDir).catch(() => [])).toEqual([]);
+  });
+
+  it("a caller's abort is rethrown after the services are started again", async () => {
+    const ctl = new AbortController();
+    const reason = new Error('operator pressed Ctrl-C');
+    const run = restoreWithChecklist({
+      from: await stagedCopy(),
+      targets: [pgTarget(), sqliteTarget()],
+      stateDir,
+      maintenance: maintenance(),
+      signal: ctl.signal,
+      onGate: (g) => {
+        if (g.id === 'maintenance') ctl.abort(reason);
+      },
+    });
+    await expect(run).rejects.toBe(reason);
+    expect((await serviceCalls()).map((c) => c[0])).toEqual(['stop', 'start']);
+    expect((await listRestorePoints({ stateDir }))[0]?.status).toBe('failed');
+    await nothingChanged();
+  });
+
   it('a restore whose gate 4 fails leaves everything as it was', async () => {
     const hook = await startRecorder();
     closers.push(hook.close);

@@ -33,6 +33,7 @@ import {
   type MaintenanceOptions,
   type MaintenanceWindow,
   MaintenanceError,
+  checkMaintenanceOptions,
   openMaintenanceWindow,
 } from './maintenance.js';
 import { type Notifier, type NotifyResult, notifyAll } from './notify.js';
@@ -296,6 +297,7 @@ const firstLine = (e: unknown): string => (e instanceof Error ? e.message : Stri
 export async function restoreWithChecklist(options: ChecklistRestoreOptions): Promise<ChecklistReport> {
   const parsed = optionsSchema.safeParse(options);
   if (!parsed.success) throw configErrorFrom('invalid checklist restore options', parsed.error);
+  if (options.maintenance) checkMaintenanceOptions(options.maintenance, 'maintenance');
   const t0 = performance.now();
   const signal = options.signal ?? neverAborted();
   const logger = childLogger(options.logger ?? silentLogger, { restore: 'checklist' });

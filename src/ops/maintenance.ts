@@ -99,6 +99,12 @@ const optionsSchema = z
 
 const TAIL = 4096;
 
+/** Validate maintenance options; a ConfigError names every bad field (`prefix` leads each path). */
+export function checkMaintenanceOptions(options: MaintenanceOptions, prefix = ''): void {
+  const parsed = optionsSchema.safeParse(options);
+  if (!parsed.success) throw configErrorFrom('invalid maintenance options', parsed.error, prefix);
+}
+
 /**
  * Run one command without a shell, with a time limit and the caller's signal; its output is kept
  * only as a short tail (a chatty command costs no memory). Never throws for a failed command.
@@ -161,8 +167,7 @@ export async function openMaintenanceWindow(
   options: MaintenanceOptions,
   call: { signal?: AbortSignal } = {},
 ): Promise<MaintenanceWindow> {
-  const parsed = optionsSchema.safeParse(options);
-  if (!parsed.success) throw configErrorFrom('invalid maintenance options', parsed.error);
+  checkMaintenanceOptions(options);
   const logger = options.logger ?? silentLogger;
   const timeoutMs = options.commandTimeoutMs ?? 300_000;
   const stopped: CommandRun[] = [];

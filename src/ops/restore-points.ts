@@ -91,7 +91,7 @@ const recordSchema = z
   })
   .passthrough();
 
-const ID_RE = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
+const ID_RE = /^\d{8}T\d{9}Z-[0-9a-f]{6}$/;
 const fileOf = (stateDir: string, id: string): string => path.join(stateDir, `restore-${id}.json`);
 
 /** The record is missing, unreadable, or refuses the action (`ERR_RESTORE_RECORD`). */
@@ -100,12 +100,9 @@ export class RestoreRecordError extends DuplicatiKitError {
   static override readonly defaultCode: string = 'ERR_RESTORE_RECORD';
 }
 
-/** A new record id: sortable by time, unique. */
+/** A new record id: sortable by time (to the millisecond), unique. */
 export function newRestoreId(now = new Date()): string {
-  const stamp = now
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
+  const stamp = now.toISOString().replace(/[-:.]/g, '');
   return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
@@ -125,7 +122,7 @@ export async function writeRestoreRecord(
 export async function readRestoreRecord(stateDir: string, id: string): Promise<RestoreRecord> {
   if (!ID_RE.test(id)) {
     throw new ConfigError(`"${id}" is not a restore point id`, [
-      { path: 'id', message: 'like 20261129T103000Z-1a2b3c (see restore-points list)' },
+      { path: 'id', message: 'like 20261129T103000123Z-1a2b3c (see restore-points list)' },
     ]);
   }
   let text: string;

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import type { Transform } from 'node:stream';
 import { z } from 'zod';
 import { neverAborted } from '../core/abort.js';
@@ -400,6 +401,10 @@ export class PostgresTarget implements RestoreTarget {
       let safety: string | undefined;
       if (existing) {
         safety = boundedName(live, `_before_restore_${compactTimestamp()}`);
+        // A second restore within the same second (a restore point kept from the first) must not collide.
+        if (await databaseInfo(admin, safety)) {
+          safety = boundedName(live, `_before_restore_${compactTimestamp()}_${randomBytes(2).toString('hex')}`);
+        }
         await renameDatabase(admin, live, safety);
       }
       try {

@@ -146,7 +146,7 @@ describe.skipIf(!available)('duplicati-kit restore --job / restore-points (built
     expect(done.stdout).toMatch(/restored\s+app-db \[postgres\] -> app-db/);
     expect(done.stdout).toContain('services started again: yes');
     const id = /restore point: (\S+) \(applied\)/.exec(done.stdout)?.[1] as string;
-    expect(id).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{6}$/);
+    expect(id).toMatch(/^\d{8}T\d{9}Z-[0-9a-f]{6}$/);
     expect(await pgCount()).toBe(2);
     expect(sqliteCount()).toBe(3);
     const [planB] = await databasesLike(`${db}_before_restore_`);

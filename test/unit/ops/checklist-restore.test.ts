@@ -52,7 +52,7 @@ describe('restore records', () => {
   it('ids sort by time; a bad id is a ConfigError, a missing one a typed error', async () => {
     const a = newRestoreId(new Date('2026-01-01T00:00:00Z'));
     const b = newRestoreId(new Date('2026-01-01T00:00:01Z'));
-    expect(a).toMatch(/^20260101T000000Z-[0-9a-f]{6}$/);
+    expect(a).toMatch(/^20260101T000000000Z-[0-9a-f]{6}$/);
     expect(a < b).toBe(true);
     await expect(readRestoreRecord('/nonexistent', '../../etc/passwd')).rejects.toSatisfy(isConfigError);
     await expect(readRestoreRecord('/nonexistent-dk-state', a)).rejects.toMatchObject({ code: 'ERR_NO_RESTORE_POINT' });

@@ -167,7 +167,9 @@ export interface ChecklistReport {
     readonly from: string | null;
     readonly manifest: { readonly host: string; readonly startedAt: string; readonly sources: string[] } | null;
   };
-  /** The restore plan's report: gate 2's verification, or gate 6's restore (with each entry's checks). */
+  /** Gate 2's verification: every checksum and each target's checks, before anything was touched. */
+  readonly verification: RestoreReport | null;
+  /** Gate 6's restore: each entry's final status and output (the way back it kept). */
   readonly restore: RestoreReport | null;
   /** The restore record (restore points), when one was written. */
   readonly record: { readonly id: string; readonly file: string; readonly status: RestoreRecordStatus } | null;
@@ -363,6 +365,7 @@ export async function restoreWithChecklist(options: ChecklistRestoreOptions): Pr
   let versionTime: string | null = null;
   let from: string | null = options.from ? path.resolve(options.from) : null;
   let manifest: Manifest | null = null;
+  let verification: RestoreReport | null = null;
   let restore: RestoreReport | null = null;
   let record: RestoreRecord | null = null;
   let recordFile: string | null = null;
@@ -453,7 +456,7 @@ export async function restoreWithChecklist(options: ChecklistRestoreOptions): Pr
         ...only,
         ...progress,
       });
-      restore = report;
+      verification = report;
       const bad = report.checksums.filter((c) => !c.ok);
       g.evidence.push(`checksums: ${report.checksums.length - bad.length}/${report.checksums.length} ok`);
       for (const e of report.entries) {
@@ -749,6 +752,7 @@ export async function restoreWithChecklist(options: ChecklistRestoreOptions): Pr
         from,
         manifest: m ? { host: m.host, startedAt: m.startedAt, sources: m.sources.map((s) => s.name) } : null,
       },
+      verification,
       restore,
       record: rec && recordFile ? { id: rec.id, file: recordFile, status: rec.status } : null,
       services: {

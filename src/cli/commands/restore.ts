@@ -129,12 +129,14 @@ function printChecklist(ctx: CliContext, r: ChecklistReport): void {
     for (const e of g.evidence) out(`       - ${e}`);
     for (const w of g.warnings) out(`       warning: ${w}`);
   }
-  if (r.restore && !r.dryRun) {
+  const final = r.restore ?? r.verification;
+  if (final) {
     out('verification report:');
-    for (const e of r.restore.entries) {
-      const failed = e.verification?.checks.filter((c) => !c.ok) ?? [];
+    for (const e of final.entries) {
+      // The checks ran in gate 2; the status is the entry's final one.
+      const checks = r.verification?.entries.find((v) => v.name === e.name)?.verification?.checks ?? [];
       out(`  ${e.status.padEnd(15)} ${e.name} [${e.kind}]${e.target ? ` -> ${e.target}` : ''}`);
-      for (const c of failed) out(`      ${c.name}: ${c.detail ?? 'failed'}`);
+      for (const c of checks) out(`      ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}${c.detail ? `: ${c.detail}` : ''}`);
     }
   }
   if (r.services.stopped) out(`services started again: ${r.services.restarted ? 'yes' : 'NO — check them now'}`);

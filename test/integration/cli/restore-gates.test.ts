@@ -145,6 +145,7 @@ describe.skipIf(!available)('duplicati-kit restore --job / restore-points (built
     expect(done.code).toBe(ExitCode.Success);
     expect(done.stdout).toMatch(/restored\s+app-db \[postgres\] -> app-db/);
     expect(done.stdout).toContain('services started again: yes');
+    expect(done.stdout).toMatch(/ok {3}count:t: 3\n/);
     const id = /restore point: (\S+) \(applied\)/.exec(done.stdout)?.[1] as string;
     expect(id).toMatch(/^\d{8}T\d{9}Z-[0-9a-f]{6}$/);
     expect(await pgCount()).toBe(2);

@@ -167,6 +167,11 @@ describe.skipIf(!available)('restoreWithChecklist against a fake Duplicati, real
     expect(await readdir(stateDir).catch(() => [])).toEqual([]);
     expect(await readdir(path.join(dir, 'tmp'))).toEqual([]); // the staged copy is removed
     expect(report.services).toEqual({ stopped: false, restarted: null, log: null });
+    expect(report.restore).toBeNull();
+    expect(report.verification?.entries.map((e) => [e.name, e.status])).toEqual([
+      ['app-db', 'verified'],
+      ['app', 'verified'],
+    ]);
   });
 
   it('gate 1 picks by time and gate 2 fails on a Duplicati verify error; nothing is touched', async () => {

@@ -72,6 +72,16 @@ export interface JellyfinPlayback {
   readonly paused: boolean;
 }
 
+/** A client session (`GET /Sessions`). */
+export interface JellyfinSession {
+  readonly id: string;
+  readonly userName: string | undefined;
+  readonly deviceName: string | undefined;
+  readonly client: string | undefined;
+  /** Whether the client accepts remote commands (messages are one). */
+  readonly supportsRemoteControl: boolean;
+}
+
 /** One scheduled task. */
 export interface JellyfinTask {
   readonly key: string;
@@ -99,6 +109,8 @@ const publicInfoSchema = z.looseObject({
 });
 const sessionsSchema = z.array(
   z.looseObject({
+    Id: z.string().nullish(),
+    SupportsRemoteControl: z.boolean().nullish(),
     UserName: z.string().nullish(),
     DeviceName: z.string().nullish(),
     Client: z.string().nullish(),
@@ -245,6 +257,70 @@ export class JellyfinClient {
         item: s.NowPlayingItem?.Name ?? undefined,
         paused: s.PlayState?.IsPaused === true,
       }));
+  }
+
+  /** Every client session the server knows (`GET /Sessions`). */
+  async sessions(options: CallOptions & { activeWithinSeconds?: number } = {}): Promise<JellyfinSession[]> {
+    const { data } = await this.#call('GET', '/Sessions', sessionsSchema, {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.activeWithinSeconds !== undefined
+        ? { params: { activeWithinSeconds: String(options.activeWithinSeconds) } }
+        : {}),
+    });
+    return (data ?? [])
+      .filter((s) => typeof s.Id === 'string' && s.Id)
+      .map((s) => ({
+        id: s.Id as string,
+        userName: s.UserName ?? undefined,
+        deviceName: s.DeviceName ?? undefined,
+        client: s.Client ?? undefined,
+        supportsRemoteControl: s.SupportsRemoteControl !== false,
+      }));
+  }
+
+  /** Show a message on one session (`POST /Sessions/{id}/Message`, body `{ Header, Text, TimeoutMs }`). */
+  async sendMessage(
+    sessionId: string,
+    message: { readonly header?: string; readonly text: string; readonly timeoutMs?: number },
+    options: CallOptions = {},
+  ): Promise<void> {
+    await this.#call('POST', `/Sessions/${encodeURIComponent(sessionId)}/Message`, undefined, {
+      ...(options.signal ? { signal: options.signal } : {}),
+      body: {
+        Header: message.header ?? 'duplicati-kit',
+        Text: message.text,
+        ...(message.timeoutMs !== undefined ? { TimeoutMs: message.timeoutMs } : {}),
+      },
+    });
+  }
+
+  /**
+   * Show a message on every session that accepts remote commands (active in the last
+   * `activeWithinSeconds`, default 900). Returns how many were told and the failures, which do
+   * not throw: a session that went away is not an error.
+   *
+   * @example
+   * ```ts
+   * const { sent } = await jf.messageSessions({ header: 'Maintenance', text: 'Jellyfin restarts in 1 minute' });
+   * ```
+   */
+  async messageSessions(
+    message: { readonly header?: string; readonly text: string; readonly timeoutMs?: number },
+    options: CallOptions & { activeWithinSeconds?: number } = {},
+  ): Promise<{ sent: number; failed: { session: string; error: string }[] }> {
+    const all = await this.sessions({ ...options, activeWithinSeconds: options.activeWithinSeconds ?? 900 });
+    const failed: { session: string; error: string }[] = [];
+    let sent = 0;
+    for (const s of all.filter((x) => x.supportsRemoteControl)) {
+      try {
+        await this.sendMessage(s.id, message, options.signal ? { signal: options.signal } : {});
+        sent++;
+      } catch (e) {
+        if (options.signal?.aborted) throw options.signal.reason;
+        failed.push({ session: s.deviceName ?? s.id, error: (e as Error).message });
+      }
+    }
+    return { sent, failed };
   }
 
   /** Scheduled tasks (`GET /ScheduledTasks?isHidden=false`). */

@@ -36,6 +36,7 @@ export {
   type JellyfinClientOptions,
   type JellyfinPlayback,
   type JellyfinPublicInfo,
+  type JellyfinSession,
   type JellyfinTask,
 } from './api.js';
 export {

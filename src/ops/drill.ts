@@ -10,11 +10,10 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { neverAborted, throwIfAborted } from '../core/abort.js';
+import { neverAborted } from '../core/abort.js';
 import { ConfigError } from '../core/errors.js';
 import { isInside } from '../core/fs.js';
 import { childLogger, type Logger, silentLogger } from '../core/logger.js';
-import { MANIFEST_FILE } from '../core/manifest.js';
 import type { DuplicatiClient } from '../duplicati/client.js';
 import type { WaitOptions } from '../duplicati/resources/tasks.js';
 import type { Fileset } from '../duplicati/types.js';
@@ -30,6 +29,9 @@ import {
 } from './drill-check.js';
 import { type DrillEvidence, type DrillEvidenceFiles, writeDrillEvidence } from './drill-report.js';
 import { type Notifier, type NotifyResult, notifyAll } from './notify.js';
+import { chooseVersion, findJob, locateWorkDir, notStagedError, restoreStagedFolder } from './staged-version.js';
+
+export { pickVersion } from './staged-version.js';
 
 export type { DrillEntry, DrillEvidence, DrillEvidenceFiles } from './drill-report.js';
 
@@ -147,61 +149,6 @@ export function scratchRefusal(target: RestoreTarget, scratchDir: string): strin
   return undefined;
 }
 
-/** Pick a version: `version` exactly, else the newest at or before `time`, else the newest. */
-export function pickVersion(
-  versions: readonly Fileset[],
-  sel: { version?: number | undefined; time?: Date | string | undefined },
-): Fileset | undefined {
-  if (sel.version !== undefined) return versions.find((v) => v.version === sel.version);
-  const sorted = [...versions].sort((a, b) => Date.parse(b.time) - Date.parse(a.time));
-  if (sel.time === undefined) return sorted[0];
-  const limit = sel.time instanceof Date ? sel.time.getTime() : Date.parse(sel.time);
-  return sorted.find((v) => Date.parse(v.time) <= limit);
-}
-
-const withSlash = (p: string): string => (/[/\\]$/.test(p) ? p : `${p}/`);
-
-/** Where a restore of `workDir` into `restoreDir` put the manifest (Duplicati strips the common prefix). */
-async function findRestoredWorkDir(restoreDir: string, workDir: string): Promise<string | undefined> {
-  const trimmed = workDir.replace(/[/\\]+$/, '');
-  const candidates = [
-    restoreDir,
-    path.join(restoreDir, path.basename(trimmed)),
-    path.join(
-      restoreDir,
-      ...trimmed
-        .replace(/^[A-Za-z]:/, '')
-        .split(/[/\\]/)
-        .filter(Boolean),
-    ),
-  ];
-  for (const c of candidates) {
-    const found = await fsp.stat(path.join(c, MANIFEST_FILE)).catch(() => undefined);
-    if (found?.isFile()) return c;
-  }
-  return undefined;
-}
-
-async function countFiles(dir: string, signal: AbortSignal): Promise<{ files: number; bytes: number }> {
-  let files = 0;
-  let bytes = 0;
-  const walk = async (d: string): Promise<void> => {
-    throwIfAborted(signal);
-    for (const e of await fsp.readdir(d, { withFileTypes: true })) {
-      const full = path.join(d, e.name);
-      if (e.isDirectory()) await walk(full);
-      else if (e.isFile()) {
-        files++;
-        bytes += (await fsp.stat(full)).size;
-      }
-    }
-  };
-  await walk(dir).catch(() => {
-    if (signal.aborted) throw signal.reason;
-  });
-  return { files, bytes };
-}
-
 function entriesOf(report: RestoreReport): DrillEvidence['entries'] {
   return report.entries.map((e) => ({
     name: e.name,
@@ -287,69 +234,30 @@ export async function restoreDrill(options: RestoreDrillOptions): Promise<DrillR
   const restoreDir = path.join(runDir, 'restore');
 
   try {
-    const all = await dup.backups.list({ signal });
-    const found =
-      all.find((b) => b.id === options.job) ?? all.find((b) => b.name.toLowerCase() === options.job.toLowerCase());
-    if (!found) throw new Error(`no Duplicati job "${options.job}" (known: ${all.map((b) => b.name).join(', ')})`);
-    job = { id: found.id, name: found.name };
-
-    const versions = await dup.backups.versions(found.id, { signal });
-    chosen = pickVersion(versions, { version: options.version, time: options.time });
-    if (!chosen) {
-      throw new Error(
-        versions.length === 0
-          ? `job "${found.name}" has no backup versions yet`
-          : options.version !== undefined
-            ? `job "${found.name}" has no version ${options.version} (it has ${versions.length})`
-            : `job "${found.name}" has no version at or before ${String(options.time)}`,
-      );
-    }
-    const time = chosen.time;
-    logger.info('drilling version', { job: found.name, version: chosen.version, time });
-
-    if (workDir === null) {
-      const full = await dup.backups.get(found.id, { signal });
-      for (const source of full.sources.filter((s) => /[/\\]$/.test(s))) {
-        const { files } = await dup.backups.files(found.id, { time, path: source, signal });
-        if (files.some((f) => !f.isFolder && f.path === `${source}${MANIFEST_FILE}`)) {
-          workDir = source;
-          break;
-        }
-      }
-      if (workDir === null) {
-        throw new Error(
-          `no source folder of job "${found.name}" holds a ${MANIFEST_FILE} in version ${chosen.version}; pass workDir`,
-        );
-      }
-    }
-
-    const r0 = performance.now();
-    const outcome = await dup.backups.restoreAndWait(found.id, {
-      ...options.wait,
-      time,
-      to: restoreDir,
-      paths: [withSlash(workDir)],
-      overwrite: false,
+    const found = await findJob(dup, options.job, signal);
+    job = found;
+    chosen = await chooseVersion(dup, found, { version: options.version, time: options.time }, signal);
+    logger.info('drilling version', { job: found.name, version: chosen.version, time: chosen.time });
+    workDir ??= await locateWorkDir(dup, found, chosen, signal);
+    const staged = await restoreStagedFolder(dup, found, {
+      version: chosen,
+      workDir,
+      restoreDir,
+      wait: options.wait,
       signal,
+      onOutcome: (outcome, ms) => {
+        restoreMs = ms;
+        duplicati = {
+          result: outcome.result,
+          taskId: outcome.taskId,
+          warnings: [...outcome.warnings],
+          errors: [...outcome.errors],
+        };
+      },
     });
-    restoreMs = performance.now() - r0;
-    duplicati = {
-      result: outcome.result,
-      taskId: outcome.taskId,
-      warnings: [...outcome.warnings],
-      errors: [...outcome.errors],
-    };
-    // A restore into a new folder warns that it created it; only Error and Fatal mean lost files.
-    if (outcome.result === 'Error' || outcome.result === 'Fatal') {
-      throw new Error(`Duplicati restore ended with ${outcome.result}: ${outcome.errors[0] ?? 'no error message'}`);
-    }
-    ({ files: restoredFiles, bytes: restoredBytes } = await countFiles(restoreDir, signal));
-    const from = await findRestoredWorkDir(restoreDir, workDir);
-    if (!from) {
-      throw new Error(
-        `the restored version holds no ${MANIFEST_FILE} under ${workDir} (${restoredFiles} file(s) restored): it is not a staged plan`,
-      );
-    }
+    ({ restoredFiles, restoredBytes } = staged);
+    const from = staged.from;
+    if (!from) throw notStagedError(workDir, restoredFiles);
 
     const v0 = performance.now();
     report = await createRestorePlan({ targets: options.targets, logger }).run({
@@ -383,6 +291,7 @@ export async function restoreDrill(options: RestoreDrillOptions): Promise<DrillR
     if (checks.length && bad.length === 0) {
       const c0 = performance.now();
       const jobId = found.id;
+      const time = chosen.time;
       consistency = await runDrillChecks(checks, {
         client: dup,
         job: { id: found.id, name: found.name },

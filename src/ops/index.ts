@@ -62,3 +62,40 @@ export {
 export type { AuditRule, AuditStatus, MountEntry, RunSummary, TargetClass, TargetKind } from './audit-rules.js';
 export { lastOccurrence, occurrencesBetween, parseRepeat } from './schedule-math.js';
 export type { RepeatSpec, ScheduleSpec } from './schedule-math.js';
+
+export { CHECKLIST_GATES, restoreWithChecklist, wayBackOf } from './checklist-restore.js';
+export type {
+  ChecklistDuplicatiSource,
+  ChecklistGate,
+  ChecklistReport,
+  ChecklistRestoreOptions,
+  GateId,
+  GateStatus,
+  SessionMessenger,
+  WayBack,
+} from './checklist-restore.js';
+export { MaintenanceError, openMaintenanceWindow, runCommand } from './maintenance.js';
+export type {
+  CommandArgv,
+  CommandRun,
+  MaintenanceLog,
+  MaintenanceOptions,
+  MaintenanceWindow,
+  QueuePauser,
+} from './maintenance.js';
+export {
+  dropRestorePoints,
+  listRestorePoints,
+  readRestoreRecord,
+  RestoreRecordError,
+  rollbackRestore,
+} from './restore-points.js';
+export type {
+  RecordedTarget,
+  RestorePointActionOptions,
+  RestorePointActionResult,
+  RestoreRecord,
+  RestoreRecordStatus,
+} from './restore-points.js';
+export { chooseVersion, findJob, locateWorkDir, restoreStagedFolder } from './staged-version.js';
+export type { JobRef, StagedRestore, VersionSelection } from './staged-version.js';

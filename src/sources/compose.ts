@@ -172,7 +172,24 @@ export function composeTargets(
     artifacts: input.artifacts.filter((a) => part.artifacts.some((p) => p.path === a.path)),
   });
   type Applied = { t: RestoreTarget; out: RestoreOutput };
-  const appliedOf = new WeakMap<RestoreOutput, Applied[]>();
+  // The parts' outputs travel in the composite's own output as JSON, so a restore point written
+  // to disk can be rolled back or finalized by another process (`restore-points rollback`).
+  const appliedOf = (output: RestoreOutput): Applied[] => {
+    const parts = output.state?.parts;
+    if (!Array.isArray(parts)) return [];
+    return parts.map((p) => {
+      const rec = p as { index?: unknown; target?: unknown; output?: unknown };
+      const t = typeof rec.index === 'number' ? list[rec.index] : undefined;
+      if (!t || t.name !== rec.target) {
+        throw new RestoreError(`no part target named ${String(rec.target)} in ${name}`, {
+          source: name,
+          kind: COMPOSITE_KIND,
+          phase: 'rollback',
+        });
+      }
+      return { t, out: rec.output as RestoreOutput };
+    });
+  };
   return {
     name,
     kind: COMPOSITE_KIND,
@@ -222,15 +239,24 @@ export function composeTargets(
         for (const a of [...applied].reverse()) await a.t.rollback?.(a.out, ctx);
         throw e;
       }
-      const out: RestoreOutput = { restored: applied.flatMap((a) => a.out.restored) };
-      appliedOf.set(out, applied);
-      return out;
+      const safety = applied.flatMap((a) => (a.out.safetyCopy ? [a.out.safetyCopy] : []));
+      return {
+        restored: applied.flatMap((a) => a.out.restored),
+        ...(safety.length ? { safetyCopy: safety.join(', ') } : {}),
+        state: {
+          parts: applied.map((a) => ({
+            index: list.indexOf(a.t),
+            target: a.t.name,
+            output: a.out as unknown as JsonValue,
+          })),
+        },
+      };
     },
     async rollback(output, ctx) {
-      for (const a of [...(appliedOf.get(output) ?? [])].reverse()) await a.t.rollback?.(a.out, ctx);
+      for (const a of appliedOf(output).reverse()) await a.t.rollback?.(a.out, ctx);
     },
     async finalize(output, ctx) {
-      for (const a of appliedOf.get(output) ?? []) await a.t.finalize?.(a.out, ctx);
+      for (const a of appliedOf(output)) await a.t.finalize?.(a.out, ctx);
     },
     async discard(report, ctx) {
       const parts = report.staged?.parts;

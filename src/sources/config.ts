@@ -45,7 +45,17 @@ export interface DuplicatiKitConfig {
   readonly concurrency?: number;
   /** How long to wait for another run's lock. @default 0 */
   readonly lockWaitMs?: number;
-  readonly restore?: { readonly targets: readonly (TypedEntry | RestoreTarget)[] };
+  readonly restore?: {
+    readonly targets: readonly (TypedEntry | RestoreTarget)[];
+    /** Where `duplicati-kit restore` keeps restore records. @default $STATE_DIRECTORY/restores or ~/.local/state/duplicati-kit/restores */
+    readonly stateDir?: string;
+    /** Where a Duplicati version's staged folder is restored first. @default the OS temp folder */
+    readonly stagingDir?: string;
+    /** Targets allowed to overwrite without a way back (`true`: all). @default none */
+    readonly allowNoWayBack?: boolean | readonly string[];
+    /** The maintenance window (gate 3) and the Jellyfin session message (gate 5). */
+    readonly maintenance?: RestoreMaintenanceConfig;
+  };
   readonly duplicati?: DuplicatiServerConfig;
   /** Where notifications go (`type: ntfy | healthchecks | webhook`, or Notifier instances). */
   readonly notify?: readonly (TypedEntry | Notifier)[];
@@ -89,6 +99,29 @@ export interface AuditConfig {
 
 /** `StateDirectory=` of scheduled drills: `/var/lib/duplicati-kit` for system units. */
 export const DRILL_STATE = 'duplicati-kit';
+
+/** An app's API for a restore; the key comes from a file or an environment variable, never the config. */
+export interface AppApiConfig {
+  readonly url: string;
+  readonly apiKeyFile?: string;
+  /** @default 'IMMICH_API_KEY' / 'JELLYFIN_API_KEY' */
+  readonly apiKeyEnv?: string;
+}
+
+/** `restore.maintenance`: what `duplicati-kit restore` stops and starts (argv arrays, no shell). */
+export interface RestoreMaintenanceConfig {
+  readonly stop?: readonly (readonly string[])[];
+  readonly start?: readonly (readonly string[])[];
+  /** @default 300000 */
+  readonly commandTimeoutMs?: number;
+  /** Pause Immich's job queues during the restore. */
+  readonly immich?: AppApiConfig;
+  /** Jellyfin's stop/start commands, and its API (`url`) for the session message. */
+  readonly jellyfin?: Partial<AppApiConfig> & {
+    readonly stop?: readonly string[];
+    readonly start?: readonly string[];
+  };
+}
 
 /** A schedule in a config file: {@link SystemdSchedule} with the command given as CLI arguments. */
 export type ScheduleConfig = Omit<SystemdSchedule, 'command'> & {
@@ -134,6 +167,30 @@ const typed = (known: () => string[]) =>
 
 const timespan = z.string().refine((t) => (parseDuplicatiTimespan(t) ?? 0) > 0, 'a Duplicati timespan, e.g. 26h or 1D');
 
+const argvSchema = z.array(z.string().min(1)).min(1, 'an argv array, e.g. [systemctl, stop, jellyfin]');
+const apiSchema = {
+  url: z.string().url(),
+  apiKeyFile: z.string().min(1).optional(),
+  apiKeyEnv: z.string().min(1).optional(),
+};
+const restoreMaintenanceSchema = z
+  .object({
+    stop: z.array(argvSchema).optional(),
+    start: z.array(argvSchema).optional(),
+    commandTimeoutMs: z.number().int().min(1).optional(),
+    immich: z.object(apiSchema).strict().optional(),
+    jellyfin: z
+      .object({
+        ...apiSchema,
+        url: apiSchema.url.optional(),
+        stop: argvSchema.optional(),
+        start: argvSchema.optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 const configSchema = z
   .object({
     workDir: z
@@ -148,6 +205,10 @@ const configSchema = z
     restore: z
       .object({
         targets: z.array(z.union([z.custom<RestoreTarget>((v) => isInstance(v, 'restore')), typed(targetTypes)])),
+        stateDir: z.string().min(1).optional(),
+        stagingDir: z.string().min(1).optional(),
+        allowNoWayBack: z.union([z.boolean(), z.array(z.string().min(1))]).optional(),
+        maintenance: restoreMaintenanceSchema.optional(),
       })
       .strict()
       .optional(),

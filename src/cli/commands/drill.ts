@@ -94,7 +94,8 @@ export function withServerConfig(ctx: CliContext, server: DuplicatiServerConfig 
   return { ...ctx, flags, env };
 }
 
-function timeFlag(ctx: CliContext): string | undefined {
+/** `--time ISO`, checked. */
+export function timeFlag(ctx: CliContext): string | undefined {
   const t = ctx.flags.time;
   if (t === undefined) return undefined;
   if (typeof t !== 'string' || Number.isNaN(Date.parse(t))) {

@@ -10,7 +10,11 @@ type Loader = () => Promise<readonly CliCommand[]>;
 
 const plan: Loader = async () => {
   const m = await import('./plan.js');
-  return [m.prepareCommand, m.cleanupCommand, m.verifyCommand, m.restoreCommand];
+  return [m.prepareCommand, m.cleanupCommand, m.verifyCommand];
+};
+const restore: Loader = async () => {
+  const m = await import('./restore.js');
+  return [m.restoreCommand, m.restorePointsCommand];
 };
 const hook: Loader = async () => [(await import('./hook.js')).hookCommand];
 const duplicati: Loader = async () => (await import('./duplicati.js')).duplicatiCommands;
@@ -22,7 +26,8 @@ const TABLE: readonly (readonly [string, Loader])[] = [
   ['prepare', plan],
   ['cleanup', plan],
   ['verify', plan],
-  ['restore', plan],
+  ['restore', restore],
+  ['restore-points', restore],
   ['hook', hook],
   ['jobs', duplicati],
   ['run', duplicati],

@@ -156,45 +156,6 @@ export const verifyCommand: CliCommand = {
   },
 };
 
-export const restoreCommand: CliCommand = {
-  name: 'restore',
-  summary: 'Restore a backup folder through the configured targets (verify all first, roll back on failure)',
-  usage: 'restore --from DIR [--config FILE] [--dry-run] [--only NAME…]',
-  options: {
-    from: { type: 'string', valueName: 'DIR', description: 'Folder holding manifest.json and the artifacts' },
-    'dry-run': { type: 'boolean', description: 'Verify everything; restore nothing' },
-    only: {
-      type: 'string',
-      multiple: true,
-      valueName: 'NAME',
-      description: 'Restore only this manifest source (repeatable)',
-    },
-  },
-  async run(ctx) {
-    const from = requireFrom(ctx);
-    const cfg = await contextConfig(ctx);
-    if (cfg.targets.length === 0) {
-      throw new ConfigError('the config has no restore targets', [
-        { path: 'restore.targets', message: 'add at least one target' },
-      ]);
-    }
-    const only = ctx.flags.only as string[] | undefined;
-    const report = await cfg.restorePlan({ logger: ctx.logger }).run({
-      from,
-      signal: ctx.signal,
-      dryRun: ctx.flags['dry-run'] === true,
-      reject: false,
-      ...(only?.length ? { only } : {}),
-    });
-    printRestore(ctx, report);
-    if (report.ok) return ExitCode.Success;
-    return report.entries.some((e) => e.status === 'failed' && e.verification && !e.verification.ok) ||
-      report.checksums.some((c) => !c.ok)
-      ? ExitCode.VerificationFailed
-      : ExitCode.PlanFailed;
-  },
-};
-
 function requireFrom(ctx: CliContext): string {
   const from = ctx.flags.from;
   if (typeof from !== 'string' || !from) {

@@ -721,6 +721,27 @@ export class BackupsResource {
     return this.#finish(id, taskId, { afterId, notBefore, operation: 'Restore' }, options);
   }
 
+  /**
+   * Verify the remote files of a backup (operation `Test`) and wait for the true outcome, read
+   * from its `Result` log row.
+   *
+   * @example
+   * ```ts
+   * const r = await dup.backups.verifyAndWait('1', { totalTimeout: 3_600_000 });
+   * if (r.result === 'Error' || r.result === 'Fatal') console.error(r.errors);
+   * ```
+   */
+  async verifyAndWait(id: string, options: AndWaitOptions = {}): Promise<OperationOutcome> {
+    const req = options.signal ? { signal: options.signal } : {};
+    const afterId = await newestLogId((offset, pageSize) =>
+      this.logPage(id, { ...req, pageSize, ...(offset === undefined ? {} : { offset }) }),
+    );
+    const notBefore = new Date();
+    const started = await this.verify(id, req);
+    const taskId = started.taskId ?? (await this.#findTask(id, req));
+    return this.#finish(id, taskId, { afterId, notBefore, operation: 'Test' }, options);
+  }
+
   /** 2.0.x `run` returns no id: the task is the active or queued one of this backup. */
   async #findTask(id: string, req: RequestOptions): Promise<string | null> {
     const state = await this.#ctx.client.server.state(req);

@@ -88,7 +88,9 @@ describe('duplicati-kit CLI (built, as a child process)', () => {
     expect(checksumsOnly.code).toBe(0);
     expect(checksumsOnly.stdout).toContain('checksums: 2/2 ok');
 
-    const restored = await runCli(['restore', '--from', path.join(dir, 'staging'), '--config', config]);
+    const restored = await runCli(['restore', '--from', path.join(dir, 'staging'), '--config', config], {
+      env: { XDG_STATE_HOME: path.join(dir, 'state'), STATE_DIRECTORY: '' },
+    });
     expect(restored.code).toBe(0);
     expect(restored.stdout).toMatch(/restored\s+app/);
     expect(await fsp.readFile(path.join(dir, 'restored', 'conf', 'app.ini'), 'utf8')).toBe('[app]\nport=1\n');

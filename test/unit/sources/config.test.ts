@@ -118,4 +118,47 @@ describe('config files', () => {
       expect(issues.some((i) => i.startsWith(p))).toBe(true);
     }
   });
+
+  it('takes the restore checklist settings and reports bad ones with paths', async () => {
+    const restore = {
+      targets: [{ type: 'directory', source: 'photos' }],
+      stateDir: '/var/lib/duplicati-kit/restores',
+      allowNoWayBack: ['photos'],
+      maintenance: {
+        stop: [['systemctl', 'stop', 'app']],
+        start: [['systemctl', 'start', 'app']],
+        immich: { url: 'http://127.0.0.1:2283', apiKeyFile: '/etc/immich.key' },
+        jellyfin: {
+          url: 'http://127.0.0.1:8096',
+          stop: ['docker', 'stop', 'jellyfin'],
+          start: ['docker', 'start', 'jellyfin'],
+        },
+      },
+    };
+    const sources = [{ type: 'directory', name: 'photos', paths: [dir] }];
+    const cfg = await resolveConfig({ workDir: path.join(dir, 'staging'), sources, restore });
+    expect(cfg.config.restore?.maintenance?.jellyfin?.stop).toEqual(['docker', 'stop', 'jellyfin']);
+    const issues = await issuesOf(
+      resolveConfig({
+        workDir: path.join(dir, 'staging'),
+        sources,
+        restore: {
+          ...restore,
+          maintenance: {
+            stop: ['systemctl stop app'],
+            immich: { url: 'not a url', apiKey: 'in-config' },
+            jellyfin: { stop: [] },
+          },
+        },
+      }),
+    );
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^restore\.maintenance\.stop\.0: /),
+        expect.stringMatching(/^restore\.maintenance\.immich\.url: /),
+        expect.stringMatching(/^restore\.maintenance\.immich: .*apiKey/),
+        expect.stringMatching(/^restore\.maintenance\.jellyfin\.stop: /),
+      ]),
+    );
+  });
 });

@@ -152,4 +152,54 @@ describe('createRestorePlan', () => {
     expect(r.entries.map((e) => [e.name, e.target, e.status])).toEqual([['app', 'app', 'failed']]);
     expect(db2.calls).toEqual(['verify:app/db', 'restore:app/db', 'rollback']);
   });
+
+  it('keeps the restore points with finalize: false and skips a repeated verify with verifyTargets: false', async () => {
+    const ta = new MemoryTarget('ta', { source: 'a' });
+    const report = await createRestorePlan({ targets: [ta] }).run({
+      from: workDir,
+      only: ['a'],
+      finalize: false,
+      verifyTargets: false,
+    });
+    expect(report.ok).toBe(true);
+    expect(ta.calls).toEqual(['restore:a']);
+    expect(report.entries[0]?.output?.restored).toEqual(['a/x.txt']);
+    // The checksums are still checked.
+    await fsp.writeFile(path.join(workDir, 'a', 'x.txt'), 'from A');
+    const damaged = await createRestorePlan({ targets: [ta] }).run({
+      from: workDir,
+      reject: false,
+      verifyTargets: false,
+    });
+    expect(damaged.ok).toBe(false);
+    expect(ta.calls).toEqual(['restore:a']);
+  });
+
+  it("a composed target's output survives JSON, so another process can roll it back or finalize it", async () => {
+    const staging = path.join(dir, 'composite-json');
+    await createBackupPlan({
+      workDir: staging,
+      sources: [
+        composeSources('app', [new TextSource('db', { 'd.sql': 'sql' }), new TextSource('conf', { 'c.ini': 'ini' })]),
+      ],
+    }).prepare();
+    const db = new MemoryTarget('db', { source: 'db' });
+    const conf = new MemoryTarget('conf', { source: 'conf' });
+    const report = await createRestorePlan({ targets: [composeTargets('app', [db, conf])] }).run({
+      from: staging,
+      finalize: false,
+    });
+    const stored = JSON.parse(JSON.stringify(report.entries[0]?.output));
+    // Rebuilt targets, as a later `restore-points rollback` builds them from the config.
+    const db2 = new MemoryTarget('db', { source: 'db' });
+    const conf2 = new MemoryTarget('conf', { source: 'conf' });
+    db2.live.set('app/db/d.sql', 'sql');
+    await composeTargets('app', [db2, conf2]).rollback?.(stored, {} as never);
+    expect([db2.calls, conf2.calls]).toEqual([['rollback'], ['rollback']]);
+    expect(db2.live.size).toBe(0);
+    await composeTargets('app', [db2, conf2]).finalize?.(stored, {} as never);
+    expect(db2.calls).toEqual(['rollback', 'finalize']);
+    // A rebuilt composite whose parts changed refuses rather than rolling back the wrong part.
+    await expect(composeTargets('app', [conf2, db2]).rollback?.(stored, {} as never)).rejects.toThrow(/no part target/);
+  });
 });

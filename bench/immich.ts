@@ -22,7 +22,7 @@
  * of `npm test`.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +33,7 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const childScript = path.join(root, 'bench', 'lib', 'immich-child.mjs');
 
 /** Bytes of `pg_database_size` per generated asset (measured on this generator). */
-const BYTES_PER_ASSET = 6_000;
+const BYTES_PER_ASSET = 4_700;
 
 interface Report {
   ms: number;
@@ -150,17 +150,14 @@ export async function generate(db: string, mb: number): Promise<void> {
   await psql(db, 'VACUUM ANALYZE');
 }
 
-/** The plain dump with Immich's documented search_path fix, as the shell restore anchor loads it. */
-function rewriteForShell(file: string, out: string): void {
-  // Only the header holds the line; the rest is copied as is.
-  const text = readFileSync(file, 'utf8');
-  writeFileSync(
+/** The plain dump with Immich's documented search_path fix (its `sed`), as the shell restore anchor loads it. */
+async function rewriteForShell(file: string, out: string): Promise<void> {
+  await run('sh', [
+    '-c',
+    `sed "s/SELECT pg_catalog.set_config('search_path', '', false);/SELECT pg_catalog.set_config('search_path', 'public, pg_catalog', true);/" "$0" > "$1"`,
+    file,
     out,
-    text.replace(
-      "SELECT pg_catalog.set_config('search_path', '', false);",
-      "SELECT pg_catalog.set_config('search_path', 'public, pg_catalog', true);",
-    ),
-  );
+  ]);
 }
 
 async function main(): Promise<void> {
@@ -210,7 +207,7 @@ async function main(): Promise<void> {
       r.sqlOurs.push(o2.ms);
       r.rss.push(o2.maxRssKb);
 
-      rewriteForShell(shellSql, rewritten);
+      await rewriteForShell(shellSql, rewritten);
       rmSync(shellSql, { force: true });
       const rs = await shellRestore(rewritten, scratch);
       r.restoreShell.push(rs);

@@ -110,8 +110,15 @@ async function after(h: HookContext, cfg: LoadedConfig): Promise<HookOutcome> {
       // Kept whatever the upload's result: when the upload failed, this copy matters most.
       const copy = await keepLocalCopy(cfg.config.workDir, copies.dir, { signal: h.signal });
       h.logger.info(`kept a local copy in ${copy}`);
-      const pruned = await pruneLocalCopies(copies.dir, copies.keep, { signal: h.signal, logger: h.logger });
-      if (pruned.removed.length > 0) h.logger.info(`removed ${pruned.removed.length} old local copies`);
+      // Never prune after a failed run: while the off-site copy is stale, the older local copies
+      // may be the newest good ones left.
+      const result = h.env.parsedResult;
+      if (result === 'Success' || result === 'Warning') {
+        const pruned = await pruneLocalCopies(copies.dir, copies.keep, { signal: h.signal, logger: h.logger });
+        if (pruned.removed.length > 0) h.logger.info(`removed ${pruned.removed.length} old local copies`);
+      } else {
+        h.logger.warn(`the backup ended with ${result ?? 'no result'}: old local copies are not pruned`);
+      }
     } catch (e) {
       if (h.signal.aborted) throw e;
       // No manifest means BEFORE staged nothing (it failed or was skipped): nothing to keep.

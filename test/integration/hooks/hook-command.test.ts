@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -102,6 +102,30 @@ describe('duplicati-kit hook', () => {
     const events = received.filter((e) => e['run'] === 'full');
     expect(events.map((e) => e['kind'])).toEqual(['start', 'success']);
     expect(events[1]).toMatchObject({ details: { parsedResult: 'Success', operation: 'Backup', backupId: '1' } });
+  });
+
+  it('keeps a copy after a failed upload but prunes old copies only after a successful one', async () => {
+    const { workDir, copies, config } = await setup('prune');
+    const cfg = JSON.parse(await readFile(config, 'utf8')) as Record<string, unknown>;
+    await writeFile(config, JSON.stringify({ ...cfg, localCopies: { dir: copies, keep: { keepLast: 1 } } }));
+    const run = async (parsedResult: 'Success' | 'Error' | 'Fatal') => {
+      expect((await hook(config, { event: 'BEFORE', localPaths: [workDir] })).code).toBe(0);
+      const resultFile = path.join(dir, `prune-${parsedResult}.txt`);
+      await writeFile(resultFile, buildResultFile({ parsedResult }));
+      const after = await hook(config, { event: 'AFTER', parsedResult, resultFile, localPaths: [workDir] });
+      // Copy names have a one-second resolution.
+      await new Promise((r) => setTimeout(r, 1100));
+      return after;
+    };
+    await run('Success');
+    expect(await readdir(copies)).toHaveLength(1);
+    await run('Error');
+    await run('Fatal');
+    expect(await readdir(copies)).toHaveLength(3); // nothing pruned while the upload fails
+    await run('Success');
+    const left = await readdir(copies);
+    expect(left).toHaveLength(1); // keepLast: 1 applies again, keeping the newest
+    expect(existsSync(path.join(copies, left[0] as string, 'manifest.json'))).toBe(true);
   });
 
   it('stops the upload (exit 5) when a source fails, or continues with an error (4) when the config allows', async () => {

@@ -415,9 +415,10 @@ describe.skipIf(!available)('PostgresSource / PostgresTarget with every database
     expect(out.manifest.sources[0]?.metadata.databases.map((d) => d.name)).toEqual([dbA, dbB]);
     const restored = await runCli(['restore', '--json', '--from', path.join(dir, 'staging'), '--config', config]);
     expect(restored.code).toBe(0);
-    const report = JSON.parse(restored.stdout) as { ok: boolean; entries: { status: string }[] };
+    // `restore` prints the checklist report; gate 6's restore plan report is its `restore`.
+    const report = JSON.parse(restored.stdout) as { ok: boolean; restore: { entries: { status: string }[] } };
     expect(report.ok).toBe(true);
-    expect(report.entries.map((e) => e.status)).toEqual(['restored']);
+    expect(report.restore.entries.map((e) => e.status)).toEqual(['restored']);
     expect(await leftovers()).toEqual([]);
   });
 

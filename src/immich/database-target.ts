@@ -14,6 +14,7 @@ import { throwIfAborted } from '../core/abort.js';
 import type { DrillCheck } from '../ops/drill-check.js';
 import { type PgConnectionOptions, pgConnectionSchema } from '../sources/pg-connection.js';
 import { type PgExecutorOptions, pgExecutorSchema } from '../sources/pg-executor.js';
+import { readCopyRows } from '../sources/pg-copy-rows.js';
 import { createReplaceStream } from '../sources/pg-load.js';
 import type { SqlSession } from '../sources/pg-session.js';
 import { configErrorFrom } from '../sources/plan.js';
@@ -34,6 +35,7 @@ import {
   compareImmichVersions,
   detectGeneration,
   IMMICH_CONTAINER_PREFIXES,
+  IMMICH_TABLES,
   readImmichCounts,
   readImmichVersion,
   streamAssetPaths,
@@ -338,9 +340,11 @@ export class ImmichDatabaseTarget implements RestoreTarget {
   }
 
   /**
-   * Load the dump into a throwaway database (whatever `scratch` says), run this target's checks
-   * on it, and hand every asset's `originalPath` (status `deleted` left out) to `consume`, batch
-   * by batch through a cursor; the database is dropped afterwards. Drill consistency checks use it.
+   * Hand every asset's `originalPath` (status `deleted` left out) to `consume`, batch by batch.
+   * A plain or gzipped SQL dump (Immich's formats) is read as it is: the rows come straight out of
+   * the asset table's `COPY` data, with no database load. Any other dump is loaded into a
+   * throwaway database (whatever `scratch` says), checked, read through a cursor and dropped.
+   * Drill consistency checks use it.
    *
    * @example
    * ```ts
@@ -348,6 +352,8 @@ export class ImmichDatabaseTarget implements RestoreTarget {
    * ```
    */
   readAssetPaths(input: RestoreInput, ctx: SourceContext, consume: AssetPathConsumer): Promise<VerificationReport> {
+    const plain = input.artifacts.find((a) => a.format === 'sql' || a.format === 'sql.gz');
+    if (plain) return assetPathsFromDump(plain.file, plain.format === 'sql.gz', consume, ctx);
     return this.#makePg(consume).verify(input, { ...ctx, dryRun: false });
   }
 
@@ -379,6 +385,54 @@ export class ImmichDatabaseTarget implements RestoreTarget {
 
   discard(report: VerificationReport, ctx: SourceContext): Promise<void> {
     return this.#pg.discard(report, ctx);
+  }
+}
+
+/** The asset tables of both schema generations, as COPY names them. */
+const ASSET_TABLES = [`public.${IMMICH_TABLES.singular.assets}`, `public.${IMMICH_TABLES.plural.assets}`];
+
+/** Read the asset paths out of a plain-SQL Immich dump's COPY data (see `readAssetPaths`). */
+async function assetPathsFromDump(
+  file: string,
+  gz: boolean,
+  consume: AssetPathConsumer,
+  ctx: SourceContext,
+): Promise<VerificationReport> {
+  const name = 'asset-paths';
+  const raw = createReadStream(file, { highWaterMark: 1 << 20 });
+  const gunzip = gz ? createGunzip() : undefined;
+  if (gunzip) raw.on('error', (e) => gunzip.destroy(e)).pipe(gunzip);
+  let read = 0;
+  try {
+    const found = await readCopyRows(
+      gunzip ?? raw,
+      ASSET_TABLES,
+      ['originalPath', 'status'],
+      async (rows) => {
+        const paths: string[] = [];
+        for (const [p, status] of rows) if (typeof p === 'string' && status !== 'deleted') paths.push(p);
+        read += paths.length;
+        await consume(paths);
+        ctx.onProgress({ phase: 'verify', unit: 'items', completed: read, description: 'reading asset paths' });
+      },
+      { signal: ctx.signal },
+    );
+    if (!found.table) {
+      return {
+        ok: false,
+        checks: [{ name, ok: false, detail: 'the dump holds no data of an Immich asset table (asset or assets)' }],
+      };
+    }
+    return {
+      ok: true,
+      checks: [{ name, ok: true, detail: `${read} asset paths read from the dump's ${found.table} data` }],
+    };
+  } catch (e) {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    return { ok: false, checks: [{ name, ok: false, detail: `reading the dump failed: ${(e as Error).message}` }] };
+  } finally {
+    raw.destroy();
+    gunzip?.destroy();
   }
 }
 

@@ -12,27 +12,36 @@ const NL = 0x0a;
 /** Enough of a line to read a COPY header's table name (column lists can be long; names are first). */
 const PREFIX_MAX = 8192;
 
+/**
+ * Read one SQL identifier of `text` starting at `i`: a `"quoted ""one"""` (unquoted on the way)
+ * or a plain one ending at any of `stops`. Returns the name and the index after it.
+ */
+export function readIdentifier(text: string, i: number, stops: string): { name: string; next: number } {
+  let name = '';
+  if (text[i] === '"') {
+    i++;
+    for (; i < text.length; i++) {
+      if (text[i] === '"') {
+        if (text[i + 1] === '"') {
+          name += '"';
+          i++;
+        } else break;
+      } else name += text[i];
+    }
+    return { name, next: i + 1 };
+  }
+  while (i < text.length && !stops.includes(text[i] as string)) name += text[i++];
+  return { name, next: i };
+}
+
 /** Parse `"sch""ema".tbl` / `public.items` into `schema.table` with identifiers unquoted. */
 export function parseCopyTarget(header: string): string | undefined {
   let i = 'COPY '.length;
   const parts: string[] = [];
   for (;;) {
-    let name = '';
-    if (header[i] === '"') {
-      i++;
-      for (; i < header.length; i++) {
-        if (header[i] === '"') {
-          if (header[i + 1] === '"') {
-            name += '"';
-            i++;
-          } else break;
-        } else name += header[i];
-      }
-      i++;
-    } else {
-      while (i < header.length && header[i] !== '.' && header[i] !== ' ') name += header[i++];
-    }
-    parts.push(name);
+    const id = readIdentifier(header, i, '. ');
+    parts.push(id.name);
+    i = id.next;
     if (header[i] === '.') {
       i++;
       continue;

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Readable } from 'node:stream';
-import { parseCopyTarget } from './pg-copy-counter.js';
+import { parseCopyTarget, readIdentifier } from './pg-copy-counter.js';
 
 const NL = 0x0a;
 const BACKSLASH = 0x5c;
@@ -20,22 +20,9 @@ export function parseCopyColumns(header: string): string[] | undefined {
   const out: string[] = [];
   let i = 0;
   while (i < list.length) {
-    let name = '';
-    if (list[i] === '"') {
-      i++;
-      for (; i < list.length; i++) {
-        if (list[i] === '"') {
-          if (list[i + 1] === '"') {
-            name += '"';
-            i++;
-          } else break;
-        } else name += list[i];
-      }
-      i++;
-    } else {
-      while (i < list.length && list[i] !== ',') name += list[i++];
-    }
-    out.push(name.trim());
+    const id = readIdentifier(list, i, ',');
+    out.push(id.name.trim());
+    i = id.next;
     if (list[i] === ',') i++;
     while (list[i] === ' ') i++;
   }

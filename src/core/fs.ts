@@ -83,3 +83,8 @@ export function isInside(parent: string, child: string): boolean {
   const rel = path.relative(parent, child);
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
+
+/** `p` as a Duplicati folder path: ending in `/` (or `\` on Windows), which is how Duplicati names folders. */
+export function asFolderPath(p: string): string {
+  return /[/\\]$/.test(p) ? p : `${p}/`;
+}

@@ -12,6 +12,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import { asFolderPath } from '../core/fs.js';
 import type { DrillCheck, DrillCheckContext, DrillCheckResult } from '../ops/drill-check.js';
 import { expandEntry } from '../sources/compose.js';
 import { configErrorFrom, sourceContext } from '../sources/plan.js';
@@ -74,8 +75,6 @@ export const immichLibraryCheckSchema = z
   })
   .strict();
 
-const withSlash = (p: string): string => (/[/\\]$/.test(p) ? p : `${p}/`);
-
 /**
  * The default mapping: both container prefixes to the recorded UPLOAD_LOCATION.
  *
@@ -85,7 +84,7 @@ const withSlash = (p: string): string => (/[/\\]$/.test(p) ? p : `${p}/`);
  * ```
  */
 export function defaultImmichPathMap(uploadLocation: string): ImmichPathMapping[] {
-  return IMMICH_CONTAINER_PREFIXES.map((from) => ({ from, to: withSlash(uploadLocation) }));
+  return IMMICH_CONTAINER_PREFIXES.map((from) => ({ from, to: asFolderPath(uploadLocation) }));
 }
 
 /**
@@ -98,8 +97,8 @@ export function defaultImmichPathMap(uploadLocation: string): ImmichPathMapping[
  */
 export function mapImmichPath(originalPath: string, map: readonly ImmichPathMapping[]): string | undefined {
   for (const m of map) {
-    const from = withSlash(m.from);
-    if (originalPath.startsWith(from)) return withSlash(m.to) + originalPath.slice(from.length);
+    const from = asFolderPath(m.from);
+    if (originalPath.startsWith(from)) return asFolderPath(m.to) + originalPath.slice(from.length);
   }
   return undefined;
 }
@@ -156,7 +155,7 @@ export class ImmichLibraryCheck implements DrillCheck {
     }
 
     // The files of the same version under every mapped folder.
-    const roots = [...new Set(map.map((m) => withSlash(m.to)))];
+    const roots = [...new Set(map.map((m) => asFolderPath(m.to)))];
     const listed = new Set<string>();
     for (const root of roots) for (const f of await ctx.listVersionFiles(root)) listed.add(f);
 

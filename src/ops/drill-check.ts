@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { asFolderPath } from '../core/fs.js';
 import type { Logger } from '../core/logger.js';
 import type { Manifest } from '../core/manifest.js';
 import type { DuplicatiClient } from '../duplicati/client.js';
@@ -111,7 +112,7 @@ export async function listVersionFiles(
   folder: string,
   signal: AbortSignal,
 ): Promise<string[]> {
-  const root = /[/\\]$/.test(folder) ? folder : `${folder}/`;
+  const root = asFolderPath(folder);
   const [filter] = restoreFilters([root]);
   const { files } = await client.backups.files(jobId, { time, search: filter as string, signal });
   return files.filter((f) => !f.isFolder && f.path.startsWith(root)).map((f) => f.path);

@@ -10,6 +10,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { throwIfAborted } from '../core/abort.js';
 import { DuplicatiKitError } from '../core/errors.js';
+import { asFolderPath } from '../core/fs.js';
 import { MANIFEST_FILE } from '../core/manifest.js';
 import type { DuplicatiClient } from '../duplicati/client.js';
 import type { WaitOptions } from '../duplicati/resources/tasks.js';
@@ -87,8 +88,6 @@ export async function locateWorkDir(
   );
 }
 
-const withSlash = (p: string): string => (/[/\\]$/.test(p) ? p : `${p}/`);
-
 /** Where a restore of `workDir` into `restoreDir` put the manifest (Duplicati strips the common prefix). */
 export async function findRestoredWorkDir(restoreDir: string, workDir: string): Promise<string | undefined> {
   const trimmed = workDir.replace(/[/\\]+$/, '');
@@ -164,7 +163,7 @@ export async function restoreStagedFolder(
     ...options.wait,
     time: options.version.time,
     to: options.restoreDir,
-    paths: [withSlash(options.workDir)],
+    paths: [asFolderPath(options.workDir)],
     overwrite: false,
     signal: options.signal,
   });

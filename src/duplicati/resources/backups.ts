@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { sleep } from '../../core/abort.js';
 import { ConfigError, DuplicatiError, isDuplicatiNotFoundError } from '../../core/errors.js';
+import { asFolderPath } from '../../core/fs.js';
 import { isSecretKey } from '../../core/redact.js';
 import type { Generation, RequestOptions } from '../http.js';
 import { buildOutcome, findResultRow, newestLogId } from '../outcome.js';
@@ -411,7 +412,7 @@ export class BackupsResource {
     let folderContents = false;
     if (options.search !== undefined) filter = options.search;
     else if (options.path !== undefined) {
-      filter = /[/\\]$/.test(options.path) ? options.path : `${options.path}/`;
+      filter = asFolderPath(options.path);
       folderContents = true;
     } else prefixOnly = true;
     const query = { 'prefix-only': prefixOnly, 'folder-contents': folderContents, time };

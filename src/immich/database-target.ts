@@ -10,7 +10,6 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { z } from 'zod';
-import { throwIfAborted } from '../core/abort.js';
 import type { DrillCheck } from '../ops/drill-check.js';
 import { type PgConnectionOptions, pgConnectionSchema } from '../sources/pg-connection.js';
 import { type PgExecutorOptions, pgExecutorSchema } from '../sources/pg-executor.js';
@@ -185,13 +184,7 @@ export class ImmichDatabaseTarget implements RestoreTarget {
     this.#options = options;
     this.name = options.name ?? 'immich-db';
     this.#api = toImmichApiClient(options.api);
-    this.#pg = this.#makePg();
-  }
-
-  /** The PostgresTarget doing the work; `assets` also streams the loaded database's asset paths. */
-  #makePg(assets?: AssetPathConsumer): PostgresTarget {
-    const options = this.#options;
-    return new PostgresTarget(
+    this.#pg = new PostgresTarget(
       {
         name: this.name,
         connection: options.connection,
@@ -199,18 +192,14 @@ export class ImmichDatabaseTarget implements RestoreTarget {
         executor: options.executor ?? { docker: { container: IMMICH_DB_CONTAINER } },
         ...(options.binDirs ? { binDirs: options.binDirs } : {}),
         ...(options.maintenanceDatabase ? { maintenanceDatabase: options.maintenanceDatabase } : {}),
-        ...(assets ? { scratch: true } : options.scratch !== undefined ? { scratch: options.scratch } : {}),
+        ...(options.scratch !== undefined ? { scratch: options.scratch } : {}),
         keepSafetyCopy: options.keepSafetyCopy ?? true,
         ...(options.source ? { source: options.source } : {}),
       },
       {
         transform: () => createReplaceStream(SEARCH_PATH_LINE, SEARCH_PATH_FIX),
         preflight: (input, dump, _admin, ctx, openLive) => this.#preflight(input, dump, ctx, openLive),
-        inspect: async (input, loaded, ctx) => {
-          const checks = await this.#inspect(input, loaded, ctx);
-          if (assets) checks.push(await this.#streamAssets(loaded, assets, ctx));
-          return checks;
-        },
+        inspect: (input, loaded, ctx) => this.#inspect(input, loaded, ctx),
       },
       [IMMICH_DB_KIND],
     );
@@ -326,25 +315,11 @@ export class ImmichDatabaseTarget implements RestoreTarget {
     };
   }
 
-  async #streamAssets(loaded: SqlSession, consume: AssetPathConsumer, ctx: SourceContext): Promise<Check> {
-    const generation = await detectGeneration(loaded);
-    if (!generation) return { name: 'asset-paths', ok: false, detail: 'no Immich tables in the dump' };
-    let read = 0;
-    for await (const batch of streamAssetPaths(loaded, generation)) {
-      throwIfAborted(ctx.signal);
-      await consume(batch);
-      read += batch.length;
-      ctx.onProgress({ phase: 'verify', unit: 'items', completed: read, description: 'reading asset paths' });
-    }
-    return { name: 'asset-paths', ok: true, detail: `${read} asset paths read (${generation} schema)` };
-  }
-
   /**
-   * Hand every asset's `originalPath` (status `deleted` left out) to `consume`, batch by batch.
-   * A plain or gzipped SQL dump (Immich's formats) is read as it is: the rows come straight out of
-   * the asset table's `COPY` data, with no database load. Any other dump is loaded into a
-   * throwaway database (whatever `scratch` says), checked, read through a cursor and dropped.
-   * Drill consistency checks use it.
+   * Hand every asset's `originalPath` (status `deleted` left out) to `consume`, batch by batch,
+   * read straight out of the asset table's `COPY` data in the entry's plain or gzipped SQL dump
+   * (the formats `ImmichDatabaseSource` writes): no database is loaded. Drill consistency checks
+   * use it.
    *
    * @example
    * ```ts
@@ -353,8 +328,11 @@ export class ImmichDatabaseTarget implements RestoreTarget {
    */
   readAssetPaths(input: RestoreInput, ctx: SourceContext, consume: AssetPathConsumer): Promise<VerificationReport> {
     const plain = input.artifacts.find((a) => a.format === 'sql' || a.format === 'sql.gz');
-    if (plain) return assetPathsFromDump(plain.file, plain.format === 'sql.gz', consume, ctx);
-    return this.#makePg(consume).verify(input, { ...ctx, dryRun: false });
+    if (!plain) {
+      const detail = 'the entry holds no plain or gzipped SQL dump to read the asset paths from';
+      return Promise.resolve({ ok: false, checks: [{ name: 'asset-paths', ok: false, detail }] });
+    }
+    return assetPathsFromDump(plain.file, plain.format === 'sql.gz', consume, ctx);
   }
 
   /**

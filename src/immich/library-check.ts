@@ -1,9 +1,8 @@
 /**
  * `ImmichLibraryCheck`: the drill consistency check that proves an Immich backup version is whole.
  * A drill restores the staged database dump but not the photo library (too big); this check reads
- * every asset's `originalPath` straight out of the dump's COPY data (a custom-format dump is loaded
- * into a throwaway database and read through a cursor instead), maps the container path to the
- * folder Duplicati backed up, and looks each one up in the file listing of the SAME Duplicati
+ * every asset's `originalPath` straight out of the dump's COPY data, maps the container path to
+ * the folder Duplicati backed up, and looks each one up in the file listing of the SAME Duplicati
  * version — optionally also in the live library folder.
  *
  * @module
@@ -47,7 +46,7 @@ export interface ImmichLibraryCheckSettings {
 
 /** Options of {@link ImmichLibraryCheck}. */
 export interface ImmichLibraryCheckOptions extends ImmichLibraryCheckSettings {
-  /** The target that reads the dump (its connection and executor load a custom-format one; scratch is forced). */
+  /** The target whose dumps the check reads (`readAssetPaths`). */
   readonly target: ImmichDatabaseTarget;
   /** @default 'immich-library-consistency' */
   readonly name?: string;
@@ -110,8 +109,7 @@ const allEntries = (sources: readonly ManifestEntry[]): ManifestEntry[] =>
  * Proves a drilled version's Immich database and library agree: every asset the restored database
  * references (status `deleted` left out) must be a file of the same Duplicati version. Evidence:
  * assets checked, missing count, the first missing paths. More than `maxMissing` missing fails
- * the drill. Immich's plain and gzipped dumps are read as files (no second load); other dumps are
- * loaded into a throwaway database that is dropped.
+ * the drill. The dump is read as a file: nothing is loaded a second time.
  *
  * @example
  * ```ts

@@ -321,6 +321,9 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
     const workDir = path.resolve(opts.workDir ?? path.join(from, '.restore-work'));
     const ctxFor = (t: RestoreTarget) =>
       sourceContext(t, { workDir, signal, logger, dryRun, onProgress: opts.onProgress });
+    /** For clean-up that must run even after the caller aborted (rollback, discarding staged work). */
+    const cleanupCtxFor = (t: RestoreTarget) =>
+      sourceContext(t, { workDir, signal: neverAborted(), logger, dryRun, onProgress: opts.onProgress });
     const inputOf = (entry: ManifestEntry): RestoreInput => restoreInputOf(from, manifest, entry);
 
     // 3. Verify all before anything live is touched. Unless this is a dry run, a restore follows,
@@ -330,15 +333,8 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
     const discard = async (list: readonly (typeof verified)[number][]): Promise<void> => {
       for (const v of list) {
         if (!v.report.staged || !v.target.discard) continue;
-        const ctx = sourceContext(v.target, {
-          workDir,
-          signal: neverAborted(),
-          logger,
-          dryRun,
-          onProgress: opts.onProgress,
-        });
         await v.target
-          .discard(v.report, ctx)
+          .discard(v.report, cleanupCtxFor(v.target))
           .catch((e: unknown) =>
             logger.warn('could not discard what verify staged', { source: v.entry.name, error: String(e) }),
           );
@@ -401,8 +397,6 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
         const error = asError(e);
         logger.error('restore failed; rolling back', { source: v.entry.name, error: error.message });
         // Roll back even when the caller aborted: a half-applied restore is the worst outcome.
-        const rollbackCtx = (t: RestoreTarget) =>
-          sourceContext(t, { workDir, signal: neverAborted(), logger, dryRun, onProgress: opts.onProgress });
         const rolled: EntryResult[] = [];
         for (const a of [...applied].reverse()) {
           try {
@@ -412,7 +406,7 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
                 kind: a.v.entry.kind,
                 phase: 'rollback',
               });
-            await a.v.target.rollback(a.output, rollbackCtx(a.v.target));
+            await a.v.target.rollback(a.output, cleanupCtxFor(a.v.target));
             rolled.push(entryResult(a.v.entry, a.v.target, 'rolled-back', a.ms, { output: a.output }));
           } catch (re) {
             logger.error('rollback failed; manual action needed', {

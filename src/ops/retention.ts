@@ -78,7 +78,8 @@ export async function keepLocalCopy(
   }
 }
 
-const policySchema = z
+/** The schema of a {@link RetentionPolicy} (config files use it too). */
+export const retentionPolicySchema = z
   .object({
     /** Keep the newest N copies. */
     keepLast: z.number().int().min(0).optional(),
@@ -94,7 +95,7 @@ const policySchema = z
   .strict();
 
 /** A retention policy. A copy is kept when any rule keeps it; the newest copy is always kept. */
-export type RetentionPolicy = z.input<typeof policySchema>;
+export type RetentionPolicy = z.input<typeof retentionPolicySchema>;
 
 /** What {@link pruneLocalCopies} did (or would do with `dryRun`). */
 export interface PruneResult {
@@ -119,7 +120,7 @@ export function selectRetained(
   policy: RetentionPolicy,
   now: Date,
 ): Set<string> {
-  const p = policySchema.parse(policy);
+  const p = retentionPolicySchema.parse(policy);
   const sorted = [...copies].sort((a, b) => b.time.getTime() - a.time.getTime());
   const keep = new Set<string>();
   if (sorted[0]) keep.add(sorted[0].name);
@@ -155,7 +156,7 @@ export async function pruneLocalCopies(
   policy: RetentionPolicy,
   options: { now?: Date; dryRun?: boolean; signal?: AbortSignal; logger?: Logger } = {},
 ): Promise<PruneResult> {
-  const parsed = policySchema.safeParse(policy);
+  const parsed = retentionPolicySchema.safeParse(policy);
   if (!parsed.success) throw configErrorFrom('invalid retention policy', parsed.error);
   const logger = options.logger ?? silentLogger;
   let names: string[];

@@ -15,7 +15,7 @@ import type { Logger } from '../core/logger.js';
 import { type BackupPlan, createBackupPlan } from './plan.js';
 import { createRestorePlan, type RestorePlan } from './restore-plan.js';
 import type { Notifier } from '../ops/notify.js';
-import type { RetentionPolicy } from '../ops/retention.js';
+import { type RetentionPolicy, retentionPolicySchema } from '../ops/retention.js';
 import type { SystemdSchedule } from '../ops/systemd.js';
 import { parseDuplicatiTimespan } from '../hooks/protocol.js';
 import type { BackupSource, RestoreTarget } from './types.js';
@@ -224,15 +224,7 @@ const configSchema = z
     localCopies: z
       .object({
         dir: z.string().refine((p) => path.isAbsolute(p), 'must be an absolute path'),
-        keep: z
-          .object({
-            keepLast: z.number().int().min(0).optional(),
-            keepDays: z.number().min(0).optional(),
-            keepDaily: z.number().int().min(0).optional(),
-            keepWeekly: z.number().int().min(0).optional(),
-            keepMonthly: z.number().int().min(0).optional(),
-          })
-          .strict(),
+        keep: retentionPolicySchema,
       })
       .strict()
       .optional(),

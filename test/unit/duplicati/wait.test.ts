@@ -14,6 +14,16 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 500; i++) await new Promise((r) => setImmediate(r));
 }
 
+/**
+ * Wait (in real time, at most 10 s) until the client sleeps on a faked timer: a request still in
+ * flight on a loaded machine must not see fake time move under it. Request timeouts use
+ * AbortSignal.timeout, which is not faked, so a pending faked timer means "between requests".
+ */
+async function untilSleeping(): Promise<void> {
+  const t0 = performance.now();
+  while (vi.getTimerCount() === 0 && performance.now() - t0 < 10_000) await new Promise((r) => setImmediate(r));
+}
+
 function dup(): DuplicatiClient {
   return new DuplicatiClient({ baseUrl: BASE, auth: { type: 'token', token: jwt('t') }, retryMinDelayMs: 1 });
 }
@@ -183,6 +193,7 @@ describe('request rate while idle-waiting', () => {
     waiting.catch(() => {});
     for (let s = 0; s < 60; s++) {
       await settle();
+      await untilSleeping();
       await vi.advanceTimersByTimeAsync(1000);
     }
     await settle();

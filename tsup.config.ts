@@ -6,10 +6,11 @@ export default defineConfig([
     entry: {
       index: 'src/index.ts',
       'duplicati/index': 'src/duplicati/index.ts',
-      'immich/index': 'src/immich/index.ts',
-      'jellyfin/index': 'src/jellyfin/index.ts',
+      'immich/index': 'src/apps/immich/index.ts',
+      'jellyfin/index': 'src/apps/jellyfin/index.ts',
       'hooks/index': 'src/hooks/index.ts',
       'ops/index': 'src/ops/index.ts',
+      'config/index': 'src/app/index.ts',
       'testing/index': 'src/testing/index.ts',
     },
     format: ['esm', 'cjs'],

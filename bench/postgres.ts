@@ -22,9 +22,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ArtifactWriter } from '../src/core/artifact-writer.js';
 import { silentLogger } from '../src/core/logger.js';
-import { PostgresSource } from '../src/sources/postgres.js';
-import { PostgresTarget } from '../src/sources/postgres-target.js';
-import type { SourceContext } from '../src/sources/types.js';
+import { PostgresSource } from '../src/engines/postgres/source.js';
+import { PostgresTarget } from '../src/engines/postgres/target.js';
+import type { SourceContext } from '../src/contracts/types.js';
 import { arg, fmtBytes, load, MiB } from './lib/common.js';
 import { dropDatabases, PG, emptyTimings, printDumpSummary, psql, run, shellRestore, timed } from './lib/pg.js';
 

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
-import { takeSnapshot } from '../src/sources/sqlite-snapshot.js';
+import { takeSnapshot } from '../src/engines/sqlite/snapshot.js';
 
 const SQLITE3 = '/usr/bin/sqlite3';
 const sizeMb = Number(process.argv[2] ?? 500);

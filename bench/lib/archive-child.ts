@@ -7,8 +7,8 @@
  */
 import { ArtifactWriter } from '../../src/core/artifact-writer.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { ArchiveSource } from '../../src/sources/archive.js';
-import type { SourceContext } from '../../src/sources/types.js';
+import { ArchiveSource } from '../../src/engines/archive/source.js';
+import type { SourceContext } from '../../src/contracts/types.js';
 
 const [root, workDir, level] = process.argv.slice(2) as [string, string, string];
 const source = new ArchiveSource({

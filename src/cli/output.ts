@@ -17,7 +17,7 @@ import {
   isPlanError,
   isVerificationError,
 } from '../core/errors.js';
-import type { ProgressEvent } from '../sources/types.js';
+import type { ProgressEvent } from '../contracts/types.js';
 import { ExitCode } from './exit-codes.js';
 import type { CliContext } from './types.js';
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ManifestError } from './errors.js';
 import { writeFileAtomic, safeRelativePath } from './fs.js';
-import type { JsonValue } from '../sources/types.js';
+import type { JsonValue } from './json.js';
 
 /** File name of the manifest inside a work directory. */
 export const MANIFEST_FILE = 'manifest.json';

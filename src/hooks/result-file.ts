@@ -13,7 +13,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import type { JsonValue } from '../sources/types.js';
+import type { JsonValue } from '../contracts/types.js';
 import { HookEnvError } from './errors.js';
 import { PARSED_RESULTS, type ParsedResult } from './protocol.js';
 

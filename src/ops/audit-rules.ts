@@ -8,7 +8,7 @@
 import { redactUrl } from '../core/redact.js';
 import { type ParsedResultRow, parseResultRow } from '../duplicati/outcome.js';
 import type { BackupSetting, LogEntry, OperationResult, Schedule } from '../duplicati/types.js';
-import type { JsonValue } from '../sources/types.js';
+import type { JsonValue } from '../contracts/types.js';
 import { runsDuplicatiKitHook } from './hook-install.js';
 import {
   lastOccurrence,

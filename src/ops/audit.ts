@@ -17,9 +17,10 @@ import { type Logger, silentLogger } from '../core/logger.js';
 import { MANIFEST_FILE, readManifest } from '../core/manifest.js';
 import type { DuplicatiClient } from '../duplicati/client.js';
 import type { Backup, BackupSummary, LogEntry } from '../duplicati/types.js';
-import { configErrorFrom, sourceContext } from '../sources/plan.js';
-import { verifyArtifacts } from '../sources/restore-plan.js';
-import type { BackupSource, JsonValue } from '../sources/types.js';
+import { sourceContext } from '../plan/backup-plan.js';
+import { configErrorFrom } from '../core/validate.js';
+import { verifyArtifacts } from '../plan/restore-plan.js';
+import type { BackupSource, JsonValue } from '../contracts/types.js';
 import {
   type AuditRule,
   type AuditStatus,
@@ -41,7 +42,8 @@ import {
   summarizeRuns,
   type Verdict,
 } from './audit-rules.js';
-import { type Notifier, notifyAll } from './notify.js';
+import { notifyAll } from './notify.js';
+import type { Notifier } from '../contracts/notifier.js';
 import { parseCopyName } from './retention.js';
 import { hostTimeZone, longestGapMs } from './schedule-math.js';
 

@@ -25,9 +25,9 @@ import { type Manifest, readManifest } from '../core/manifest.js';
 import type { DuplicatiClient } from '../duplicati/client.js';
 import type { WaitOptions } from '../duplicati/resources/tasks.js';
 import type { Fileset } from '../duplicati/types.js';
-import { configErrorFrom } from '../sources/plan.js';
-import { createRestorePlan, type RestoreReport } from '../sources/restore-plan.js';
-import type { ProgressEvent, RestoreTarget } from '../sources/types.js';
+import { configErrorFrom } from '../core/validate.js';
+import { createRestorePlan, type RestoreReport } from '../plan/restore-plan.js';
+import type { ProgressEvent, RestoreTarget } from '../contracts/types.js';
 import {
   type MaintenanceLog,
   type MaintenanceOptions,
@@ -36,7 +36,8 @@ import {
   checkMaintenanceOptions,
   openMaintenanceWindow,
 } from './maintenance.js';
-import { type Notifier, type NotifyResult, notifyAll } from './notify.js';
+import { type NotifyResult, notifyAll } from './notify.js';
+import type { Notifier } from '../contracts/notifier.js';
 import {
   newRestoreId,
   type RecordedTarget,

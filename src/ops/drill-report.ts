@@ -7,7 +7,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../core/fs.js';
-import type { DrillConsistency } from './drill-check.js';
+import type { DrillConsistency } from '../contracts/drill.js';
 
 /** Name of the file holding the newest drill's evidence inside an evidence folder. */
 export const LAST_DRILL_FILE = 'last-drill.json';

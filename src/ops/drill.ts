@@ -17,18 +17,15 @@ import { childLogger, type Logger, silentLogger } from '../core/logger.js';
 import type { DuplicatiClient } from '../duplicati/client.js';
 import type { WaitOptions } from '../duplicati/resources/tasks.js';
 import type { Fileset } from '../duplicati/types.js';
-import { configErrorFrom } from '../sources/plan.js';
-import { createRestorePlan, type RestoreReport } from '../sources/restore-plan.js';
-import type { RestoreTarget } from '../sources/types.js';
-import {
-  checksOfTarget,
-  type DrillCheck,
-  type DrillConsistency,
-  listVersionFiles,
-  runDrillChecks,
-} from './drill-check.js';
+import { configErrorFrom } from '../core/validate.js';
+import { createRestorePlan, type RestoreReport } from '../plan/restore-plan.js';
+import type { RestoreTarget } from '../contracts/types.js';
+import { checksOfTarget, listVersionFiles, runDrillChecks } from './drill-check.js';
+import type { DrillConsistency } from '../contracts/drill.js';
+import type { DrillCheck } from '../contracts/drill.js';
 import { type DrillEvidence, type DrillEvidenceFiles, writeDrillEvidence } from './drill-report.js';
-import { type Notifier, type NotifyResult, notifyAll } from './notify.js';
+import { type NotifyResult, notifyAll } from './notify.js';
+import type { Notifier } from '../contracts/notifier.js';
 import { chooseVersion, findJob, locateWorkDir, notStagedError, restoreStagedFolder } from './staged-version.js';
 
 export { pickVersion } from './staged-version.js';

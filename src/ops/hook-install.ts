@@ -13,7 +13,7 @@ import { writeFileAtomic } from '../core/fs.js';
 import type { DuplicatiClient } from '../duplicati/client.js';
 import type { Backup, BackupInput } from '../duplicati/types.js';
 import { parseDuplicatiTimespan } from '../hooks/protocol.js';
-import { configErrorFrom } from '../sources/plan.js';
+import { configErrorFrom } from '../core/validate.js';
 
 const optionsSchema = z
   .object({

@@ -4,8 +4,8 @@
  *
  * @module
  */
-export { runDemo } from './demo.js';
-export type { DemoOptions, DemoReport, DemoStep } from './demo.js';
+export { runDemo } from '../app/demo.js';
+export type { DemoOptions, DemoReport, DemoStep } from '../app/demo.js';
 export {
   HealthchecksNotifier,
   NotificationError,
@@ -27,7 +27,7 @@ export { copyName, keepLocalCopy, pruneLocalCopies, selectRetained } from './ret
 export type { PruneResult, RetentionPolicy } from './retention.js';
 export { quoteExecArg, renderSystemdUnits, writeSystemdUnits } from './systemd.js';
 export type { SystemdSchedule, SystemdUnits } from './systemd.js';
-export type { BackupSource, PreparedSource, ProgressEvent, RestoreTarget, SourceContext } from '../sources/types.js';
+export type { BackupSource, PreparedSource, ProgressEvent, RestoreTarget, SourceContext } from '../contracts/types.js';
 export {
   findSetting,
   HOOK_SCRIPT_MARKER,

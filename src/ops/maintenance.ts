@@ -10,17 +10,13 @@ import { z } from 'zod';
 import { throwIfAborted } from '../core/abort.js';
 import { DuplicatiKitError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
-import type { PausedQueues } from '../immich/api.js';
-import { configErrorFrom } from '../sources/plan.js';
+import type { PausedQueues, QueuePauser } from '../contracts/maintenance.js';
+import { configErrorFrom } from '../core/validate.js';
 
 /** A command as an argv array: `['systemctl', 'stop', 'jellyfin']`. Never run through a shell. */
 export type CommandArgv = readonly [string, ...string[]];
 
-/** What pausing and resuming Immich's queues needs (an `ImmichApiClient` is one). */
-export interface QueuePauser {
-  pauseQueues(options?: { signal?: AbortSignal }): Promise<PausedQueues>;
-  resumeQueues(paused: PausedQueues, options?: { signal?: AbortSignal }): Promise<void>;
-}
+export type { QueuePauser } from '../contracts/maintenance.js';
 
 /** Options of {@link openMaintenanceWindow}. */
 export interface MaintenanceOptions {

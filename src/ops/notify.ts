@@ -13,35 +13,10 @@ import { anySignal, withTimeout } from '../core/abort.js';
 import { DuplicatiKitError } from '../core/errors.js';
 import { childLogger, type Logger, silentLogger } from '../core/logger.js';
 import { redactText, redactUrl } from '../core/redact.js';
-import { configErrorFrom } from '../sources/plan.js';
-import type { JsonValue } from '../sources/types.js';
+import { configErrorFrom } from '../core/validate.js';
+import type { NotificationEvent, NotificationKind, Notifier } from '../contracts/notifier.js';
 
-/** What happened. `start` is sent before work begins (Healthchecks measures duration from it). */
-export type NotificationKind = 'start' | 'success' | 'warning' | 'failure';
-
-/** One notification. */
-export interface NotificationEvent {
-  readonly kind: NotificationKind;
-  /** Short title, e.g. `Backup of Immich failed`. */
-  readonly title: string;
-  /** One or a few lines for a human. */
-  readonly message: string;
-  /** Job or plan name. */
-  readonly job?: string;
-  readonly durationMs?: number;
-  /** Correlates the `start` and the end of one run (Healthchecks `rid`). */
-  readonly runId?: string;
-  /** Structured details for webhooks (result, counts…). */
-  readonly details?: Readonly<Record<string, JsonValue>>;
-  /** Log excerpt; sent only by notifiers configured to include logs. */
-  readonly log?: string;
-}
-
-/** Something that delivers notifications. Implement it to add your own channel. */
-export interface Notifier {
-  readonly name: string;
-  notify(event: NotificationEvent, options?: { signal?: AbortSignal }): Promise<void>;
-}
+export type { NotificationEvent, NotificationKind, Notifier } from '../contracts/notifier.js';
 
 /** A notifier could not deliver; the message carries no token, password or ping key. */
 export class NotificationError extends DuplicatiKitError {

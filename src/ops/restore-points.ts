@@ -14,8 +14,8 @@ import { neverAborted, throwIfAborted } from '../core/abort.js';
 import { ConfigError, DuplicatiKitError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/fs.js';
 import { type Logger, silentLogger } from '../core/logger.js';
-import { sourceContext } from '../sources/plan.js';
-import type { RestoreOutput, RestoreTarget } from '../sources/types.js';
+import { sourceContext } from '../plan/backup-plan.js';
+import type { RestoreOutput, RestoreTarget } from '../contracts/types.js';
 
 /** Where a record stands. */
 export type RestoreRecordStatus =

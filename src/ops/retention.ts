@@ -13,7 +13,7 @@ import { throwIfAborted } from '../core/abort.js';
 import { fsyncDir } from '../core/fs.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { MANIFEST_FILE, readManifest } from '../core/manifest.js';
-import { configErrorFrom } from '../sources/plan.js';
+import { configErrorFrom } from '../core/validate.js';
 
 const COPY_NAME = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 

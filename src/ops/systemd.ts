@@ -9,7 +9,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/fs.js';
-import { configErrorFrom } from '../sources/plan.js';
+import { configErrorFrom } from '../core/validate.js';
 
 const UNIT_NAME = /^[A-Za-z0-9:_.\\-]{1,200}$/;
 

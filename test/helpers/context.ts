@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ArtifactWriter } from '../../src/core/artifact-writer.js';
 import { silentLogger } from '../../src/core/logger.js';
-import type { ProgressEvent, SourceContext } from '../../src/sources/types.js';
+import type { ProgressEvent, SourceContext } from '../../src/contracts/types.js';
 
 /** A fresh temp folder; call the returned cleanup in afterEach/afterAll. */
 export async function tempDir(prefix = 'dk-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {

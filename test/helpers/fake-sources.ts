@@ -8,7 +8,7 @@ import type {
   RestoreTarget,
   SourceContext,
   VerificationReport,
-} from '../../src/sources/types.js';
+} from '../../src/contracts/types.js';
 
 /** A source that writes `files` (name → content) as artifacts; can fail on demand. */
 export class TextSource implements BackupSource {

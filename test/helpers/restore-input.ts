@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Manifest } from '../../src/core/manifest.js';
-import type { BackupSource, PreparedSource, RestoreInput } from '../../src/sources/types.js';
+import type { BackupSource, PreparedSource, RestoreInput } from '../../src/contracts/types.js';
 
 /** The RestoreInput a restore plan would build from one prepared source in `workDir`. */
 export function restoreInputFor(

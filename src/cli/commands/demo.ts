@@ -4,7 +4,7 @@
  * @module
  */
 import path from 'node:path';
-import { runDemo } from '../../ops/demo.js';
+import { runDemo } from '../../app/demo.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatMs, printJson } from '../output.js';
 import type { CliCommand } from '../types.js';

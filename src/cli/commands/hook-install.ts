@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { ConfigError } from '../../core/errors.js';
 import { installHook } from '../../ops/hook-install.js';
-import { DirectorySource } from '../../sources/directory.js';
+import { directSourcePaths } from '../../app/registry.js';
 import { ExitCode } from '../exit-codes.js';
 import { printJson } from '../output.js';
 import type { CliContext } from '../types.js';
@@ -32,7 +32,7 @@ export async function runHookInstall(ctx: CliContext): Promise<number> {
     script,
     command: [...ctx.program, 'hook', '--config', file],
     workDir: cfg.config.workDir,
-    includePaths: cfg.sources.flatMap((s) => (s instanceof DirectorySource ? s.options.paths : [])),
+    includePaths: await directSourcePaths(cfg.sources),
     ...(typeof ctx.flags.timeout === 'string' ? { timeout: ctx.flags.timeout } : {}),
     required: ctx.flags['not-required'] !== true,
     dryRun: ctx.flags['dry-run'] === true,

@@ -22,9 +22,10 @@ import { type Logger, silentLogger, streamLogger } from '../../core/logger.js';
 import { defineHook, type HookContext, type HookOutcome } from '../../hooks/define-hook.js';
 import { readHookEvent, readHookOperation } from '../../hooks/env.js';
 import { HookExitCode, isListingOperation } from '../../hooks/protocol.js';
-import type { NotificationEvent, NotificationKind } from '../../ops/notify.js';
-import type { LoadedConfig } from '../../sources/config.js';
-import type { PrepareResult } from '../../sources/plan.js';
+import type { NotificationKind } from '../../contracts/notifier.js';
+import type { NotificationEvent } from '../../contracts/notifier.js';
+import type { LoadedConfig } from '../../app/config.js';
+import type { PrepareResult } from '../../plan/backup-plan.js';
 import type { CliCommand, CliContext } from '../types.js';
 
 const DEFAULT_OPERATIONS = ['Backup'];

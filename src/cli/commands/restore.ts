@@ -11,9 +11,9 @@ import { ConfigError } from '../../core/errors.js';
 import type { ChecklistGate, ChecklistReport, SessionMessenger } from '../../ops/checklist-restore.js';
 import type { MaintenanceOptions } from '../../ops/maintenance.js';
 import type { RestorePointActionResult, RestoreRecord } from '../../ops/restore-points.js';
-import type { AppApiConfig, LoadedConfig, TypedEntry } from '../../sources/config.js';
-import { buildTarget } from '../../sources/registry.js';
-import type { RestoreTarget } from '../../sources/types.js';
+import type { AppApiConfig, LoadedConfig, TypedEntry } from '../../app/config.js';
+import { buildTarget, immichQueuePauser, jellyfinMessenger } from '../../app/registry.js';
+import type { RestoreTarget } from '../../contracts/types.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatMs, printJson, progressPrinter } from '../output.js';
 import type { CliCommand, CliContext } from '../types.js';
@@ -69,8 +69,7 @@ async function maintenanceOf(
   const argv = (a: readonly string[]) => a as unknown as readonly [string, ...string[]];
   let immich: MaintenanceOptions['immich'];
   if (m.immich) {
-    const { ImmichApiClient } = await import('../../immich/api.js');
-    immich = new ImmichApiClient({
+    immich = await immichQueuePauser({
       baseUrl: m.immich.url,
       apiKey: apiKey(ctx, m.immich, 'IMMICH_API_KEY', `${at}.immich`),
       logger: ctx.logger,
@@ -78,8 +77,7 @@ async function maintenanceOf(
   }
   let jellyfin: SessionMessenger | undefined;
   if (m.jellyfin?.url) {
-    const { JellyfinClient } = await import('../../jellyfin/api.js');
-    jellyfin = new JellyfinClient({
+    jellyfin = await jellyfinMessenger({
       baseUrl: m.jellyfin.url,
       apiKey: apiKey(ctx, m.jellyfin, 'JELLYFIN_API_KEY', `${at}.jellyfin`),
     });

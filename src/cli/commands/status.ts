@@ -13,7 +13,7 @@ import { parseDuplicatiTimespan } from '../../hooks/protocol.js';
 import type { AuditReport } from '../../ops/audit.js';
 import type { AuditRule } from '../../ops/audit-rules.js';
 import { readLastDrill } from '../../ops/drill-report.js';
-import type { LoadedConfig } from '../../sources/config.js';
+import type { LoadedConfig } from '../../app/config.js';
 import { ExitCode } from '../exit-codes.js';
 import { printJson } from '../output.js';
 import type { CliCommand, CliContext } from '../types.js';

@@ -11,7 +11,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { globToRegExp } from '../../sources/filters.js';
+import { globToRegExp } from '../../core/filters.js';
 
 /** One entry of a stored version. `size` is -1 for folders. */
 export interface StoredEntry {

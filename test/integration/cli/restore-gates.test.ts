@@ -13,12 +13,12 @@ import { ExitCode } from '../../../src/cli/exit-codes.js';
 import { DuplicatiClient } from '../../../src/duplicati/client.js';
 import type { ChecklistReport } from '../../../src/ops/checklist-restore.js';
 import type { RestoreRecord } from '../../../src/ops/restore-points.js';
-import { loadConfig } from '../../../src/sources/config.js';
+import { loadConfig } from '../../../src/app/config.js';
 import { FakeDuplicatiServer } from '../../../src/testing/index.js';
 import { requireBuiltCli, runCli } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/context.js';
 import { startRecorder } from '../../helpers/http-recorder.js';
-import { databasesLike, dropDatabases, PG, pgAvailable, sql, uniqueDb } from '../postgres/pg-helpers.js';
+import { databasesLike, dropDatabases, PG, pgAvailable, sql, uniqueDb } from '../engines/postgres/pg-helpers.js';
 
 const available = await pgAvailable();
 const PASSWORD = 'restore-gates-cli-password';

@@ -3,8 +3,8 @@ import { once } from 'node:events';
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createBackupPlan } from '../../../src/sources/plan.js';
-import type { BackupSource } from '../../../src/sources/types.js';
+import { createBackupPlan } from '../../../src/plan/backup-plan.js';
+import type { BackupSource } from '../../../src/contracts/types.js';
 import { tempDir } from '../../helpers/context.js';
 
 const script = path.join(import.meta.dirname, 'fixtures', 'plan-child.ts');

@@ -13,15 +13,15 @@ import { DuplicatiClient } from '../../../src/duplicati/client.js';
 import { restoreWithChecklist } from '../../../src/ops/checklist-restore.js';
 import { WebhookNotifier } from '../../../src/ops/notify.js';
 import { dropRestorePoints, listRestorePoints, rollbackRestore } from '../../../src/ops/restore-points.js';
-import { createBackupPlan } from '../../../src/sources/plan.js';
-import { PostgresSource } from '../../../src/sources/postgres.js';
-import { PostgresTarget } from '../../../src/sources/postgres-target.js';
-import { SqliteSource, SqliteTarget } from '../../../src/sources/sqlite.js';
-import type { RestoreTarget } from '../../../src/sources/types.js';
+import { createBackupPlan } from '../../../src/plan/backup-plan.js';
+import { PostgresSource } from '../../../src/engines/postgres/source.js';
+import { PostgresTarget } from '../../../src/engines/postgres/target.js';
+import { SqliteSource, SqliteTarget } from '../../../src/engines/sqlite/source.js';
+import type { RestoreTarget } from '../../../src/contracts/types.js';
 import { FakeDuplicatiServer } from '../../../src/testing/index.js';
 import { tempDir } from '../../helpers/context.js';
 import { startRecorder } from '../../helpers/http-recorder.js';
-import { databasesLike, dropDatabases, PG, pgAvailable, sql, uniqueDb } from '../postgres/pg-helpers.js';
+import { databasesLike, dropDatabases, PG, pgAvailable, sql, uniqueDb } from '../engines/postgres/pg-helpers.js';
 
 const available = await pgAvailable();
 const PASSWORD = 'checklist-test-password';
@@ -274,7 +274,7 @@ describe.skipIf(!available)('restoreWithChecklist against a fake Duplicati, real
         : { status: 204 },
     );
     closers.push(jf.close);
-    const { JellyfinClient } = await import('../../../src/jellyfin/api.js');
+    const { JellyfinClient } = await import('../../../src/apps/jellyfin/api.js');
     const queueCalls: string[] = [];
     // Gate 2 verifies (call 1 passes); the restore's own pre-check (call 2) refuses, after PostgreSQL was swapped.
     let gateCalls = 0;

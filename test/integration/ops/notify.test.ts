@@ -1,13 +1,8 @@
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { streamLogger } from '../../../src/core/logger.js';
-import {
-  HealthchecksNotifier,
-  type NotificationEvent,
-  notifyAll,
-  NtfyNotifier,
-  WebhookNotifier,
-} from '../../../src/ops/notify.js';
+import { HealthchecksNotifier, notifyAll, NtfyNotifier, WebhookNotifier } from '../../../src/ops/notify.js';
+import type { NotificationEvent } from '../../../src/contracts/notifier.js';
 import { startRecorder } from '../../helpers/http-recorder.js';
 import { Writable } from 'node:stream';
 

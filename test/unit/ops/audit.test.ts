@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { auditBackups } from '../../../src/ops/audit.js';
-import type { BackupSource } from '../../../src/sources/types.js';
+import type { BackupSource } from '../../../src/contracts/types.js';
 
 const source = (name: string, check?: BackupSource['check']): BackupSource => ({
   name,

@@ -9,9 +9,9 @@ import {
   wayBackOf,
 } from '../../../src/ops/checklist-restore.js';
 import { newRestoreId, readRestoreRecord } from '../../../src/ops/restore-points.js';
-import { DirectoryTarget } from '../../../src/sources/directory.js';
-import { SqliteTarget } from '../../../src/sources/sqlite.js';
-import type { RestoreTarget } from '../../../src/sources/types.js';
+import { DirectoryTarget } from '../../../src/engines/directory/source.js';
+import { SqliteTarget } from '../../../src/engines/sqlite/source.js';
+import type { RestoreTarget } from '../../../src/contracts/types.js';
 import { MemoryTarget } from '../../helpers/fake-sources.js';
 
 describe('restoreWithChecklist options', () => {

@@ -11,7 +11,8 @@ import {
   evidenceDirCandidates,
   SYSTEM_EVIDENCE_DIR,
 } from '../../../src/cli/commands/drill.js';
-import { checksOfTarget, type DrillCheckContext, runDrillChecks } from '../../../src/ops/drill-check.js';
+import { checksOfTarget, runDrillChecks } from '../../../src/ops/drill-check.js';
+import type { DrillCheckContext } from '../../../src/contracts/drill.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import type { DuplicatiClient } from '../../../src/duplicati/client.js';
 import type { Fileset } from '../../../src/duplicati/types.js';
@@ -23,9 +24,9 @@ import {
   renderDrillMarkdown,
   writeDrillEvidence,
 } from '../../../src/ops/drill-report.js';
-import { ArchiveTarget } from '../../../src/sources/archive.js';
-import { SqliteTarget } from '../../../src/sources/sqlite.js';
-import type { RestoreTarget } from '../../../src/sources/types.js';
+import { ArchiveTarget } from '../../../src/engines/archive/source.js';
+import { SqliteTarget } from '../../../src/engines/sqlite/source.js';
+import type { RestoreTarget } from '../../../src/contracts/types.js';
 import { tempDir } from '../../helpers/context.js';
 
 const fs = (version: number, time: string): Fileset => ({

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readManifest } from '../../../src/core/manifest.js';
 import { copyName, keepLocalCopy, pruneLocalCopies, selectRetained } from '../../../src/ops/retention.js';
-import { createBackupPlan } from '../../../src/sources/plan.js';
-import { createRestorePlan } from '../../../src/sources/restore-plan.js';
+import { createBackupPlan } from '../../../src/plan/backup-plan.js';
+import { createRestorePlan } from '../../../src/plan/restore-plan.js';
 import { tempDir } from '../../helpers/context.js';
 import { TextSource } from '../../helpers/fake-sources.js';
 

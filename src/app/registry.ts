@@ -1,0 +1,105 @@
+/**
+ * Source and target types a config file can name (`type: sqlite`). Each loads its module on
+ * first use, so a config with only folders never loads a database driver.
+ *
+ * @module
+ */
+import type { Logger } from '../core/logger.js';
+import type { QueuePauser } from '../contracts/maintenance.js';
+import type { Notifier } from '../contracts/notifier.js';
+import type { SessionMessenger } from '../ops/checklist-restore.js';
+import type { BackupSource, RestoreTarget } from '../contracts/types.js';
+
+type Factory<T> = (options: Record<string, unknown>) => Promise<T>;
+
+const withoutType = (e: { type: string }): Record<string, unknown> => {
+  const { type: _type, ...rest } = e as Record<string, unknown>;
+  return rest;
+};
+
+const SOURCES: Record<string, Factory<BackupSource>> = {
+  directory: async (o) => new (await import('../engines/directory/index.js')).DirectorySource(o as never),
+  archive: async (o) => new (await import('../engines/archive/index.js')).ArchiveSource(o as never),
+  sqlite: async (o) => new (await import('../engines/sqlite/index.js')).SqliteSource(o as never),
+  postgres: async (o) => new (await import('../engines/postgres/index.js')).PostgresSource(o as never),
+  jellyfin: async (o) => (await import('../apps/jellyfin/index.js')).jellyfinSource(o as never),
+  immich: async (o) => (await import('../apps/immich/index.js')).immichSource(o as never),
+  mysql: async (o) => new (await import('../engines/mysql/index.js')).MysqlSource(o as never),
+  nginx: async (o) => new (await import('../engines/nginx/index.js')).NginxSource(o as never),
+  mongodb: async (o) => new (await import('../engines/mongo/index.js')).MongoSource(o as never),
+};
+
+const TARGETS: Record<string, Factory<RestoreTarget>> = {
+  directory: async (o) => new (await import('../engines/directory/index.js')).DirectoryTarget(o as never),
+  archive: async (o) => new (await import('../engines/archive/index.js')).ArchiveTarget(o as never),
+  sqlite: async (o) => new (await import('../engines/sqlite/index.js')).SqliteTarget(o as never),
+  postgres: async (o) => new (await import('../engines/postgres/index.js')).PostgresTarget(o as never),
+  jellyfin: async (o) => (await import('../apps/jellyfin/index.js')).jellyfinTarget(o as never),
+  'immich-database': async (o) => new (await import('../apps/immich/index.js')).ImmichDatabaseTarget(o as never),
+  'immich-library': async (o) => new (await import('../apps/immich/index.js')).ImmichLibraryTarget(o as never),
+  mysql: async (o) => new (await import('../engines/mysql/index.js')).MysqlTarget(o as never),
+  nginx: async (o) => new (await import('../engines/nginx/index.js')).NginxTarget(o as never),
+  mongodb: async (o) => new (await import('../engines/mongo/index.js')).MongoTarget(o as never),
+};
+
+const NOTIFIERS: Record<string, Factory<Notifier>> = {
+  ntfy: async (o) => new (await import('../ops/notify.js')).NtfyNotifier(o as never),
+  healthchecks: async (o) => new (await import('../ops/notify.js')).HealthchecksNotifier(o as never),
+  webhook: async (o) => new (await import('../ops/notify.js')).WebhookNotifier(o as never),
+};
+
+/** Notifier types a config may name. */
+export const notifierTypes = (): string[] => Object.keys(NOTIFIERS);
+
+/** Build a notifier from a config entry. */
+export function buildNotifier(entry: { type: string }): Promise<Notifier> {
+  const f = NOTIFIERS[entry.type];
+  if (!f) throw new Error(`unknown notifier type ${entry.type}`);
+  return f(withoutType(entry));
+}
+
+/** Source types a config may name. */
+export const sourceTypes = (): string[] => Object.keys(SOURCES);
+/** Target types a config may name. */
+export const targetTypes = (): string[] => Object.keys(TARGETS);
+
+/** Build a source from a config entry (`type` plus the class's options). */
+export function buildSource(entry: { type: string }): Promise<BackupSource> {
+  const f = SOURCES[entry.type];
+  if (!f) throw new Error(`unknown source type ${entry.type}`);
+  return f(withoutType(entry));
+}
+
+/** Build a target from a config entry (`type` plus the class's options). */
+export function buildTarget(entry: { type: string }): Promise<RestoreTarget> {
+  const f = TARGETS[entry.type];
+  if (!f) throw new Error(`unknown target type ${entry.type}`);
+  return f(withoutType(entry));
+}
+
+/**
+ * Immich's API client as the maintenance window's queue pauser (loads the Immich module on use).
+ */
+export async function immichQueuePauser(options: {
+  readonly baseUrl: string;
+  readonly apiKey: string;
+  readonly logger?: Logger;
+}): Promise<QueuePauser> {
+  const { ImmichApiClient } = await import('../apps/immich/index.js');
+  return new ImmichApiClient(options);
+}
+
+/** Jellyfin's API client as the checklist's session messenger (loads the Jellyfin module on use). */
+export async function jellyfinMessenger(options: {
+  readonly baseUrl: string;
+  readonly apiKey: string;
+}): Promise<SessionMessenger> {
+  const { JellyfinClient } = await import('../apps/jellyfin/index.js');
+  return new JellyfinClient(options);
+}
+
+/** The live folders Duplicati backs up directly: every `DirectorySource`'s paths. */
+export async function directSourcePaths(sources: readonly BackupSource[]): Promise<string[]> {
+  const { DirectorySource } = await import('../engines/directory/index.js');
+  return sources.flatMap((s) => (s instanceof DirectorySource ? [...s.options.paths] : []));
+}

@@ -1,0 +1,19 @@
+/**
+ * Validation helpers shared by every layer: zod issues become one {@link ConfigError} naming each
+ * bad field by its path.
+ *
+ * @module
+ */
+import type { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+/** Turn zod issues into a ConfigError naming every bad field. */
+export function configErrorFrom(message: string, error: z.ZodError, prefix = ''): ConfigError {
+  return new ConfigError(
+    message,
+    error.issues.map((i) => ({
+      path: [prefix, ...i.path.map(String)].filter(Boolean).join('.'),
+      message: i.message,
+    })),
+  );
+}

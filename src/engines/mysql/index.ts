@@ -1,0 +1,13 @@
+/**
+ * The MySQL and MariaDB engine: its backup source, its restore target, their options, and the building blocks
+ * the apps (`src/apps/*`) build on. Everything outside this folder imports the engine from here.
+ *
+ * @module
+ */
+export type { MysqlConnectionOptions } from './client.js';
+export type { MysqlObject, MysqlObjectKind } from './objects.js';
+export { MysqlSource } from './source.js';
+export type { MysqlSourceOptions } from './source.js';
+export { MysqlTarget } from './target.js';
+export type { MysqlTargetHooks, MysqlTargetOptions } from './target.js';
+export { MYSQL_KIND } from './source.js';

@@ -1,0 +1,474 @@
+/**
+ * `MysqlTarget`: restores `MysqlSource` dumps into a new database next to the live one, checks
+ * row counts against the manifest, then swaps the tables in with one atomic `RENAME TABLE`,
+ * keeping the old ones in `<db>_before_restore_<timestamp>` until `finalize`.
+ *
+ * @module
+ */
+import { createReadStream } from 'node:fs';
+import { PassThrough, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { z } from 'zod';
+import { neverAborted } from '../../core/abort.js';
+import { isDuplicatiKitError, type Phase, RestoreError, VerificationError } from '../../core/errors.js';
+import {
+  type MysqlConnectionOptions,
+  MysqlEndpoint,
+  mysqlBoundedName,
+  mysqlConnectionSchema,
+  mysqlIdentSchema,
+  quoteMysqlIdent,
+  randomTag,
+} from './client.js';
+import { MYSQL_KIND } from './source.js';
+import {
+  createMysqlObjects,
+  describeMysqlObjects,
+  dropMysqlObjects,
+  loadMysqlObjects,
+  MYSQL_OBJECTS_TABLE,
+  type MysqlObject,
+  movableTables,
+  readMysqlObjects,
+  saveMysqlObjects,
+} from './objects.js';
+import { compactTimestamp } from '../_shared/timestamps.js';
+import { spawnTool } from '../_shared/spawn.js';
+import { configErrorFrom } from '../../core/validate.js';
+import type {
+  JsonValue,
+  ManifestEntry,
+  ResolvedArtifact,
+  RestoreInput,
+  RestoreOutput,
+  RestoreTarget,
+  SourceContext,
+  VerificationReport,
+} from '../../contracts/types.js';
+
+/** Options of {@link MysqlTarget}. */
+export interface MysqlTargetOptions {
+  /** Name in the restore plan. @default 'mysql' */
+  readonly name?: string;
+  /** Server and credentials (its `database`/`databases` are ignored). */
+  readonly connection: MysqlConnectionOptions;
+  /** Restore the entry's only database under this name. @default the dumped database's name */
+  readonly database?: string;
+  /** Only load into throwaway databases, compare, drop them; never touch live ones. */
+  readonly scratch?: boolean;
+  /** Keep `<db>_before_restore_<timestamp>` after `finalize`. @default false */
+  readonly keepSafetyCopy?: boolean;
+  /** Only accept the manifest entry of this source name. @default any `mysql` entry */
+  readonly source?: string;
+}
+
+const targetSchema = z
+  .object({
+    name: z.string().min(1).optional(),
+    connection: mysqlConnectionSchema,
+    database: mysqlIdentSchema.optional(),
+    scratch: z.boolean().optional(),
+    keepSafetyCopy: z.boolean().optional(),
+    source: z.string().min(1).optional(),
+  })
+  .strict();
+
+/** Extension points of {@link MysqlTarget}. */
+export interface MysqlTargetHooks {
+  /**
+   * Rewrite a restored trigger, view, routine or event before it is created in the live database
+   * (e.g. replace a DEFINER account this server does not have). Returns the CREATE statement.
+   */
+  rewriteObject?(object: MysqlObject): string;
+}
+
+type Check = { name: string; ok: boolean; detail?: string };
+
+/** One dumped database of a manifest entry and where it goes. */
+interface Planned {
+  readonly dumped: string;
+  readonly live: string;
+  readonly artifact: ResolvedArtifact;
+  readonly expected: Record<string, number>;
+}
+
+/** One applied swap, as kept in the restore output's state. */
+interface Swap {
+  readonly live: string;
+  readonly safety: string;
+  /** The live database did not exist before the restore. */
+  readonly created: boolean;
+}
+
+function countsOf(meta: JsonValue | undefined, db: string): Record<string, number> {
+  if (!meta || typeof meta !== 'object' || Array.isArray(meta)) return {};
+  const v = meta[db];
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return {};
+  return Object.fromEntries(Object.entries(v).filter((e): e is [string, number] => typeof e[1] === 'number'));
+}
+
+/**
+ * Restores MySQL/MariaDB dumps with a way back.
+ *
+ * - `verify`: each dump loads into `<db>_restore_<random>` (the client stops at the first error),
+ *   its row counts equal the manifest's, and the database can be swapped (see below); the scratch
+ *   database is dropped.
+ * - `restore`: load into a new database, check counts, then one `RENAME TABLE` moves every live
+ *   table into `<db>_before_restore_<timestamp>` and every restored table into the live database
+ *   (atomic: clients see the old tables or the new ones, never a mix).
+ * - `rollback`: swap back. `finalize`: drop the safety database unless `keepSafetyCopy`.
+ * - `scratch: true`: restore only checks (restore drills).
+ *
+ * `RENAME TABLE` cannot move triggers or views across databases and leaves routines and events
+ * behind, so the swap carries them itself: their definitions (`SHOW CREATE …`, with DEFINER,
+ * sql_mode, character set and time zone) are read from the restored database, the live ones are
+ * kept as rows of `_duplicati_kit_objects` in the safety database and dropped, the tables are
+ * renamed, and the restored objects are created in the live database. Between the rename and the
+ * last CREATE (milliseconds) the live tables run without their triggers. Any failure on the way
+ * puts the previous tables and objects back; `rollback` does the same after a successful swap.
+ *
+ * @throws {ConfigError} from the constructor when the options are invalid.
+ * @example
+ * ```ts
+ * import { createRestorePlan, MysqlTarget } from 'duplicati-kit';
+ * const plan = createRestorePlan({ targets: [new MysqlTarget({ connection: { user: 'root', passwordFile: '/root/.dbpass' } })] });
+ * const report = await plan.run({ from: '/restore/staging' });
+ * ```
+ */
+export class MysqlTarget implements RestoreTarget {
+  readonly name: string;
+  readonly kind = MYSQL_KIND;
+  readonly #options: MysqlTargetOptions;
+  readonly #hooks: MysqlTargetHooks;
+
+  /**
+   * @param options validated here; a ConfigError names every bad field
+   * @param hooks extension points (advanced)
+   */
+  constructor(options: MysqlTargetOptions, hooks: MysqlTargetHooks = {}) {
+    const parsed = targetSchema.safeParse(options);
+    if (!parsed.success) throw configErrorFrom('invalid MysqlTarget options', parsed.error);
+    this.#options = options;
+    this.#hooks = hooks;
+    this.name = options.name ?? 'mysql';
+  }
+
+  /** True for `mysql` entries (of the configured source name, when one is set). */
+  accepts(entry: ManifestEntry): boolean {
+    return entry.kind === MYSQL_KIND && (this.#options.source === undefined || entry.name === this.#options.source);
+  }
+
+  #where(phase: Phase) {
+    return { source: this.name, kind: this.kind, phase };
+  }
+
+  #endpoint(): MysqlEndpoint {
+    const { database: _d, databases: _ds, ...conn } = this.#options.connection;
+    return new MysqlEndpoint(conn, { source: this.name, kind: this.kind });
+  }
+
+  #plan(input: RestoreInput, phase: Phase): Planned[] {
+    const dumps = input.artifacts.filter((a) => a.format === 'sql' || a.format === 'sql.gz');
+    if (!dumps.length) throw new RestoreError(`entry "${input.entry.name}" has no MySQL dump`, this.#where(phase));
+    if (this.#options.database !== undefined && dumps.length !== 1) {
+      throw new RestoreError(
+        `option database names one database but the entry holds ${dumps.length} dumps`,
+        this.#where(phase),
+      );
+    }
+    return dumps.map((artifact) => {
+      const base = artifact.path.split('/').pop() ?? '';
+      const dumped = base.replace(/\.sql(\.gz)?$/, '');
+      return {
+        dumped,
+        live: this.#options.database ?? dumped,
+        artifact,
+        expected: countsOf(input.entry.metadata.counts, dumped),
+      };
+    });
+  }
+
+  #wrap(e: unknown, phase: Phase, endpoint: MysqlEndpoint, signal: AbortSignal): unknown {
+    if (signal.aborted) return signal.reason;
+    if (isDuplicatiKitError(e)) return e;
+    return new RestoreError(`${phase} failed: ${(e as Error)?.message ?? String(e)}`, this.#where(phase), {
+      cause: e,
+      secrets: endpoint.secrets,
+      code: 'ERR_MYSQL_RESTORE',
+    });
+  }
+
+  /** Stream a dump file into `database` through the client; its first error stops it. */
+  async #load(endpoint: MysqlEndpoint, p: Planned, database: string, signal: AbortSignal): Promise<void> {
+    const { child, stderrTail } = spawnTool(
+      { file: endpoint.tool('client'), args: [...endpoint.baseArgs(), '--batch', `--database=${database}`], env: {} },
+      { stdin: 'pipe', stdout: 'ignore' },
+      signal,
+    );
+    let pipeError: unknown;
+    try {
+      const decode = p.artifact.format === 'sql.gz' ? createGunzip() : new PassThrough();
+      await pipeline(createReadStream(p.artifact.file), decode, child.stdin as Writable, { signal });
+    } catch (e) {
+      pipeError = e;
+      child.kill();
+    }
+    const r = await child;
+    if (signal.aborted) throw signal.reason;
+    if (r.exitCode !== 0 || pipeError !== undefined) {
+      const tail = endpoint.redact(stderrTail().trim()).split('\n').slice(-10).join('\n');
+      throw new Error(
+        r.exitCode !== 0
+          ? `loading ${p.dumped} failed (exit ${r.exitCode ?? r.signal}): ${tail}`
+          : `loading ${p.dumped} failed: ${(pipeError as Error)?.message ?? String(pipeError)}`,
+      );
+    }
+  }
+
+  /** Load `p` into a new database `db` and compare; the caller drops or swaps `db`. */
+  async #loadAndCompare(endpoint: MysqlEndpoint, p: Planned, db: string, ctx: SourceContext): Promise<Check[]> {
+    await endpoint.query(`CREATE DATABASE ${quoteMysqlIdent(db)};`, ctx.signal);
+    ctx.onProgress({
+      phase: 'verify',
+      unit: 'bytes',
+      completed: 0,
+      total: p.artifact.bytes,
+      description: `loading ${db}`,
+    });
+    await this.#load(endpoint, p, db, ctx.signal);
+    const tables = Object.keys(p.expected);
+    // A table missing from the load makes COUNT(*) fail; the comparison below names it.
+    const all: Record<string, Record<string, number>> = tables.length
+      ? await endpoint.countRows({ [db]: tables }, ctx.signal).catch(() => ({}))
+      : {};
+    const actual = all[db] ?? {};
+    const wrong = tables.filter((t) => actual[t] !== p.expected[t]);
+    const checks: Check[] = [
+      {
+        name: `counts:${p.dumped}`,
+        ok: wrong.length === 0,
+        detail: wrong.length
+          ? wrong.map((t) => `${t}: ${actual[t] ?? 'missing'} rows, manifest says ${p.expected[t]}`).join('; ')
+          : `${tables.length} tables match the manifest`,
+      },
+    ];
+    if (!this.#options.scratch) {
+      // The swap reads these definitions again; reading them now proves it can (privileges).
+      const detail = async (name: string): Promise<string> =>
+        describeMysqlObjects(await readMysqlObjects(endpoint, name, ctx.signal));
+      try {
+        const restored = await detail(db);
+        const live = (await endpoint.exists(p.live, ctx.signal)) ? await detail(p.live) : 'does not exist yet';
+        checks.push({
+          name: `objects:${p.live}`,
+          ok: true,
+          detail: `restored: ${restored}; live: ${live} (recreated around the table swap)`,
+        });
+      } catch (e) {
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+        checks.push({ name: `objects:${p.live}`, ok: false, detail: (e as Error).message });
+      }
+    }
+    return checks;
+  }
+
+  /** Load each dump into a scratch database, compare counts, drop it. */
+  async verify(input: RestoreInput, ctx: SourceContext): Promise<VerificationReport> {
+    const endpoint = this.#endpoint();
+    await endpoint.open('verify', ctx.signal);
+    const checks: Check[] = [];
+    try {
+      for (const p of this.#plan(input, 'verify')) {
+        if (ctx.dryRun) {
+          checks.push({ name: `load:${p.dumped}`, ok: true, detail: 'dry run: not loaded' });
+          continue;
+        }
+        const db = mysqlBoundedName(p.live, `_restore_${randomTag()}`);
+        try {
+          checks.push(...(await this.#loadAndCompare(endpoint, p, db, ctx)));
+          checks.push({ name: `load:${p.dumped}`, ok: true, detail: 'loaded into a scratch database without error' });
+        } catch (e) {
+          if (ctx.signal.aborted) throw ctx.signal.reason;
+          checks.push({ name: `load:${p.dumped}`, ok: false, detail: (e as Error).message });
+        } finally {
+          await endpoint
+            .query(`DROP DATABASE IF EXISTS ${quoteMysqlIdent(db)};`, neverAborted())
+            .catch((e) => ctx.logger.warn('could not drop scratch database', { db, error: String(e) }));
+        }
+      }
+      return { ok: checks.every((c) => c.ok), checks };
+    } catch (e) {
+      throw this.#wrap(e, 'verify', endpoint, ctx.signal);
+    } finally {
+      await endpoint.close();
+    }
+  }
+
+  /** Load into new databases, verify, then swap tables in (or only verify, with `scratch`). */
+  async restore(input: RestoreInput, ctx: SourceContext): Promise<RestoreOutput> {
+    const endpoint = this.#endpoint();
+    await endpoint.open('restore', ctx.signal);
+    const fresh: string[] = [];
+    const swaps: Swap[] = [];
+    try {
+      const plan = this.#plan(input, 'restore');
+      if (ctx.dryRun) return { restored: [], metadata: { dryRun: true, databases: plan.map((p) => p.live) } };
+      const loaded: { p: Planned; db: string }[] = [];
+      for (const p of plan) {
+        const db = mysqlBoundedName(p.live, `_restore_${randomTag()}`);
+        fresh.push(db);
+        const bad = (await this.#loadAndCompare(endpoint, p, db, ctx)).filter((c) => !c.ok);
+        if (bad.length) {
+          throw new VerificationError(
+            `the restored database does not match the manifest; "${p.live}" was not touched`,
+            this.#where('restore'),
+            bad.map((c) => ({ check: c.name, message: c.detail ?? 'failed' })),
+          );
+        }
+        loaded.push({ p, db });
+      }
+      if (this.#options.scratch) {
+        return { restored: [], metadata: { scratch: true, databases: plan.map((p) => p.live) } };
+      }
+      for (const { p, db } of loaded) swaps.push(await this.#swap(endpoint, db, p.live, ctx.signal));
+      ctx.logger.info('restored MySQL databases', { databases: swaps.map((s) => s.live) });
+      return {
+        restored: swaps.map((s) => `mysql database ${s.live}`),
+        safetyCopy: swaps.map((s) => s.safety).join(', '),
+        state: { swaps: swaps.map((s) => ({ live: s.live, safety: s.safety, created: s.created })) },
+        metadata: { databases: swaps.map((s) => s.live) },
+      };
+    } catch (e) {
+      for (const s of swaps.reverse()) await this.#swapBack(endpoint, s).catch(() => {});
+      throw this.#wrap(e, 'restore', endpoint, ctx.signal);
+    } finally {
+      for (const db of fresh) {
+        await endpoint.query(`DROP DATABASE IF EXISTS ${quoteMysqlIdent(db)};`, neverAborted()).catch(() => {});
+      }
+      await endpoint.close();
+    }
+  }
+
+  /**
+   * Swap `fresh` in for `live`. Tables move with one atomic `RENAME TABLE` (live ones into a new
+   * safety database, fresh ones into live); triggers, views, routines and events cannot move, so
+   * the live ones are kept as definitions in the safety database and dropped, and the restored
+   * ones are created again in live after the rename. Any failure puts everything back.
+   */
+  async #swap(endpoint: MysqlEndpoint, fresh: string, live: string, signal: AbortSignal): Promise<Swap> {
+    const safety = mysqlBoundedName(live, `_before_restore_${compactTimestamp(new Date(), '')}`);
+    const q = quoteMysqlIdent;
+    const created = !(await endpoint.exists(live, signal));
+    const freshObjects = await readMysqlObjects(endpoint, fresh, signal);
+    const liveObjects = created ? [] : await readMysqlObjects(endpoint, live, signal);
+    const liveTables = created ? [] : await movableTables(endpoint, live, signal);
+    const freshTables = await movableTables(endpoint, fresh, signal);
+    const moves = [
+      ...liveTables.map((t) => `${q(live)}.${q(t)} TO ${q(safety)}.${q(t)}`),
+      ...freshTables.map((t) => `${q(fresh)}.${q(t)} TO ${q(live)}.${q(t)}`),
+    ];
+    // From here on nothing may be cut short by the caller's signal: every step either completes
+    // or is undone below.
+    const never = neverAborted();
+    let stage: 'safety' | 'objects-dropped' | 'renamed' = 'safety';
+    await endpoint.query(`CREATE DATABASE ${q(safety)};`, never);
+    try {
+      if (created) await endpoint.query(`CREATE DATABASE ${q(live)};`, never);
+      if (liveObjects.length) await saveMysqlObjects(endpoint, safety, liveObjects, never);
+      // Triggers would block the rename; the rest would linger (events could fire) in the scratch database.
+      await dropMysqlObjects(endpoint, fresh, never);
+      stage = 'objects-dropped';
+      await dropMysqlObjects(endpoint, live, never);
+      if (moves.length) await endpoint.query(`RENAME TABLE ${moves.join(', ')};`, never);
+      stage = 'renamed';
+      await createMysqlObjects(endpoint, live, freshObjects, never, this.#hooks.rewriteObject?.bind(this.#hooks));
+    } catch (e) {
+      try {
+        if (stage === 'renamed') {
+          await dropMysqlObjects(endpoint, live, never);
+          const back = [
+            ...freshTables.map((t) => `${q(live)}.${q(t)} TO ${q(fresh)}.${q(t)}`),
+            ...liveTables.map((t) => `${q(safety)}.${q(t)} TO ${q(live)}.${q(t)}`),
+          ];
+          if (back.length) await endpoint.query(`RENAME TABLE ${back.join(', ')};`, never);
+        }
+        if (stage !== 'safety') {
+          await dropMysqlObjects(endpoint, live, never);
+          await createMysqlObjects(endpoint, live, liveObjects, never);
+        }
+        await endpoint.query(`DROP DATABASE IF EXISTS ${q(safety)};`, never);
+        if (created) await endpoint.query(`DROP DATABASE IF EXISTS ${q(live)};`, never);
+      } catch (undo) {
+        throw new RestoreError(
+          `swapping "${live}" failed (${(e as Error)?.message ?? String(e)}) and putting it back failed too (${(undo as Error)?.message ?? String(undo)}); the previous tables and the definitions of its triggers, views, routines and events (table ${MYSQL_OBJECTS_TABLE}) are in "${safety}"`,
+          this.#where('restore'),
+          { cause: e, secrets: endpoint.secrets, code: 'ERR_MYSQL_SWAP' },
+        );
+      }
+      throw e;
+    }
+    return { live, safety, created };
+  }
+
+  /**
+   * Put the safety tables back into live, drop what the restore brought and recreate the live
+   * database's previous triggers, views, routines and events from the safety database.
+   */
+  async #swapBack(endpoint: MysqlEndpoint, s: Swap): Promise<void> {
+    const never = neverAborted();
+    const q = quoteMysqlIdent;
+    const previous = await loadMysqlObjects(endpoint, s.safety, never);
+    const failed = mysqlBoundedName(s.live, `_failed_restore_${randomTag()}`);
+    await dropMysqlObjects(endpoint, s.live, never);
+    await endpoint.query(`CREATE DATABASE ${q(failed)};`, never);
+    const moves = [
+      ...(await movableTables(endpoint, s.live, never)).map((t) => `${q(s.live)}.${q(t)} TO ${q(failed)}.${q(t)}`),
+      ...(await movableTables(endpoint, s.safety, never)).map((t) => `${q(s.safety)}.${q(t)} TO ${q(s.live)}.${q(t)}`),
+    ];
+    if (moves.length) await endpoint.query(`RENAME TABLE ${moves.join(', ')};`, never);
+    if (!s.created) await createMysqlObjects(endpoint, s.live, previous, never);
+    await endpoint.query(`DROP DATABASE ${q(failed)}; DROP DATABASE ${q(s.safety)};`, never);
+    if (s.created) await endpoint.query(`DROP DATABASE IF EXISTS ${q(s.live)};`, never);
+  }
+
+  #swaps(output: RestoreOutput): Swap[] {
+    const list = output.state?.swaps;
+    if (!Array.isArray(list)) return [];
+    return list.flatMap((s) =>
+      s && typeof s === 'object' && !Array.isArray(s) && typeof s.live === 'string' && typeof s.safety === 'string'
+        ? [{ live: s.live, safety: s.safety, created: s.created === true }]
+        : [],
+    );
+  }
+
+  /** Swap back: the safety tables become live again; the restored ones are dropped. */
+  async rollback(output: RestoreOutput, ctx: SourceContext): Promise<void> {
+    const swaps = this.#swaps(output);
+    if (!swaps.length) return;
+    const endpoint = this.#endpoint();
+    await endpoint.open('rollback', ctx.signal);
+    try {
+      for (const s of swaps.reverse()) await this.#swapBack(endpoint, s);
+    } catch (e) {
+      throw this.#wrap(e, 'rollback', endpoint, ctx.signal);
+    } finally {
+      await endpoint.close();
+    }
+  }
+
+  /** Drop the safety databases, unless `keepSafetyCopy`. */
+  async finalize(output: RestoreOutput, ctx: SourceContext): Promise<void> {
+    const swaps = this.#swaps(output);
+    if (!swaps.length || this.#options.keepSafetyCopy) return;
+    const endpoint = this.#endpoint();
+    await endpoint.open('finalize', ctx.signal);
+    try {
+      for (const s of swaps) await endpoint.query(`DROP DATABASE IF EXISTS ${quoteMysqlIdent(s.safety)};`, ctx.signal);
+    } catch (e) {
+      throw this.#wrap(e, 'finalize', endpoint, ctx.signal);
+    } finally {
+      await endpoint.close();
+    }
+  }
+}

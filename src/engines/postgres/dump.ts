@@ -1,0 +1,268 @@
+/**
+ * The moving parts of a PostgreSQL dump: server facts, row counts and extensions read inside an
+ * exported snapshot, and pg_dump streamed (optionally through parallel gzip) into an artifact.
+ *
+ * @module
+ */
+import type { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ArtifactRef, ArtifactWriter } from '../../core/artifact-writer.js';
+import { DumpError } from '../../core/errors.js';
+import { redactText } from '../../core/redact.js';
+import { createParallelGzip, type ParallelGzipOptions } from '../_shared/gzip-parallel.js';
+import { createCopyRowCounter } from './copy-counter.js';
+import { connectionArgs, quoteIdent, quoteLiteral, type ResolvedPgConnection, toolEnv } from './connection.js';
+import type { FoundPgTool, PgExecutor } from './executor.js';
+import { spawnTool } from '../_shared/spawn.js';
+import { redactPasswordHashes } from './globals.js';
+import type { SqlSession } from './session.js';
+
+/** Dump formats: plain SQL, plain SQL gzipped on all cores, or pg_dump's custom archive. */
+export type PgDumpFormat = 'sql' | 'sql.gz' | 'custom';
+
+/** File extension of each format. */
+export const PG_DUMP_EXTENSION: Readonly<Record<PgDumpFormat, string>> = {
+  sql: 'sql',
+  'sql.gz': 'sql.gz',
+  custom: 'dump',
+};
+
+/**
+ * zlib level of `sql.gz` dumps. On dump text (numbers, uuids, embeddings) zlib's level 5 writes
+ * files the size of `gzip -6`'s (0.998× on an Immich-shaped dump) for about a third of level
+ * 6's CPU: level 6 searches four times longer hash chains for matches that hardly exist there.
+ * Pass `gzip: { level: 6 }` for zlib's own default.
+ */
+export const DUMP_GZIP_LEVEL = 5;
+
+/** Server facts recorded in the manifest. */
+export interface PgServerInfo {
+  /** e.g. `15.20 (Debian 15.20-0+deb12u1)`. */
+  readonly version: string;
+  /** e.g. 150020. */
+  readonly versionNum: number;
+  readonly major: number;
+}
+
+/** Read the server version. */
+export async function readServerInfo(s: SqlSession): Promise<PgServerInfo> {
+  const rows = await s.query<{ version: string; num: string | number }>(
+    "SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num",
+  );
+  const row = rows[0];
+  const num = Number(row?.num);
+  return { version: String(row?.version ?? ''), versionNum: num, major: Math.floor(num / 10000) };
+}
+
+/** Installed extensions and their versions, by name. */
+export async function readExtensions(s: SqlSession): Promise<Record<string, string>> {
+  const rows = await s.query<{ name: string; version: string }>(
+    'SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY extname',
+  );
+  return Object.fromEntries(rows.map((r) => [r.name, r.version]));
+}
+
+/** Extensions the server can install (`pg_available_extensions`), by name → default version. */
+export async function readAvailableExtensions(s: SqlSession): Promise<Set<string>> {
+  const rows = await s.query<{ name: string }>('SELECT name FROM pg_available_extensions');
+  return new Set(rows.map((r) => r.name));
+}
+
+/** Which tables to count: every user table, a list (`schema.table` or `table` for `public`), or none. */
+export type PgCountSelection = 'all' | 'none' | readonly string[];
+
+function splitName(name: string): { schema: string; table: string } {
+  const dot = name.indexOf('.');
+  return dot < 0 ? { schema: 'public', table: name } : { schema: name.slice(0, dot), table: name.slice(dot + 1) };
+}
+
+/**
+ * Exact row counts keyed `schema.table`. Run it inside the dump's snapshot so the counts describe
+ * the dump. A named table that does not exist is an error.
+ */
+export async function countRows(s: SqlSession, selection: PgCountSelection): Promise<Record<string, number>> {
+  if (selection === 'none') return {};
+  let tables: { schema: string; table: string }[];
+  if (selection === 'all') {
+    tables = await s.query<{ schema: string; table: string }>(
+      `SELECT n.nspname AS schema, c.relname AS table
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p')
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                           WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+        ORDER BY 1, 2`,
+    );
+  } else {
+    tables = selection.map(splitName);
+    const checks = tables
+      .map(
+        (t) =>
+          `SELECT ${quoteLiteral(`${t.schema}.${t.table}`)} AS name, to_regclass(${quoteLiteral(`${quoteIdent(t.schema)}.${quoteIdent(t.table)}`)}) IS NOT NULL AS ok`,
+      )
+      .join(' UNION ALL ');
+    if (checks) {
+      const missing = (await s.query<{ name: string; ok: boolean }>(checks)).filter((r) => !r.ok).map((r) => r.name);
+      if (missing.length) throw new Error(`tables to count do not exist: ${missing.join(', ')}`);
+    }
+  }
+  const out: Record<string, number> = {};
+  for (let i = 0; i < tables.length; i += 50) {
+    const batch = tables.slice(i, i + 50);
+    const sql = batch
+      .map(
+        (t) =>
+          `SELECT ${quoteLiteral(`${t.schema}.${t.table}`)} AS name, count(*)::bigint AS n FROM ${quoteIdent(t.schema)}.${quoteIdent(t.table)}`,
+      )
+      .join(' UNION ALL ');
+    for (const r of await s.query<{ name: string; n: string | number }>(sql)) out[r.name] = Number(r.n);
+  }
+  return out;
+}
+
+/** Options of {@link runPgDump}. */
+export interface RunPgDumpOptions {
+  readonly executor: PgExecutor;
+  readonly pgDump: FoundPgTool;
+  readonly conn: ResolvedPgConnection;
+  readonly database: string;
+  readonly format: PgDumpFormat;
+  /** Artifact name inside the source's folder. */
+  readonly name: string;
+  readonly artifacts: ArtifactWriter;
+  readonly signal: AbortSignal;
+  /** A snapshot exported by `pg_export_snapshot()` in a transaction kept open meanwhile. */
+  readonly snapshot?: string;
+  readonly extraArgs?: readonly string[];
+  readonly gzip?: ParallelGzipOptions;
+  /** Who is dumping, for errors. */
+  readonly where: { readonly source: string; readonly kind: string };
+  /** Values to redact from any error text. */
+  readonly secrets: readonly string[];
+  /** Called with the pg_dump output bytes as they stream (before compression). */
+  readonly onBytes?: (n: number) => void;
+  /** Count the rows of each table's COPY data while streaming (plain formats only). */
+  readonly countRows?: boolean;
+}
+
+/** What {@link runPgDump} produced. */
+export interface PgDumpResult {
+  readonly ref: ArtifactRef;
+  /** Rows per `schema.table` in the file, when `countRows` was set on a plain format. */
+  readonly counts: Record<string, number> | undefined;
+}
+
+/** The argv of pg_dump for these options (exported for tests: no secret may appear in it). */
+export function pgDumpArgs(
+  o: Pick<RunPgDumpOptions, 'conn' | 'database' | 'format' | 'snapshot' | 'extraArgs' | 'executor'>,
+): string[] {
+  const endpoint = o.executor.containerEndpoint;
+  const target = endpoint ? { host: endpoint.host, port: endpoint.port, user: o.conn.user } : o.conn;
+  return [
+    '--clean',
+    '--if-exists',
+    '--no-password',
+    o.format === 'custom' ? '--format=custom' : '--format=plain',
+    ...(o.snapshot ? [`--snapshot=${o.snapshot}`] : []),
+    ...(o.extraArgs ?? []),
+    ...connectionArgs(target, o.database),
+  ];
+}
+
+/** Options of {@link streamToolToArtifact}. */
+export interface StreamToolOptions {
+  readonly executor: PgExecutor;
+  readonly tool: FoundPgTool;
+  /** `pg_dump`, `pg_dumpall`: names the tool in errors and finds its `<tool>: error:` lines. */
+  readonly label: string;
+  readonly args: readonly string[];
+  readonly conn: ResolvedPgConnection;
+  /** Artifact name inside the source's folder, and its manifest format. */
+  readonly name: string;
+  readonly format: string;
+  /** Transforms between the tool's stdout and the file (row counter, gzip, observers). */
+  readonly stages?: readonly Transform[];
+  readonly artifacts: ArtifactWriter;
+  readonly signal: AbortSignal;
+  readonly where: { readonly source: string; readonly kind: string };
+  readonly secrets: readonly string[];
+  readonly onBytes?: (n: number) => void;
+}
+
+/**
+ * Run a dump tool and stream its stdout into an artifact (sha256 on the way). A non-zero exit or
+ * an `<tool>: error:` line on stderr is a {@link DumpError} carrying the redacted stderr tail; the
+ * partial artifact is removed. A caller's abort kills the tool and is rethrown as-is. Nothing the
+ * tool writes to stdout is ever logged (pg_dumpall's output holds password hashes).
+ */
+export async function streamToolToArtifact(o: StreamToolOptions): Promise<ArtifactRef> {
+  const cmd = o.executor.command(o.tool.path, o.args, toolEnv(o.conn));
+  const { child, stderrTail } = spawnTool(cmd, { stdin: 'ignore', stdout: 'pipe' }, o.signal);
+  const sink = o.artifacts.open(o.name, { format: o.format, signal: o.signal });
+  const stdout = child.stdout as Readable;
+  if (o.onBytes) {
+    const onBytes = o.onBytes;
+    stdout.on('data', (c: Buffer) => onBytes(c.length));
+  }
+  let pipeError: unknown;
+  try {
+    await (pipeline as (...a: unknown[]) => Promise<void>)(stdout, ...(o.stages ?? []), sink.stream, {
+      signal: o.signal,
+    });
+  } catch (e) {
+    pipeError = e;
+    child.kill();
+  }
+  const result = await child;
+  if (o.signal.aborted) {
+    await sink.abort(o.signal.reason);
+    throw o.signal.reason;
+  }
+  const tail = redactPasswordHashes(redactText(stderrTail().trim(), o.secrets));
+  const errorLine = new RegExp(`^${o.label}: error: .*`, 'm').exec(tail)?.[0];
+  if (pipeError !== undefined || result.exitCode !== 0 || errorLine) {
+    await sink.abort(pipeError);
+    const why =
+      result.exitCode !== 0 || errorLine
+        ? `${o.label} failed (exit ${result.exitCode ?? result.signal ?? 'unknown'})${tail ? `:\n${tail.split('\n').slice(-10).join('\n')}` : ''}`
+        : `writing the dump failed: ${(pipeError as Error)?.message ?? String(pipeError)}`;
+    throw new DumpError(
+      why,
+      { ...o.where, phase: 'prepare' },
+      {
+        ...(pipeError !== undefined ? { cause: pipeError } : {}),
+        secrets: o.secrets,
+        code: 'ERR_PG_DUMP',
+      },
+    );
+  }
+  return sink.finish();
+}
+
+/**
+ * Run pg_dump and stream its output into an artifact (sha256 on the way); see
+ * {@link streamToolToArtifact} for failures and aborts.
+ */
+export async function runPgDump(o: RunPgDumpOptions): Promise<PgDumpResult> {
+  const counter = o.countRows && o.format !== 'custom' ? createCopyRowCounter() : undefined;
+  const stages: Transform[] = [];
+  if (counter) stages.push(counter);
+  if (o.format === 'sql.gz') stages.push(createParallelGzip({ level: DUMP_GZIP_LEVEL, ...o.gzip }));
+  const ref = await streamToolToArtifact({
+    executor: o.executor,
+    tool: o.pgDump,
+    label: 'pg_dump',
+    args: pgDumpArgs(o),
+    conn: o.conn,
+    name: o.name,
+    format: o.format === 'custom' ? 'pg_dump-custom' : o.format,
+    stages,
+    artifacts: o.artifacts,
+    signal: o.signal,
+    where: o.where,
+    secrets: o.secrets,
+    ...(o.onBytes ? { onBytes: o.onBytes } : {}),
+  });
+  return { ref, counts: counter?.counts };
+}

@@ -1,0 +1,183 @@
+/**
+ * Where the PostgreSQL client tools run: local binaries (found on `PATH` and under
+ * `/usr/lib/postgresql/<major>/bin`) or inside a container through `docker exec -i`. Also the
+ * version gate: a `pg_dump` or `pg_dumpall` older than the server cannot dump it.
+ *
+ * @module
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { z } from 'zod';
+import { throwIfAborted } from '../../core/abort.js';
+import type { ToolCommand } from '../_shared/spawn.js';
+
+/**
+ * Where pg_dump / pg_dumpall / psql / pg_restore run.
+ *
+ * - `'local'`: binaries on this machine (`PATH`, `/usr/lib/postgresql/<major>/bin`, `binDirs`).
+ * - `{ docker: { container } }`: `docker exec -i <container> <tool> …`; the password crosses as
+ *   `-e PGPASSWORD` (docker copies the value from its own environment), never as a value on argv.
+ *
+ * @example
+ * ```ts
+ * const local: PgExecutorOptions = 'local';
+ * const docker: PgExecutorOptions = { docker: { container: 'immich_postgres' } };
+ * ```
+ */
+export type PgExecutorOptions =
+  | 'local'
+  | {
+      readonly docker: {
+        /** Container name or id. */
+        readonly container: string;
+        /** The docker CLI to run. @default 'docker' */
+        readonly command?: string;
+        /** Host the tools inside the container connect to. @default the container's local socket */
+        readonly host?: string;
+        /** Port inside the container. @default the tools' default */
+        readonly port?: number;
+      };
+    };
+
+/** zod schema of {@link PgExecutorOptions}. */
+export const pgExecutorSchema = z.union([
+  z.literal('local'),
+  z
+    .object({
+      docker: z
+        .object({
+          container: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a container name or id'),
+          command: z.string().min(1).optional(),
+          host: z.string().min(1).optional(),
+          port: z.number().int().min(1).max(65535).optional(),
+        })
+        .strict(),
+    })
+    .strict(),
+]);
+
+/** The client tools the library runs. */
+export type PgToolName = 'pg_dump' | 'pg_dumpall' | 'psql' | 'pg_restore';
+
+/** A client tool that was found, with the version it reported. */
+export interface FoundPgTool {
+  /** Path (local) or name inside the container (docker). */
+  readonly path: string;
+  /** Full version, e.g. `15.20`. */
+  readonly version: string;
+  /** Major version, e.g. `15` (`9` for 9.x). */
+  readonly major: number;
+}
+
+/** A command line ready for execa: file, argument array and the extra environment. */
+export type PgCommand = ToolCommand;
+
+/** Parse the output of `<tool> --version`, e.g. `pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)`. */
+export function parsePgToolVersion(output: string): { version: string; major: number } | undefined {
+  const m = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(output);
+  if (!m) return undefined;
+  const version = [m[1], m[2], m[3]].filter((x) => x !== undefined).join('.');
+  return { version, major: Number(m[1]) };
+}
+
+/** Major version from `server_version_num` (150020 → 15, 90624 → 9). */
+export function serverMajorFromNum(num: number): number {
+  return Math.floor(num / 10000);
+}
+
+/**
+ * Choose the tool to use against a server of major `serverMajor`: the same major when there is
+ * one (its output suits the server's own psql best), else the oldest newer one. Undefined when
+ * every tool found is older than the server.
+ */
+export function pickPgTool(found: readonly FoundPgTool[], serverMajor: number): FoundPgTool | undefined {
+  const usable = found.filter((t) => t.major >= serverMajor).sort((a, b) => a.major - b.major);
+  return usable[0];
+}
+
+/** The message for {@link pickPgTool} finding nothing: which versions exist and what is needed. */
+export function pgToolVersionMessage(tool: PgToolName, found: readonly FoundPgTool[], serverMajor: number): string {
+  const list = found.length ? found.map((t) => `${t.version} (${t.path})`).join(', ') : 'none';
+  return `no ${tool} of major version ${serverMajor} or newer was found for a PostgreSQL ${serverMajor} server; found: ${list}. Install the PostgreSQL ${serverMajor} client tools (e.g. postgresql-client-${serverMajor}) or run the tools inside the database container with executor { docker: { container } }`;
+}
+
+/** Runs PostgreSQL client tools locally or in a container. */
+export class PgExecutor {
+  readonly #options: PgExecutorOptions;
+  readonly #binDirs: readonly string[];
+
+  /**
+   * @param options where the tools run
+   * @param binDirs extra folders searched first for local tools
+   */
+  constructor(options: PgExecutorOptions = 'local', binDirs: readonly string[] = []) {
+    this.#options = options;
+    this.#binDirs = binDirs;
+  }
+
+  /** True for the docker executor. */
+  get isDocker(): boolean {
+    return this.#options !== 'local';
+  }
+
+  /** Host/port override for tools inside a container (they ignore the connection's host). */
+  get containerEndpoint(): { host: string | undefined; port: number | undefined } | undefined {
+    if (this.#options === 'local') return undefined;
+    return { host: this.#options.docker.host, port: this.#options.docker.port };
+  }
+
+  /**
+   * The command that runs `tool` with `args`. For docker: `docker exec -i -e NAME… <container>
+   * <tool> args`; the values of `env` stay in the docker client's environment.
+   */
+  command(toolPath: string, args: readonly string[], env: Readonly<Record<string, string>>): PgCommand {
+    if (this.#options === 'local') return { file: toolPath, args: [...args], env: { ...env } };
+    const d = this.#options.docker;
+    const envFlags = Object.keys(env).flatMap((k) => ['-e', k]);
+    return {
+      file: d.command ?? 'docker',
+      args: ['exec', '-i', ...envFlags, d.container, toolPath, ...args],
+      env: { ...env },
+    };
+  }
+
+  /** Every version of `tool` this executor can run, each with its reported version. */
+  async findTools(tool: PgToolName, signal?: AbortSignal): Promise<FoundPgTool[]> {
+    const candidates = this.#options === 'local' ? await this.#localCandidates(tool) : [tool];
+    const found: FoundPgTool[] = [];
+    const seen = new Set<string>();
+    for (const c of candidates) {
+      throwIfAborted(signal);
+      const cmd = this.command(c, ['--version'], {});
+      const r = await execa(cmd.file, cmd.args, {
+        reject: false,
+        timeout: 30_000,
+        stdin: 'ignore',
+        ...(signal ? { cancelSignal: signal } : {}),
+      });
+      throwIfAborted(signal);
+      if (r.exitCode !== 0) continue;
+      const v = parsePgToolVersion(String(r.stdout));
+      if (!v) continue;
+      const key = `${v.version}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      found.push({ path: c, ...v });
+    }
+    return found;
+  }
+
+  async #localCandidates(tool: PgToolName): Promise<string[]> {
+    const out: string[] = this.#binDirs.map((d) => path.join(d, tool));
+    const root = '/usr/lib/postgresql';
+    try {
+      const majors = (await fsp.readdir(root)).sort((a, b) => Number(b) - Number(a));
+      for (const m of majors) out.push(path.join(root, m, 'bin', tool));
+    } catch {
+      // not a Debian-style layout
+    }
+    out.push(tool);
+    return out;
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * Loading a dump into a database: plain SQL through `psql --single-transaction` with
+ * `ON_ERROR_STOP`, gzip undone on the way, an optional byte-level rewrite; custom archives through
+ * `pg_restore --exit-on-error` (with `--jobs` when the file is local to the tools).
+ *
+ * @module
+ */
+import { createReadStream } from 'node:fs';
+import { Transform, type TransformCallback, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { type Phase, RestoreError } from '../../core/errors.js';
+import { redactText } from '../../core/redact.js';
+import { connectionArgs, type ResolvedPgConnection, toolEnv } from './connection.js';
+import type { PgDumpFormat } from './dump.js';
+import { redactPasswordHashes } from './globals.js';
+import type { FoundPgTool, PgExecutor } from './executor.js';
+import { spawnTool } from '../_shared/spawn.js';
+
+/**
+ * A Transform replacing every occurrence of `search` with `replacement`, across chunk borders,
+ * holding back at most `search.length - 1` bytes (works on dumps of any size, like `sed s///g`).
+ */
+export function createReplaceStream(search: string, replacement: string): Transform {
+  const needle = Buffer.from(search);
+  const subst = Buffer.from(replacement);
+  if (needle.length === 0) throw new RangeError('search must not be empty');
+  let tail = Buffer.alloc(0);
+  return new Transform({
+    transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+      const data = tail.length ? Buffer.concat([tail, chunk]) : chunk;
+      const out: Buffer[] = [];
+      let from = 0;
+      for (;;) {
+        const at = data.indexOf(needle, from);
+        if (at < 0) break;
+        out.push(data.subarray(from, at), subst);
+        from = at + needle.length;
+      }
+      const keep = Math.max(from, data.length - (needle.length - 1));
+      out.push(data.subarray(from, keep));
+      tail = Buffer.from(data.subarray(keep));
+      done(null, Buffer.concat(out));
+    },
+    flush(done: TransformCallback): void {
+      done(null, tail);
+    },
+  });
+}
+
+/**
+ * Forwards into a child's stdin. On failure it kills the child BEFORE stdin could be closed: a
+ * psql seeing end-of-input would COMMIT its single transaction with a truncated dump.
+ */
+function stdinSink(stdin: Writable, kill: () => void): Writable {
+  stdin.on('error', () => {});
+  return new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _enc, done): void {
+      if (stdin.destroyed) {
+        done(new Error('the loader closed its input'));
+        return;
+      }
+      if (stdin.write(chunk)) {
+        done();
+        return;
+      }
+      const settle = (error?: Error): void => {
+        stdin.off('drain', onDrain);
+        stdin.off('close', onClose);
+        done(error);
+      };
+      const onDrain = (): void => settle();
+      const onClose = (): void => settle(new Error('the loader closed its input'));
+      stdin.once('drain', onDrain);
+      stdin.once('close', onClose);
+    },
+    final(done): void {
+      stdin.end(done);
+    },
+    destroy(error, done): void {
+      if (error) kill();
+      done(error);
+    },
+  });
+}
+
+/** Options of {@link loadDump}. */
+export interface LoadDumpOptions {
+  readonly executor: PgExecutor;
+  /** psql (plain formats) or pg_restore (custom). */
+  readonly tool: FoundPgTool;
+  readonly conn: ResolvedPgConnection;
+  readonly database: string;
+  /** Absolute path of the dump file. */
+  readonly file: string;
+  readonly format: PgDumpFormat;
+  /** Byte-level rewrite applied to plain SQL after gunzip (e.g. Immich's search_path line). */
+  readonly transform?: () => Transform;
+  /** pg_restore `--jobs` for custom archives read from a local file. */
+  readonly jobs?: number;
+  /**
+   * Plain SQL in one transaction (`--single-transaction`). `false` for files with statements
+   * that cannot run in a transaction block (CREATE TABLESPACE in pg_dumpall globals). @default true
+   */
+  readonly singleTransaction?: boolean;
+  /** psql `VERBOSITY=terse`: errors without the statement text (globals hold password hashes). */
+  readonly terse?: boolean;
+  readonly signal: AbortSignal;
+  readonly where: { readonly source: string; readonly kind: string; readonly phase: Phase };
+  readonly secrets: readonly string[];
+}
+
+/** argv of the loader (exported for tests: no secret may appear in it). */
+export function loadArgs(
+  o: Pick<
+    LoadDumpOptions,
+    'executor' | 'conn' | 'database' | 'format' | 'jobs' | 'file' | 'singleTransaction' | 'terse'
+  >,
+): {
+  args: string[];
+  stdinFile: boolean;
+} {
+  const endpoint = o.executor.containerEndpoint;
+  const target = endpoint ? { host: endpoint.host, port: endpoint.port, user: o.conn.user } : o.conn;
+  const conn = connectionArgs(target, o.database);
+  if (o.format !== 'custom') {
+    return {
+      args: [
+        '-X',
+        '-q',
+        '--no-password',
+        '-v',
+        'ON_ERROR_STOP=1',
+        ...(o.terse ? ['-v', 'VERBOSITY=terse'] : []),
+        ...(o.singleTransaction === false ? [] : ['--single-transaction']),
+        ...conn,
+      ],
+      stdinFile: true,
+    };
+  }
+  // Parallel restore needs a seekable file the tool can open itself: only for local tools.
+  if (!o.executor.isDocker && o.jobs !== undefined && o.jobs > 1) {
+    return {
+      args: ['--exit-on-error', '--no-password', '--jobs', String(o.jobs), ...conn, o.file],
+      stdinFile: false,
+    };
+  }
+  return { args: ['--exit-on-error', '--no-password', '--single-transaction', ...conn], stdinFile: true };
+}
+
+/**
+ * Load a dump into an existing (normally new and empty) database. Failure is a
+ * {@link RestoreError} with the redacted tail of the tool's stderr; with plain SQL the single
+ * transaction leaves the database as it was.
+ */
+export async function loadDump(o: LoadDumpOptions): Promise<void> {
+  const { args, stdinFile } = loadArgs(o);
+  const cmd = o.executor.command(o.tool.path, args, toolEnv(o.conn));
+  const { child, stderrTail } = spawnTool(cmd, { stdin: stdinFile ? 'pipe' : 'ignore', stdout: 'ignore' }, o.signal);
+  let pipeError: unknown;
+  if (stdinFile) {
+    const stages: (NodeJS.ReadableStream | NodeJS.ReadWriteStream | Writable)[] = [
+      createReadStream(o.file, { highWaterMark: 1 << 20 }),
+    ];
+    if (o.format === 'sql.gz') stages.push(createGunzip());
+    if (o.transform && o.format !== 'custom') stages.push(o.transform());
+    stages.push(stdinSink(child.stdin as Writable, () => child.kill('SIGKILL')));
+    try {
+      await (pipeline as (...a: unknown[]) => Promise<void>)(...stages, { signal: o.signal });
+    } catch (e) {
+      pipeError = e;
+    }
+  }
+  const result = await child;
+  if (o.signal.aborted) throw o.signal.reason;
+  const tail = redactPasswordHashes(redactText(stderrTail().trim(), o.secrets));
+  if (result.exitCode !== 0 || pipeError !== undefined) {
+    const toolFailed = result.exitCode !== 0;
+    const reason = toolFailed
+      ? `${o.format === 'custom' ? 'pg_restore' : 'psql'} failed (exit ${result.exitCode ?? result.signal ?? 'unknown'})${tail ? `:\n${tail.split('\n').slice(-10).join('\n')}` : ''}`
+      : `reading the dump failed: ${(pipeError as Error)?.message ?? String(pipeError)}`;
+    throw new RestoreError(`loading ${o.file} into database "${o.database}" failed: ${reason}`, o.where, {
+      ...(pipeError !== undefined ? { cause: pipeError } : {}),
+      secrets: o.secrets,
+      code: 'ERR_PG_LOAD',
+    });
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * One database dumped inside an exported snapshot: a REPEATABLE READ transaction exports its
+ * snapshot, pg_dump reads the same snapshot (`--snapshot`), and row counts, extensions and app
+ * metadata are read in that transaction meanwhile. Shared by the one-database and the
+ * all-databases modes of `PostgresSource`.
+ *
+ * @module
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { anySignal } from '../../core/abort.js';
+import type { ArtifactRef, ArtifactWriter } from '../../core/artifact-writer.js';
+import { DumpError } from '../../core/errors.js';
+import type { ParallelGzipOptions } from '../_shared/gzip-parallel.js';
+import type { ResolvedPgConnection } from './connection.js';
+import { countRows, PG_DUMP_EXTENSION, type PgCountSelection, readExtensions, runPgDump } from './dump.js';
+import type { SqlSession } from './session.js';
+import type { PgDumpInfo, PgEndpoint, PostgresDumpHooks } from './source.js';
+import type { JsonValue } from '../../contracts/types.js';
+
+/** The counts `selection` asks for, or the names it asks for that the dump does not hold. */
+function pickCounts(all: Record<string, number>, selection: PgCountSelection): Record<string, number> | string {
+  if (selection === 'all') return all;
+  if (selection === 'none') return {};
+  const out: Record<string, number> = {};
+  const missing: string[] = [];
+  for (const name of selection) {
+    const key = name.includes('.') ? name : `public.${name}`;
+    const n = all[key];
+    if (n === undefined) missing.push(key);
+    else out[key] = n;
+  }
+  return missing.length ? missing.join(', ') : out;
+}
+
+/** Options of {@link dumpInSnapshot}. */
+export interface SnapshotDumpOptions {
+  readonly endpoint: PgEndpoint;
+  /** A session on `info.database`, outside any transaction; left open (the caller closes it). */
+  readonly session: SqlSession;
+  readonly conn: ResolvedPgConnection;
+  readonly info: PgDumpInfo;
+  readonly hooks: PostgresDumpHooks;
+  /** Artifact name without extension, unless `hooks.artifactName` names it. */
+  readonly baseName: string;
+  readonly counts: PgCountSelection;
+  readonly artifacts: ArtifactWriter;
+  /** The plan's work directory (a committed artifact is removed from it on failure). */
+  readonly workDir: string;
+  readonly signal: AbortSignal;
+  readonly where: { readonly source: string; readonly kind: string };
+  readonly secrets: readonly string[];
+  readonly pgDumpArgs?: readonly string[];
+  readonly gzip?: ParallelGzipOptions;
+  /** pg_dump output bytes as they stream. */
+  readonly onBytes?: (n: number) => void;
+}
+
+/** What {@link dumpInSnapshot} produced. */
+export interface SnapshotDump {
+  readonly ref: ArtifactRef;
+  readonly extensions: Record<string, string>;
+  readonly counts: Record<string, number>;
+  readonly countsFrom: 'dump' | 'snapshot';
+  /** Metadata of the `before` and `during` hooks. */
+  readonly extra: Record<string, JsonValue>;
+}
+
+/**
+ * Dump one database with counts read in the dump's own snapshot. On any failure the artifact is
+ * removed (also when pg_dump had already committed it) and the error is a typed one (or the
+ * caller's abort reason).
+ */
+export async function dumpInSnapshot(o: SnapshotDumpOptions): Promise<SnapshotDump> {
+  const { session, info, signal, secrets } = o;
+  const database = info.database;
+  const where = { ...o.where, phase: 'prepare' as const };
+  let committed: ArtifactRef | undefined;
+  try {
+    await session.exec('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const snapshot = String((await session.query<{ id: string }>('SELECT pg_export_snapshot() AS id'))[0]?.id);
+    const extensions = await readExtensions(session);
+    const before = o.hooks.before ? await o.hooks.before(session, info) : {};
+    const name = o.hooks.artifactName?.(info, before) ?? `${o.baseName}.${PG_DUMP_EXTENSION[info.format]}`;
+    const selection = o.counts;
+    // Plain dumps are counted from their own COPY data as they stream: exact for the file, and
+    // no second scan of the database. Custom archives are counted in the exported snapshot.
+    const fromStream = info.format !== 'custom' && selection !== 'none';
+    const stop = new AbortController();
+    const dump = runPgDump({
+      executor: o.endpoint.executor,
+      pgDump: info.pgDump,
+      conn: o.conn,
+      database,
+      format: info.format,
+      name,
+      artifacts: o.artifacts,
+      signal: anySignal(signal, stop.signal),
+      snapshot,
+      ...(o.pgDumpArgs ? { extraArgs: o.pgDumpArgs } : {}),
+      ...(o.gzip ? { gzip: o.gzip } : {}),
+      where: o.where,
+      secrets,
+      countRows: fromStream,
+      ...(o.onBytes ? { onBytes: o.onBytes } : {}),
+    });
+    // A failed dump must not wait for counts still scanning a large table.
+    dump.catch(() => session.close(true));
+    const during = (async () => {
+      const counts = fromStream ? undefined : await countRows(session, selection);
+      const extra = o.hooks.during ? await o.hooks.during(session, info) : {};
+      return { counts, extra };
+    })();
+    const [d, m] = await Promise.allSettled([dump, during]);
+    if (d.status === 'fulfilled') committed = d.value.ref;
+    if (signal.aborted) throw signal.reason;
+    if (d.status === 'rejected') throw d.reason;
+    if (m.status === 'rejected') {
+      stop.abort();
+      throw new DumpError(
+        `reading row counts of "${database}" in the dump's snapshot failed: ${(m.reason as Error)?.message}`,
+        where,
+        { cause: m.reason, secrets, code: 'ERR_PG_METADATA' },
+      );
+    }
+    const counts = fromStream ? pickCounts(d.value.counts ?? {}, selection) : (m.value.counts ?? {});
+    if (typeof counts === 'string') {
+      throw new DumpError(`the dump of "${database}" holds no data for ${counts}`, where, {
+        secrets,
+        code: 'ERR_PG_METADATA',
+      });
+    }
+    await session.exec('COMMIT');
+    const ref = committed as ArtifactRef;
+    committed = undefined;
+    return {
+      ref,
+      extensions,
+      counts,
+      countsFrom: fromStream ? 'dump' : 'snapshot',
+      extra: { ...before, ...m.value.extra },
+    };
+  } catch (e) {
+    if (committed) await fsp.rm(path.join(o.workDir, ...committed.path.split('/')), { force: true });
+    throw e;
+  }
+}

@@ -1,0 +1,462 @@
+/**
+ * `PostgresTarget`: restores a `PostgresSource` dump into a new database next to the live one,
+ * checks its row counts against the manifest, then swaps names so applications never see a
+ * half-loaded database. The previous database is kept as `<db>_before_restore_<timestamp>` until
+ * `finalize`, and `rollback` swaps back. Entries of `PostgresSource` with `databases` (every
+ * database plus the globals) are restored as one set; see `pg-cluster-target.ts`.
+ *
+ * @module
+ */
+import type { Transform } from 'node:stream';
+import { z } from 'zod';
+import { neverAborted } from '../../core/abort.js';
+import { isDuplicatiKitError, type Phase, RestoreError, VerificationError } from '../../core/errors.js';
+import { databaseInfo, dropDatabase, isScratchNameOf, scratchName } from './admin.js';
+import {
+  type ClusterTargetContext,
+  finalizeCluster,
+  isClusterEntry,
+  isClusterOutput,
+  restoreCluster,
+  rollbackCluster,
+  verifyCluster,
+} from './cluster-target.js';
+import {
+  connectionDatabase,
+  type PgConnectionOptions,
+  pgConnectionSchema,
+  type ResolvedPgConnection,
+} from './connection.js';
+import { type PgDumpFormat, readAvailableExtensions } from './dump.js';
+import { type PgExecutorOptions, pgExecutorSchema } from './executor.js';
+import {
+  asCounts,
+  type Check,
+  DUMP_FORMATS,
+  defaultRestoreJobs,
+  loadAndInspect,
+  serverVersionCheck,
+  swapBack,
+  swapIn,
+} from './restore-steps.js';
+import type { SqlSession } from './session.js';
+import { configErrorFrom } from '../../core/validate.js';
+import { PgEndpoint } from './source.js';
+import type {
+  JsonValue,
+  ManifestEntry,
+  ResolvedArtifact,
+  RestoreInput,
+  RestoreOutput,
+  RestoreTarget,
+  SourceContext,
+  VerificationReport,
+} from '../../contracts/types.js';
+
+export { compareCounts } from './restore-steps.js';
+
+/** Options of {@link PostgresTarget}. */
+export interface PostgresTargetOptions {
+  /** Name in the restore plan. @default 'postgres' */
+  readonly name?: string;
+  /** Server to restore into; its `database` is the live database unless `database` is given. */
+  readonly connection: PgConnectionOptions;
+  /** The live database to replace. @default the connection's database */
+  readonly database?: string;
+  /** Database used for CREATE/RENAME/DROP. @default 'postgres' */
+  readonly maintenanceDatabase?: string;
+  /** Only restore into a throwaway database, check it, drop it; never touch the live one. */
+  readonly scratch?: boolean;
+  /** Keep `<db>_before_restore_<timestamp>` after `finalize` instead of dropping it. @default false */
+  readonly keepSafetyCopy?: boolean;
+  /** Only accept manifest entries with this source name. @default any entry of the right kind */
+  readonly source?: string;
+  readonly executor?: PgExecutorOptions;
+  readonly binDirs?: readonly string[];
+  /** pg_restore `--jobs` for custom-format dumps (local executor). @default the cores, at most 4 */
+  readonly jobs?: number;
+  /**
+   * All-databases entries: restore only these databases. With it, the target accepts only
+   * all-databases entries. @default every database of the entry
+   */
+  readonly only?: readonly string[];
+  /**
+   * All-databases entries: run the backup's globals first (create missing roles and
+   * tablespaces; existing ones are never altered or dropped). @default true
+   */
+  readonly globals?: boolean;
+}
+
+const targetSchema = z
+  .object({
+    name: z.string().min(1).optional(),
+    connection: pgConnectionSchema,
+    database: z.string().min(1).max(63).optional(),
+    maintenanceDatabase: z.string().min(1).optional(),
+    scratch: z.boolean().optional(),
+    keepSafetyCopy: z.boolean().optional(),
+    source: z.string().min(1).optional(),
+    executor: pgExecutorSchema.optional(),
+    binDirs: z.array(z.string().min(1)).optional(),
+    jobs: z.number().int().min(1).max(64).optional(),
+    only: z.array(z.string().min(1).max(63)).min(1).optional(),
+    globals: z.boolean().optional(),
+  })
+  .strict();
+
+/** Extension points for app targets built on {@link PostgresTarget} (Immich uses them). */
+export interface PostgresTargetHooks {
+  /** Byte-level rewrite of plain SQL while loading (e.g. Immich's search_path line). */
+  transform?(): Transform;
+  /**
+   * Extra checks before loading (versions, dump kind). `admin` is a session on the maintenance
+   * database; `openLive` opens one on the live database (undefined when it does not exist; the
+   * hook closes it).
+   */
+  preflight?(
+    input: RestoreInput,
+    dump: ResolvedArtifact,
+    admin: SqlSession,
+    ctx: SourceContext,
+    openLive: () => Promise<SqlSession | undefined>,
+  ): Promise<Check[]>;
+  /** Extra checks on the loaded database, before the swap. */
+  inspect?(input: RestoreInput, loaded: SqlSession, ctx: SourceContext): Promise<Check[]>;
+}
+
+/**
+ * Restores a PostgreSQL dump with a way back.
+ *
+ * - `verify`: server major and extensions can take the dump; the dump loads into a scratch
+ *   database (`psql -v ON_ERROR_STOP=1 --single-transaction`) whose row counts equal the
+ *   manifest's; the scratch database is dropped.
+ * - `restore`: load into `<db>_restore_<random>`, check counts, then swap: connections to the live
+ *   database are refused and **terminated** (applications using it are disconnected; stop them
+ *   first), live is renamed `<db>_before_restore_<timestamp>`, the new one takes its name. Any
+ *   failure before the swap leaves the live database untouched and drops the new one.
+ * - `rollback`: swap back. `finalize`: drop the safety copy unless `keepSafetyCopy`.
+ * - `scratch: true`: restore only checks, in a throwaway database (restore drills).
+ * - All-databases entries (`PostgresSource` with `databases`): globals first (missing roles and
+ *   tablespaces created, existing ones untouched), every database loaded and checked, then all
+ *   swapped in; a failure anywhere leaves every live database as it was. `only` picks databases.
+ *
+ * @example
+ * ```ts
+ * import { createRestorePlan, PostgresTarget } from 'duplicati-kit';
+ * const plan = createRestorePlan({ targets: [new PostgresTarget({ connection: { url: 'postgres://postgres@127.0.0.1/app' } })] });
+ * const report = await plan.run({ from: '/restore/staging' });
+ * // A whole-server entry: every database (or `only` some), roles first; `scratch` for a drill.
+ * const server = new PostgresTarget({ connection: { url: 'postgres://postgres@127.0.0.1/postgres' }, only: ['app'] });
+ * ```
+ */
+export class PostgresTarget implements RestoreTarget {
+  readonly name: string;
+  readonly kind: string;
+  readonly #options: PostgresTargetOptions;
+  readonly #hooks: PostgresTargetHooks;
+  readonly #endpoint: PgEndpoint;
+  readonly #accepts: readonly string[];
+
+  /**
+   * @param options validated here; a ConfigError names every bad field
+   * @param hooks app-specific extensions (advanced)
+   * @param kinds manifest kinds accepted; the first is this target's kind
+   */
+  constructor(
+    options: PostgresTargetOptions,
+    hooks: PostgresTargetHooks = {},
+    kinds: readonly string[] = ['postgres'],
+  ) {
+    const parsed = targetSchema.safeParse(options);
+    if (!parsed.success) throw configErrorFrom('invalid PostgresTarget options', parsed.error);
+    this.#options = options;
+    this.#hooks = hooks;
+    this.name = options.name ?? 'postgres';
+    this.kind = kinds[0] ?? 'postgres';
+    this.#accepts = kinds;
+    this.#endpoint = new PgEndpoint(options.connection, options.executor, options.binDirs, {
+      source: this.name,
+      kind: this.kind,
+    });
+  }
+
+  /** The live database name. */
+  get database(): string {
+    return this.#options.database ?? connectionDatabase(this.#options.connection);
+  }
+
+  /** True for manifest entries of this kind (and name, when `source` was given). */
+  accepts(entry: ManifestEntry): boolean {
+    return (
+      this.#accepts.includes(entry.kind) &&
+      (this.#options.source === undefined || entry.name === this.#options.source) &&
+      // A target picking databases of whole-server entries must not swap a one-database dump
+      // into its connection's database.
+      (this.#options.only === undefined || isClusterEntry(entry))
+    );
+  }
+
+  #clusterContext(): ClusterTargetContext {
+    const o = this.#options;
+    return {
+      endpoint: this.#endpoint,
+      where: { source: this.name, kind: this.kind },
+      maintenanceDatabase: o.maintenanceDatabase,
+      singleDatabase: o.database !== undefined,
+      only: o.only,
+      globals: o.globals ?? true,
+      jobs: o.jobs ?? defaultRestoreJobs(),
+      scratch: o.scratch ?? false,
+      keepSafetyCopy: o.keepSafetyCopy ?? false,
+    };
+  }
+
+  #dump(input: RestoreInput, phase: Phase): { artifact: ResolvedArtifact; format: PgDumpFormat } {
+    for (const a of input.artifacts) {
+      const format = DUMP_FORMATS[a.format];
+      if (format) return { artifact: a, format };
+    }
+    throw new RestoreError(
+      `manifest entry "${input.entry.name}" has no PostgreSQL dump artifact`,
+      { source: this.name, kind: this.kind, phase },
+      { code: 'ERR_PG_NO_DUMP' },
+    );
+  }
+
+  /**
+   * A session on the maintenance database. It ignores the caller's signal on purpose: after an
+   * abort it still has to drop the half-loaded database (its statements are short).
+   */
+  async #admin(conn: ResolvedPgConnection, phase: Phase): Promise<SqlSession> {
+    return this.#endpoint.open(conn, this.#options.maintenanceDatabase ?? 'postgres', phase, neverAborted());
+  }
+
+  /** A caller's abort as-is, typed errors as-is, anything else as a RestoreError. */
+  #wrap(e: unknown, phase: Phase, conn: ResolvedPgConnection | undefined, signal: AbortSignal): unknown {
+    if (signal.aborted) return signal.reason;
+    if (isDuplicatiKitError(e)) return e;
+    return new RestoreError(
+      `${phase} of "${this.database}" failed: ${(e as Error)?.message ?? String(e)}`,
+      {
+        source: this.name,
+        kind: this.kind,
+        phase,
+      },
+      { cause: e, secrets: this.#endpoint.secrets(conn), code: 'ERR_PG_RESTORE' },
+    );
+  }
+
+  /** Checks that need no load: server major, extensions, app preflight. */
+  async #preflight(
+    input: RestoreInput,
+    conn: ResolvedPgConnection,
+    admin: SqlSession,
+    ctx: SourceContext,
+  ): Promise<Check[]> {
+    const checks: Check[] = [];
+    const meta = input.entry.metadata;
+    checks.push(await serverVersionCheck(admin, meta));
+    const wanted = meta.extensions && typeof meta.extensions === 'object' && !Array.isArray(meta.extensions);
+    if (wanted) {
+      const available = await readAvailableExtensions(admin);
+      const missing = Object.keys(meta.extensions as Record<string, JsonValue>).filter((x) => !available.has(x));
+      checks.push({
+        name: 'extensions',
+        ok: missing.length === 0,
+        detail: missing.length ? `not available on the target server: ${missing.join(', ')}` : 'all available',
+      });
+    }
+    if (this.#hooks.preflight) {
+      const openLive = async (): Promise<SqlSession | undefined> =>
+        (await databaseInfo(admin, this.database))
+          ? this.#endpoint.open(conn, this.database, 'verify', ctx.signal)
+          : undefined;
+      checks.push(...(await this.#hooks.preflight(input, this.#dump(input, 'verify').artifact, admin, ctx, openLive)));
+    }
+    return checks;
+  }
+
+  /**
+   * Create `db`, load the dump, compare counts and run app checks. Returns the checks; throws a
+   * RestoreError when the load itself fails. `db` is left in place (the caller drops or swaps it).
+   */
+  async #loadAndInspect(
+    input: RestoreInput,
+    conn: ResolvedPgConnection,
+    admin: SqlSession,
+    db: string,
+    phase: Phase,
+    ctx: SourceContext,
+  ): Promise<Check[]> {
+    const { artifact, format } = this.#dump(input, phase);
+    const inspect = this.#hooks.inspect;
+    return loadAndInspect({
+      endpoint: this.#endpoint,
+      conn,
+      admin,
+      db,
+      like: await databaseInfo(admin, this.database),
+      artifact,
+      format,
+      ...(this.#hooks.transform ? { transform: this.#hooks.transform } : {}),
+      jobs: this.#options.jobs ?? defaultRestoreJobs(),
+      phase,
+      ctx,
+      where: { source: this.name, kind: this.kind },
+      expected: asCounts(input.entry.metadata.counts),
+      ...(inspect ? { inspect: (loaded: SqlSession) => inspect(input, loaded, ctx) } : {}),
+    });
+  }
+
+  /** Check the dump loads and matches the manifest, in a scratch database that is then dropped. */
+  async verify(input: RestoreInput, ctx: SourceContext): Promise<VerificationReport> {
+    if (isClusterEntry(input.entry)) return verifyCluster(this.#clusterContext(), input, ctx);
+    const conn = await this.#endpoint.resolve(ctx.signal);
+    const admin = await this.#admin(conn, 'verify');
+    try {
+      const checks = await this.#preflight(input, conn, admin, ctx);
+      if (checks.some((c) => !c.ok)) return { ok: false, checks };
+      if (ctx.dryRun) {
+        checks.push({ name: 'load', ok: true, detail: 'dry run: not loaded' });
+        return { ok: true, checks };
+      }
+      const db = scratchName(this.database);
+      let keep = false;
+      try {
+        checks.push(...(await this.#loadAndInspect(input, conn, admin, db, 'verify', ctx)));
+        checks.push({ name: 'load', ok: true, detail: 'loaded into a scratch database without error' });
+        // A restore follows in the same plan: hand it the loaded database instead of loading twice.
+        keep = input.stage === true && checks.every((c) => c.ok);
+      } catch (e) {
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+        checks.push({ name: 'load', ok: false, detail: (e as Error).message });
+      } finally {
+        if (!keep) {
+          await dropDatabase(admin, db).catch((e) =>
+            ctx.logger.warn('could not drop scratch database', { db, error: String(e) }),
+          );
+        }
+      }
+      return { ok: checks.every((c) => c.ok), checks, ...(keep ? { staged: { database: db } } : {}) };
+    } catch (e) {
+      throw this.#wrap(e, 'verify', conn, ctx.signal);
+    } finally {
+      await admin.close(true);
+    }
+  }
+
+  /** Load into a new database, verify, then swap it in (or only verify, with `scratch`). */
+  async restore(input: RestoreInput, ctx: SourceContext): Promise<RestoreOutput> {
+    if (isClusterEntry(input.entry)) return restoreCluster(this.#clusterContext(), input, ctx);
+    const where = { source: this.name, kind: this.kind, phase: 'restore' as const };
+    const conn = await this.#endpoint.resolve(ctx.signal);
+    const admin = await this.#admin(conn, 'restore');
+    const live = this.database;
+    const staged = this.#stagedDatabase(input.verified);
+    const fresh = staged ?? scratchName(live);
+    let swapped = false;
+    try {
+      // What verify loaded and checked in this plan run is taken over as is: no second load.
+      const reused = staged !== undefined && !ctx.dryRun && (await databaseInfo(admin, staged)) !== undefined;
+      if (!reused) {
+        const pre = await this.#preflight(input, conn, admin, ctx);
+        const badPre = pre.filter((c) => !c.ok);
+        if (badPre.length) {
+          throw new VerificationError(
+            `the dump cannot be restored into "${live}"`,
+            where,
+            badPre.map((c) => ({ check: c.name, message: c.detail ?? 'failed' })),
+          );
+        }
+      }
+      if (ctx.dryRun) return { restored: [], metadata: { dryRun: true, database: live } };
+      const checks = reused
+        ? (input.verified?.checks ?? [])
+        : await this.#loadAndInspect(input, conn, admin, fresh, 'restore', ctx);
+      const bad = checks.filter((c) => !c.ok);
+      if (bad.length) {
+        throw new VerificationError(
+          `the restored database does not match the manifest; "${live}" was not touched`,
+          where,
+          bad.map((c) => ({ check: c.name, message: c.detail ?? 'failed' })),
+        );
+      }
+      const checkReport: JsonValue = checks.map((c) => ({ name: c.name, ok: c.ok, detail: c.detail ?? null }));
+      if (this.#options.scratch) {
+        return { restored: [], metadata: { scratch: true, database: fresh, checks: checkReport } };
+      }
+      const safety = await swapIn(admin, live, fresh);
+      swapped = true;
+      ctx.logger.info('restored PostgreSQL database', { database: live, safetyCopy: safety });
+      return {
+        restored: [`postgresql database ${live}`],
+        ...(safety ? { safetyCopy: safety } : {}),
+        state: { database: live, safety: safety ?? null },
+        metadata: { database: live, checks: checkReport },
+      };
+    } catch (e) {
+      throw this.#wrap(e, 'restore', conn, ctx.signal);
+    } finally {
+      if (!swapped) await dropDatabase(admin, fresh).catch(() => {});
+      await admin.close(true);
+    }
+  }
+
+  /**
+   * The scratch database a staged verify of this target left, if the report names one. Only a
+   * name this target generates for the live database is taken, so a forged report can never make
+   * `restore` or `discard` touch another database.
+   */
+  #stagedDatabase(report: VerificationReport | undefined): string | undefined {
+    const db = report?.ok ? report.staged?.database : undefined;
+    if (typeof db !== 'string') return undefined;
+    return isScratchNameOf(db, this.database) ? db : undefined;
+  }
+
+  /** Drop the scratch database a staged verify kept (idempotent). */
+  async discard(report: VerificationReport, ctx: SourceContext): Promise<void> {
+    const db = this.#stagedDatabase({ ...report, ok: true });
+    if (!db) return;
+    const conn = await this.#endpoint.resolve(ctx.signal);
+    const admin = await this.#admin(conn, 'verify');
+    try {
+      await dropDatabase(admin, db);
+    } catch (e) {
+      throw this.#wrap(e, 'verify', conn, ctx.signal);
+    } finally {
+      await admin.close(true);
+    }
+  }
+
+  /** Swap back: the safety copy becomes the live database again; the restored one is dropped. */
+  async rollback(output: RestoreOutput, ctx: SourceContext): Promise<void> {
+    if (isClusterOutput(output)) return rollbackCluster(this.#clusterContext(), output, ctx);
+    const state = output.state ?? {};
+    if (typeof state.database !== 'string') return;
+    const conn = await this.#endpoint.resolve(ctx.signal);
+    const admin = await this.#admin(conn, 'rollback');
+    try {
+      await swapBack(admin, state.database, typeof state.safety === 'string' ? state.safety : undefined);
+    } catch (e) {
+      throw this.#wrap(e, 'rollback', conn, ctx.signal);
+    } finally {
+      await admin.close(true);
+    }
+  }
+
+  /** Drop the safety copy, unless `keepSafetyCopy`. */
+  async finalize(output: RestoreOutput, ctx: SourceContext): Promise<void> {
+    if (isClusterOutput(output)) return finalizeCluster(this.#clusterContext(), output, ctx);
+    const safety = output.state?.safety;
+    if (typeof safety !== 'string' || this.#options.keepSafetyCopy) return;
+    const conn = await this.#endpoint.resolve(ctx.signal);
+    const admin = await this.#admin(conn, 'finalize');
+    try {
+      await dropDatabase(admin, safety);
+    } catch (e) {
+      throw this.#wrap(e, 'finalize', conn, ctx.signal);
+    } finally {
+      await admin.close(true);
+    }
+  }
+}

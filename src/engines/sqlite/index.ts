@@ -1,0 +1,22 @@
+/**
+ * The SQLite engine: its backup source, its restore target, their options, and the building blocks
+ * the apps (`src/apps/*`) build on. Everything outside this folder imports the engine from here.
+ *
+ * @module
+ */
+export { closeQuietly, countRows, loadSqliteDriver, tableNames } from './driver.js';
+export type { SqliteDatabase } from './driver.js';
+export { InstallFailure, checkDatabaseFile, dropSafetyCopy, installDatabase, moveAside, putBack } from './install.js';
+export type { Check, InstallState } from './install.js';
+export { openLive, takeSnapshot } from './snapshot.js';
+export type { SnapshotResult } from './snapshot.js';
+export {
+  SqliteSource,
+  SqliteTarget,
+  installError,
+  manifestCounts,
+  snapshotError,
+  snapshotMetadata,
+  snapshotTuning,
+} from './source.js';
+export type { SqliteGateInput, SqliteSourceOptions, SqliteTargetOptions, SqliteVersionGate } from './source.js';

@@ -1,0 +1,340 @@
+/**
+ * Putting a verified SQLite snapshot in place of a live database, with a way back.
+ *
+ * Order matters: the snapshot is copied to a temp file beside the live one, checked, given the
+ * live file's mode and owner, and fsynced before anything live is touched. Then the live file and
+ * its `-wal`/`-shm`/`-journal` are moved aside (a rename, same folder, instant), the temp file is
+ * renamed into place, and the folder fsynced. A stale `-wal` never stays next to the new file:
+ * SQLite would replay it into the restored database.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { constants, type Stats, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { throwIfAborted } from '../../core/abort.js';
+import { exists, fsyncDir } from '../../core/fs.js';
+import {
+  closeQuietly,
+  countRows,
+  integrityProblems,
+  isBusy,
+  loadSqliteDriver,
+  type SqliteDatabase,
+  sqliteCode,
+  tableNames,
+} from './driver.js';
+import { removeWithSidecars, SIDECAR_SUFFIXES } from './snapshot.js';
+import type { JsonValue } from '../../contracts/types.js';
+
+/** One named check, as a VerificationReport lists it. */
+export interface Check {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail?: string;
+}
+
+/** Options of {@link checkDatabaseFile}. */
+export interface CheckFileOptions {
+  /** Row counts the file must have (from the manifest). */
+  readonly counts?: Readonly<Record<string, number>>;
+  readonly integrity?: 'full' | 'quick';
+  /** Open read-write (only for a file nobody else uses: a WAL-mode file needs its -shm). */
+  readonly readWrite?: boolean;
+  /** Extra checks on the open file. */
+  readonly extra?: (db: SqliteDatabase) => Check[];
+}
+
+/**
+ * Open a database file and check it: integrity, then the row counts. Never throws for a bad
+ * file: an unreadable file is a failed `open` check.
+ *
+ * @example
+ * ```ts
+ * const checks = await checkDatabaseFile('/restore/app.db', { counts: { users: 3 } });
+ * const ok = checks.every((c) => c.ok);
+ * ```
+ */
+export async function checkDatabaseFile(file: string, options: CheckFileOptions = {}): Promise<Check[]> {
+  const Database = await loadSqliteDriver();
+  const checks: Check[] = [];
+  let db: SqliteDatabase | undefined;
+  try {
+    db = new Database(file, { fileMustExist: true, readonly: options.readWrite !== true });
+    const problems = integrityProblems(db, options.integrity ?? 'full');
+    checks.push(
+      problems.length === 0
+        ? { name: 'integrity_check', ok: true }
+        : { name: 'integrity_check', ok: false, detail: problems.slice(0, 5).join('; ') },
+    );
+    if (problems.length > 0) return checks;
+    const expected = options.counts ?? {};
+    const present = tableNames(db);
+    for (const [table, want] of Object.entries(expected)) {
+      if (!present.has(table)) {
+        checks.push({ name: `count:${table}`, ok: false, detail: `table missing (manifest: ${want} rows)` });
+        continue;
+      }
+      const got = countRows(db, [table])[table];
+      checks.push(
+        got === want
+          ? { name: `count:${table}`, ok: true, detail: String(got) }
+          : { name: `count:${table}`, ok: false, detail: `${got} rows, manifest says ${want}` },
+      );
+    }
+    if (options.extra) checks.push(...options.extra(db));
+  } catch (e) {
+    const code = sqliteCode(e);
+    const name = code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB' ? 'integrity_check' : 'open';
+    checks.push({ name, ok: false, detail: `${code ?? 'error'}: ${(e as Error).message}` });
+  } finally {
+    closeQuietly(db);
+  }
+  return checks;
+}
+
+/**
+ * True when another connection holds the database open or locked. Works for WAL databases (every
+ * open WAL connection keeps a shared lock) and for rollback-journal ones in a transaction; an idle
+ * rollback-journal connection holds no lock and cannot be seen, hence "stop the app first".
+ *
+ * @example
+ * ```ts
+ * if (await isDatabaseInUse('/var/lib/jellyfin/data/jellyfin.db')) throw new Error('stop Jellyfin first');
+ * ```
+ */
+export async function isDatabaseInUse(file: string): Promise<boolean> {
+  if (!(await exists(file))) return false;
+  const Database = await loadSqliteDriver();
+  let db: SqliteDatabase | undefined;
+  try {
+    db = new Database(file, { fileMustExist: true, timeout: 0 });
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE');
+    db.exec('COMMIT');
+    return false;
+  } catch (e) {
+    if (isBusy(e)) return true;
+    throw e;
+  } finally {
+    closeQuietly(db);
+  }
+}
+
+/** What {@link installDatabase} did; JSON so it travels in `RestoreOutput.state`. */
+export interface InstallState {
+  readonly [key: string]: JsonValue;
+  readonly live: string;
+  /** The safety copy (the old database file, moved or copied aside), or null when there was none. */
+  readonly safety: string | null;
+  /** Sidecar suffixes moved aside with the safety copy (`-wal`, `-shm`, `-journal`). */
+  readonly sidecars: string[];
+}
+
+/** Options of {@link installDatabase}. */
+export interface InstallOptions {
+  /** The verified snapshot to copy into place (left untouched). */
+  readonly snapshot: string;
+  /** The live database path. */
+  readonly live: string;
+  /** Journal mode to give the installed file (`wal` for a WAL application). */
+  readonly journalMode?: string;
+  /** Checks run on the temp copy before, and on the live file after, the swap. */
+  readonly check: (file: string) => Promise<Check[]>;
+  /** Replace the file even while another process has it open (unsafe; the safety copy is then an online backup). */
+  readonly force?: boolean;
+  /** Owner and mode for the new file when there is no live file to copy them from. */
+  readonly owner?: { readonly uid: number; readonly gid: number };
+  readonly mode?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** Raised by {@link installDatabase}; `stage` says whether anything live was touched. */
+export class InstallFailure extends Error {
+  constructor(
+    message: string,
+    readonly stage: 'precheck' | 'in-use' | 'swap' | 'postcheck',
+    readonly checks: readonly Check[] = [],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'InstallFailure';
+  }
+}
+
+function failed(checks: readonly Check[]): Check[] {
+  return checks.filter((c) => !c.ok);
+}
+
+/**
+ * Copy `snapshot` into place of `live` with a safety copy of the old files. On a failure after the
+ * swap the safety copy is put back before the error is thrown.
+ *
+ * @example
+ * ```ts
+ * const state = await installDatabase({ snapshot, live: '/srv/app/app.db', journalMode: 'wal',
+ *   check: (f) => checkDatabaseFile(f, { readWrite: true }) });
+ * // later: await dropSafetyCopy(state) — or await putBack(state)
+ * ```
+ */
+export async function installDatabase(options: InstallOptions): Promise<InstallState> {
+  const { live, signal } = options;
+  const dir = path.dirname(live);
+  await fsp.mkdir(dir, { recursive: true });
+  const before = await statOrUndefined(live);
+  const tmp = path.join(dir, `.${path.basename(live)}.dk-restore-${randomBytes(4).toString('hex')}`);
+  let state: InstallState | undefined;
+  try {
+    await fsp.copyFile(options.snapshot, tmp, constants.COPYFILE_FICLONE);
+    throwIfAborted(signal);
+    const pre = await options.check(tmp);
+    if (failed(pre).length > 0) {
+      throw new InstallFailure('the snapshot failed its checks; nothing live was touched', 'precheck', failed(pre));
+    }
+    if (options.journalMode) await setJournalMode(tmp, options.journalMode);
+    await copyOwnership(tmp, before, options);
+    await fsyncFile(tmp);
+    throwIfAborted(signal);
+    const inUse = await isDatabaseInUse(live);
+    if (inUse && !options.force) {
+      throw new InstallFailure(
+        `${live} is open in another process; stop the application before restoring (or pass force: true to replace it anyway, which the running application will not notice and may corrupt)`,
+        'in-use',
+      );
+    }
+    state = inUse ? await backupAside(live) : await moveAside(live);
+    await fsp.rename(tmp, live);
+    await fsyncDir(dir);
+    const post = await options.check(live);
+    if (failed(post).length > 0) {
+      throw new InstallFailure('the restored database failed its checks after the swap', 'postcheck', failed(post));
+    }
+    return state;
+  } catch (e) {
+    await removeWithSidecars(tmp);
+    if (state) await putBack(state);
+    if (e instanceof InstallFailure || signal?.aborted) throw e;
+    throw new InstallFailure(`restoring ${live} failed: ${(e as Error).message}`, state ? 'swap' : 'precheck', [], {
+      cause: e,
+    });
+  }
+}
+
+async function statOrUndefined(file: string): Promise<Stats | undefined> {
+  try {
+    return await fsp.stat(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+async function setJournalMode(file: string, mode: string): Promise<void> {
+  if (!/^[a-z]+$/i.test(mode)) throw new Error(`invalid journal mode ${JSON.stringify(mode)}`);
+  const Database = await loadSqliteDriver();
+  const db = new Database(file, { fileMustExist: true });
+  try {
+    db.pragma(`journal_mode = ${mode}`);
+  } finally {
+    db.close();
+  }
+  // Closing the only connection checkpoints and deletes -wal/-shm; make sure none is left behind.
+  await Promise.all(SIDECAR_SUFFIXES.map((s) => fsp.rm(`${file}${s}`, { force: true })));
+}
+
+/** Give `file` the mode and owner of the file it replaces (or of its folder when there is none). */
+async function copyOwnership(
+  file: string,
+  like: Stats | undefined,
+  options: Pick<InstallOptions, 'owner' | 'mode'>,
+): Promise<void> {
+  const parent = like ? undefined : await fsp.stat(path.dirname(file));
+  const mode = like ? like.mode & 0o7777 : (options.mode ?? 0o644);
+  const uid = like?.uid ?? options.owner?.uid ?? parent?.uid;
+  const gid = like?.gid ?? options.owner?.gid ?? parent?.gid;
+  await fsp.chmod(file, mode);
+  if (uid === undefined || gid === undefined) return;
+  const st = await fsp.stat(file);
+  if (st.uid === uid && st.gid === gid) return;
+  try {
+    await fsp.chown(file, uid, gid);
+  } catch (e) {
+    throw new Error(
+      `cannot give the restored file owner ${uid}:${gid} like the one it replaces (${(e as NodeJS.ErrnoException).code}); run the restore as root or as that user`,
+      { cause: e },
+    );
+  }
+}
+
+async function fsyncFile(file: string): Promise<void> {
+  const fh = await fsp.open(file, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function safetyName(live: string): string {
+  const stamp = new Date().toISOString().replace(/[-:.]/g, '').replace('T', '-').slice(0, 15);
+  return `${live}.dk-safety-${stamp}-${randomBytes(2).toString('hex')}`;
+}
+
+/** Rename the live file and its sidecars aside; the sidecars keep their pairing (`<safety>-wal`). */
+export async function moveAside(live: string): Promise<InstallState> {
+  if (!(await exists(live))) {
+    // A -wal without its database belongs to nothing; beside the new file SQLite would replay it.
+    await Promise.all(SIDECAR_SUFFIXES.map((s) => fsp.rm(`${live}${s}`, { force: true })));
+    return { live, safety: null, sidecars: [] };
+  }
+  const safety = safetyName(live);
+  const sidecars: string[] = [];
+  await fsp.rename(live, safety);
+  for (const s of SIDECAR_SUFFIXES) {
+    if (await exists(`${live}${s}`)) {
+      await fsp.rename(`${live}${s}`, `${safety}${s}`);
+      sidecars.push(s);
+    }
+  }
+  await fsyncDir(path.dirname(live));
+  return { live, safety, sidecars };
+}
+
+/** The file is open elsewhere: take a consistent copy through the online backup API instead. */
+async function backupAside(live: string): Promise<InstallState> {
+  const safety = safetyName(live);
+  const Database = await loadSqliteDriver();
+  const db = new Database(live, { readonly: true, fileMustExist: true });
+  try {
+    await db.backup(safety, { progress: () => 0x7fffffff });
+  } finally {
+    db.close();
+  }
+  await fsyncFile(safety);
+  for (const s of SIDECAR_SUFFIXES) await fsp.rm(`${live}${s}`, { force: true });
+  return { live, safety, sidecars: [] };
+}
+
+/** Undo {@link installDatabase}: the restored file goes, the safety copy comes back. Idempotent. */
+export async function putBack(state: InstallState): Promise<void> {
+  const { live, safety } = state;
+  if (safety !== null && !(await exists(safety))) {
+    // Already put back (or finalized): leave the live file alone.
+    return;
+  }
+  await removeWithSidecars(live);
+  if (safety !== null) {
+    for (const s of state.sidecars) {
+      if (await exists(`${safety}${s}`)) await fsp.rename(`${safety}${s}`, `${live}${s}`);
+    }
+    await fsp.rename(safety, live);
+  }
+  await fsyncDir(path.dirname(live));
+}
+
+/** Drop the safety copy once the restore is final. Idempotent. */
+export async function dropSafetyCopy(state: InstallState): Promise<void> {
+  if (state.safety === null) return;
+  await removeWithSidecars(state.safety);
+  await fsyncDir(path.dirname(state.live));
+}

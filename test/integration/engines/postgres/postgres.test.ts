@@ -1,0 +1,243 @@
+import { promises as fsp } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isRestoreError, isSourceUnavailableError } from '../../../../src/core/errors.js';
+import { PostgresSource } from '../../../../src/engines/postgres/source.js';
+import { PostgresTarget } from '../../../../src/engines/postgres/target.js';
+import { makeContext, tempDir } from '../../../helpers/context.js';
+import { databasesLike, dropDatabases, PG, pgAvailable, sql, uniqueDb } from './pg-helpers.js';
+import { restoreInputFor } from './restore-input.js';
+
+const available = await pgAvailable();
+
+describe.skipIf(!available)('PostgresSource / PostgresTarget against a real server', () => {
+  const db = uniqueDb('pg');
+  let work: { dir: string; cleanup: () => Promise<void> };
+
+  beforeAll(async () => {
+    work = await tempDir();
+    await sql('postgres', `CREATE DATABASE ${db}`);
+    await sql(
+      db,
+      `CREATE SCHEMA app;
+       CREATE TABLE app.users (id serial PRIMARY KEY, name text NOT NULL);
+       CREATE TABLE public.items (id int PRIMARY KEY, owner int, payload text);
+       CREATE TABLE public.empty_one (id int);
+       INSERT INTO app.users (name) SELECT 'user ' || g FROM generate_series(1, 37) g;
+       INSERT INTO public.items SELECT g, g % 37 + 1, md5(g::text) FROM generate_series(1, 1234) g;`,
+    );
+  });
+
+  afterAll(async () => {
+    await dropDatabases(await databasesLike(db));
+    await work.cleanup();
+  });
+
+  const connection = { ...PG, database: db };
+
+  for (const format of ['sql', 'sql.gz', 'custom'] as const) {
+    it(`dumps (${format}) with manifest counts and verifies the dump in a scratch database`, async () => {
+      const source = new PostgresSource({ name: `pg-${format.replace('.', '-')}`, connection, format });
+      const ctx = makeContext(work.dir, source.name);
+      await source.check(ctx);
+      const prepared = await source.prepare(ctx);
+      expect(prepared.artifacts).toHaveLength(1);
+      const meta = prepared.metadata as Record<string, unknown>;
+      expect(meta.counts).toEqual({ 'app.users': 37, 'public.items': 1234, 'public.empty_one': 0 });
+      expect(meta.serverMajor).toBe(15);
+      expect(meta.extensions).toHaveProperty('plpgsql');
+      const file = path.join(work.dir, prepared.artifacts[0]?.path ?? '');
+      expect((await fsp.stat(file)).size).toBe(prepared.artifacts[0]?.bytes);
+
+      const target = new PostgresTarget({ connection, scratch: true });
+      const input = restoreInputFor(source, prepared, work.dir);
+      expect(target.accepts(input.entry)).toBe(true);
+      const report = await target.verify(input, makeContext(work.dir, target.name));
+      expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+      expect(report.ok).toBe(true);
+      expect(await databasesLike(`${db}_restore_`)).toEqual([]);
+    });
+  }
+
+  it('writes a gzip file the system gunzip reads', async () => {
+    const source = new PostgresSource({
+      name: 'gz-check',
+      connection,
+      format: 'sql.gz',
+      gzip: { blockSize: 64 * 1024 },
+    });
+    const prepared = await source.prepare(makeContext(work.dir, source.name));
+    const file = path.join(work.dir, prepared.artifacts[0]?.path ?? '');
+    const r = await execa('gunzip', ['--test', file], { reject: false });
+    expect(r.exitCode).toBe(0);
+    const text = (await execa('gunzip', ['--stdout', file])).stdout;
+    expect(text).toContain('CREATE TABLE app.users');
+    expect(text).toContain('DROP TABLE IF EXISTS');
+  });
+
+  it('restores with a swap, rolls back, and finalizes', async () => {
+    const source = new PostgresSource({ name: 'swap', connection });
+    const prepared = await source.prepare(makeContext(work.dir, source.name));
+    const input = restoreInputFor(source, prepared, work.dir);
+    // Change the live database after the backup: the restore must bring the old state back.
+    await sql(db, "INSERT INTO app.users (name) VALUES ('late')");
+
+    const target = new PostgresTarget({ connection });
+    const ctx = makeContext(work.dir, target.name);
+    const out = await target.restore(input, ctx);
+    expect(out.safetyCopy).toMatch(new RegExp(`^${db}_before_restore_\\d{8}T\\d{6}$`));
+    expect((await sql(db, 'SELECT count(*)::int AS n FROM app.users'))[0]?.n).toBe(37);
+    expect((await sql(out.safetyCopy as string, 'SELECT count(*)::int AS n FROM app.users'))[0]?.n).toBe(38);
+
+    await target.rollback(out, ctx);
+    expect((await sql(db, 'SELECT count(*)::int AS n FROM app.users'))[0]?.n).toBe(38);
+    expect(await databasesLike(`${db}_`)).toEqual([]);
+
+    const again = await target.restore(input, ctx);
+    await target.finalize(again, ctx);
+    expect((await sql(db, 'SELECT count(*)::int AS n FROM app.users'))[0]?.n).toBe(37);
+    expect(await databasesLike(`${db}_`)).toEqual([]);
+    await sql(db, "INSERT INTO app.users (name) VALUES ('late')");
+  });
+
+  it('refuses a corrupt dump with a typed error and leaves the live database untouched', async () => {
+    const source = new PostgresSource({ name: 'corrupt', connection });
+    const prepared = await source.prepare(makeContext(work.dir, source.name));
+    const input = restoreInputFor(source, prepared, work.dir);
+    const file = input.artifacts[0]?.file as string;
+    const text = await fsp.readFile(file, 'utf8');
+    // Cut the dump in the middle of the COPY data of a table: a truncated, broken file.
+    const cut = text.indexOf('\n', text.indexOf('COPY public.items') + 2000);
+    await fsp.writeFile(file, `${text.slice(0, cut)}\nthis is not sql;\n`);
+    const before = (await sql(db, 'SELECT count(*)::int AS n FROM public.items'))[0]?.n;
+
+    const target = new PostgresTarget({ connection });
+    const ctx = makeContext(work.dir, target.name);
+    const report = await target.verify(input, ctx);
+    expect(report.ok).toBe(false);
+    expect(report.checks.find((c) => c.name === 'load')?.ok).toBe(false);
+
+    const err = await target.restore(input, ctx).catch((e: unknown) => e);
+    expect(isRestoreError(err)).toBe(true);
+    expect((err as Error).message).toMatch(/psql failed/);
+    expect((await sql(db, 'SELECT count(*)::int AS n FROM public.items'))[0]?.n).toBe(before);
+    expect(await databasesLike(`${db}_`)).toEqual([]);
+  });
+
+  it('aborting mid-dump kills pg_dump and leaves no artifact', async () => {
+    const big = uniqueDb('abort');
+    await sql('postgres', `CREATE DATABASE ${big}`);
+    try {
+      await sql(big, "CREATE TABLE t AS SELECT g AS id, repeat('x', 300) AS pad FROM generate_series(1, 200000) g");
+      const source = new PostgresSource({ name: 'abort', connection: { ...PG, database: big }, counts: 'none' });
+      const ctl = new AbortController();
+      const ctx = makeContext(work.dir, source.name, { signal: ctl.signal });
+      const reason = new Error('stop now');
+      const onProgress = ctx.onProgress;
+      const err = await source
+        .prepare({
+          ...ctx,
+          onProgress: (e) => {
+            onProgress(e);
+            ctl.abort(reason);
+          },
+        })
+        .catch((e: unknown) => e);
+      expect(err).toBe(reason);
+      const left = await fsp.readdir(path.join(work.dir, source.name)).catch(() => []);
+      expect(left).toEqual([]);
+      // The killed pg_dump's server session goes away (wait for the server to notice).
+      for (let i = 0; i < 200; i++) {
+        const n = (
+          await sql(big, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pg_dump'")
+        )[0]?.n;
+        if (n === 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(
+        (await sql(big, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pg_dump'"))[0]?.n,
+      ).toBe(0);
+    } finally {
+      await dropDatabases([big]);
+    }
+  });
+
+  it('aborting mid-restore drops the new database and leaves the live one untouched', async () => {
+    const source = new PostgresSource({ name: 'abort-restore', connection });
+    const prepared = await source.prepare(makeContext(work.dir, source.name));
+    const input = restoreInputFor(source, prepared, work.dir);
+    const before = (await sql(db, 'SELECT count(*)::int AS n FROM app.users'))[0]?.n;
+    const ctl = new AbortController();
+    const reason = new Error('operator pressed ctrl-c');
+    const ctx = makeContext(work.dir, 'postgres', { signal: ctl.signal });
+    const target = new PostgresTarget({ connection });
+    const err = await target
+      .restore(input, {
+        ...ctx,
+        onProgress: (e) => {
+          if (e.description?.startsWith('loading')) ctl.abort(reason);
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBe(reason);
+    expect(await databasesLike(`${db}_`)).toEqual([]);
+    expect((await sql(db, 'SELECT count(*)::int AS n FROM app.users'))[0]?.n).toBe(before);
+  });
+
+  it('an unreachable port is a SourceUnavailableError without the password', async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => server.close(() => r()));
+    const password = 'S3cret-unreachable';
+    const source = new PostgresSource({ connection: { ...PG, port, database: db, password } });
+    const err = await source.check(makeContext(work.dir, source.name)).catch((e: unknown) => e);
+    expect(isSourceUnavailableError(err)).toBe(true);
+    expect(String((err as Error).message)).not.toContain(password);
+    expect(JSON.stringify(err)).not.toContain(password);
+  });
+
+  it('a wrong password is a SourceUnavailableError without the password', async () => {
+    // The test server trusts every local login, so a minimal server speaking the PostgreSQL
+    // protocol asks for a password and rejects it the way a real one does (SQLSTATE 28P01).
+    let received = '';
+    const server = net.createServer((sock) => {
+      let stage = 0;
+      sock.on('data', (buf) => {
+        if (stage === 0) {
+          stage = 1;
+          sock.write(Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 3])); // AuthenticationCleartextPassword
+          return;
+        }
+        received += buf.toString('latin1');
+        if (stage === 2) return;
+        stage = 2;
+        const fields = Buffer.from(
+          'SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user "postgres"\0\0',
+          'latin1',
+        );
+        const len = Buffer.alloc(4);
+        len.writeUInt32BE(fields.length + 4);
+        sock.end(Buffer.concat([Buffer.from('E'), len, fields]));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const password = 'Wr0ng-password-xyz';
+      const source = new PostgresSource({
+        connection: { url: `postgres://postgres:${password}@127.0.0.1:${port}/${db}` },
+      });
+      const err = await source.check(makeContext(work.dir, source.name)).catch((e: unknown) => e);
+      expect(received).toContain(password);
+      expect(isSourceUnavailableError(err)).toBe(true);
+      expect((err as Error).message).toMatch(/password authentication failed/);
+      expect((err as Error).message).not.toContain(password);
+      expect(String((err as Error).stack)).not.toContain(password);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});

@@ -1,0 +1,1 @@
+export { restoreInputFor } from '../../../helpers/restore-input.js';

@@ -1,1 +1,0 @@
-export { restoreInputFor } from '../../helpers/restore-input.js';

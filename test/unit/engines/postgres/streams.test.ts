@@ -1,0 +1,78 @@
+import { Readable, type Transform } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { pipeline } from 'node:stream/promises';
+import { gunzipSync } from 'node:zlib';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createParallelGzip } from '../../../../src/engines/_shared/gzip-parallel.js';
+import { createReplaceStream } from '../../../../src/engines/postgres/load.js';
+import { cutInto } from './chunks.js';
+
+async function run(chunks: Buffer[], t: Transform): Promise<Buffer> {
+  const out: Buffer[] = [];
+  await pipeline(Readable.from(chunks), t, async (src: AsyncIterable<Buffer>) => {
+    for await (const c of src) out.push(c);
+  });
+  return Buffer.concat(out);
+}
+
+describe('parallel gzip', () => {
+  it('round-trips any input as a multi-member gzip stream', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 5000 }), { maxLength: 12 }), async (parts) => {
+        const chunks = parts.map((p) => Buffer.from(p));
+        const gz = await run(chunks, createParallelGzip({ blockSize: 1024, inFlight: 3 }));
+        expect(gunzipSync(gz).equals(Buffer.concat(chunks))).toBe(true);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('emits one member per block, in order', async () => {
+    const input = Buffer.from('abcdefghij'.repeat(1000));
+    const gz = await run([input], createParallelGzip({ blockSize: 2048 }));
+    let members = 0;
+    for (let i = 0; i + 2 < gz.length; i++) if (gz[i] === 0x1f && gz[i + 1] === 0x8b && gz[i + 2] === 8) members++;
+    expect(members).toBeGreaterThanOrEqual(Math.ceil(input.length / 2048));
+    expect(gunzipSync(gz).toString()).toBe(input.toString());
+  });
+
+  it('turns empty input into a valid empty gzip file', async () => {
+    const gz = await run([], createParallelGzip());
+    expect(gunzipSync(gz).length).toBe(0);
+  });
+
+  it('rejects bad options', () => {
+    expect(() => createParallelGzip({ level: 11 })).toThrow(RangeError);
+    expect(() => createParallelGzip({ blockSize: 10 })).toThrow(RangeError);
+  });
+});
+
+describe('replace stream', () => {
+  const search = "SELECT pg_catalog.set_config('search_path', '', false);";
+  const repl = "SELECT pg_catalog.set_config('search_path', 'public, pg_catalog', true);";
+
+  it('replaces like sed s///g whatever the chunk borders', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.oneof(fc.constant(search), fc.string({ maxLength: 40 }), fc.constant('SELECT pg_catalog.set_')), {
+          maxLength: 20,
+        }),
+        fc.array(fc.integer({ min: 1, max: 30 }), { minLength: 1, maxLength: 10 }),
+        async (pieces, cuts) => {
+          const text = Buffer.from(pieces.join('\n'));
+          const out = await run(cutInto(text, cuts), createReplaceStream(search, repl));
+          expect(out.toString()).toBe(text.toString().split(search).join(repl));
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('passes text without the pattern through unchanged', async () => {
+    const out = await buffer(
+      Readable.from([Buffer.from('CREATE TABLE a (id int);\n')]).pipe(createReplaceStream(search, repl)),
+    );
+    expect(out.toString()).toBe('CREATE TABLE a (id int);\n');
+  });
+});

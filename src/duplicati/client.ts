@@ -115,14 +115,13 @@ export class DuplicatiClient {
     const ctx: ClientContext = {
       core,
       generation: (signal) => this.generation({ ...(signal ? { signal } : {}) }),
-      client: this,
     };
-    this.backups = new BackupsResource(ctx);
-    this.tasks = new TasksResource(ctx);
     this.server = new ServerResource(ctx);
+    this.tasks = new TasksResource(ctx, { server: this.server });
+    this.backups = new BackupsResource(ctx, { server: this.server, tasks: this.tasks });
     this.notifications = new NotificationsResource(ctx);
     this.logs = new LogsResource(ctx);
-    this.jobs = new JobsResource(ctx);
+    this.jobs = new JobsResource(ctx, { backups: this.backups });
     this.auth = new AuthResource(ctx);
   }
 

@@ -29,7 +29,12 @@ import type {
 } from '../../contracts/types.js';
 import { type ImmichApiClient, type ImmichApiOptions, immichApiOptionSchema, toImmichApiClient } from './api.js';
 import { IMMICH_DB_CONTAINER, IMMICH_DB_KIND } from './database-source.js';
-import { ImmichLibraryCheck, type ImmichLibraryCheckSettings, immichLibraryCheckSchema } from './library-check.js';
+import {
+  type AssetPathConsumer,
+  ImmichLibraryCheck,
+  type ImmichLibraryCheckSettings,
+  immichLibraryCheckSchema,
+} from './library-check.js';
 import {
   compareImmichVersions,
   detectGeneration,
@@ -86,7 +91,7 @@ export interface ImmichDatabaseTargetOptions {
 }
 
 /** Receives a batch of asset `originalPath`s streamed from a loaded database. */
-export type AssetPathConsumer = (paths: readonly string[]) => void | Promise<void>;
+export type { AssetPathConsumer } from './library-check.js';
 
 const schema = z
   .object({

@@ -19,8 +19,13 @@ import { expandEntry } from '../../plan/compose.js';
 import { sourceContext } from '../../plan/backup-plan.js';
 import { configErrorFrom } from '../../core/validate.js';
 import { restoreInputOf } from '../../plan/restore-plan.js';
-import type { ManifestEntry } from '../../contracts/types.js';
-import type { ImmichDatabaseTarget } from './database-target.js';
+import type {
+  ManifestEntry,
+  RestoreInput,
+  RestoreTarget,
+  SourceContext,
+  VerificationReport,
+} from '../../contracts/types.js';
 import { IMMICH_LIBRARY_KIND } from './library-source.js';
 import { IMMICH_CONTAINER_PREFIXES } from './schema.js';
 
@@ -47,10 +52,22 @@ export interface ImmichLibraryCheckSettings {
   readonly samples?: number;
 }
 
+/** Receives asset paths in batches, in dump order. */
+export type AssetPathConsumer = (paths: readonly string[]) => void | Promise<void>;
+
+/**
+ * What the check needs of its target: which manifest entry is the Immich database, and a reader of the
+ * asset paths in that entry's dump. `ImmichDatabaseTarget` is one (declared here, not imported, so the
+ * target and its check do not import each other).
+ */
+export interface ImmichAssetPathReader extends Pick<RestoreTarget, 'name' | 'accepts'> {
+  readAssetPaths(input: RestoreInput, ctx: SourceContext, consume: AssetPathConsumer): Promise<VerificationReport>;
+}
+
 /** Options of {@link ImmichLibraryCheck}. */
 export interface ImmichLibraryCheckOptions extends ImmichLibraryCheckSettings {
-  /** The target whose dumps the check reads (`readAssetPaths`). */
-  readonly target: ImmichDatabaseTarget;
+  /** The target whose dumps the check reads (`readAssetPaths`): an `ImmichDatabaseTarget`. */
+  readonly target: ImmichAssetPathReader;
   /** @default 'immich-library-consistency' */
   readonly name?: string;
 }

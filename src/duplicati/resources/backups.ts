@@ -33,7 +33,8 @@ import type {
   RemoteLogEntry,
 } from '../types.js';
 import { API, type ClientContext, seg } from './context.js';
-import type { WaitOptions } from './tasks.js';
+import type { ServerResource } from './server.js';
+import type { TasksResource, WaitOptions } from './tasks.js';
 
 /** A queued task. `taskId` is null only for a 2.0.x `run`, which does not return one. */
 export interface TaskStarted {
@@ -149,8 +150,10 @@ function inputSecrets(input: BackupInput): string[] {
 /** Backup jobs. */
 export class BackupsResource {
   readonly #ctx: ClientContext;
-  constructor(ctx: ClientContext) {
+  readonly #deps: { readonly server: ServerResource; readonly tasks: TasksResource };
+  constructor(ctx: ClientContext, deps: { readonly server: ServerResource; readonly tasks: TasksResource }) {
     this.#ctx = ctx;
+    this.#deps = deps;
   }
 
   get #core() {
@@ -745,7 +748,7 @@ export class BackupsResource {
 
   /** 2.0.x `run` returns no id: the task is the active or queued one of this backup. */
   async #findTask(id: string, req: RequestOptions): Promise<string | null> {
-    const state = await this.#ctx.client.server.state(req);
+    const state = await this.#deps.server.state(req);
     if (state.activeTask?.backupId === id) return state.activeTask.taskId;
     const queued = state.queue.find((q) => q.backupId === id);
     return queued?.taskId ?? null;
@@ -764,7 +767,7 @@ export class BackupsResource {
     let taskFinished: string | null = null;
     if (taskId !== null) {
       try {
-        const final = await this.#ctx.client.tasks.wait(taskId, options);
+        const final = await this.#deps.tasks.wait(taskId, options);
         status = final.status;
         taskError = final.errorMessage;
         taskStarted = final.startedAt;

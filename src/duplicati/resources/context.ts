@@ -3,14 +3,15 @@
  *
  * @module
  */
-import type { DuplicatiClient } from '../client.js';
 import type { Generation, HttpCore } from '../http.js';
 
-/** Shared state handed to each resource namespace. */
+/**
+ * Shared state handed to each resource namespace. A resource that calls another one gets it in its
+ * constructor (tasks → server; backups → server, tasks; jobs → backups), so no resource imports the client.
+ */
 export interface ClientContext {
   readonly core: HttpCore;
   generation(signal?: AbortSignal): Promise<Generation>;
-  readonly client: DuplicatiClient;
 }
 
 /** Prefix of every v1 route. */

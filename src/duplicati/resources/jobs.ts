@@ -9,7 +9,7 @@ import { ConfigError } from '../../core/errors.js';
 import { REDACTED, redactUrl } from '../../core/redact.js';
 import type { RequestOptions } from '../http.js';
 import type { Backup, BackupInput, ScheduleInput } from '../types.js';
-import { urlSecrets } from './backups.js';
+import { type BackupsResource, urlSecrets } from './backups.js';
 import type { ClientContext } from './context.js';
 
 const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
@@ -225,8 +225,10 @@ function show(name: string, v: string | null): string | null {
 /** Jobs as code. */
 export class JobsResource {
   readonly #ctx: ClientContext;
-  constructor(ctx: ClientContext) {
+  readonly #backups: BackupsResource;
+  constructor(ctx: ClientContext, deps: { readonly backups: BackupsResource }) {
     this.#ctx = ctx;
+    this.#backups = deps.backups;
   }
 
   /**
@@ -260,7 +262,7 @@ export class JobsResource {
     const spec = this.validate(input);
     const core = this.#ctx.core;
     core.addSecret(spec.passphrase, ...urlSecrets(spec.target));
-    const backups = this.#ctx.client.backups;
+    const backups = this.#backups;
     const req: RequestOptions = options.signal ? { signal: options.signal } : {};
     const dryRun = options.dryRun ?? false;
     const now = options.now ?? new Date();

@@ -10,6 +10,7 @@ import type { RequestOptions } from '../http.js';
 import { taskStateWire } from '../schemas.js';
 import type { TaskState } from '../types.js';
 import { API, type ClientContext, seg } from './context.js';
+import type { ServerResource } from './server.js';
 
 /** A queued or running task as `GET /tasks` lists it. */
 export interface TaskListItem {
@@ -59,11 +60,13 @@ const FINAL = new Set(['Completed', 'Failed']);
 /** Task queue operations. */
 export class TasksResource {
   readonly #ctx: ClientContext;
+  readonly #server: ServerResource;
   /** Which stop/abort route set worked: 2.1.2+ (`stop`) or 2.0 / 2.1.0.x (`stopaftercurrentfile`). */
   #legacyStop: boolean | undefined;
 
-  constructor(ctx: ClientContext) {
+  constructor(ctx: ClientContext, deps: { readonly server: ServerResource }) {
     this.#ctx = ctx;
+    this.#server = deps.server;
   }
 
   /**
@@ -163,7 +166,7 @@ export class TasksResource {
    */
   async wait(taskId: string, options: WaitOptions = {}): Promise<TaskState> {
     const signal = withTimeout(options.signal, options.totalTimeout, `waiting for task ${taskId}`);
-    const server = this.#ctx.client.server;
+    const server = this.#server;
     let longPoll = options.longPoll !== false;
     let lastEventId: number | undefined;
     let backoff = 500;

@@ -27,11 +27,9 @@ import { createGlobalsObserver } from './globals.js';
 import type { SqlSession } from './session.js';
 import { dumpInSnapshot } from './snapshot-dump.js';
 import type { ParallelGzipOptions } from '../_shared/gzip-parallel.js';
-import type { PgEndpoint } from './source.js';
+import type { PgEndpoint } from './endpoint.js';
+import type { PgDatabaseSelection } from './options.js';
 import type { JsonValue, PreparedSource, SourceContext } from '../../contracts/types.js';
-
-/** Which databases the all-databases mode dumps: every one, or these. */
-export type PgDatabaseSelection = 'all' | readonly string[];
 
 /** Manifest format of the globals artifact. */
 export const PG_GLOBALS_FORMAT = 'pg_dumpall-globals';

@@ -25,7 +25,7 @@ import {
   writeDrillEvidence,
 } from '../../../src/ops/drill-report.js';
 import { ArchiveTarget } from '../../../src/engines/archive/target.js';
-import { SqliteTarget } from '../../../src/engines/sqlite/source.js';
+import { SqliteTarget } from '../../../src/engines/sqlite/target.js';
 import type { RestoreTarget } from '../../../src/contracts/types.js';
 import { tempDir } from '../../helpers/context.js';
 

@@ -91,22 +91,18 @@ export class SqliteSource implements BackupSource {
     const artifactName = o.artifactName ?? path.basename(o.path);
     let result: SnapshotResult | undefined;
     try {
-      const ref = await ctx.artifacts.adopt(
-        artifactName,
-        { format: 'sqlite', signal: ctx.signal },
-        async (partial) => {
-          result = await takeSnapshot({
-            live: o.path,
-            dest: partial,
-            signal: ctx.signal,
-            ...snapshotTuning(o),
-            ...(o.method ? { method: o.method } : {}),
-            ...(o.counts ? { counts: o.counts } : {}),
-            onPages: (completed, total) =>
-              ctx.onProgress({ phase: 'prepare', unit: 'pages', completed, total, description: o.path }),
-          });
-        },
-      );
+      const ref = await ctx.artifacts.adopt(artifactName, { format: 'sqlite', signal: ctx.signal }, async (partial) => {
+        result = await takeSnapshot({
+          live: o.path,
+          dest: partial,
+          signal: ctx.signal,
+          ...snapshotTuning(o),
+          ...(o.method ? { method: o.method } : {}),
+          ...(o.counts ? { counts: o.counts } : {}),
+          onPages: (completed, total) =>
+            ctx.onProgress({ phase: 'prepare', unit: 'pages', completed, total, description: o.path }),
+        });
+      });
       const r = result as unknown as SnapshotResult;
       ctx.logger.info('sqlite snapshot taken', { file: o.path, pages: r.snapshot.pageCount, restarts: r.restarts });
       return { artifacts: [ref], metadata: snapshotMetadata(o.path, r) };

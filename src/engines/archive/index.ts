@@ -4,8 +4,10 @@
  *
  * @module
  */
-export { ARCHIVE_KIND, ArchiveSource, ArchiveTarget } from './source.js';
-export type { ArchiveSourceOptions, ArchiveTargetOptions } from './source.js';
+export { ARCHIVE_KIND, ARCHIVE_SOURCE_DEFAULTS } from './options.js';
+export type { ArchiveSourceOptions, ArchiveTargetOptions } from './options.js';
+export { ArchiveSource } from './source.js';
+export { ArchiveTarget } from './target.js';
 export { extractArchive, scanArchive } from '../_shared/extract-archive.js';
 export type {
   ArchiveReadOptions,

@@ -4,5 +4,9 @@
  *
  * @module
  */
-export { DirectorySource, DirectoryTarget, walkTree } from './source.js';
-export type { DirectorySourceOptions, DirectoryTargetOptions, ListingEntry, TreeStats } from './source.js';
+export { DIRECTORY_KIND, DIRECTORY_SOURCE_DEFAULTS, DIRECTORY_TARGET_DEFAULTS } from './options.js';
+export type { DirectorySourceOptions, DirectoryTargetOptions } from './options.js';
+export { DirectorySource } from './source.js';
+export { DirectoryTarget } from './target.js';
+export { walkTree } from './walk.js';
+export type { ListingEntry, TreeStats } from './walk.js';

@@ -4,8 +4,7 @@
  *
  * @module
  */
+export { MONGO_KIND, MONGO_SOURCE_DEFAULTS, MONGO_TARGET_DEFAULTS } from './options.js';
+export type { MongoSourceOptions, MongoTargetOptions } from './options.js';
 export { MongoSource } from './source.js';
-export type { MongoSourceOptions } from './source.js';
 export { MongoTarget } from './target.js';
-export type { MongoTargetOptions } from './target.js';
-export { MONGO_KIND } from './source.js';

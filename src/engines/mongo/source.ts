@@ -4,55 +4,12 @@
  *
  * @module
  */
-import { z } from 'zod';
 import { DumpError, isDuplicatiKitError, type Phase } from '../../core/errors.js';
 import { redactText } from '../../core/redact.js';
-import {
-  mongoDatabaseSchema,
-  mongoSecrets,
-  mongoToolVersion,
-  mongoUriFields,
-  readMongoUri,
-  withExactlyOneMongoUri,
-  runMongoTool,
-  withMongoConfig,
-} from './tools.js';
+import { mongoSecrets, mongoToolVersion, readMongoUri, runMongoTool, withMongoConfig } from './tools.js';
 import { configErrorFrom } from '../../core/validate.js';
 import type { BackupSource, PreparedSource, SourceContext } from '../../contracts/types.js';
-
-/** Manifest kind of {@link MongoSource}. */
-export const MONGO_KIND = 'mongodb';
-
-/** Options of {@link MongoSource}. */
-export interface MongoSourceOptions {
-  /** Name in the plan and the manifest. @default 'mongodb' */
-  readonly name?: string;
-  /** Connection string (may hold credentials: it reaches mongodump through a 0600 config file). */
-  readonly uri?: string;
-  /** A file whose first line is the connection string. */
-  readonly uriFile?: string;
-  /** Only this database. @default every database */
-  readonly database?: string;
-  /** `mongodump --gzip`. @default false */
-  readonly gzip?: boolean;
-  /** The mongodump binary. @default 'mongodump' */
-  readonly mongodumpBinary?: string;
-}
-
-const schema = withExactlyOneMongoUri(
-  z
-    .object({
-      name: z
-        .string()
-        .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'must be a simple name (letters, digits, . _ -)')
-        .optional(),
-      ...mongoUriFields,
-      database: mongoDatabaseSchema.optional(),
-      gzip: z.boolean().optional(),
-      mongodumpBinary: z.string().min(1).optional(),
-    })
-    .strict(),
-);
+import { MONGO_KIND, MONGO_SOURCE_DEFAULTS, type MongoSourceOptions, mongoSourceSchema } from './options.js';
 
 /**
  * MongoDB as a backup source: `mongodump --archive` (optionally `--gzip`) streamed into
@@ -78,10 +35,10 @@ export class MongoSource implements BackupSource {
 
   /** @param options validated here; a ConfigError names every bad field */
   constructor(options: MongoSourceOptions) {
-    const parsed = schema.safeParse(options);
+    const parsed = mongoSourceSchema.safeParse(options);
     if (!parsed.success) throw configErrorFrom('invalid MongoSource options', parsed.error);
     this.#options = options;
-    this.name = options.name ?? 'mongodb';
+    this.name = options.name ?? MONGO_SOURCE_DEFAULTS.name;
   }
 
   #where(phase: Phase) {
@@ -90,7 +47,11 @@ export class MongoSource implements BackupSource {
 
   /** The version mongodump reports, or a SourceUnavailableError naming the missing tool. */
   #tool(phase: Phase, signal: AbortSignal): Promise<string> {
-    return mongoToolVersion(this.#options.mongodumpBinary ?? 'mongodump', this.#where(phase), signal);
+    return mongoToolVersion(
+      this.#options.mongodumpBinary ?? MONGO_SOURCE_DEFAULTS.mongodumpBinary,
+      this.#where(phase),
+      signal,
+    );
   }
 
   /** Preflight: mongodump is installed. */
@@ -121,7 +82,7 @@ export class MongoSource implements BackupSource {
         let r: Awaited<ReturnType<typeof runMongoTool>>;
         try {
           r = await runMongoTool({
-            bin: this.#options.mongodumpBinary ?? 'mongodump',
+            bin: this.#options.mongodumpBinary ?? MONGO_SOURCE_DEFAULTS.mongodumpBinary,
             args,
             stdout: sink.stream,
             signal,

@@ -14,16 +14,14 @@ import { z } from 'zod';
 import { neverAborted } from '../../core/abort.js';
 import { isDuplicatiKitError, type Phase, RestoreError, VerificationError } from '../../core/errors.js';
 import { redactText } from '../../core/redact.js';
-import { MONGO_KIND } from './source.js';
+import { MONGO_KIND, MONGO_TARGET_DEFAULTS, type MongoTargetOptions, mongoTargetSchema } from './options.js';
 import {
   mongoDatabaseSchema,
   mongoSecrets,
   mongoToolAvailable,
   mongoToolVersion,
-  mongoUriFields,
   readMongoUri,
   runMongoTool,
-  withExactlyOneMongoUri,
   withMongoConfig,
   withPrivateDir,
 } from './tools.js';
@@ -39,46 +37,6 @@ import type {
   SourceContext,
   VerificationReport,
 } from '../../contracts/types.js';
-
-/** Options of {@link MongoTarget}. */
-export interface MongoTargetOptions {
-  /** Name in the restore plan. @default 'mongodb' */
-  readonly name?: string;
-  /** Connection string (may hold credentials: it reaches the tools through a 0600 config file). */
-  readonly uri?: string;
-  /** A file whose first line is the connection string. */
-  readonly uriFile?: string;
-  /**
-   * Only restore into `<db>_scratch_<timestamp>` databases, count their documents and drop them;
-   * never touch the live databases (restore drills).
-   */
-  readonly scratch?: boolean;
-  /** Keep the safety archive (`<work>/<name>/safety-<timestamp>-<random>.archive.gz`) after `finalize`. @default false */
-  readonly keepSafetyCopy?: boolean;
-  /** Only accept the manifest entry of this source name. @default any `mongodb` entry */
-  readonly source?: string;
-  /** @default 'mongorestore' */
-  readonly mongorestoreBinary?: string;
-  /** Takes the safety copy. @default 'mongodump' */
-  readonly mongodumpBinary?: string;
-  /** Counts and drops scratch databases when installed. @default 'mongosh' */
-  readonly mongoshBinary?: string;
-}
-
-const targetSchema = withExactlyOneMongoUri(
-  z
-    .object({
-      name: z.string().min(1).optional(),
-      ...mongoUriFields,
-      scratch: z.boolean().optional(),
-      keepSafetyCopy: z.boolean().optional(),
-      source: z.string().min(1).optional(),
-      mongorestoreBinary: z.string().min(1).optional(),
-      mongodumpBinary: z.string().min(1).optional(),
-      mongoshBinary: z.string().min(1).optional(),
-    })
-    .strict(),
-);
 
 /** First bytes of every mongodump archive: 0x8199e26d, little-endian. */
 const ARCHIVE_MAGIC = Buffer.from([0x6d, 0xe2, 0x99, 0x81]);
@@ -183,10 +141,10 @@ export class MongoTarget implements RestoreTarget {
 
   /** @param options validated here; a ConfigError names every bad field */
   constructor(options: MongoTargetOptions) {
-    const parsed = targetSchema.safeParse(options);
+    const parsed = mongoTargetSchema.safeParse(options);
     if (!parsed.success) throw configErrorFrom('invalid MongoTarget options', parsed.error);
     this.#options = options;
-    this.name = options.name ?? 'mongodb';
+    this.name = options.name ?? MONGO_TARGET_DEFAULTS.name;
   }
 
   /** True for `mongodb` entries (of the configured source name, when one is set). */
@@ -199,7 +157,7 @@ export class MongoTarget implements RestoreTarget {
   }
 
   get #restoreBin(): string {
-    return this.#options.mongorestoreBinary ?? 'mongorestore';
+    return this.#options.mongorestoreBinary ?? MONGO_TARGET_DEFAULTS.mongorestoreBinary;
   }
 
   /** The archive artifact, whether it is gzipped, and the one database it holds (null: every database). */
@@ -321,7 +279,7 @@ export class MongoTarget implements RestoreTarget {
   async restore(input: RestoreInput, ctx: SourceContext): Promise<RestoreOutput> {
     const { artifact, gzip, database } = this.#archive(input, 'restore');
     const restoreVersion = await mongoToolVersion(this.#restoreBin, this.#where('restore'), ctx.signal);
-    const dumpBin = this.#options.mongodumpBinary ?? 'mongodump';
+    const dumpBin = this.#options.mongodumpBinary ?? MONGO_TARGET_DEFAULTS.mongodumpBinary;
     if (!this.#options.scratch) {
       await mongoToolVersion(
         dumpBin,
@@ -429,7 +387,7 @@ export class MongoTarget implements RestoreTarget {
     let ok = false;
     try {
       const r = await runMongoTool({
-        bin: this.#options.mongodumpBinary ?? 'mongodump',
+        bin: this.#options.mongodumpBinary ?? MONGO_TARGET_DEFAULTS.mongodumpBinary,
         args: [`--config=${config}`, '--archive', '--gzip', ...(database ? [`--db=${database}`] : [])],
         stdout: out,
         signal: ctx.signal,
@@ -461,7 +419,7 @@ export class MongoTarget implements RestoreTarget {
     const ns = database
       ? [`--nsInclude=${database}.*`, `--nsFrom=${database}.*`, `--nsTo=${database}${suffix}.*`]
       : [...SYSTEM_DATABASES.map((d) => `--nsExclude=${d}.*`), '--nsFrom=$db$.$coll$', `--nsTo=$db$${suffix}.$coll$`];
-    const shell = this.#options.mongoshBinary ?? 'mongosh';
+    const shell = this.#options.mongoshBinary ?? MONGO_TARGET_DEFAULTS.mongoshBinary;
     const client = (await mongoToolAvailable(shell, ctx.signal)) ? shell : undefined;
     const { summary, failure } = await this.#mongorestore(
       config,

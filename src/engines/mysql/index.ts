@@ -6,8 +6,8 @@
  */
 export type { MysqlConnectionOptions } from './client.js';
 export type { MysqlObject, MysqlObjectKind } from './objects.js';
+export { MYSQL_KIND, MYSQL_SOURCE_DEFAULTS, MYSQL_TARGET_DEFAULTS } from './options.js';
+export type { MysqlSourceOptions, MysqlTargetOptions } from './options.js';
 export { MysqlSource } from './source.js';
-export type { MysqlSourceOptions } from './source.js';
 export { MysqlTarget } from './target.js';
-export type { MysqlTargetHooks, MysqlTargetOptions } from './target.js';
-export { MYSQL_KIND } from './source.js';
+export type { MysqlTargetHooks } from './target.js';

@@ -9,47 +9,15 @@ import path from 'node:path';
 import { PassThrough, type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { z } from 'zod';
 import type { ArtifactRef } from '../../core/artifact-writer.js';
 import { removePartials } from '../../core/artifact-writer.js';
 import { DumpError, isDuplicatiKitError, SourceUnavailableError } from '../../core/errors.js';
-import { type MysqlConnectionOptions, MysqlEndpoint, mysqlConnectionSchema, quoteMysqlIdent } from './client.js';
+import { MysqlEndpoint, quoteMysqlIdent } from './client.js';
 import { spawnTool } from '../_shared/spawn.js';
 import { createMysqlRowCounter } from './row-counter.js';
 import { configErrorFrom } from '../../core/validate.js';
 import type { BackupSource, JsonValue, PreparedSource, SourceContext } from '../../contracts/types.js';
-
-/** Manifest kind of {@link MysqlSource}. */
-export const MYSQL_KIND = 'mysql';
-
-/** Options of {@link MysqlSource}. */
-export interface MysqlSourceOptions {
-  /** Name in the plan and the manifest. @default 'mysql' */
-  readonly name?: string;
-  /** Server, credentials and which databases (`database`, `databases` or `databases: 'all'`). */
-  readonly connection: MysqlConnectionOptions;
-  /**
-   * Tables whose rows are counted into the manifest (`table` or `db.table`). @default 'all'
-   */
-  readonly counts?: 'all' | 'none' | readonly string[];
-  /** `sql` (best for Duplicati's deduplication) or `sql.gz`. @default 'sql' */
-  readonly format?: 'sql' | 'sql.gz';
-}
-
-const sourceSchema = z
-  .object({
-    name: z
-      .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'must be a simple name (letters, digits, . _ -)')
-      .optional(),
-    connection: mysqlConnectionSchema.refine((c) => (c.database === undefined) !== (c.databases === undefined), {
-      message: 'give exactly one of database or databases',
-      path: ['database'],
-    }),
-    counts: z.union([z.literal('all'), z.literal('none'), z.array(z.string().min(1))]).optional(),
-    format: z.enum(['sql', 'sql.gz']).optional(),
-  })
-  .strict();
+import { MYSQL_KIND, MYSQL_SOURCE_DEFAULTS, type MysqlSourceOptions, mysqlSourceSchema } from './options.js';
 
 /** Options every dump gets (exported for tests: no secret may appear in argv). */
 export const MYSQL_DUMP_OPTIONS: readonly string[] = [
@@ -69,10 +37,11 @@ const COMPLETED = /-- Dump completed/;
 /** Which tables of each database to count: undefined = all base tables. */
 function countSelection(
   databases: readonly string[],
-  counts: MysqlSourceOptions['counts'],
+  option: MysqlSourceOptions['counts'],
 ): Record<string, readonly string[] | undefined> | string {
+  const counts = option ?? MYSQL_SOURCE_DEFAULTS.counts;
   if (counts === 'none') return {};
-  if (counts === undefined || counts === 'all') return Object.fromEntries(databases.map((d) => [d, undefined]));
+  if (counts === 'all') return Object.fromEntries(databases.map((d) => [d, undefined]));
   const out: Record<string, string[]> = {};
   for (const name of counts) {
     const dot = name.indexOf('.');
@@ -128,10 +97,10 @@ export class MysqlSource implements BackupSource {
 
   /** @param options validated here; a ConfigError names every bad field */
   constructor(options: MysqlSourceOptions) {
-    const parsed = sourceSchema.safeParse(options);
+    const parsed = mysqlSourceSchema.safeParse(options);
     if (!parsed.success) throw configErrorFrom('invalid MysqlSource options', parsed.error);
     this.#options = options;
-    this.name = options.name ?? 'mysql';
+    this.name = options.name ?? MYSQL_SOURCE_DEFAULTS.name;
   }
 
   #where(phase: 'check' | 'prepare') {
@@ -175,7 +144,7 @@ export class MysqlSource implements BackupSource {
   /** Dump every database; see the class description. */
   async prepare(ctx: SourceContext): Promise<PreparedSource> {
     const signal = ctx.signal;
-    const format = this.#options.format ?? 'sql';
+    const format = this.#options.format ?? MYSQL_SOURCE_DEFAULTS.format;
     const endpoint = new MysqlEndpoint(this.#options.connection, { source: this.name, kind: this.kind });
     await endpoint.open('prepare', signal);
     const written: ArtifactRef[] = [];

@@ -9,19 +9,10 @@ import { createReadStream } from 'node:fs';
 import { PassThrough, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { z } from 'zod';
 import { neverAborted } from '../../core/abort.js';
 import { isDuplicatiKitError, type Phase, RestoreError, VerificationError } from '../../core/errors.js';
-import {
-  type MysqlConnectionOptions,
-  MysqlEndpoint,
-  mysqlBoundedName,
-  mysqlConnectionSchema,
-  mysqlIdentSchema,
-  quoteMysqlIdent,
-  randomTag,
-} from './client.js';
-import { MYSQL_KIND } from './source.js';
+import { MysqlEndpoint, mysqlBoundedName, quoteMysqlIdent, randomTag } from './client.js';
+import { MYSQL_KIND, MYSQL_TARGET_DEFAULTS, type MysqlTargetOptions, mysqlTargetSchema } from './options.js';
 import {
   createMysqlObjects,
   describeMysqlObjects,
@@ -46,33 +37,6 @@ import type {
   SourceContext,
   VerificationReport,
 } from '../../contracts/types.js';
-
-/** Options of {@link MysqlTarget}. */
-export interface MysqlTargetOptions {
-  /** Name in the restore plan. @default 'mysql' */
-  readonly name?: string;
-  /** Server and credentials (its `database`/`databases` are ignored). */
-  readonly connection: MysqlConnectionOptions;
-  /** Restore the entry's only database under this name. @default the dumped database's name */
-  readonly database?: string;
-  /** Only load into throwaway databases, compare, drop them; never touch live ones. */
-  readonly scratch?: boolean;
-  /** Keep `<db>_before_restore_<timestamp>` after `finalize`. @default false */
-  readonly keepSafetyCopy?: boolean;
-  /** Only accept the manifest entry of this source name. @default any `mysql` entry */
-  readonly source?: string;
-}
-
-const targetSchema = z
-  .object({
-    name: z.string().min(1).optional(),
-    connection: mysqlConnectionSchema,
-    database: mysqlIdentSchema.optional(),
-    scratch: z.boolean().optional(),
-    keepSafetyCopy: z.boolean().optional(),
-    source: z.string().min(1).optional(),
-  })
-  .strict();
 
 /** Extension points of {@link MysqlTarget}. */
 export interface MysqlTargetHooks {
@@ -147,11 +111,11 @@ export class MysqlTarget implements RestoreTarget {
    * @param hooks extension points (advanced)
    */
   constructor(options: MysqlTargetOptions, hooks: MysqlTargetHooks = {}) {
-    const parsed = targetSchema.safeParse(options);
+    const parsed = mysqlTargetSchema.safeParse(options);
     if (!parsed.success) throw configErrorFrom('invalid MysqlTarget options', parsed.error);
     this.#options = options;
     this.#hooks = hooks;
-    this.name = options.name ?? 'mysql';
+    this.name = options.name ?? MYSQL_TARGET_DEFAULTS.name;
   }
 
   /** True for `mysql` entries (of the configured source name, when one is set). */

@@ -5,6 +5,7 @@
  * @module
  */
 export type { CertificateInfo } from './certs.js';
-export { NginxSource, NginxTarget } from './source.js';
-export type { NginxSourceOptions, NginxTargetOptions } from './source.js';
-export { NGINX_KIND } from './source.js';
+export { NGINX_KIND, NGINX_SOURCE_DEFAULTS, NGINX_TARGET_DEFAULTS } from './options.js';
+export type { NginxSourceOptions, NginxTargetOptions } from './options.js';
+export { NginxSource } from './source.js';
+export { NginxTarget } from './target.js';

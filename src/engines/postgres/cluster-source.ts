@@ -27,11 +27,9 @@ import { createGlobalsObserver } from './globals.js';
 import type { SqlSession } from './session.js';
 import { dumpInSnapshot } from './snapshot-dump.js';
 import type { ParallelGzipOptions } from '../_shared/gzip-parallel.js';
-import type { PgEndpoint } from './source.js';
+import type { PgEndpoint } from './endpoint.js';
+import type { PgDatabaseSelection } from './options.js';
 import type { JsonValue, PreparedSource, SourceContext } from '../../contracts/types.js';
-
-/** Which databases the all-databases mode dumps: every one, or these. */
-export type PgDatabaseSelection = 'all' | readonly string[];
 
 /** Manifest format of the globals artifact. */
 export const PG_GLOBALS_FORMAT = 'pg_dumpall-globals';
@@ -214,6 +212,146 @@ export async function planCluster(
 
 const PROGRESS_STEP = 16 << 20;
 
+/** Bytes written so far, reported every {@link PROGRESS_STEP}. */
+function byteProgress(ctx: SourceContext): { onBytes: (n: number) => void; done: () => number } {
+  let done = 0;
+  let reported = 0;
+  const onBytes = (n: number): void => {
+    done += n;
+    if (done - reported >= PROGRESS_STEP) {
+      reported = done;
+      ctx.onProgress({ phase: 'prepare', unit: 'bytes', completed: done, description: 'pg_dump' });
+    }
+  };
+  return { onBytes, done: () => done };
+}
+
+/** `pg_dumpall --globals-only` into `globals.sql`, with the role and tablespace names it creates. */
+async function dumpGlobals(
+  c: ClusterContext,
+  o: ClusterDumpOptions,
+  pgDumpall: FoundPgTool,
+  ctx: SourceContext,
+  onBytes: (n: number) => void,
+): Promise<{ ref: ArtifactRef; roles: string[]; tablespaces: string[] }> {
+  const observer = createGlobalsObserver();
+  const ref = await streamToolToArtifact({
+    executor: c.endpoint.executor,
+    tool: pgDumpall,
+    label: 'pg_dumpall',
+    args: pgDumpallArgs({ executor: c.endpoint.executor, conn: c.conn, database: c.connectDatabase }, o.rolePasswords),
+    conn: c.conn,
+    name: PG_GLOBALS_FILE,
+    format: PG_GLOBALS_FORMAT,
+    stages: [observer.stream],
+    artifacts: ctx.artifacts,
+    signal: ctx.signal,
+    where: c.where,
+    secrets: c.secrets,
+    onBytes,
+  });
+  return { ref, roles: observer.roles, tablespaces: observer.tablespaces };
+}
+
+type DatabaseDump = Awaited<ReturnType<typeof dumpInSnapshot>>;
+
+/**
+ * Dump every database, `o.concurrency` at once, each in its own snapshot; each artifact is pushed
+ * to `written` as soon as it exists. The first failure stops the others and is thrown, naming its
+ * database; a caller's abort is rethrown as-is.
+ */
+async function dumpDatabases(
+  c: ClusterContext,
+  o: ClusterDumpOptions,
+  plan: { server: PgServerInfo; pgDump: FoundPgTool; databases: readonly ClusterDatabase[] },
+  ctx: SourceContext,
+  onBytes: (n: number) => void,
+  written: ArtifactRef[],
+): Promise<DatabaseDump[]> {
+  const signal = ctx.signal;
+  const { server, pgDump, databases } = plan;
+  const stop = new AbortController();
+  const inner = anySignal(signal, stop.signal);
+  const taken = new Set<string>();
+  const files = databases.map((d) => databaseFileName(d.name, taken));
+  const dbWriter = ctx.artifacts.scoped('databases');
+  let failure: { error: unknown } | undefined;
+  const results = await mapLimit(
+    databases,
+    o.concurrency,
+    async (db, i) => {
+      try {
+        const session = await c.endpoint.open(c.conn, db.name, 'prepare', inner);
+        try {
+          const dumped = await dumpInSnapshot({
+            endpoint: c.endpoint,
+            session,
+            conn: c.conn,
+            info: { database: db.name, server, pgDump, format: o.format, startedAt: new Date() },
+            hooks: {},
+            baseName: files[i] as string,
+            counts: o.counts,
+            artifacts: dbWriter,
+            workDir: ctx.workDir,
+            signal: inner,
+            where: c.where,
+            secrets: c.secrets,
+            ...(o.pgDumpArgs ? { pgDumpArgs: o.pgDumpArgs } : {}),
+            ...(o.gzip ? { gzip: o.gzip } : {}),
+            onBytes,
+          });
+          written.push(dumped.ref);
+          ctx.logger.info('dumped PostgreSQL database', { database: db.name, bytes: dumped.ref.bytes });
+          return dumped;
+        } finally {
+          await session.close(true);
+        }
+      } catch (e) {
+        // The first failure stops the others; their own "stopped" errors are not the story.
+        if (!failure && !signal.aborted) {
+          // Name the database: with dozens of them, "pg_dump failed" alone says too little.
+          const error = new DumpError(
+            `dumping database "${db.name}" failed: ${(e as Error)?.message ?? String(e)}`,
+            { ...c.where, phase: 'prepare' },
+            {
+              cause: e,
+              secrets: c.secrets,
+              code: isDuplicatiKitError(e) ? e.code : 'ERR_PG_DUMP',
+            },
+          );
+          failure = { error };
+          stop.abort(error);
+        }
+        return undefined;
+      }
+    },
+    inner,
+  ).catch(() => undefined);
+  if (signal.aborted) throw signal.reason;
+  if (failure) throw failure.error;
+  if (!results) throw new DumpError('the database dumps stopped', { ...c.where, phase: 'prepare' });
+  return databases.map((db, i) => {
+    const r = results[i];
+    if (!r) throw new DumpError(`database "${db.name}" was not dumped`, { ...c.where, phase: 'prepare' });
+    return r;
+  });
+}
+
+/** The manifest's line for one dumped database: what a restore needs to create it alike. */
+function databaseMetadata(db: ClusterDatabase, r: DatabaseDump): JsonValue {
+  return {
+    name: db.name,
+    artifact: r.ref.path,
+    owner: db.owner,
+    encoding: db.encoding,
+    collate: db.collate,
+    ctype: db.ctype,
+    extensions: r.extensions,
+    counts: r.counts,
+    countsFrom: r.countsFrom,
+  };
+}
+
 /**
  * Dump the globals and every selected database. A failure of any part fails the whole: the
  * artifacts already written are removed and the first error is thrown (other dumps in flight are
@@ -249,130 +387,22 @@ export async function prepareCluster(
       });
       return { artifacts: [], metadata: { dryRun: true, ...common, databases: databases.map((d) => d.name) } };
     }
-    let done = 0;
-    let reported = 0;
-    const onBytes = (n: number): void => {
-      done += n;
-      if (done - reported >= PROGRESS_STEP) {
-        reported = done;
-        ctx.onProgress({ phase: 'prepare', unit: 'bytes', completed: done, description: 'pg_dump' });
-      }
-    };
-
-    let roles: string[] = [];
-    let tablespaces: string[] = [];
-    let globalsRef: ArtifactRef | undefined;
-    if (pgDumpall) {
-      const observer = createGlobalsObserver();
-      globalsRef = await streamToolToArtifact({
-        executor: c.endpoint.executor,
-        tool: pgDumpall,
-        label: 'pg_dumpall',
-        args: pgDumpallArgs(
-          { executor: c.endpoint.executor, conn: c.conn, database: c.connectDatabase },
-          o.rolePasswords,
-        ),
-        conn: c.conn,
-        name: PG_GLOBALS_FILE,
-        format: PG_GLOBALS_FORMAT,
-        stages: [observer.stream],
-        artifacts: ctx.artifacts,
-        signal,
-        where: c.where,
-        secrets: c.secrets,
-        onBytes,
-      });
-      written.push(globalsRef);
-      roles = observer.roles;
-      tablespaces = observer.tablespaces;
-    }
-
-    const stop = new AbortController();
-    const inner = anySignal(signal, stop.signal);
-    const taken = new Set<string>();
-    const files = databases.map((d) => databaseFileName(d.name, taken));
-    const dbWriter = ctx.artifacts.scoped('databases');
-    let failure: { error: unknown } | undefined;
-    const results = await mapLimit(
-      databases,
-      o.concurrency,
-      async (db, i) => {
-        try {
-          const session = await c.endpoint.open(c.conn, db.name, 'prepare', inner);
-          try {
-            const dumped = await dumpInSnapshot({
-              endpoint: c.endpoint,
-              session,
-              conn: c.conn,
-              info: { database: db.name, server, pgDump, format: o.format, startedAt: new Date() },
-              hooks: {},
-              baseName: files[i] as string,
-              counts: o.counts,
-              artifacts: dbWriter,
-              workDir: ctx.workDir,
-              signal: inner,
-              where: c.where,
-              secrets: c.secrets,
-              ...(o.pgDumpArgs ? { pgDumpArgs: o.pgDumpArgs } : {}),
-              ...(o.gzip ? { gzip: o.gzip } : {}),
-              onBytes,
-            });
-            written.push(dumped.ref);
-            ctx.logger.info('dumped PostgreSQL database', { database: db.name, bytes: dumped.ref.bytes });
-            return dumped;
-          } finally {
-            await session.close(true);
-          }
-        } catch (e) {
-          // The first failure stops the others; their own "stopped" errors are not the story.
-          if (!failure && !signal.aborted) {
-            // Name the database: with dozens of them, "pg_dump failed" alone says too little.
-            const error = new DumpError(
-              `dumping database "${db.name}" failed: ${(e as Error)?.message ?? String(e)}`,
-              { ...c.where, phase: 'prepare' },
-              {
-                cause: e,
-                secrets: c.secrets,
-                code: isDuplicatiKitError(e) ? e.code : 'ERR_PG_DUMP',
-              },
-            );
-            failure = { error };
-            stop.abort(error);
-          }
-          return undefined;
-        }
-      },
-      inner,
-    ).catch(() => undefined);
-    if (signal.aborted) throw signal.reason;
-    if (failure) throw failure.error;
-    if (!results) throw new DumpError('the database dumps stopped', { ...c.where, phase: 'prepare' });
-    ctx.onProgress({ phase: 'prepare', unit: 'bytes', completed: done, description: 'pg_dump done' });
-    const perDb: JsonValue[] = databases.map((db, i) => {
-      const r = results[i];
-      if (!r) throw new DumpError(`database "${db.name}" was not dumped`, { ...c.where, phase: 'prepare' });
-      return {
-        name: db.name,
-        artifact: r.ref.path,
-        owner: db.owner,
-        encoding: db.encoding,
-        collate: db.collate,
-        ctype: db.ctype,
-        extensions: r.extensions,
-        counts: r.counts,
-        countsFrom: r.countsFrom,
-      };
-    });
-    const artifacts = [...(globalsRef ? [globalsRef] : []), ...results.map((r) => (r as { ref: ArtifactRef }).ref)];
+    const progress = byteProgress(ctx);
+    const globals = pgDumpall ? await dumpGlobals(c, o, pgDumpall, ctx, progress.onBytes) : undefined;
+    if (globals) written.push(globals.ref);
+    const results = await dumpDatabases(c, o, plan, ctx, progress.onBytes, written);
+    ctx.onProgress({ phase: 'prepare', unit: 'bytes', completed: progress.done(), description: 'pg_dump done' });
+    const perDb: JsonValue[] = databases.map((db, i) => databaseMetadata(db, results[i] as DatabaseDump));
+    const artifacts = [...(globals ? [globals.ref] : []), ...results.map((r) => r.ref)];
     written.length = 0;
     return {
       artifacts,
       metadata: {
         ...common,
-        globals: globalsRef?.path ?? null,
+        globals: globals?.ref.path ?? null,
         rolePasswords: pgDumpall ? o.rolePasswords : null,
-        roles,
-        tablespaces,
+        roles: globals?.roles ?? [],
+        tablespaces: globals?.tablespaces ?? [],
         databases: perDb,
       },
     };

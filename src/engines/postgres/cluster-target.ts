@@ -24,7 +24,7 @@ import {
   swapInAll,
 } from './restore-steps.js';
 import type { SqlSession } from './session.js';
-import type { PgEndpoint } from './source.js';
+import type { PgEndpoint } from './endpoint.js';
 import type {
   JsonValue,
   ManifestEntry,

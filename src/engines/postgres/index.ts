@@ -4,7 +4,6 @@
  *
  * @module
  */
-export type { PgDatabaseSelection } from './cluster-source.js';
 export { pgConnectionSchema, quoteIdent, safeNameSchema } from './connection.js';
 export type { PgConnectionFields, PgConnectionOptions, PgConnectionUrl } from './connection.js';
 export { readCopyRows } from './copy-rows.js';
@@ -13,9 +12,16 @@ export { pgExecutorSchema } from './executor.js';
 export type { PgExecutorOptions } from './executor.js';
 export { createReplaceStream } from './load.js';
 export type { SqlSession } from './session.js';
+export { POSTGRES_KIND, POSTGRES_SOURCE_DEFAULTS, POSTGRES_TARGET_DEFAULTS } from './options.js';
+export type {
+  PgDatabaseSelection,
+  PgDumpInfo,
+  PostgresDumpHooks,
+  PostgresSourceOptions,
+  PostgresTargetOptions,
+} from './options.js';
 export { PostgresSource } from './source.js';
-export type { PgDumpInfo, PostgresDumpHooks, PostgresSourceOptions } from './source.js';
 export { PostgresTarget } from './target.js';
-export type { PostgresTargetHooks, PostgresTargetOptions } from './target.js';
+export type { PostgresTargetHooks } from './target.js';
 export { createParallelGzip } from '../_shared/gzip-parallel.js';
 export type { ParallelGzipOptions } from '../_shared/gzip-parallel.js';

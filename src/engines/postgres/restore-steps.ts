@@ -22,7 +22,7 @@ import type { ResolvedPgConnection } from './connection.js';
 import { countRows, type PgDumpFormat, readServerInfo } from './dump.js';
 import { loadDump } from './load.js';
 import type { SqlSession } from './session.js';
-import type { PgEndpoint } from './source.js';
+import type { PgEndpoint } from './endpoint.js';
 import type { JsonValue, ResolvedArtifact, SourceContext } from '../../contracts/types.js';
 
 /** A check result as reported by `verify`. */

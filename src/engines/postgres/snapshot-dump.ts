@@ -15,7 +15,8 @@ import type { ParallelGzipOptions } from '../_shared/gzip-parallel.js';
 import type { ResolvedPgConnection } from './connection.js';
 import { countRows, PG_DUMP_EXTENSION, type PgCountSelection, readExtensions, runPgDump } from './dump.js';
 import type { SqlSession } from './session.js';
-import type { PgDumpInfo, PgEndpoint, PostgresDumpHooks } from './source.js';
+import type { PgEndpoint } from './endpoint.js';
+import type { PgDumpInfo, PostgresDumpHooks } from './options.js';
 import type { JsonValue } from '../../contracts/types.js';
 
 /** The counts `selection` asks for, or the names it asks for that the dump does not hold. */

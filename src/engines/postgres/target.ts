@@ -8,7 +8,6 @@
  * @module
  */
 import type { Transform } from 'node:stream';
-import { z } from 'zod';
 import { neverAborted } from '../../core/abort.js';
 import { isDuplicatiKitError, type Phase, RestoreError, VerificationError } from '../../core/errors.js';
 import { databaseInfo, dropDatabase, isScratchNameOf, scratchName } from './admin.js';
@@ -21,14 +20,8 @@ import {
   rollbackCluster,
   verifyCluster,
 } from './cluster-target.js';
-import {
-  connectionDatabase,
-  type PgConnectionOptions,
-  pgConnectionSchema,
-  type ResolvedPgConnection,
-} from './connection.js';
+import { connectionDatabase, type ResolvedPgConnection } from './connection.js';
 import { type PgDumpFormat, readAvailableExtensions } from './dump.js';
-import { type PgExecutorOptions, pgExecutorSchema } from './executor.js';
 import {
   asCounts,
   type Check,
@@ -41,7 +34,13 @@ import {
 } from './restore-steps.js';
 import type { SqlSession } from './session.js';
 import { configErrorFrom } from '../../core/validate.js';
-import { PgEndpoint } from './source.js';
+import { PgEndpoint } from './endpoint.js';
+import {
+  POSTGRES_KIND,
+  POSTGRES_TARGET_DEFAULTS,
+  type PostgresTargetOptions,
+  postgresTargetSchema,
+} from './options.js';
 import type {
   JsonValue,
   ManifestEntry,
@@ -54,55 +53,6 @@ import type {
 } from '../../contracts/types.js';
 
 export { compareCounts } from './restore-steps.js';
-
-/** Options of {@link PostgresTarget}. */
-export interface PostgresTargetOptions {
-  /** Name in the restore plan. @default 'postgres' */
-  readonly name?: string;
-  /** Server to restore into; its `database` is the live database unless `database` is given. */
-  readonly connection: PgConnectionOptions;
-  /** The live database to replace. @default the connection's database */
-  readonly database?: string;
-  /** Database used for CREATE/RENAME/DROP. @default 'postgres' */
-  readonly maintenanceDatabase?: string;
-  /** Only restore into a throwaway database, check it, drop it; never touch the live one. */
-  readonly scratch?: boolean;
-  /** Keep `<db>_before_restore_<timestamp>` after `finalize` instead of dropping it. @default false */
-  readonly keepSafetyCopy?: boolean;
-  /** Only accept manifest entries with this source name. @default any entry of the right kind */
-  readonly source?: string;
-  readonly executor?: PgExecutorOptions;
-  readonly binDirs?: readonly string[];
-  /** pg_restore `--jobs` for custom-format dumps (local executor). @default the cores, at most 4 */
-  readonly jobs?: number;
-  /**
-   * All-databases entries: restore only these databases. With it, the target accepts only
-   * all-databases entries. @default every database of the entry
-   */
-  readonly only?: readonly string[];
-  /**
-   * All-databases entries: run the backup's globals first (create missing roles and
-   * tablespaces; existing ones are never altered or dropped). @default true
-   */
-  readonly globals?: boolean;
-}
-
-const targetSchema = z
-  .object({
-    name: z.string().min(1).optional(),
-    connection: pgConnectionSchema,
-    database: z.string().min(1).max(63).optional(),
-    maintenanceDatabase: z.string().min(1).optional(),
-    scratch: z.boolean().optional(),
-    keepSafetyCopy: z.boolean().optional(),
-    source: z.string().min(1).optional(),
-    executor: pgExecutorSchema.optional(),
-    binDirs: z.array(z.string().min(1)).optional(),
-    jobs: z.number().int().min(1).max(64).optional(),
-    only: z.array(z.string().min(1).max(63)).min(1).optional(),
-    globals: z.boolean().optional(),
-  })
-  .strict();
 
 /** Extension points for app targets built on {@link PostgresTarget} (Immich uses them). */
 export interface PostgresTargetHooks {
@@ -165,14 +115,14 @@ export class PostgresTarget implements RestoreTarget {
   constructor(
     options: PostgresTargetOptions,
     hooks: PostgresTargetHooks = {},
-    kinds: readonly string[] = ['postgres'],
+    kinds: readonly string[] = [POSTGRES_KIND],
   ) {
-    const parsed = targetSchema.safeParse(options);
+    const parsed = postgresTargetSchema.safeParse(options);
     if (!parsed.success) throw configErrorFrom('invalid PostgresTarget options', parsed.error);
     this.#options = options;
     this.#hooks = hooks;
-    this.name = options.name ?? 'postgres';
-    this.kind = kinds[0] ?? 'postgres';
+    this.name = options.name ?? POSTGRES_TARGET_DEFAULTS.name;
+    this.kind = kinds[0] ?? POSTGRES_KIND;
     this.#accepts = kinds;
     this.#endpoint = new PgEndpoint(options.connection, options.executor, options.binDirs, {
       source: this.name,
@@ -204,10 +154,10 @@ export class PostgresTarget implements RestoreTarget {
       maintenanceDatabase: o.maintenanceDatabase,
       singleDatabase: o.database !== undefined,
       only: o.only,
-      globals: o.globals ?? true,
+      globals: o.globals ?? POSTGRES_TARGET_DEFAULTS.globals,
       jobs: o.jobs ?? defaultRestoreJobs(),
-      scratch: o.scratch ?? false,
-      keepSafetyCopy: o.keepSafetyCopy ?? false,
+      scratch: o.scratch ?? POSTGRES_TARGET_DEFAULTS.scratch,
+      keepSafetyCopy: o.keepSafetyCopy ?? POSTGRES_TARGET_DEFAULTS.keepSafetyCopy,
     };
   }
 
@@ -228,7 +178,12 @@ export class PostgresTarget implements RestoreTarget {
    * abort it still has to drop the half-loaded database (its statements are short).
    */
   async #admin(conn: ResolvedPgConnection, phase: Phase): Promise<SqlSession> {
-    return this.#endpoint.open(conn, this.#options.maintenanceDatabase ?? 'postgres', phase, neverAborted());
+    return this.#endpoint.open(
+      conn,
+      this.#options.maintenanceDatabase ?? POSTGRES_TARGET_DEFAULTS.maintenanceDatabase,
+      phase,
+      neverAborted(),
+    );
   }
 
   /** A caller's abort as-is, typed errors as-is, anything else as a RestoreError. */

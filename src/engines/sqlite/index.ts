@@ -10,13 +10,7 @@ export { InstallFailure, checkDatabaseFile, dropSafetyCopy, installDatabase, mov
 export type { Check, InstallState } from './install.js';
 export { openLive, takeSnapshot } from './snapshot.js';
 export type { SnapshotResult } from './snapshot.js';
-export {
-  SqliteSource,
-  SqliteTarget,
-  installError,
-  manifestCounts,
-  snapshotError,
-  snapshotMetadata,
-  snapshotTuning,
-} from './source.js';
-export type { SqliteGateInput, SqliteSourceOptions, SqliteTargetOptions, SqliteVersionGate } from './source.js';
+export { SQLITE_KIND, SQLITE_SOURCE_DEFAULTS, SQLITE_TARGET_DEFAULTS } from './options.js';
+export type { SqliteGateInput, SqliteSourceOptions, SqliteTargetOptions, SqliteVersionGate } from './options.js';
+export { SqliteSource, snapshotError, snapshotMetadata, snapshotTuning } from './source.js';
+export { SqliteTarget, installError, manifestCounts } from './target.js';

@@ -26,6 +26,7 @@ import {
 } from './driver.js';
 import { removeWithSidecars, SIDECAR_SUFFIXES } from './snapshot.js';
 import type { JsonValue } from '../../contracts/types.js';
+import { SQLITE_TARGET_DEFAULTS } from './options.js';
 
 /** One named check, as a VerificationReport lists it. */
 export interface Check {
@@ -61,7 +62,7 @@ export async function checkDatabaseFile(file: string, options: CheckFileOptions 
   let db: SqliteDatabase | undefined;
   try {
     db = new Database(file, { fileMustExist: true, readonly: options.readWrite !== true });
-    const problems = integrityProblems(db, options.integrity ?? 'full');
+    const problems = integrityProblems(db, options.integrity ?? SQLITE_TARGET_DEFAULTS.integrity);
     checks.push(
       problems.length === 0
         ? { name: 'integrity_check', ok: true }

@@ -29,16 +29,7 @@ import {
   tableNames,
 } from './driver.js';
 import type { JsonValue } from '../../contracts/types.js';
-
-/** How the snapshot is taken. */
-export type SnapshotMethod = 'backup' | 'vacuum';
-
-/** Pages per backup step, the default: 16 MiB of 4 KiB pages, a few ms of copying. */
-export const DEFAULT_PAGES_PER_STEP = 4096;
-/** Restarts tolerated before the rest is copied in one step. */
-export const DEFAULT_MAX_RESTARTS = 1;
-/** How long SQLite waits on a lock before giving up. */
-export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+import { SQLITE_SOURCE_DEFAULTS, type SnapshotMethod } from './options.js';
 
 /** Largest page count better-sqlite3 passes to `sqlite3_backup_step` ("all that is left"). */
 const ALL_PAGES = 0x7fffffff;
@@ -72,7 +63,7 @@ export interface OpenLiveOptions {
  * ```
  */
 export async function openLive(file: string, options: OpenLiveOptions = {}): Promise<SqliteDatabase> {
-  const timeout = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  const timeout = options.busyTimeoutMs ?? SQLITE_SOURCE_DEFAULTS.busyTimeoutMs;
   try {
     const st = await fsp.stat(file);
     if (!st.isFile()) throw new SnapshotFailure(`${file} is not a file`, 'missing');
@@ -165,8 +156,8 @@ export interface SnapshotResult {
  */
 export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotResult> {
   const { live, dest, signal } = options;
-  const method = options.method ?? 'backup';
-  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  const method = options.method ?? SQLITE_SOURCE_DEFAULTS.method;
+  const busyTimeoutMs = options.busyTimeoutMs ?? SQLITE_SOURCE_DEFAULTS.busyTimeoutMs;
   throwIfAborted(signal);
   await removeWithSidecars(dest);
   try {
@@ -223,8 +214,8 @@ async function backupSteps(
   dest: string,
   options: SnapshotOptions & { busyTimeoutMs: number },
 ): Promise<{ restarts: number; steps: number }> {
-  const perStep = Math.max(1, Math.floor(options.pagesPerStep ?? DEFAULT_PAGES_PER_STEP));
-  const maxRestarts = Math.max(0, Math.floor(options.maxRestarts ?? DEFAULT_MAX_RESTARTS));
+  const perStep = Math.max(1, Math.floor(options.pagesPerStep ?? SQLITE_SOURCE_DEFAULTS.pagesPerStep));
+  const maxRestarts = Math.max(0, Math.floor(options.maxRestarts ?? SQLITE_SOURCE_DEFAULTS.maxRestarts));
   let restarts = 0;
   let steps = 0;
   let lastDone = -1;
@@ -296,7 +287,7 @@ async function checkSnapshot(
     db = new Database(dest, { fileMustExist: true });
     // One self-contained file: no -wal to lose between here and the off-site copy.
     db.pragma('journal_mode = DELETE');
-    const problems = integrityProblems(db, options.integrity ?? 'full');
+    const problems = integrityProblems(db, options.integrity ?? SQLITE_SOURCE_DEFAULTS.integrity);
     if (problems.length > 0) {
       throw new SnapshotFailure(
         `the snapshot failed PRAGMA ${options.integrity === 'quick' ? 'quick_check' : 'integrity_check'}; the live database is probably damaged (try sqlite3 .recover on a copy)`,

@@ -16,7 +16,8 @@ import { dropRestorePoints, listRestorePoints, rollbackRestore } from '../../../
 import { createBackupPlan } from '../../../src/plan/backup-plan.js';
 import { PostgresSource } from '../../../src/engines/postgres/source.js';
 import { PostgresTarget } from '../../../src/engines/postgres/target.js';
-import { SqliteSource, SqliteTarget } from '../../../src/engines/sqlite/source.js';
+import { SqliteSource } from '../../../src/engines/sqlite/source.js';
+import { SqliteTarget } from '../../../src/engines/sqlite/target.js';
 import type { RestoreTarget } from '../../../src/contracts/types.js';
 import { FakeDuplicatiServer } from '../../../src/testing/index.js';
 import { tempDir } from '../../helpers/context.js';

@@ -9,8 +9,8 @@ import {
   wayBackOf,
 } from '../../../src/ops/checklist-restore.js';
 import { newRestoreId, readRestoreRecord } from '../../../src/ops/restore-points.js';
-import { DirectoryTarget } from '../../../src/engines/directory/source.js';
-import { SqliteTarget } from '../../../src/engines/sqlite/source.js';
+import { DirectoryTarget } from '../../../src/engines/directory/target.js';
+import { SqliteTarget } from '../../../src/engines/sqlite/target.js';
 import type { RestoreTarget } from '../../../src/contracts/types.js';
 import { MemoryTarget } from '../../helpers/fake-sources.js';
 

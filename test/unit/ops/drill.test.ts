@@ -24,8 +24,8 @@ import {
   renderDrillMarkdown,
   writeDrillEvidence,
 } from '../../../src/ops/drill-report.js';
-import { ArchiveTarget } from '../../../src/engines/archive/source.js';
-import { SqliteTarget } from '../../../src/engines/sqlite/source.js';
+import { ArchiveTarget } from '../../../src/engines/archive/target.js';
+import { SqliteTarget } from '../../../src/engines/sqlite/target.js';
 import type { RestoreTarget } from '../../../src/contracts/types.js';
 import { tempDir } from '../../helpers/context.js';
 

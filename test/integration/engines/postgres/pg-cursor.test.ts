@@ -5,7 +5,7 @@
  * query leaves the session usable and outside any transaction.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PgEndpoint } from '../../../../src/engines/postgres/source.js';
+import { PgEndpoint } from '../../../../src/engines/postgres/endpoint.js';
 import type { SqlSession } from '../../../../src/engines/postgres/session.js';
 import { tempDir } from '../../../helpers/context.js';
 import { writeFakeDocker } from '../../apps/immich/fixture.js';

@@ -3,7 +3,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isRestoreError, isVerificationError } from '../../../../src/core/errors.js';
-import { SqliteSource, SqliteTarget } from '../../../../src/engines/sqlite/source.js';
+import { SqliteSource } from '../../../../src/engines/sqlite/source.js';
+import { SqliteTarget } from '../../../../src/engines/sqlite/target.js';
 import type { RestoreInput } from '../../../../src/contracts/types.js';
 import { makeContext, tempDir } from '../../../helpers/context.js';
 import {

@@ -2,7 +2,8 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isConfigError } from '../../../../src/core/errors.js';
-import { NginxSource, NginxTarget } from '../../../../src/engines/nginx/source.js';
+import { NginxSource } from '../../../../src/engines/nginx/source.js';
+import { NginxTarget } from '../../../../src/engines/nginx/target.js';
 import { readCertificate, walkTree } from '../../../../src/engines/nginx/certs.js';
 import { tempDir } from '../../../helpers/context.js';
 

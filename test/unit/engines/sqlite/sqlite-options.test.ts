@@ -2,14 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { isConfigError, isDumpError, isSourceUnavailableError } from '../../../../src/core/errors.js';
 import { quoteIdent } from '../../../../src/engines/sqlite/driver.js';
 import { SnapshotFailure } from '../../../../src/engines/sqlite/snapshot.js';
-import {
-  installState,
-  manifestCounts,
-  SqliteSource,
-  SqliteTarget,
-  snapshotError,
-  snapshotMetadata,
-} from '../../../../src/engines/sqlite/source.js';
+import { SqliteSource, snapshotError, snapshotMetadata } from '../../../../src/engines/sqlite/source.js';
+import { installState, manifestCounts, SqliteTarget } from '../../../../src/engines/sqlite/target.js';
 
 function configIssues(fn: () => unknown): string[] {
   try {

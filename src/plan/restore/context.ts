@@ -19,7 +19,7 @@ import type {
   SourceContext,
   VerificationReport,
 } from '../../contracts/types.js';
-import { sourceContext } from '../backup-plan.js';
+import { sourceContext } from '../backup/context.js';
 import { RESTORE_PLAN_DEFAULTS, type RestoreRunOptions } from './options.js';
 
 /** A restore failed; `report` holds every entry's outcome (and `results` the same entries). */

@@ -103,3 +103,11 @@ export async function directSourcePaths(sources: readonly BackupSource[]): Promi
   const { DirectorySource } = await import('../engines/directory/index.js');
   return sources.flatMap((s) => (s instanceof DirectorySource ? [...s.options.paths] : []));
 }
+
+/**
+ * The directory engine's tree walker, loaded on use (the demo counts and digests folders with it
+ * without importing an engine itself).
+ */
+export async function treeWalker(): Promise<typeof import('../engines/directory/index.js').walkTree> {
+  return (await import('../engines/directory/index.js')).walkTree;
+}

@@ -338,140 +338,25 @@ function inScope(operation: OperationName, operations: readonly OperationName[] 
  */
 export function defineHook(options: DefineHookOptions): DuplicatiHook {
   validateOptions(options);
-  const operations = options.operations ?? ['Backup'];
-  const userLogger = options.logger ?? silentLogger;
-  const abortAt = options.abortAtDeadline ?? ['BEFORE'];
+  const settings: HookSettings = {
+    options,
+    operations: options.operations ?? ['Backup'],
+    userLogger: options.logger ?? silentLogger,
+    abortAt: options.abortAtDeadline ?? ['BEFORE'],
+  };
   let started = false;
-
-  const handlerFor = (event: HookEvent): HookHandler | undefined =>
-    event === 'BEFORE' ? options.before : event === 'AFTER' ? options.after : options.postBackup;
 
   const run = async (
     env: Readonly<Record<string, string | undefined>> = process.env,
     given: HookIO = {},
   ): Promise<number> => {
     started = true;
-    // The only place the library falls back to the process's own streams.
-    const io = { ...given, stdout: given.stdout ?? process.stdout, stderr: given.stderr ?? process.stderr };
-    const bare = new HookOutput({
-      stdout: io.stdout,
-      stderr: io.stderr,
-      ...(io.eol === undefined ? {} : { eol: io.eol }),
-    });
-    let event: HookEvent;
-    let operation: OperationName;
-    try {
-      event = readHookEvent(env);
-      operation = readHookOperation(env);
-    } catch (e) {
-      bare.stderrWarning(describeError(e));
-      userLogger.error('hook environment unusable', { error: describeError(e) });
-      await bare.flush();
-      return HookExitCode.StopWithError;
-    }
-    const handler = handlerFor(event);
-    if (!handler || !inScope(operation, operations)) return HookExitCode.Continue;
-
-    let denv: DuplicatiHookEnv;
-    try {
-      denv = readDuplicatiEnv(env, io.pathSeparator === undefined ? {} : { pathSeparator: io.pathSeparator });
-    } catch (e) {
-      bare.stderrWarning(describeError(e));
-      userLogger.error('hook environment unusable', { error: describeError(e) });
-      await bare.flush();
-      return HookExitCode.StopWithError;
-    }
-    const required =
-      event === 'BEFORE' &&
-      (options.required === undefined || options.required === 'auto' ? denv.required : options.required);
-    const output = new HookOutput({
-      stdout: io.stdout,
-      stderr: io.stderr,
-      secrets: secretsOf(denv),
-      acceptOptions: event === 'BEFORE',
-      ...(io.eol === undefined ? {} : { eol: io.eol }),
-      ...(io.pathSeparator === undefined ? {} : { pathSeparator: io.pathSeparator }),
-    });
-    const logger = teeLogger(duplicatiScriptLogger(output), userLogger);
-    const budget = createHookBudget({
-      timeoutMs: denv.scriptTimeoutMs,
-      warn: (m) => logger.warn(m),
-      abortBeforeDeadline: abortAt.includes(event),
-      ...(options.warnAt === undefined ? {} : { warnAt: options.warnAt }),
-      ...(io.startedAt === undefined ? {} : { startedAt: io.startedAt }),
-      ...(io.now === undefined ? {} : { now: io.now }),
-    });
-    if (denv.resultError) logger.warn(denv.resultError.message);
-
-    const ctx: HookContext = Object.freeze({
-      env: denv,
-      event,
-      operation,
-      required,
-      output,
-      logger,
-      signal: anySignal(io.signal, budget.signal),
-      budget,
-      result: denv.result,
-    });
-
-    let outcome: Normalised;
-    budget.start();
-    try {
-      outcome = normaliseOutcome(await handler(ctx));
-      for (const [k, v] of Object.entries(outcome.options)) output.option(k, v);
-    } catch (e) {
-      outcome = outcomeOfError(e, io.signal);
-    } finally {
-      budget.stop();
-    }
-    const code = finish(event, required, outcome, output, userLogger);
-    await output.flush();
-    return code;
+    return runHook(settings, env, given);
   };
 
   const main = async (): Promise<void> => {
     started = true;
-    const controller = new AbortController();
-    const onSignal = (sig: NodeJS.Signals): void => {
-      controller.abort(new Error(`received ${sig}`));
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-    let settled = false;
-    const crash = (e: unknown): void => {
-      // Node's own exit code for a crash is 1, which Duplicati reads as "skip, all fine".
-      settled = true;
-      try {
-        process.stderr.write(`hook crashed: ${describeError(e)}\n`);
-      } finally {
-        process.exit(HookExitCode.StopWithError);
-      }
-    };
-    // A handler awaiting a promise that nothing will settle lets the event loop drain, and Node
-    // then exits 0: Duplicati would run the backup as if the hook had succeeded.
-    process.on('exit', () => {
-      if (settled) return;
-      process.exitCode = HookExitCode.StopWithError;
-      try {
-        process.stderr.write('hook ended before its handler finished (it awaited something that never settles)\n');
-      } catch {
-        // nothing left to report to
-      }
-    });
-    process.on('uncaughtException', crash);
-    process.on('unhandledRejection', crash);
-    // A closed pipe (Duplicati stopped reading after the timeout) must not crash the hook.
-    process.stdout.on('error', () => {});
-    process.stderr.on('error', () => {});
-    const code = await run(process.env, {
-      stdout: process.stdout,
-      stderr: process.stderr,
-      signal: controller.signal,
-      startedAt: performance.timeOrigin,
-    });
-    settled = true;
-    process.exit(code);
+    await runAsProcess(run);
   };
 
   if (options.autoRun ?? true) {
@@ -483,6 +368,165 @@ export function defineHook(options: DefineHookOptions): DuplicatiHook {
     }
   }
   return Object.freeze({ run, main });
+}
+
+/** A hook's options with their defaults applied. */
+interface HookSettings {
+  readonly options: DefineHookOptions;
+  readonly operations: NonNullable<DefineHookOptions['operations']>;
+  readonly userLogger: Logger;
+  readonly abortAt: NonNullable<DefineHookOptions['abortAtDeadline']>;
+}
+
+/** `io` with the process's own streams where the caller gave none. */
+type ResolvedIO = HookIO & { readonly stdout: LineSink; readonly stderr: LineSink };
+
+/** One run of the hook against `env`; resolves to the exit code and never rejects. */
+async function runHook(
+  settings: HookSettings,
+  env: Readonly<Record<string, string | undefined>>,
+  given: HookIO,
+): Promise<number> {
+  const { options, userLogger } = settings;
+  // The only place the library falls back to the process's own streams.
+  const io: ResolvedIO = { ...given, stdout: given.stdout ?? process.stdout, stderr: given.stderr ?? process.stderr };
+  const bare = new HookOutput({
+    stdout: io.stdout,
+    stderr: io.stderr,
+    ...(io.eol === undefined ? {} : { eol: io.eol }),
+  });
+  /** The environment is not one Duplicati gives a script: say so and stop the operation. */
+  const unusable = async (e: unknown): Promise<number> => {
+    bare.stderrWarning(describeError(e));
+    userLogger.error('hook environment unusable', { error: describeError(e) });
+    await bare.flush();
+    return HookExitCode.StopWithError;
+  };
+  let event: HookEvent;
+  let operation: OperationName;
+  try {
+    event = readHookEvent(env);
+    operation = readHookOperation(env);
+  } catch (e) {
+    return unusable(e);
+  }
+  const handler = event === 'BEFORE' ? options.before : event === 'AFTER' ? options.after : options.postBackup;
+  if (!handler || !inScope(operation, settings.operations)) return HookExitCode.Continue;
+
+  let denv: DuplicatiHookEnv;
+  try {
+    denv = readDuplicatiEnv(env, io.pathSeparator === undefined ? {} : { pathSeparator: io.pathSeparator });
+  } catch (e) {
+    return unusable(e);
+  }
+  const { ctx, output, budget } = hookContext(settings, io, event, operation, denv);
+
+  let outcome: Normalised;
+  budget.start();
+  try {
+    outcome = normaliseOutcome(await handler(ctx));
+    for (const [k, v] of Object.entries(outcome.options)) output.option(k, v);
+  } catch (e) {
+    outcome = outcomeOfError(e, io.signal);
+  } finally {
+    budget.stop();
+  }
+  const code = finish(event, ctx.required, outcome, output, userLogger);
+  await output.flush();
+  return code;
+}
+
+/** The handler's context: the parsed environment, output, logger, time budget and signal. */
+function hookContext(
+  settings: HookSettings,
+  io: ResolvedIO,
+  event: HookEvent,
+  operation: OperationName,
+  denv: DuplicatiHookEnv,
+): { ctx: HookContext; output: HookOutput; budget: ReturnType<typeof createHookBudget> } {
+  const { options } = settings;
+  const required =
+    event === 'BEFORE' &&
+    (options.required === undefined || options.required === 'auto' ? denv.required : options.required);
+  const output = new HookOutput({
+    stdout: io.stdout,
+    stderr: io.stderr,
+    secrets: secretsOf(denv),
+    acceptOptions: event === 'BEFORE',
+    ...(io.eol === undefined ? {} : { eol: io.eol }),
+    ...(io.pathSeparator === undefined ? {} : { pathSeparator: io.pathSeparator }),
+  });
+  const logger = teeLogger(duplicatiScriptLogger(output), settings.userLogger);
+  const budget = createHookBudget({
+    timeoutMs: denv.scriptTimeoutMs,
+    warn: (m) => logger.warn(m),
+    abortBeforeDeadline: settings.abortAt.includes(event),
+    ...(options.warnAt === undefined ? {} : { warnAt: options.warnAt }),
+    ...(io.startedAt === undefined ? {} : { startedAt: io.startedAt }),
+    ...(io.now === undefined ? {} : { now: io.now }),
+  });
+  if (denv.resultError) logger.warn(denv.resultError.message);
+
+  const ctx: HookContext = Object.freeze({
+    env: denv,
+    event,
+    operation,
+    required,
+    output,
+    logger,
+    signal: anySignal(io.signal, budget.signal),
+    budget,
+    result: denv.result,
+  });
+  return { ctx, output, budget };
+}
+
+/**
+ * Run the hook as the process Duplicati started: against `process.env` and its streams, with
+ * SIGTERM/SIGINT as the abort, and exit with the code — also when the handler crashes or never
+ * settles.
+ */
+async function runAsProcess(run: DuplicatiHook['run']): Promise<void> {
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    controller.abort(new Error(`received ${sig}`));
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  let settled = false;
+  const crash = (e: unknown): void => {
+    // Node's own exit code for a crash is 1, which Duplicati reads as "skip, all fine".
+    settled = true;
+    try {
+      process.stderr.write(`hook crashed: ${describeError(e)}\n`);
+    } finally {
+      process.exit(HookExitCode.StopWithError);
+    }
+  };
+  // A handler awaiting a promise that nothing will settle lets the event loop drain, and Node
+  // then exits 0: Duplicati would run the backup as if the hook had succeeded.
+  process.on('exit', () => {
+    if (settled) return;
+    process.exitCode = HookExitCode.StopWithError;
+    try {
+      process.stderr.write('hook ended before its handler finished (it awaited something that never settles)\n');
+    } catch {
+      // nothing left to report to
+    }
+  });
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
+  // A closed pipe (Duplicati stopped reading after the timeout) must not crash the hook.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
+  const code = await run(process.env, {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    signal: controller.signal,
+    startedAt: performance.timeOrigin,
+  });
+  settled = true;
+  process.exit(code);
 }
 
 function finish(

@@ -196,140 +196,200 @@ export async function restoreDrill(options: RestoreDrillOptions): Promise<DrillR
   const parsed = optionsSchema.safeParse(options);
   if (!parsed.success) throw configErrorFrom('invalid restore drill options', parsed.error);
   const scratchDir = path.resolve(options.scratchDir);
-  if (options.scratchRestore) {
-    const refused = options.targets.map((t) => scratchRefusal(t, scratchDir)).filter((r) => r !== undefined);
-    if (refused.length) {
-      throw new ConfigError(
-        'a restore drill only restores into scratch targets',
-        refused.map((message) => ({ path: 'targets', message })),
-      );
-    }
-  }
+  if (options.scratchRestore) refuseLiveTargets(options.targets, scratchDir);
   const signal = options.signal ?? neverAborted();
   const logger = childLogger(options.logger ?? silentLogger, { drill: options.job });
-  const dup = options.client;
   const startedAt = new Date();
   const t0 = performance.now();
-  const errors: string[] = [];
-  let job: { id: string | null; name: string } = { id: null, name: options.job };
-  let chosen: Fileset | undefined;
-  let workDir: string | null = options.workDir ?? null;
-  let duplicati: DrillEvidence['duplicati'] = null;
-  let restoredFiles = 0;
-  let restoredBytes = 0;
-  let report: RestoreReport | undefined;
-  let restoreMs = 0;
-  let verifyMs = 0;
-  let checksMs = 0;
-  let consistency: DrillConsistency[] = [];
   const checks = [
     ...(options.checks ?? []),
     ...(options.targetChecks === false ? [] : options.targets.flatMap((t) => checksOfTarget(t))),
   ];
   await fsp.mkdir(scratchDir, { recursive: true });
   const runDir = await fsp.mkdtemp(path.join(scratchDir, 'drill-'));
-  const restoreDir = path.join(runDir, 'restore');
+  const run: DrillRun = {
+    options,
+    signal,
+    logger,
+    runDir,
+    checks,
+    errors: [],
+    job: { id: null, name: options.job },
+    chosen: undefined,
+    workDir: options.workDir ?? null,
+    duplicati: null,
+    restoredFiles: 0,
+    restoredBytes: 0,
+    report: undefined,
+    restoreMs: 0,
+    verifyMs: 0,
+    checksMs: 0,
+    consistency: [],
+  };
 
   try {
-    const found = await findJob(dup, options.job, signal);
-    job = found;
-    chosen = await chooseVersion(dup, found, { version: options.version, time: options.time }, signal);
-    logger.info('drilling version', { job: found.name, version: chosen.version, time: chosen.time });
-    workDir ??= await locateWorkDir(dup, found, chosen, signal);
-    const staged = await restoreStagedFolder(dup, found, {
-      version: chosen,
-      workDir,
-      restoreDir,
-      wait: options.wait,
-      signal,
-      onOutcome: (outcome, ms) => {
-        restoreMs = ms;
-        duplicati = {
-          result: outcome.result,
-          taskId: outcome.taskId,
-          warnings: [...outcome.warnings],
-          errors: [...outcome.errors],
-        };
-      },
-    });
-    ({ restoredFiles, restoredBytes } = staged);
-    const from = staged.from;
-    if (!from) throw notStagedError(workDir, restoredFiles);
-
-    const v0 = performance.now();
-    report = await createRestorePlan({ targets: options.targets, logger }).run({
-      from,
-      dryRun: !options.scratchRestore,
-      reject: false,
-      signal,
-      workDir: path.join(runDir, 'work'),
-    });
-    verifyMs = performance.now() - v0;
-    const bad = report.checksums.filter((c) => !c.ok);
-    if (bad.length) {
-      errors.push(
-        `${bad.length} artifact(s) failed their checksum: ${bad.map((c) => `${c.path} (${c.problem ?? 'differs'})`).join(', ')}`,
-      );
-    }
-    for (const e of report.entries) {
-      if (e.ok) continue;
-      const failed = e.verification?.checks.filter((c) => !c.ok) ?? [];
-      const why = failed.length
-        ? failed.map((c) => `${c.name}: ${c.detail ?? 'failed'}`).join('; ')
-        : (e.error?.message.split('\n')[0] ?? e.status);
-      errors.push(`${e.name}${e.target ? ` (${e.target})` : ''}: ${why}`);
-    }
-    if (!report.ok && errors.length === 0) errors.push('the restore plan failed');
-    if (report.entries.length > 0 && report.entries.every((e) => e.status === 'skipped')) {
-      errors.push('no target accepted any manifest entry: nothing was checked beyond checksums');
-    }
-    // Consistency checks compare verified material with the version; after a checksum failure
-    // there is nothing trustworthy to compare.
-    if (checks.length && bad.length === 0) {
-      const c0 = performance.now();
-      const jobId = found.id;
-      const time = chosen.time;
-      consistency = await runDrillChecks(checks, {
-        client: dup,
-        job: { id: found.id, name: found.name },
-        version: chosen.version,
-        versionTime: time,
-        workDir,
-        from,
-        manifest: report.manifest,
-        report,
-        scratchDir: path.join(runDir, 'checks'),
-        signal,
-        logger,
-        listVersionFiles: (folder) => listVersionFiles(dup, jobId, time, folder, signal),
-      });
-      checksMs = performance.now() - c0;
-      for (const c of consistency) if (!c.ok) errors.push(`${c.name}: ${c.detail}`);
-    }
+    await drillSteps(run);
   } catch (e) {
     if (signal.aborted) {
       await cleanupRun(runDir, options.keep, logger);
       throw signal.reason;
     }
-    errors.push(e instanceof Error ? e.message : String(e));
-    logger.error('restore drill failed', { error: errors[errors.length - 1] });
+    run.errors.push(e instanceof Error ? e.message : String(e));
+    logger.error('restore drill failed', { error: run.errors[run.errors.length - 1] });
   }
 
   const kept = options.keep === true;
   await cleanupRun(runDir, kept, logger);
-  const finishedAt = new Date();
+  const evidence = evidenceOf(run, { startedAt, finishedAt: new Date(), t0, kept });
+  const files = await keepEvidence(run, evidence);
+  const notified = await notifyFailure(run, evidence, files);
+  return { ...evidence, files, notified };
+}
+
+/** One drill's inputs and what its steps found; the evidence is built from it. */
+interface DrillRun {
+  readonly options: RestoreDrillOptions;
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+  /** The drill's own `drill-*` folder inside the scratch folder. */
+  readonly runDir: string;
+  readonly checks: readonly DrillCheck[];
+  /** Why the drill fails, one line each; empty when it passes. */
+  readonly errors: string[];
+  job: { id: string | null; name: string };
+  chosen: Fileset | undefined;
+  workDir: string | null;
+  duplicati: DrillEvidence['duplicati'];
+  restoredFiles: number;
+  restoredBytes: number;
+  report: RestoreReport | undefined;
+  restoreMs: number;
+  verifyMs: number;
+  checksMs: number;
+  consistency: DrillConsistency[];
+}
+
+/** With `scratchRestore`, refuse targets that show they would write outside the scratch folder. */
+function refuseLiveTargets(targets: readonly RestoreTarget[], scratchDir: string): void {
+  const refused = targets.map((t) => scratchRefusal(t, scratchDir)).filter((r) => r !== undefined);
+  if (refused.length) {
+    throw new ConfigError(
+      'a restore drill only restores into scratch targets',
+      refused.map((message) => ({ path: 'targets', message })),
+    );
+  }
+}
+
+/** Pick the version, have Duplicati restore its work folder, verify it, run the consistency checks. */
+async function drillSteps(run: DrillRun): Promise<void> {
+  const { options, signal, logger } = run;
+  const dup = options.client;
+  const found = await findJob(dup, options.job, signal);
+  run.job = found;
+  const chosen = await chooseVersion(dup, found, { version: options.version, time: options.time }, signal);
+  run.chosen = chosen;
+  logger.info('drilling version', { job: found.name, version: chosen.version, time: chosen.time });
+  run.workDir ??= await locateWorkDir(dup, found, chosen, signal);
+  const workDir = run.workDir;
+  const staged = await restoreStagedFolder(dup, found, {
+    version: chosen,
+    workDir,
+    restoreDir: path.join(run.runDir, 'restore'),
+    wait: options.wait,
+    signal,
+    onOutcome: (outcome, ms) => {
+      run.restoreMs = ms;
+      run.duplicati = {
+        result: outcome.result,
+        taskId: outcome.taskId,
+        warnings: [...outcome.warnings],
+        errors: [...outcome.errors],
+      };
+    },
+  });
+  run.restoredFiles = staged.restoredFiles;
+  run.restoredBytes = staged.restoredBytes;
+  const from = staged.from;
+  if (!from) throw notStagedError(workDir, run.restoredFiles);
+
+  const report = await verifyStaged(run, from);
+  // Consistency checks compare verified material with the version; after a checksum failure
+  // there is nothing trustworthy to compare.
+  if (run.checks.length && report.checksums.every((c) => c.ok)) {
+    const c0 = performance.now();
+    const jobId = found.id;
+    const time = chosen.time;
+    run.consistency = await runDrillChecks(run.checks, {
+      client: dup,
+      job: { id: found.id, name: found.name },
+      version: chosen.version,
+      versionTime: time,
+      workDir,
+      from,
+      manifest: report.manifest,
+      report,
+      scratchDir: path.join(run.runDir, 'checks'),
+      signal,
+      logger,
+      listVersionFiles: (folder) => listVersionFiles(dup, jobId, time, folder, signal),
+    });
+    run.checksMs = performance.now() - c0;
+    for (const c of run.consistency) if (!c.ok) run.errors.push(`${c.name}: ${c.detail}`);
+  }
+}
+
+/** Run the restore plan over the staged folder (a dry run, unless `scratchRestore`); record what failed. */
+async function verifyStaged(run: DrillRun, from: string): Promise<RestoreReport> {
+  const { options, errors } = run;
+  const v0 = performance.now();
+  const report = await createRestorePlan({ targets: options.targets, logger: run.logger }).run({
+    from,
+    dryRun: !options.scratchRestore,
+    reject: false,
+    signal: run.signal,
+    workDir: path.join(run.runDir, 'work'),
+  });
+  run.report = report;
+  run.verifyMs = performance.now() - v0;
+  const bad = report.checksums.filter((c) => !c.ok);
+  if (bad.length) {
+    errors.push(
+      `${bad.length} artifact(s) failed their checksum: ${bad.map((c) => `${c.path} (${c.problem ?? 'differs'})`).join(', ')}`,
+    );
+  }
+  for (const e of report.entries) {
+    if (e.ok) continue;
+    const failed = e.verification?.checks.filter((c) => !c.ok) ?? [];
+    const why = failed.length
+      ? failed.map((c) => `${c.name}: ${c.detail ?? 'failed'}`).join('; ')
+      : (e.error?.message.split('\n')[0] ?? e.status);
+    errors.push(`${e.name}${e.target ? ` (${e.target})` : ''}: ${why}`);
+  }
+  if (!report.ok && errors.length === 0) errors.push('the restore plan failed');
+  if (report.entries.length > 0 && report.entries.every((e) => e.status === 'skipped')) {
+    errors.push('no target accepted any manifest entry: nothing was checked beyond checksums');
+  }
+  return report;
+}
+
+/** The drill's evidence: verdict, version, what was restored and checked, and how long each part took. */
+function evidenceOf(
+  run: DrillRun,
+  times: { startedAt: Date; finishedAt: Date; t0: number; kept: boolean },
+): DrillEvidence {
+  const { report, chosen, errors } = run;
   const ok = errors.length === 0 && report?.ok === true;
-  const evidence: DrillEvidence = {
+  return {
     ok,
     verdict: ok ? 'pass' : 'fail',
-    job,
+    job: run.job,
     version: chosen?.version ?? null,
     versionTime: chosen?.time ?? null,
-    workDir,
-    mode: options.scratchRestore ? 'scratch-restore' : 'verify',
-    duplicati,
-    restoredFiles,
-    restoredBytes,
+    workDir: run.workDir,
+    mode: run.options.scratchRestore ? 'scratch-restore' : 'verify',
+    duplicati: run.duplicati,
+    restoredFiles: run.restoredFiles,
+    restoredBytes: run.restoredBytes,
     manifest: report
       ? {
           host: report.manifest.host,
@@ -348,56 +408,64 @@ export async function restoreDrill(options: RestoreDrillOptions): Promise<DrillR
         }))
       : [],
     entries: report ? entriesOf(report) : [],
-    consistency,
+    consistency: run.consistency,
     durations: {
-      restoreMs: Math.round(restoreMs),
-      verifyMs: Math.round(verifyMs),
-      checksMs: Math.round(checksMs),
-      totalMs: Math.round(performance.now() - t0),
+      restoreMs: Math.round(run.restoreMs),
+      verifyMs: Math.round(run.verifyMs),
+      checksMs: Math.round(run.checksMs),
+      totalMs: Math.round(performance.now() - times.t0),
     },
-    startedAt: startedAt.toISOString(),
-    finishedAt: finishedAt.toISOString(),
-    scratch: { dir: runDir, kept },
+    startedAt: times.startedAt.toISOString(),
+    finishedAt: times.finishedAt.toISOString(),
+    scratch: { dir: run.runDir, kept: times.kept },
     errors,
   };
+}
 
-  let files: DrillEvidenceFiles | undefined;
-  if (options.evidenceDir) {
-    try {
-      files = await writeDrillEvidence(options.evidenceDir, evidence, { signal });
-    } catch (e) {
-      if (signal.aborted) throw signal.reason;
-      // The verdict still stands; a drill whose evidence cannot be kept must say so loudly.
-      logger.error('could not write the drill evidence', { dir: options.evidenceDir, error: (e as Error).message });
-      errors.push(`could not write the evidence to ${options.evidenceDir}: ${(e as Error).message}`);
-    }
+/** Write the evidence into `evidenceDir`, when given; a failure to write is one more error. */
+async function keepEvidence(run: DrillRun, evidence: DrillEvidence): Promise<DrillEvidenceFiles | undefined> {
+  const { options, signal } = run;
+  if (!options.evidenceDir) return undefined;
+  try {
+    return await writeDrillEvidence(options.evidenceDir, evidence, { signal });
+  } catch (e) {
+    if (signal.aborted) throw signal.reason;
+    // The verdict still stands; a drill whose evidence cannot be kept must say so loudly.
+    run.logger.error('could not write the drill evidence', { dir: options.evidenceDir, error: (e as Error).message });
+    run.errors.push(`could not write the evidence to ${options.evidenceDir}: ${(e as Error).message}`);
+    return undefined;
   }
+}
 
-  let notified: NotifyResult[] = [];
-  if (!evidence.ok && options.notifiers?.length) {
-    notified = await notifyAll(
-      options.notifiers,
-      {
-        kind: 'failure',
-        title: `Restore drill of ${job.name} failed`,
-        message: [
-          `Version ${evidence.version ?? '?'}${evidence.versionTime ? ` (${evidence.versionTime})` : ''} did not pass:`,
-          ...errors.slice(0, 5).map((x) => `- ${x}`),
-          ...(files ? [`Evidence: ${files.markdown}`] : []),
-        ].join('\n'),
-        job: job.name,
-        durationMs: evidence.durations.totalMs,
-        details: {
-          verdict: evidence.verdict,
-          version: evidence.version,
-          versionTime: evidence.versionTime,
-          errors: errors.slice(0, 20),
-        },
+/** Tell the notifiers when the drill failed (never when it passed). */
+async function notifyFailure(
+  run: DrillRun,
+  evidence: DrillEvidence,
+  files: DrillEvidenceFiles | undefined,
+): Promise<NotifyResult[]> {
+  const { options, errors, job } = run;
+  if (evidence.ok || !options.notifiers?.length) return [];
+  return notifyAll(
+    options.notifiers,
+    {
+      kind: 'failure',
+      title: `Restore drill of ${job.name} failed`,
+      message: [
+        `Version ${evidence.version ?? '?'}${evidence.versionTime ? ` (${evidence.versionTime})` : ''} did not pass:`,
+        ...errors.slice(0, 5).map((x) => `- ${x}`),
+        ...(files ? [`Evidence: ${files.markdown}`] : []),
+      ].join('\n'),
+      job: job.name,
+      durationMs: evidence.durations.totalMs,
+      details: {
+        verdict: evidence.verdict,
+        version: evidence.version,
+        versionTime: evidence.versionTime,
+        errors: errors.slice(0, 20),
       },
-      { signal, logger },
-    );
-  }
-  return { ...evidence, files, notified };
+    },
+    { signal: run.signal, logger: run.logger },
+  );
 }
 
 async function cleanupRun(runDir: string, keep: boolean | undefined, logger: Logger): Promise<void> {

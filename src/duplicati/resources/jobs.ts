@@ -222,6 +222,93 @@ function show(name: string, v: string | null): string | null {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(v) ? redactUrl(v) : v;
 }
 
+/** What `apply` worked out from a spec before looking at the server. */
+interface ApplyPlan {
+  readonly spec: JobSpec;
+  readonly desired: Map<string, string>;
+  readonly schedule: ScheduleInput | null;
+  readonly filters: { order: number; include: boolean; expression: string }[];
+  readonly dryRun: boolean;
+  readonly req: RequestOptions;
+}
+
+/**
+ * Diff the description, tags, target and sources of an existing job against the spec. A target
+ * URL that differs only where the server masks a secret is kept (unless `overwrite`).
+ */
+function diffFields(
+  spec: JobSpec,
+  current: Backup,
+  overwrite: boolean,
+  changes: JobChange[],
+  maskedKept: string[],
+): { description: string; targetUrl: string } {
+  const description = spec.description ?? current.description;
+  if (description !== current.description) {
+    changes.push({ field: 'description', before: current.description, after: description });
+  }
+  if (spec.tags && spec.tags.join('\n') !== current.tags.join('\n')) {
+    changes.push({ field: 'tags', before: current.tags.join(', '), after: spec.tags.join(', ') });
+  }
+  let targetUrl = spec.target;
+  if (current.targetUrl !== spec.target) {
+    const comparable = maskLike(spec.target, current.targetUrl);
+    if (comparable === current.targetUrl && !overwrite) {
+      targetUrl = current.targetUrl;
+      maskedKept.push('target');
+    } else {
+      changes.push({ field: 'target', before: redactUrl(current.targetUrl), after: redactUrl(spec.target) });
+    }
+  }
+  if (current.sources.join('\n') !== spec.sources.join('\n')) {
+    changes.push({ field: 'sources', before: current.sources.join(', '), after: spec.sources.join(', ') });
+  }
+  return { description, targetUrl };
+}
+
+/**
+ * The settings to send: the job's own unmanaged ones kept, managed ones set to the spec's values
+ * (a masked secret kept unless `overwrite`), managed ones the spec dropped removed.
+ */
+function mergeSettings(
+  current: Backup,
+  desired: ReadonlyMap<string, string>,
+  overwrite: boolean,
+  changes: JobChange[],
+  maskedKept: string[],
+): { name: string; value: string | null; filter?: string }[] {
+  const settings: { name: string; value: string | null; filter?: string }[] = [];
+  const seen = new Set<string>();
+  for (const s of current.settings) {
+    seen.add(s.name);
+    const want = desired.get(s.name);
+    if (want === undefined) {
+      if (MANAGED.has(s.name)) {
+        changes.push({ field: `settings.${s.name}`, before: show(s.name, s.value), after: null });
+        continue;
+      }
+      settings.push({ name: s.name, value: s.value, ...(s.filter ? { filter: s.filter } : {}) });
+      continue;
+    }
+    if (isMasked(s.value) && !overwrite) {
+      // The server hides the stored value; sending the placeholder back keeps it.
+      maskedKept.push(`settings.${s.name}`);
+      settings.push({ name: s.name, value: s.value });
+      continue;
+    }
+    if ((s.value ?? '') !== want) {
+      changes.push({ field: `settings.${s.name}`, before: show(s.name, s.value), after: show(s.name, want) });
+    }
+    settings.push({ name: s.name, value: want });
+  }
+  for (const [name, value] of desired) {
+    if (seen.has(name)) continue;
+    changes.push({ field: `settings.${name}`, before: null, after: show(name, value) });
+    settings.push({ name, value });
+  }
+  return settings;
+}
+
 /** Jobs as code. */
 export class JobsResource {
   readonly #ctx: ClientContext;
@@ -277,83 +364,43 @@ export class JobsResource {
     const filters = (spec.filters ?? []).map((f, i) => ({ order: i, include: f.include, expression: f.expression }));
 
     const summary = await backups.findByName(spec.name, req);
-    if (!summary) {
-      const changes: JobChange[] = [
-        { field: 'name', before: null, after: spec.name },
-        { field: 'target', before: null, after: redactUrl(spec.target) },
-        { field: 'sources', before: null, after: spec.sources.join(', ') },
-        ...[...desired].map(([k, v]) => ({ field: `settings.${k}`, before: null, after: show(k, v) })),
-      ];
-      if (schedule) changes.push({ field: 'schedule', before: null, after: this.#describeSchedule(spec) });
-      const body: BackupInput = {
-        name: spec.name,
-        description: spec.description ?? '',
-        tags: spec.tags ?? [],
-        targetUrl: spec.target,
-        sources: spec.sources,
-        settings: [...desired].map(([name, value]) => ({ name, value })),
-        filters,
-        schedule,
-      };
-      const id = dryRun ? null : (await backups.create(body, req)).id;
-      return { name: spec.name, action: 'create', id, changes, dryRun, maskedKept: [] };
-    }
-
+    const plan: ApplyPlan = { spec, desired, schedule, filters, dryRun, req };
+    if (!summary) return this.#create(plan);
     const current = await backups.get(summary.id, req);
+    return this.#update(plan, current, options.overwriteMaskedSecrets ?? false);
+  }
+
+  /** A job that does not exist yet: every field is a change; created unless a dry run. */
+  async #create(plan: ApplyPlan): Promise<ApplyResult> {
+    const { spec, desired, schedule, dryRun } = plan;
+    const changes: JobChange[] = [
+      { field: 'name', before: null, after: spec.name },
+      { field: 'target', before: null, after: redactUrl(spec.target) },
+      { field: 'sources', before: null, after: spec.sources.join(', ') },
+      ...[...desired].map(([k, v]) => ({ field: `settings.${k}`, before: null, after: show(k, v) })),
+    ];
+    if (schedule) changes.push({ field: 'schedule', before: null, after: this.#describeSchedule(spec) });
+    const body: BackupInput = {
+      name: spec.name,
+      description: spec.description ?? '',
+      tags: spec.tags ?? [],
+      targetUrl: spec.target,
+      sources: spec.sources,
+      settings: [...desired].map(([name, value]) => ({ name, value })),
+      filters: plan.filters,
+      schedule,
+    };
+    const id = dryRun ? null : (await this.#ctx.client.backups.create(body, plan.req)).id;
+    return { name: spec.name, action: 'create', id, changes, dryRun, maskedKept: [] };
+  }
+
+  /** An existing job: diff it against the spec and update it (unless a dry run or unchanged). */
+  async #update(plan: ApplyPlan, current: Backup, overwrite: boolean): Promise<ApplyResult> {
+    const { spec, schedule, filters, dryRun } = plan;
     const changes: JobChange[] = [];
     const maskedKept: string[] = [];
-    const overwrite = options.overwriteMaskedSecrets ?? false;
-
-    const description = spec.description ?? current.description;
-    if (description !== current.description) {
-      changes.push({ field: 'description', before: current.description, after: description });
-    }
-    if (spec.tags && spec.tags.join('\n') !== current.tags.join('\n')) {
-      changes.push({ field: 'tags', before: current.tags.join(', '), after: spec.tags.join(', ') });
-    }
-    let targetUrl = spec.target;
-    if (current.targetUrl !== spec.target) {
-      const comparable = maskLike(spec.target, current.targetUrl);
-      if (comparable === current.targetUrl && !overwrite) {
-        targetUrl = current.targetUrl;
-        maskedKept.push('target');
-      } else {
-        changes.push({ field: 'target', before: redactUrl(current.targetUrl), after: redactUrl(spec.target) });
-      }
-    }
-    if (current.sources.join('\n') !== spec.sources.join('\n')) {
-      changes.push({ field: 'sources', before: current.sources.join(', '), after: spec.sources.join(', ') });
-    }
-
-    const settings: { name: string; value: string | null; filter?: string }[] = [];
-    const seen = new Set<string>();
-    for (const s of current.settings) {
-      seen.add(s.name);
-      const want = desired.get(s.name);
-      if (want === undefined) {
-        if (MANAGED.has(s.name)) {
-          changes.push({ field: `settings.${s.name}`, before: show(s.name, s.value), after: null });
-          continue;
-        }
-        settings.push({ name: s.name, value: s.value, ...(s.filter ? { filter: s.filter } : {}) });
-        continue;
-      }
-      if (isMasked(s.value) && !overwrite) {
-        // The server hides the stored value; sending the placeholder back keeps it.
-        maskedKept.push(`settings.${s.name}`);
-        settings.push({ name: s.name, value: s.value });
-        continue;
-      }
-      if ((s.value ?? '') !== want) {
-        changes.push({ field: `settings.${s.name}`, before: show(s.name, s.value), after: show(s.name, want) });
-      }
-      settings.push({ name: s.name, value: want });
-    }
-    for (const [name, value] of desired) {
-      if (seen.has(name)) continue;
-      changes.push({ field: `settings.${name}`, before: null, after: show(name, value) });
-      settings.push({ name, value });
-    }
+    const { description, targetUrl } = diffFields(spec, current, overwrite, changes, maskedKept);
+    const settings = mergeSettings(current, plan.desired, overwrite, changes, maskedKept);
 
     const curFilters = current.filters.map((f) => `${f.include ? '+' : '-'}${f.expression}`).join('\n');
     const newFilters = filters.map((f) => `${f.include ? '+' : '-'}${f.expression}`).join('\n');
@@ -369,7 +416,7 @@ export class JobsResource {
       return { name: spec.name, action: 'unchanged', id: current.id, changes, dryRun, maskedKept };
     }
     if (!dryRun) {
-      await backups.update(
+      await this.#ctx.client.backups.update(
         current.id,
         {
           name: current.name,
@@ -388,7 +435,7 @@ export class JobsResource {
               ? { ...schedule, time: current.schedule.time }
               : schedule,
         },
-        req,
+        plan.req,
       );
     }
     return { name: spec.name, action: 'update', id: current.id, changes, dryRun, maskedKept };

@@ -183,6 +183,34 @@ export interface StateConfig {
 
 const MAX_TASK_HISTORY = 100;
 
+/** What changed between the previous version's entries and a new snapshot's (folders have size < 0). */
+function diffVersion(previous: { readonly entries: readonly StoredEntry[] } | undefined, entries: StoredEntry[]) {
+  const prevMap = new Map((previous?.entries ?? []).map((e) => [e.path, e]));
+  const curMap = new Map(entries.map((e) => [e.path, e]));
+  const files = entries.filter((e) => e.size >= 0);
+  let added = 0;
+  let addedSize = 0;
+  let modified = 0;
+  let modifiedSize = 0;
+  let addedFolders = 0;
+  for (const e of entries) {
+    const p = prevMap.get(e.path);
+    if (e.size < 0) {
+      if (!p) addedFolders++;
+    } else if (!p) {
+      added++;
+      addedSize += e.size;
+    } else if (p.sha256 !== e.sha256) {
+      modified++;
+      modifiedSize += e.size;
+    }
+  }
+  const deletedFiles = [...prevMap.values()].filter((e) => e.size >= 0 && !curMap.has(e.path)).length;
+  const deletedFolders = [...prevMap.values()].filter((e) => e.size < 0 && !curMap.has(e.path)).length;
+  const changed = added + modified + deletedFiles + addedFolders + deletedFolders > 0;
+  return { files, added, addedSize, modified, modifiedSize, addedFolders, deletedFiles, deletedFolders, changed };
+}
+
 function settingValue(b: FakeBackup, name: string): string | undefined {
   for (const s of b.settings) {
     const n = s.Name.replace(/^--/, '');
@@ -645,29 +673,8 @@ export class FakeState {
     else if (interrupted) issues.warnings.push('The backup was stopped before it finished; the version is partial');
 
     const previous = b.versions.at(-1);
-    const prevMap = new Map((previous?.entries ?? []).map((e) => [e.path, e]));
-    const curMap = new Map(entries.map((e) => [e.path, e]));
-    const files = entries.filter((e) => e.size >= 0);
-    let added = 0;
-    let addedSize = 0;
-    let modified = 0;
-    let modifiedSize = 0;
-    let addedFolders = 0;
-    for (const e of entries) {
-      const p = prevMap.get(e.path);
-      if (e.size < 0) {
-        if (!p) addedFolders++;
-      } else if (!p) {
-        added++;
-        addedSize += e.size;
-      } else if (p.sha256 !== e.sha256) {
-        modified++;
-        modifiedSize += e.size;
-      }
-    }
-    const deletedFiles = [...prevMap.values()].filter((e) => e.size >= 0 && !curMap.has(e.path)).length;
-    const deletedFolders = [...prevMap.values()].filter((e) => e.size < 0 && !curMap.has(e.path)).length;
-    const changed = added + modified + deletedFiles + addedFolders + deletedFolders > 0;
+    const { files, added, addedSize, modified, modifiedSize, addedFolders, deletedFiles, deletedFolders, changed } =
+      diffVersion(previous, entries);
     // A stopped run keeps what it stored as a partial version, but never an empty one that
     // would become the newest.
     const keepVersion =
@@ -680,18 +687,8 @@ export class FakeState {
     let uploaded = 0;
     const verified: string[] = [];
     if (keepVersion) {
-      let time = new Date(Math.floor(begin.getTime() / 1000) * 1000);
-      if (previous && time.getTime() <= previous.time.getTime()) time = new Date(previous.time.getTime() + 1000);
-      const fileSizes = files.reduce((n, e) => n + e.size, 0);
-      b.versions.push({ key, time, dir, entries, fileCount: files.length, fileSizes, isFull: !interrupted });
+      verified.push(await this.storeVersion(b, { key, begin, dir, entries, files, interrupted }));
       uploaded = addedSize + modifiedSize;
-      verified.push(`duplicati-${compactUtc(time)}.dlist.zip`);
-      const keep = Number(settingValue(b, 'keep-versions'));
-      if (Number.isInteger(keep) && keep > 0) {
-        for (const old of b.versions.splice(0, Math.max(0, b.versions.length - keep))) {
-          await rm(old.dir, { recursive: true, force: true });
-        }
-      }
     } else {
       await rm(dir, { recursive: true, force: true });
     }
@@ -750,6 +747,36 @@ export class FakeState {
       TotalFileSize: files.reduce((n, e) => n + e.size, 0),
     });
     this.signal('data');
+  }
+
+  /**
+   * Keep a run's snapshot as the job's newest version (at least a second after the previous one)
+   * and apply `keep-versions`; the name of the dlist file it verified.
+   */
+  private async storeVersion(
+    b: FakeBackup,
+    run: {
+      key: number;
+      begin: Date;
+      dir: string;
+      entries: StoredEntry[];
+      files: StoredEntry[];
+      interrupted: boolean;
+    },
+  ): Promise<string> {
+    const { key, dir, entries, files } = run;
+    const previous = b.versions.at(-1);
+    let time = new Date(Math.floor(run.begin.getTime() / 1000) * 1000);
+    if (previous && time.getTime() <= previous.time.getTime()) time = new Date(previous.time.getTime() + 1000);
+    const fileSizes = files.reduce((n, e) => n + e.size, 0);
+    b.versions.push({ key, time, dir, entries, fileCount: files.length, fileSizes, isFull: !run.interrupted });
+    const keep = Number(settingValue(b, 'keep-versions'));
+    if (Number.isInteger(keep) && keep > 0) {
+      for (const old of b.versions.splice(0, Math.max(0, b.versions.length - keep))) {
+        await rm(old.dir, { recursive: true, force: true });
+      }
+    }
+    return `duplicati-${compactUtc(time)}.dlist.zip`;
   }
 
   private updateBackupMetadata(b: FakeBackup, begin: Date, end: Date, files: readonly StoredEntry[]): void {

@@ -390,7 +390,7 @@ export class JobsResource {
       filters: plan.filters,
       schedule,
     };
-    const id = dryRun ? null : (await this.#ctx.client.backups.create(body, plan.req)).id;
+    const id = dryRun ? null : (await this.#backups.create(body, plan.req)).id;
     return { name: spec.name, action: 'create', id, changes, dryRun, maskedKept: [] };
   }
 
@@ -416,7 +416,7 @@ export class JobsResource {
       return { name: spec.name, action: 'unchanged', id: current.id, changes, dryRun, maskedKept };
     }
     if (!dryRun) {
-      await this.#ctx.client.backups.update(
+      await this.#backups.update(
         current.id,
         {
           name: current.name,

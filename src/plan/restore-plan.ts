@@ -12,6 +12,7 @@ import { hashFile } from '../core/artifact-writer.js';
 import {
   ConfigError,
   DuplicatiKitError,
+  errorGuard,
   PlanError,
   RestoreError,
   VerificationError,
@@ -83,6 +84,16 @@ export class RestorePlanError extends PlanError<EntryResult> {
     this.report = report;
   }
 }
+
+/**
+ * True when `e` is a {@link RestorePlanError}, from this copy of the package or another.
+ *
+ * @example
+ * ```ts
+ * if (isRestorePlanError(e)) console.table(e.report.entries);
+ * ```
+ */
+export const isRestorePlanError = errorGuard<RestorePlanError>('RestorePlanError');
 
 /** A restore plan. */
 export interface RestorePlan {

@@ -85,8 +85,8 @@ export async function immichQueuePauser(options: {
   readonly apiKey: string;
   readonly logger?: Logger;
 }): Promise<QueuePauser> {
-  const { ImmichApiClient } = await import('../apps/immich/index.js');
-  return new ImmichApiClient(options);
+  const { ImmichClient } = await import('../apps/immich/index.js');
+  return new ImmichClient(options);
 }
 
 /** Jellyfin's API client as the checklist's session messenger (loads the Jellyfin module on use). */

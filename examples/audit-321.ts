@@ -4,7 +4,7 @@
  *
  *   DUPLICATI_PASSWORD_FILE=/run/secrets/duplicati node --import tsx examples/audit-321.ts /etc/duplicati-kit.yaml
  */
-import { loadConfig } from 'duplicati-kit';
+import { loadConfig } from 'duplicati-kit/config';
 import { DuplicatiClient } from 'duplicati-kit/duplicati';
 import { auditBackups, NtfyNotifier } from 'duplicati-kit/ops';
 

@@ -7,7 +7,7 @@
  *     node --import tsx examples/gated-restore.ts 2026-11-20T00:00Z
  */
 import { DuplicatiClient } from 'duplicati-kit/duplicati';
-import { ImmichApiClient, ImmichDatabaseTarget } from 'duplicati-kit/immich';
+import { ImmichClient, ImmichDatabaseTarget } from 'duplicati-kit/immich';
 import { dropRestorePoints, restoreWithChecklist } from 'duplicati-kit/ops';
 
 const [time = new Date().toISOString(), confirm] = process.argv.slice(2);
@@ -21,7 +21,7 @@ const options = {
   targets,
   stateDir: '/var/lib/duplicati-kit/restores',
   maintenance: {
-    immich: new ImmichApiClient({ baseUrl: 'http://127.0.0.1:2283', apiKey: process.env.IMMICH_API_KEY ?? '' }),
+    immich: new ImmichClient({ baseUrl: 'http://127.0.0.1:2283', apiKey: process.env.IMMICH_API_KEY ?? '' }),
     stop: [['docker', 'stop', 'immich_server', 'immich_machine_learning'] as [string, ...string[]]],
     start: [['docker', 'start', 'immich_server', 'immich_machine_learning'] as [string, ...string[]]],
   },

@@ -6,7 +6,10 @@
  *
  * @module
  */
-export { DRILL_STATE, defineConfig, loadConfig, resolveConfig } from './config.js';
+import * as config from './config.js';
+import * as registry from './registry.js';
+
+export { defineConfig, loadConfig, resolveConfig } from './config.js';
 export type {
   AppApiConfig,
   AuditConfig,
@@ -21,12 +24,24 @@ export {
   buildNotifier,
   buildSource,
   buildTarget,
-  directSourcePaths,
-  immichQueuePauser,
-  jellyfinMessenger,
   notifierTypes,
   sourceTypes,
   targetTypes,
 } from './registry.js';
 export { runDemo } from './demo.js';
 export type { DemoOptions, DemoReport, DemoStep } from './demo.js';
+
+// ---------------------------------------------------------------------------------------------
+// Deprecated: kept for one minor version (see CHANGELOG.md). Declarations, not `export { … }`
+// lists, so that the `@deprecated` tags survive into the bundled .d.ts files.
+// ---------------------------------------------------------------------------------------------
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const DRILL_STATE = config.DRILL_STATE;
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const directSourcePaths = registry.directSourcePaths;
+/** @deprecated Internal; will be removed in 0.3. Use `new ImmichClient(…)` from duplicati-kit/immich. */
+export const immichQueuePauser = registry.immichQueuePauser;
+/** @deprecated Internal; will be removed in 0.3. Use `new JellyfinClient(…)` from duplicati-kit/jellyfin. */
+export const jellyfinMessenger = registry.jellyfinMessenger;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { ConfigError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { QueuePauser } from '../contracts/maintenance.js';
 import type { Notifier } from '../contracts/notifier.js';
@@ -12,40 +13,47 @@ import type { BackupSource, RestoreTarget } from '../contracts/types.js';
 
 type Factory<T> = (options: Record<string, unknown>) => Promise<T>;
 
+/**
+ * A config entry's fields as the options of the class it names. The config schema only checked
+ * `type`; each constructor validates its own options and throws a ConfigError naming every bad
+ * field, so this is the one place the registry trusts an unchecked shape.
+ */
+const options = <T>(fields: Record<string, unknown>): T => fields as T;
+
 const withoutType = (e: { type: string }): Record<string, unknown> => {
   const { type: _type, ...rest } = e as Record<string, unknown>;
   return rest;
 };
 
 const SOURCES: Record<string, Factory<BackupSource>> = {
-  directory: async (o) => new (await import('../engines/directory/index.js')).DirectorySource(o as never),
-  archive: async (o) => new (await import('../engines/archive/index.js')).ArchiveSource(o as never),
-  sqlite: async (o) => new (await import('../engines/sqlite/index.js')).SqliteSource(o as never),
-  postgres: async (o) => new (await import('../engines/postgres/index.js')).PostgresSource(o as never),
-  jellyfin: async (o) => (await import('../apps/jellyfin/index.js')).jellyfinSource(o as never),
-  immich: async (o) => (await import('../apps/immich/index.js')).immichSource(o as never),
-  mysql: async (o) => new (await import('../engines/mysql/index.js')).MysqlSource(o as never),
-  nginx: async (o) => new (await import('../engines/nginx/index.js')).NginxSource(o as never),
-  mongodb: async (o) => new (await import('../engines/mongo/index.js')).MongoSource(o as never),
+  directory: async (o) => new (await import('../engines/directory/index.js')).DirectorySource(options(o)),
+  archive: async (o) => new (await import('../engines/archive/index.js')).ArchiveSource(options(o)),
+  sqlite: async (o) => new (await import('../engines/sqlite/index.js')).SqliteSource(options(o)),
+  postgres: async (o) => new (await import('../engines/postgres/index.js')).PostgresSource(options(o)),
+  jellyfin: async (o) => (await import('../apps/jellyfin/index.js')).jellyfinSource(options(o)),
+  immich: async (o) => (await import('../apps/immich/index.js')).immichSource(options(o)),
+  mysql: async (o) => new (await import('../engines/mysql/index.js')).MysqlSource(options(o)),
+  nginx: async (o) => new (await import('../engines/nginx/index.js')).NginxSource(options(o)),
+  mongodb: async (o) => new (await import('../engines/mongo/index.js')).MongoSource(options(o)),
 };
 
 const TARGETS: Record<string, Factory<RestoreTarget>> = {
-  directory: async (o) => new (await import('../engines/directory/index.js')).DirectoryTarget(o as never),
-  archive: async (o) => new (await import('../engines/archive/index.js')).ArchiveTarget(o as never),
-  sqlite: async (o) => new (await import('../engines/sqlite/index.js')).SqliteTarget(o as never),
-  postgres: async (o) => new (await import('../engines/postgres/index.js')).PostgresTarget(o as never),
-  jellyfin: async (o) => (await import('../apps/jellyfin/index.js')).jellyfinTarget(o as never),
-  'immich-database': async (o) => new (await import('../apps/immich/index.js')).ImmichDatabaseTarget(o as never),
-  'immich-library': async (o) => new (await import('../apps/immich/index.js')).ImmichLibraryTarget(o as never),
-  mysql: async (o) => new (await import('../engines/mysql/index.js')).MysqlTarget(o as never),
-  nginx: async (o) => new (await import('../engines/nginx/index.js')).NginxTarget(o as never),
-  mongodb: async (o) => new (await import('../engines/mongo/index.js')).MongoTarget(o as never),
+  directory: async (o) => new (await import('../engines/directory/index.js')).DirectoryTarget(options(o)),
+  archive: async (o) => new (await import('../engines/archive/index.js')).ArchiveTarget(options(o)),
+  sqlite: async (o) => new (await import('../engines/sqlite/index.js')).SqliteTarget(options(o)),
+  postgres: async (o) => new (await import('../engines/postgres/index.js')).PostgresTarget(options(o)),
+  jellyfin: async (o) => (await import('../apps/jellyfin/index.js')).jellyfinTarget(options(o)),
+  'immich-database': async (o) => new (await import('../apps/immich/index.js')).ImmichDatabaseTarget(options(o)),
+  'immich-library': async (o) => new (await import('../apps/immich/index.js')).ImmichLibraryTarget(options(o)),
+  mysql: async (o) => new (await import('../engines/mysql/index.js')).MysqlTarget(options(o)),
+  nginx: async (o) => new (await import('../engines/nginx/index.js')).NginxTarget(options(o)),
+  mongodb: async (o) => new (await import('../engines/mongo/index.js')).MongoTarget(options(o)),
 };
 
 const NOTIFIERS: Record<string, Factory<Notifier>> = {
-  ntfy: async (o) => new (await import('../ops/notify.js')).NtfyNotifier(o as never),
-  healthchecks: async (o) => new (await import('../ops/notify.js')).HealthchecksNotifier(o as never),
-  webhook: async (o) => new (await import('../ops/notify.js')).WebhookNotifier(o as never),
+  ntfy: async (o) => new (await import('../ops/notify.js')).NtfyNotifier(options(o)),
+  healthchecks: async (o) => new (await import('../ops/notify.js')).HealthchecksNotifier(options(o)),
+  webhook: async (o) => new (await import('../ops/notify.js')).WebhookNotifier(options(o)),
 };
 
 /** Notifier types a config may name. */
@@ -54,7 +62,7 @@ export const notifierTypes = (): string[] => Object.keys(NOTIFIERS);
 /** Build a notifier from a config entry. */
 export function buildNotifier(entry: { type: string }): Promise<Notifier> {
   const f = NOTIFIERS[entry.type];
-  if (!f) throw new Error(`unknown notifier type ${entry.type}`);
+  if (!f) throw new ConfigError(`unknown notifier type ${entry.type}`);
   return f(withoutType(entry));
 }
 
@@ -66,14 +74,14 @@ export const targetTypes = (): string[] => Object.keys(TARGETS);
 /** Build a source from a config entry (`type` plus the class's options). */
 export function buildSource(entry: { type: string }): Promise<BackupSource> {
   const f = SOURCES[entry.type];
-  if (!f) throw new Error(`unknown source type ${entry.type}`);
+  if (!f) throw new ConfigError(`unknown source type ${entry.type}`);
   return f(withoutType(entry));
 }
 
 /** Build a target from a config entry (`type` plus the class's options). */
 export function buildTarget(entry: { type: string }): Promise<RestoreTarget> {
   const f = TARGETS[entry.type];
-  if (!f) throw new Error(`unknown target type ${entry.type}`);
+  if (!f) throw new ConfigError(`unknown target type ${entry.type}`);
   return f(withoutType(entry));
 }
 
@@ -85,8 +93,8 @@ export async function immichQueuePauser(options: {
   readonly apiKey: string;
   readonly logger?: Logger;
 }): Promise<QueuePauser> {
-  const { ImmichApiClient } = await import('../apps/immich/index.js');
-  return new ImmichApiClient(options);
+  const { ImmichClient } = await import('../apps/immich/index.js');
+  return new ImmichClient(options);
 }
 
 /** Jellyfin's API client as the checklist's session messenger (loads the Jellyfin module on use). */

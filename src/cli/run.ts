@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../core/errors.js';
 import { silentLogger, streamLogger } from '../core/logger.js';
 import { VERSION } from '../core/version.js';
+import { HookExitCode } from '../hooks/protocol.js';
 import { ExitCode } from './exit-codes.js';
 import { reportError } from './output.js';
 import type { CliCommand, CliContext, CliOption } from './types.js';
@@ -145,11 +146,8 @@ export async function runCli(
       // Duplicati reads exit codes 1–4 as "skip" or "run with a warning"; a hook that could not
       // even start must stop the operation (5), and stderr is what Duplicati logs for it.
       io.stderr.write(`duplicati-kit hook: ${e instanceof Error ? e.message : String(e)}\n`);
-      return HOOK_FAILED;
+      return HookExitCode.StopWithError;
     }
     return reportError(errCtx, e);
   }
 }
-
-/** Duplicati run-script exit code: error, do not run the operation. */
-const HOOK_FAILED = 5;

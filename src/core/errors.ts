@@ -81,7 +81,17 @@ export function isDuplicatiKitError(e: unknown): e is DuplicatiKitError {
   return typeof e === 'object' && e !== null && Array.isArray((e as Record<symbol, unknown>)[BRAND]);
 }
 
-function guard<T extends DuplicatiKitError>(name: string): (e: unknown) => e is T {
+/**
+ * A type guard for the error class registered as `errorName`: true for that class and its
+ * subclasses, from this copy of the package or another (the brand, not `instanceof`). Classes
+ * outside this file build their `isXError` with it.
+ *
+ * @example
+ * ```ts
+ * export const isMyError = errorGuard<MyError>('MyError');
+ * ```
+ */
+export function errorGuard<T extends DuplicatiKitError>(name: string): (e: unknown) => e is T {
   return (e: unknown): e is T =>
     isDuplicatiKitError(e) && ((e as unknown as Record<symbol, string[]>)[BRAND] ?? []).includes(name);
 }
@@ -106,7 +116,7 @@ export class ConfigError extends DuplicatiKitError {
     this.issues = issues;
   }
 }
-export const isConfigError = guard<ConfigError>('ConfigError');
+export const isConfigError = errorGuard<ConfigError>('ConfigError');
 
 /** A timeout the library itself set (not the caller's signal) fired. */
 export class TimeoutError extends DuplicatiKitError {
@@ -118,7 +128,7 @@ export class TimeoutError extends DuplicatiKitError {
     this.timeoutMs = timeoutMs;
   }
 }
-export const isTimeoutError = guard<TimeoutError>('TimeoutError');
+export const isTimeoutError = errorGuard<TimeoutError>('TimeoutError');
 
 /** Another process holds the lock of a work directory. */
 export class LockedError extends DuplicatiKitError {
@@ -132,7 +142,7 @@ export class LockedError extends DuplicatiKitError {
     this.holder = holder;
   }
 }
-export const isLockedError = guard<LockedError>('LockedError');
+export const isLockedError = errorGuard<LockedError>('LockedError');
 
 /** A manifest is missing, unreadable, corrupt or of a version this package does not know. */
 export class ManifestError extends DuplicatiKitError {
@@ -144,7 +154,7 @@ export class ManifestError extends DuplicatiKitError {
     this.file = file;
   }
 }
-export const isManifestError = guard<ManifestError>('ManifestError');
+export const isManifestError = errorGuard<ManifestError>('ManifestError');
 
 /**
  * An archive is unsafe or damaged: absolute paths, `..`, links escaping the destination, device
@@ -161,7 +171,7 @@ export class ArchiveError extends DuplicatiKitError {
     this.entry = entry;
   }
 }
-export const isArchiveError = guard<ArchiveError>('ArchiveError');
+export const isArchiveError = errorGuard<ArchiveError>('ArchiveError');
 
 /** The phase of a source or target operation an error happened in. */
 export type Phase = 'check' | 'prepare' | 'cleanup' | 'verify' | 'restore' | 'rollback' | 'finalize';
@@ -180,28 +190,28 @@ export class SourceError extends DuplicatiKitError {
     this.phase = where.phase;
   }
 }
-export const isSourceError = guard<SourceError>('SourceError');
+export const isSourceError = errorGuard<SourceError>('SourceError');
 
 /** A source's preflight check failed: the database is unreachable, a tool is missing, a path is gone. */
 export class SourceUnavailableError extends SourceError {
   static override readonly errorName: string = 'SourceUnavailableError';
   static override readonly defaultCode: string = 'ERR_SOURCE_UNAVAILABLE';
 }
-export const isSourceUnavailableError = guard<SourceUnavailableError>('SourceUnavailableError');
+export const isSourceUnavailableError = errorGuard<SourceUnavailableError>('SourceUnavailableError');
 
 /** Producing an artifact (dump, snapshot, archive) failed. */
 export class DumpError extends SourceError {
   static override readonly errorName: string = 'DumpError';
   static override readonly defaultCode: string = 'ERR_DUMP';
 }
-export const isDumpError = guard<DumpError>('DumpError');
+export const isDumpError = errorGuard<DumpError>('DumpError');
 
 /** Applying restored material failed. */
 export class RestoreError extends SourceError {
   static override readonly errorName: string = 'RestoreError';
   static override readonly defaultCode: string = 'ERR_RESTORE';
 }
-export const isRestoreError = guard<RestoreError>('RestoreError');
+export const isRestoreError = errorGuard<RestoreError>('RestoreError');
 
 /** One failed check inside a verification. */
 export interface VerificationProblem {
@@ -227,7 +237,7 @@ export class VerificationError extends SourceError {
     this.problems = problems;
   }
 }
-export const isVerificationError = guard<VerificationError>('VerificationError');
+export const isVerificationError = errorGuard<VerificationError>('VerificationError');
 
 /** Outcome of one source or target inside a plan. */
 export interface StepResult {
@@ -252,7 +262,7 @@ export class PlanError<R extends StepResult = StepResult> extends DuplicatiKitEr
     this.results = results;
   }
 }
-export const isPlanError = guard<PlanError>('PlanError');
+export const isPlanError = errorGuard<PlanError>('PlanError');
 
 // ---------------------------------------------------------------------------------------------
 // Duplicati client errors. They live here so hooks and ops can classify them without importing
@@ -264,7 +274,7 @@ export class DuplicatiError extends DuplicatiKitError {
   static override readonly errorName: string = 'DuplicatiError';
   static override readonly defaultCode: string = 'ERR_DUPLICATI';
 }
-export const isDuplicatiError = guard<DuplicatiError>('DuplicatiError');
+export const isDuplicatiError = errorGuard<DuplicatiError>('DuplicatiError');
 
 /** Fields describing the HTTP exchange that failed. Path and body are already redacted. */
 export interface ApiErrorDetails {
@@ -295,54 +305,60 @@ export class DuplicatiAPIError extends DuplicatiError {
     this.statusText = details.statusText;
   }
 }
-export const isDuplicatiAPIError = guard<DuplicatiAPIError>('DuplicatiAPIError');
+export const isDuplicatiAPIError = errorGuard<DuplicatiAPIError>('DuplicatiAPIError');
 
 /** 400: the server rejected the request as malformed. */
 export class DuplicatiBadRequestError extends DuplicatiAPIError {
   static override readonly errorName: string = 'DuplicatiBadRequestError';
   static override readonly defaultCode: string = 'ERR_DUPLICATI_BAD_REQUEST';
 }
+export const isDuplicatiBadRequestError = errorGuard<DuplicatiBadRequestError>('DuplicatiBadRequestError');
 /** 401: not logged in, wrong password, expired token, or a missing XSRF token. */
 export class DuplicatiAuthenticationError extends DuplicatiAPIError {
   static override readonly errorName: string = 'DuplicatiAuthenticationError';
   static override readonly defaultCode: string = 'ERR_DUPLICATI_AUTH';
 }
-export const isDuplicatiAuthenticationError = guard<DuplicatiAuthenticationError>('DuplicatiAuthenticationError');
+export const isDuplicatiAuthenticationError = errorGuard<DuplicatiAuthenticationError>('DuplicatiAuthenticationError');
 /** 403: authenticated but not allowed. */
 export class DuplicatiPermissionDeniedError extends DuplicatiAPIError {
   static override readonly errorName: string = 'DuplicatiPermissionDeniedError';
   static override readonly defaultCode: string = 'ERR_DUPLICATI_FORBIDDEN';
 }
+export const isDuplicatiPermissionDeniedError = errorGuard<DuplicatiPermissionDeniedError>(
+  'DuplicatiPermissionDeniedError',
+);
 /** 404: no such backup, task or route. */
 export class DuplicatiNotFoundError extends DuplicatiAPIError {
   static override readonly errorName: string = 'DuplicatiNotFoundError';
   static override readonly defaultCode: string = 'ERR_DUPLICATI_NOT_FOUND';
 }
-export const isDuplicatiNotFoundError = guard<DuplicatiNotFoundError>('DuplicatiNotFoundError');
+export const isDuplicatiNotFoundError = errorGuard<DuplicatiNotFoundError>('DuplicatiNotFoundError');
 /** 409: conflict, e.g. a backup with that name exists. */
 export class DuplicatiConflictError extends DuplicatiAPIError {
   static override readonly errorName: string = 'DuplicatiConflictError';
   static override readonly defaultCode: string = 'ERR_DUPLICATI_CONFLICT';
 }
+export const isDuplicatiConflictError = errorGuard<DuplicatiConflictError>('DuplicatiConflictError');
 /** 5xx: the server failed. */
 export class DuplicatiServerError extends DuplicatiAPIError {
   static override readonly errorName: string = 'DuplicatiServerError';
   static override readonly defaultCode: string = 'ERR_DUPLICATI_SERVER';
 }
+export const isDuplicatiServerError = errorGuard<DuplicatiServerError>('DuplicatiServerError');
 
 /** No response: refused, reset, DNS failure, TLS failure. */
 export class DuplicatiConnectionError extends DuplicatiError {
   static override readonly errorName: string = 'DuplicatiConnectionError';
   static override readonly defaultCode: string = 'ERR_DUPLICATI_CONNECTION';
 }
-export const isDuplicatiConnectionError = guard<DuplicatiConnectionError>('DuplicatiConnectionError');
+export const isDuplicatiConnectionError = errorGuard<DuplicatiConnectionError>('DuplicatiConnectionError');
 
 /** A per-attempt or total timeout set by the client fired. */
 export class DuplicatiTimeoutError extends DuplicatiConnectionError {
   static override readonly errorName: string = 'DuplicatiTimeoutError';
   static override readonly defaultCode: string = 'ERR_DUPLICATI_TIMEOUT';
 }
-export const isDuplicatiTimeoutError = guard<DuplicatiTimeoutError>('DuplicatiTimeoutError');
+export const isDuplicatiTimeoutError = errorGuard<DuplicatiTimeoutError>('DuplicatiTimeoutError');
 
 /** The server answered, but not in the shape expected. Never retried. */
 export class DuplicatiSchemaError extends DuplicatiError {
@@ -363,7 +379,7 @@ export class DuplicatiSchemaError extends DuplicatiError {
     this.fields = details.fields;
   }
 }
-export const isDuplicatiSchemaError = guard<DuplicatiSchemaError>('DuplicatiSchemaError');
+export const isDuplicatiSchemaError = errorGuard<DuplicatiSchemaError>('DuplicatiSchemaError');
 
 /** A task (backup run, restore) ended with an error, a fatal result, or was aborted. */
 export class DuplicatiTaskFailedError extends DuplicatiError {
@@ -385,7 +401,7 @@ export class DuplicatiTaskFailedError extends DuplicatiError {
     this.result = details.result;
   }
 }
-export const isDuplicatiTaskFailedError = guard<DuplicatiTaskFailedError>('DuplicatiTaskFailedError');
+export const isDuplicatiTaskFailedError = errorGuard<DuplicatiTaskFailedError>('DuplicatiTaskFailedError');
 
 /** Rethrow the caller's abort reason unchanged when the signal fired; otherwise do nothing. */
 export function rethrowIfAborted(signal: AbortSignal | undefined): void {

@@ -11,10 +11,11 @@
  *
  * @module
  */
+import * as auth from './auth.js';
+
 export { DuplicatiClient } from './client.js';
 export type { DuplicatiAuthOptions, DuplicatiClientOptions, PasswordAuthOptions } from './options.js';
 export type { Generation, RequestOptions } from './http.js';
-export { legacyLoginProof } from './auth.js';
 export type {
   AndWaitOptions,
   FilesOptions,
@@ -65,12 +66,21 @@ export {
   DuplicatiTimeoutError,
   isDuplicatiAPIError,
   isDuplicatiAuthenticationError,
+  isDuplicatiBadRequestError,
+  isDuplicatiConflictError,
   isDuplicatiConnectionError,
   isDuplicatiError,
   isDuplicatiNotFoundError,
+  isDuplicatiPermissionDeniedError,
   isDuplicatiSchemaError,
+  isDuplicatiServerError,
   isDuplicatiTaskFailedError,
   isDuplicatiTimeoutError,
 } from '../core/errors.js';
 export type { ApiErrorDetails } from '../core/errors.js';
 export type { Logger } from '../core/logger.js';
+
+// Deprecated: kept for one minor version (see CHANGELOG.md). A declaration, not an `export { … }`
+// list, so that the `@deprecated` tag survives into the bundled .d.ts files.
+/** @deprecated Internal (the 2.0.x login handshake the client performs); will be removed in 0.3. */
+export const legacyLoginProof = auth.legacyLoginProof;

@@ -7,11 +7,14 @@
  *
  * @module
  */
+import * as budget from './budget.js';
+import * as output from './output.js';
+import * as resultFile from './result-file.js';
+
 export type { Logger } from '../core/logger.js';
 export {
   type ControlledHookBudget,
   createHookBudget,
-  deadlineMarginMs,
   formatDuplicatiTimespan,
   type HookBudget,
   type HookBudgetOptions,
@@ -45,7 +48,6 @@ export {
 } from './options.js';
 export {
   duplicatiScriptLogger,
-  foldLines,
   HookOutput,
   type HookOutputCounts,
   type HookOutputOptions,
@@ -71,13 +73,29 @@ export {
 } from './protocol.js';
 export {
   type DuplicatiResult,
-  MAX_RESULT_FILE_BYTES,
-  parseDotNetTimeSpan,
-  parseDuplicatiResultJson,
-  parseDuplicatiResultText,
   parseResultFile,
   readResultFile,
   type ResultException,
   type ResultFileFormat,
   type ResultLogLine,
 } from './result-file.js';
+
+// ---------------------------------------------------------------------------------------------
+// Deprecated: kept for one minor version (see CHANGELOG.md). Declarations, not `export { … }`
+// lists, so that the `@deprecated` tags survive into the bundled .d.ts files.
+// ---------------------------------------------------------------------------------------------
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const deadlineMarginMs = budget.deadlineMarginMs;
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const foldLines = output.foldLines;
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const MAX_RESULT_FILE_BYTES = resultFile.MAX_RESULT_FILE_BYTES;
+/** @deprecated Internal; will be removed in 0.3. */
+export const parseDotNetTimeSpan = resultFile.parseDotNetTimeSpan;
+/** @deprecated Internal; will be removed in 0.3. Use `parseResultFile`. */
+export const parseDuplicatiResultJson = resultFile.parseDuplicatiResultJson;
+/** @deprecated Internal; will be removed in 0.3. Use `parseResultFile`. */
+export const parseDuplicatiResultText = resultFile.parseDuplicatiResultText;

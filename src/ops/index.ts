@@ -1,44 +1,45 @@
 /**
- * `duplicati-kit/ops`: operations around backups — restore drills, notifications, systemd
- * schedules, local copies with retention, hook installation, and the end-to-end demo.
+ * `duplicati-kit/ops`: operations around backups — restore drills, the checklist restore and its
+ * restore points, the 3-2-1 audit, notifications, systemd schedules, local copies with retention,
+ * hook installation and maintenance windows.
  *
  * @module
  */
-export { runDemo } from '../app/demo.js';
-export type { DemoOptions, DemoReport, DemoStep } from '../app/demo.js';
+import type * as contracts from '../contracts/types.js';
+import * as demo from '../app/demo.js';
+import * as auditRules from './audit-rules.js';
+import * as checklist from './checklist-restore.js';
+import * as drill from './drill.js';
+import * as drillCheck from './drill-check.js';
+import * as drillReport from './drill-report.js';
+import * as hookInstall from './hook-install.js';
+import * as maintenance from './maintenance.js';
+import * as retention from './retention.js';
+import * as scheduleMath from './schedule-math.js';
+import * as systemd from './systemd.js';
+
+export { AUDIT_RULE_IDS, type AuditOptions, type AuditReport, auditBackups, type MissedRun } from './audit.js';
+export type { AuditRule, AuditStatus, MountEntry, RunSummary, TargetClass, TargetKind } from './audit-rules.js';
 export {
-  HealthchecksNotifier,
-  NotificationError,
-  newRunId,
-  notifyAll,
-  NtfyNotifier,
-  WebhookNotifier,
-} from './notify.js';
-export type {
-  HealthchecksOptions,
-  NotificationEvent,
-  NotificationKind,
-  Notifier,
-  NotifyResult,
-  NtfyOptions,
-  WebhookOptions,
-} from './notify.js';
-export { copyName, keepLocalCopy, pruneLocalCopies, selectRetained } from './retention.js';
-export type { PruneResult, RetentionPolicy } from './retention.js';
-export { quoteExecArg, renderSystemdUnits, writeSystemdUnits } from './systemd.js';
-export type { SystemdSchedule, SystemdUnits } from './systemd.js';
-export type { BackupSource, PreparedSource, ProgressEvent, RestoreTarget, SourceContext } from '../contracts/types.js';
+  CHECKLIST_GATES,
+  type ChecklistDuplicatiSource,
+  type ChecklistGate,
+  type ChecklistReport,
+  type ChecklistRestoreOptions,
+  type GateId,
+  type GateStatus,
+  restoreWithChecklist,
+  type SessionMessenger,
+  type WayBack,
+} from './checklist-restore.js';
 export {
-  findSetting,
-  HOOK_SCRIPT_MARKER,
-  hookWrapperScript,
-  installHook,
-  runsDuplicatiKitHook,
-} from './hook-install.js';
-export type { HookInstallChange, HookInstallResult, InstallHookOptions } from './hook-install.js';
-export { pickVersion, restoreDrill, scratchRefusal } from './drill.js';
-export type { DrillEntry, DrillEvidence, DrillEvidenceFiles, DrillResult, RestoreDrillOptions } from './drill.js';
-export { checksOfTarget, listVersionFiles, runDrillChecks } from './drill-check.js';
+  type DrillEntry,
+  type DrillEvidence,
+  type DrillEvidenceFiles,
+  type DrillResult,
+  type RestoreDrillOptions,
+  restoreDrill,
+} from './drill.js';
 export type {
   DrillCheck,
   DrillCheckContext,
@@ -46,56 +47,155 @@ export type {
   DrillCheckResult,
   DrillConsistency,
 } from './drill-check.js';
-export { LAST_DRILL_FILE, readLastDrill, renderDrillMarkdown, writeDrillEvidence } from './drill-report.js';
-export { AUDIT_RULE_IDS, auditBackups } from './audit.js';
-export type { AuditOptions, AuditReport, MissedRun } from './audit.js';
+export { readLastDrill, renderDrillMarkdown } from './drill-report.js';
 export {
-  classifyTarget,
-  judgeEncryption,
-  judgeHooks,
-  judgeRetention,
-  judgeSchedule,
-  jobOptions,
-  parseMountInfo,
-  summarizeRuns,
-} from './audit-rules.js';
-export type { AuditRule, AuditStatus, MountEntry, RunSummary, TargetClass, TargetKind } from './audit-rules.js';
-export { lastOccurrence, occurrencesBetween, parseRepeat } from './schedule-math.js';
-export type { RepeatSpec, ScheduleSpec } from './schedule-math.js';
-
-export { CHECKLIST_GATES, restoreWithChecklist, wayBackOf } from './checklist-restore.js';
-export type {
-  ChecklistDuplicatiSource,
-  ChecklistGate,
-  ChecklistReport,
-  ChecklistRestoreOptions,
-  GateId,
-  GateStatus,
-  SessionMessenger,
-  WayBack,
-} from './checklist-restore.js';
-export { MaintenanceError, openMaintenanceWindow, runCommand } from './maintenance.js';
-export type {
-  CommandArgv,
-  CommandRun,
-  MaintenanceLog,
-  MaintenanceOptions,
-  MaintenanceWindow,
-  QueuePauser,
+  type HookInstallChange,
+  type HookInstallResult,
+  type InstallHookOptions,
+  installHook,
+} from './hook-install.js';
+export {
+  type CommandArgv,
+  type CommandRun,
+  isMaintenanceError,
+  MaintenanceError,
+  type MaintenanceLog,
+  type MaintenanceOptions,
+  type MaintenanceWindow,
+  openMaintenanceWindow,
+  type QueuePauser,
 } from './maintenance.js';
 export {
+  HealthchecksNotifier,
+  type HealthchecksOptions,
+  isNotificationError,
+  type NotificationEvent,
+  NotificationError,
+  type NotificationKind,
+  type Notifier,
+  type NotifyResult,
+  newRunId,
+  notifyAll,
+  NtfyNotifier,
+  type NtfyOptions,
+  WebhookNotifier,
+  type WebhookOptions,
+} from './notify.js';
+export {
   dropRestorePoints,
+  isRestoreRecordError,
   listRestorePoints,
-  readRestoreRecord,
+  type RecordedTarget,
+  type RestorePointActionOptions,
+  type RestorePointActionResult,
+  type RestoreRecord,
   RestoreRecordError,
+  type RestoreRecordStatus,
+  readRestoreRecord,
   rollbackRestore,
 } from './restore-points.js';
-export type {
-  RecordedTarget,
-  RestorePointActionOptions,
-  RestorePointActionResult,
-  RestoreRecord,
-  RestoreRecordStatus,
-} from './restore-points.js';
-export { chooseVersion, findJob, locateWorkDir, restoreStagedFolder } from './staged-version.js';
-export type { JobRef, StagedRestore, VersionSelection } from './staged-version.js';
+export { keepLocalCopy, type PruneResult, pruneLocalCopies, type RetentionPolicy } from './retention.js';
+export {
+  chooseVersion,
+  findJob,
+  type JobRef,
+  locateWorkDir,
+  restoreStagedFolder,
+  type StagedRestore,
+  type VersionSelection,
+} from './staged-version.js';
+export { renderSystemdUnits, type SystemdSchedule, type SystemdUnits, writeSystemdUnits } from './systemd.js';
+
+// ---------------------------------------------------------------------------------------------
+// Deprecated: kept for one minor version (see CHANGELOG.md). Declarations, not `export { … }`
+// lists, so that the `@deprecated` tags survive into the bundled .d.ts files.
+// ---------------------------------------------------------------------------------------------
+
+// The demo wires every layer together, so it belongs to the composition root.
+/** @deprecated Import from 'duplicati-kit/config'; this re-export will be removed in 0.3. */
+export const runDemo = demo.runDemo;
+/** @deprecated Import from 'duplicati-kit/config'; this re-export will be removed in 0.3. */
+export type DemoOptions = demo.DemoOptions;
+/** @deprecated Import from 'duplicati-kit/config'; this re-export will be removed in 0.3. */
+export type DemoReport = demo.DemoReport;
+/** @deprecated Import from 'duplicati-kit/config'; this re-export will be removed in 0.3. */
+export type DemoStep = demo.DemoStep;
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const classifyTarget = auditRules.classifyTarget;
+/** @deprecated Internal; will be removed in 0.3. */
+export const judgeEncryption = auditRules.judgeEncryption;
+/** @deprecated Internal; will be removed in 0.3. */
+export const judgeHooks = auditRules.judgeHooks;
+/** @deprecated Internal; will be removed in 0.3. */
+export const judgeRetention = auditRules.judgeRetention;
+/** @deprecated Internal; will be removed in 0.3. */
+export const judgeSchedule = auditRules.judgeSchedule;
+/** @deprecated Internal; will be removed in 0.3. */
+export const jobOptions = auditRules.jobOptions;
+/** @deprecated Internal; will be removed in 0.3. */
+export const parseMountInfo = auditRules.parseMountInfo;
+/** @deprecated Internal; will be removed in 0.3. */
+export const summarizeRuns = auditRules.summarizeRuns;
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const lastOccurrence = scheduleMath.lastOccurrence;
+/** @deprecated Internal; will be removed in 0.3. */
+export const occurrencesBetween = scheduleMath.occurrencesBetween;
+/** @deprecated Internal; will be removed in 0.3. */
+export const parseRepeat = scheduleMath.parseRepeat;
+/** @deprecated Internal; will be removed in 0.3. */
+export type RepeatSpec = scheduleMath.RepeatSpec;
+/** @deprecated Internal; will be removed in 0.3. */
+export type ScheduleSpec = scheduleMath.ScheduleSpec;
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const wayBackOf = checklist.wayBackOf;
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const pickVersion = drill.pickVersion;
+/** @deprecated Internal; will be removed in 0.3. */
+export const scratchRefusal = drill.scratchRefusal;
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const checksOfTarget = drillCheck.checksOfTarget;
+/** @deprecated Internal; will be removed in 0.3. */
+export const listVersionFiles = drillCheck.listVersionFiles;
+/** @deprecated Internal; will be removed in 0.3. */
+export const runDrillChecks = drillCheck.runDrillChecks;
+
+/** @deprecated Internal; will be removed in 0.3. Use `readLastDrill`. */
+export const LAST_DRILL_FILE = drillReport.LAST_DRILL_FILE;
+/** @deprecated Internal; will be removed in 0.3. `restoreDrill` writes the evidence. */
+export const writeDrillEvidence = drillReport.writeDrillEvidence;
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const findSetting = hookInstall.findSetting;
+/** @deprecated Internal; will be removed in 0.3. */
+export const HOOK_SCRIPT_MARKER = hookInstall.HOOK_SCRIPT_MARKER;
+/** @deprecated Internal; will be removed in 0.3. */
+export const hookWrapperScript = hookInstall.hookWrapperScript;
+/** @deprecated Internal; will be removed in 0.3. */
+export const runsDuplicatiKitHook = hookInstall.runsDuplicatiKitHook;
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const runCommand = maintenance.runCommand;
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const copyName = retention.copyName;
+/** @deprecated Internal; will be removed in 0.3. */
+export const selectRetained = retention.selectRetained;
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const quoteExecArg = systemd.quoteExecArg;
+
+/** @deprecated Import from 'duplicati-kit'; this re-export will be removed in 0.3. */
+export type BackupSource = contracts.BackupSource;
+/** @deprecated Import from 'duplicati-kit'; this re-export will be removed in 0.3. */
+export type PreparedSource = contracts.PreparedSource;
+/** @deprecated Import from 'duplicati-kit'; this re-export will be removed in 0.3. */
+export type ProgressEvent = contracts.ProgressEvent;
+/** @deprecated Import from 'duplicati-kit'; this re-export will be removed in 0.3. */
+export type RestoreTarget = contracts.RestoreTarget;
+/** @deprecated Import from 'duplicati-kit'; this re-export will be removed in 0.3. */
+export type SourceContext = contracts.SourceContext;

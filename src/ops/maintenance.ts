@@ -8,7 +8,7 @@
 import { execa } from 'execa';
 import { z } from 'zod';
 import { throwIfAborted } from '../core/abort.js';
-import { DuplicatiKitError } from '../core/errors.js';
+import { DuplicatiKitError, errorGuard } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import type { PausedQueues, QueuePauser } from '../contracts/maintenance.js';
 import { configErrorFrom } from '../core/validate.js';
@@ -75,6 +75,16 @@ export class MaintenanceError extends DuplicatiKitError {
     this.log = log;
   }
 }
+
+/**
+ * True when `e` is a {@link MaintenanceError}, from this copy of the package or another.
+ *
+ * @example
+ * ```ts
+ * if (isMaintenanceError(e)) console.error(e.message, e.log);
+ * ```
+ */
+export const isMaintenanceError = errorGuard<MaintenanceError>('MaintenanceError');
 
 const argvSchema = z.array(z.string()).min(1, 'an argv array, e.g. ["systemctl", "stop", "jellyfin"]');
 const optionsSchema = z

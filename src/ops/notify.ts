@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { anySignal, withTimeout } from '../core/abort.js';
-import { DuplicatiKitError } from '../core/errors.js';
+import { DuplicatiKitError, errorGuard } from '../core/errors.js';
 import { childLogger, type Logger, silentLogger } from '../core/logger.js';
 import { redactText, redactUrl } from '../core/redact.js';
 import { configErrorFrom } from '../core/validate.js';
@@ -28,6 +28,16 @@ export class NotificationError extends DuplicatiKitError {
     this.notifier = notifier;
   }
 }
+
+/**
+ * True when `e` is a {@link NotificationError}, from this copy of the package or another.
+ *
+ * @example
+ * ```ts
+ * if (isNotificationError(e)) console.error(`${e.notifier} did not deliver: ${e.message}`);
+ * ```
+ */
+export const isNotificationError = errorGuard<NotificationError>('NotificationError');
 
 function secretFrom(value: string | undefined, file: string | undefined): string | undefined {
   if (value !== undefined) return value;

@@ -11,7 +11,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { neverAborted, throwIfAborted } from '../core/abort.js';
-import { ConfigError, DuplicatiKitError } from '../core/errors.js';
+import { ConfigError, DuplicatiKitError, errorGuard } from '../core/errors.js';
 import { writeFileAtomic } from '../core/fs.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { sourceContext } from '../plan/backup-plan.js';
@@ -99,6 +99,16 @@ export class RestoreRecordError extends DuplicatiKitError {
   static override readonly errorName: string = 'RestoreRecordError';
   static override readonly defaultCode: string = 'ERR_RESTORE_RECORD';
 }
+
+/**
+ * True when `e` is a {@link RestoreRecordError}, from this copy of the package or another.
+ *
+ * @example
+ * ```ts
+ * if (isRestoreRecordError(e)) console.error('no way back:', e.message);
+ * ```
+ */
+export const isRestoreRecordError = errorGuard<RestoreRecordError>('RestoreRecordError');
 
 /** A new record id: sortable by time (to the millisecond), unique. */
 export function newRestoreId(now = new Date()): string {

@@ -28,7 +28,7 @@ import { routeEntries } from './restore/route.js';
 import { checkArtifacts, discardStaged, verifyTargets } from './restore/verify.js';
 
 export type { EntryResult, EntryStatus, RestoreReport } from '../contracts/restore-report.js';
-export { RestorePlanError, restoreInputOf } from './restore/context.js';
+export { isRestorePlanError, RestorePlanError, restoreInputOf } from './restore/context.js';
 export type { RestorePlan, RestorePlanOptions, RestoreRunOptions } from './restore/options.js';
 export { verifyArtifacts } from './restore/verify.js';
 

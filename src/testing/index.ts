@@ -5,6 +5,20 @@
  * @module
  */
 export type { Logger } from '../core/logger.js';
-export * from './fake-duplicati/index.js';
+export {
+  type FakeAuthCounters,
+  type FakeBackupInfo,
+  type FakeBackupSeed,
+  FakeDuplicatiServer,
+  type FakeDuplicatiServerOptions,
+  type FakeGeneration,
+  type FakeLogRow,
+  type FakeRequestMatch,
+  type FakeRequestRecord,
+  type FakeRestartOptions,
+  type FakeTaskInfo,
+  type FakeVersionInfo,
+  type TaskHold,
+} from './fake-duplicati/index.js';
 export { buildHookEnv, buildResultFile, duplicatiHookEnv } from './hook-env.js';
 export type { HookEnvOptions, ResultFileOptions } from './hook-env.js';

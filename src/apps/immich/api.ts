@@ -6,7 +6,7 @@
  */
 import axios, { type AxiosInstance } from 'axios';
 import { z } from 'zod';
-import { DuplicatiKitError, type ErrorOptions } from '../../core/errors.js';
+import { DuplicatiKitError, errorGuard, type ErrorOptions } from '../../core/errors.js';
 import { type Logger, silentLogger } from '../../core/logger.js';
 import { redactText } from '../../core/redact.js';
 import type { PausedQueues } from '../../contracts/maintenance.js';
@@ -28,6 +28,16 @@ export class ImmichApiError extends DuplicatiKitError {
     this.path = details.path;
   }
 }
+
+/**
+ * True when `e` is a {@link ImmichApiError}, from this copy of the package or another.
+ *
+ * @example
+ * ```ts
+ * if (isImmichApiError(e) && e.status === 401) console.error('check the Immich API key');
+ * ```
+ */
+export const isImmichApiError = errorGuard<ImmichApiError>('ImmichApiError');
 
 /**
  * Queues that are never paused: background tasks (cleanup), notifications, and Immich's own
@@ -54,8 +64,8 @@ export const IMMICH_PAUSABLE_QUEUES: readonly string[] = [
   'editor',
 ];
 
-/** Options of {@link ImmichApiClient}. */
-export interface ImmichApiOptions {
+/** Options of {@link ImmichClient}. */
+export interface ImmichClientOptions {
   /** e.g. `http://127.0.0.1:2283` (with or without `/api`). */
   readonly baseUrl: string;
   /** An admin API key (scopes: `server.about`, `queue.read`, `queue.update`, or `all`). */
@@ -106,17 +116,17 @@ function queueStates(body: unknown): Map<string, boolean | undefined> {
  *
  * @example
  * ```ts
- * const api = new ImmichApiClient({ baseUrl: 'http://127.0.0.1:2283', apiKey: process.env.IMMICH_API_KEY! });
+ * const api = new ImmichClient({ baseUrl: 'http://127.0.0.1:2283', apiKey: process.env.IMMICH_API_KEY! });
  * const paused = await api.pauseQueues();
  * try { await dump(); } finally { await api.resumeQueues(paused); }
  * ```
  */
-export class ImmichApiClient {
+export class ImmichClient {
   readonly #http: AxiosInstance;
   readonly #key: string;
   readonly #logger: Logger;
 
-  constructor(options: ImmichApiOptions) {
+  constructor(options: ImmichClientOptions) {
     const parsed = optionsSchema.safeParse(options);
     if (!parsed.success) throw configErrorFrom('invalid Immich API options', parsed.error, 'api');
     const base = options.baseUrl.replace(/\/+$/, '').replace(/\/api$/, '');
@@ -234,10 +244,10 @@ export class ImmichApiClient {
 }
 
 /** zod schema of an `api` option: client options or a ready client. */
-export const immichApiOptionSchema = z.union([z.instanceof(ImmichApiClient), optionsSchema.partial().passthrough()]);
+export const immichApiOptionSchema = z.union([z.instanceof(ImmichClient), optionsSchema.partial().passthrough()]);
 
 /** A client from an `api` option (undefined stays undefined). */
-export function toImmichApiClient(api: ImmichApiOptions | ImmichApiClient | undefined): ImmichApiClient | undefined {
+export function toImmichClient(api: ImmichClientOptions | ImmichClient | undefined): ImmichClient | undefined {
   if (api === undefined) return undefined;
-  return api instanceof ImmichApiClient ? api : new ImmichApiClient(api);
+  return api instanceof ImmichClient ? api : new ImmichClient(api);
 }

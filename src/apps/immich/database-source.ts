@@ -15,16 +15,20 @@ import { configErrorFrom } from '../../core/validate.js';
 import { type PgDumpInfo, PostgresSource } from '../../engines/postgres/index.js';
 import type { BackupSource, JsonValue, PreparedSource, SourceContext } from '../../contracts/types.js';
 import {
-  type ImmichApiClient,
-  type ImmichApiOptions,
+  type ImmichClient,
+  type ImmichClientOptions,
   immichApiOptionSchema,
   type PausedQueues,
-  toImmichApiClient,
+  toImmichClient,
 } from './api.js';
 import { compareImmichVersions, detectGeneration, readImmichCounts, readImmichVersion } from './schema.js';
 
-/** Manifest kind of {@link ImmichDatabaseSource} entries. */
-export const IMMICH_DB_KIND = 'immich.postgres';
+/**
+ * Manifest kind of {@link ImmichDatabaseSource} entries (and what `ImmichDatabaseTarget` accepts).
+ * App kinds follow `<app>.<part>`, which would make this `immich.database`; it stays
+ * `immich.postgres` because manifests already written carry that value and restores route on it.
+ */
+export const IMMICH_DATABASE_KIND = 'immich.postgres';
 
 /** Default container of Immich's database in the official compose file. */
 export const IMMICH_DB_CONTAINER = 'immich_postgres';
@@ -45,7 +49,7 @@ export interface ImmichDatabaseSourceOptions {
   readonly gzip?: ParallelGzipOptions;
   readonly binDirs?: readonly string[];
   /** Immich API: records the server version, and pauses job queues during the dump. */
-  readonly api?: ImmichApiOptions | ImmichApiClient;
+  readonly api?: ImmichClientOptions | ImmichClient;
   /** Pause job queues during the dump (needs `api`). @default true when `api` is given */
   readonly pauseQueues?: boolean;
 }
@@ -104,9 +108,9 @@ export function immichDumpName(
  */
 export class ImmichDatabaseSource implements BackupSource {
   readonly name: string;
-  readonly kind = IMMICH_DB_KIND;
+  readonly kind = IMMICH_DATABASE_KIND;
   readonly #pg: PostgresSource;
-  readonly #api: ImmichApiClient | undefined;
+  readonly #api: ImmichClient | undefined;
   readonly #pause: boolean;
 
   constructor(options: ImmichDatabaseSourceOptions) {
@@ -114,7 +118,7 @@ export class ImmichDatabaseSource implements BackupSource {
     if (!parsed.success) throw configErrorFrom('invalid ImmichDatabaseSource options', parsed.error);
     this.name = options.name ?? 'immich-db';
     const format = options.format ?? 'sql.gz';
-    this.#api = toImmichApiClient(options.api);
+    this.#api = toImmichClient(options.api);
     this.#pause = options.pauseQueues ?? this.#api !== undefined;
     this.#pg = new PostgresSource(
       {
@@ -144,7 +148,7 @@ export class ImmichDatabaseSource implements BackupSource {
           return { immich: generation ? await readImmichCounts(session, generation) : {} };
         },
       },
-      IMMICH_DB_KIND,
+      IMMICH_DATABASE_KIND,
     );
   }
 

@@ -27,8 +27,8 @@ import type {
   SourceContext,
   VerificationReport,
 } from '../../contracts/types.js';
-import { type ImmichApiClient, type ImmichApiOptions, immichApiOptionSchema, toImmichApiClient } from './api.js';
-import { IMMICH_DB_CONTAINER, IMMICH_DB_KIND } from './database-source.js';
+import { type ImmichClient, type ImmichClientOptions, immichApiOptionSchema, toImmichClient } from './api.js';
+import { IMMICH_DATABASE_KIND, IMMICH_DB_CONTAINER } from './database-source.js';
 import {
   type AssetPathConsumer,
   ImmichLibraryCheck,
@@ -74,7 +74,7 @@ export interface ImmichDatabaseTargetOptions {
    * newest `version_history` row
    */
   readonly immichVersion?: string;
-  readonly api?: ImmichApiOptions | ImmichApiClient;
+  readonly api?: ImmichClientOptions | ImmichClient;
   /**
    * Check every `asset.originalPath` of the restored database against the restored library,
    * translating the container prefix (`/data/` or `/usr/src/app/upload/`) to `uploadLocation`.
@@ -178,17 +178,17 @@ export function hostPathOf(originalPath: string, uploadLocation: string): string
  */
 export class ImmichDatabaseTarget implements RestoreTarget {
   readonly name: string;
-  readonly kind = IMMICH_DB_KIND;
+  readonly kind = IMMICH_DATABASE_KIND;
   readonly #pg: PostgresTarget;
   readonly #options: ImmichDatabaseTargetOptions;
-  readonly #api: ImmichApiClient | undefined;
+  readonly #api: ImmichClient | undefined;
 
   constructor(options: ImmichDatabaseTargetOptions) {
     const parsed = schema.safeParse(options);
     if (!parsed.success) throw configErrorFrom('invalid ImmichDatabaseTarget options', parsed.error);
     this.#options = options;
     this.name = options.name ?? 'immich-db';
-    this.#api = toImmichApiClient(options.api);
+    this.#api = toImmichClient(options.api);
     this.#pg = new PostgresTarget(
       {
         name: this.name,
@@ -206,7 +206,7 @@ export class ImmichDatabaseTarget implements RestoreTarget {
         preflight: (input, dump, _admin, ctx, openLive) => this.#preflight(input, dump, ctx, openLive),
         inspect: (input, loaded, ctx) => this.#inspect(input, loaded, ctx),
       },
-      [IMMICH_DB_KIND],
+      [IMMICH_DATABASE_KIND],
     );
   }
 

@@ -9,64 +9,41 @@ import type { ImmichDatabaseSourceOptions } from './database-source.js';
 import { ImmichDatabaseSource } from './database-source.js';
 import type { ImmichLibrarySourceOptions } from './library-source.js';
 import { ImmichLibrarySource } from './library-source.js';
+import type * as contracts from '../../contracts/types.js';
+import * as api from './api.js';
+import * as databaseSource from './database-source.js';
+import * as databaseTarget from './database-target.js';
+import * as env from './env.js';
+import * as libraryCheck from './library-check.js';
+import * as librarySource from './library-source.js';
+import * as schema from './schema.js';
 
-export type {
-  BackupSource,
-  PreparedSource,
-  ProgressEvent,
-  RestoreTarget,
-  SourceContext,
-} from '../../contracts/types.js';
 export {
   IMMICH_PAUSABLE_QUEUES,
   IMMICH_UNPAUSABLE_QUEUES,
-  ImmichApiClient,
   ImmichApiError,
-  type ImmichApiOptions,
+  ImmichClient,
+  type ImmichClientOptions,
+  isImmichApiError,
   type PausedQueues,
 } from './api.js';
 export {
+  IMMICH_DATABASE_KIND,
   IMMICH_DB_CONTAINER,
-  IMMICH_DB_KIND,
   ImmichDatabaseSource,
   type ImmichDatabaseSourceOptions,
-  immichDumpName,
 } from './database-source.js';
+export { type AssetPathConsumer, ImmichDatabaseTarget, type ImmichDatabaseTargetOptions } from './database-target.js';
+export { fromImmichEnv, type ImmichEnvConfig } from './env.js';
+export { IMMICH_LIBRARY_KIND, ImmichLibrarySource, type ImmichLibrarySourceOptions } from './library-source.js';
 export {
-  type AssetPathConsumer,
-  dumpKind,
-  hostPathOf,
-  ImmichDatabaseTarget,
-  type ImmichDatabaseTargetOptions,
-  SEARCH_PATH_FIX,
-  SEARCH_PATH_LINE,
-} from './database-target.js';
-export { fromImmichEnv, type ImmichEnvConfig, parseDotenv } from './env.js';
-export {
-  countTree,
-  IMMICH_LIBRARY_KIND,
-  ImmichLibrarySource,
-  type ImmichLibrarySourceOptions,
-} from './library-source.js';
-export {
-  defaultImmichPathMap,
   ImmichLibraryCheck,
   type ImmichLibraryCheckOptions,
   type ImmichLibraryCheckSettings,
   type ImmichPathMapping,
-  mapImmichPath,
 } from './library-check.js';
 export { ImmichLibraryTarget, type ImmichLibraryTargetOptions } from './library-target.js';
-export {
-  compareImmichVersions,
-  IMMICH_CONTAINER_PREFIXES,
-  IMMICH_FOLDERS,
-  IMMICH_TABLES,
-  type ImmichFolder,
-  type ImmichSchemaGeneration,
-  parseImmichVersion,
-  streamAssetPaths,
-} from './schema.js';
+export { IMMICH_FOLDERS, type ImmichFolder } from './schema.js';
 
 /** Options of {@link immichSource}. */
 export interface ImmichSourceOptions {
@@ -99,3 +76,64 @@ export function immichSource(options: ImmichSourceOptions): CompositeSource {
     new ImmichLibrarySource({ ...options.library, name: options.library.name ?? 'library' }),
   ]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Deprecated: kept for one minor version (see CHANGELOG.md). Declarations, not `export { … }`
+// lists, so that the `@deprecated` tags survive into the bundled .d.ts files.
+// ---------------------------------------------------------------------------------------------
+
+/** @deprecated Renamed to {@link ImmichClient} (`<App>Client`, like `DuplicatiClient`); this alias will be removed in 0.3. */
+export const ImmichApiClient = api.ImmichClient;
+/** @deprecated Renamed to {@link ImmichClient} (`<App>Client`, like `DuplicatiClient`); this alias will be removed in 0.3. */
+export type ImmichApiClient = api.ImmichClient;
+/** @deprecated Renamed to {@link ImmichClientOptions}; this alias will be removed in 0.3. */
+export type ImmichApiOptions = api.ImmichClientOptions;
+/** @deprecated Use {@link IMMICH_DATABASE_KIND}; this alias will be removed in 0.3. */
+export const IMMICH_DB_KIND = databaseSource.IMMICH_DATABASE_KIND;
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const immichDumpName = databaseSource.immichDumpName;
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const dumpKind = databaseTarget.dumpKind;
+/** @deprecated Internal; will be removed in 0.3. */
+export const hostPathOf = databaseTarget.hostPathOf;
+/** @deprecated Internal; will be removed in 0.3. */
+export const SEARCH_PATH_FIX = databaseTarget.SEARCH_PATH_FIX;
+/** @deprecated Internal; will be removed in 0.3. */
+export const SEARCH_PATH_LINE = databaseTarget.SEARCH_PATH_LINE;
+
+/** @deprecated Internal; will be removed in 0.3. Use `fromImmichEnv`. */
+export const parseDotenv = env.parseDotenv;
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const countTree = librarySource.countTree;
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const defaultImmichPathMap = libraryCheck.defaultImmichPathMap;
+/** @deprecated Internal; will be removed in 0.3. */
+export const mapImmichPath = libraryCheck.mapImmichPath;
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const compareImmichVersions = schema.compareImmichVersions;
+/** @deprecated Internal; will be removed in 0.3. */
+export const IMMICH_CONTAINER_PREFIXES = schema.IMMICH_CONTAINER_PREFIXES;
+/** @deprecated Internal; will be removed in 0.3. */
+export const IMMICH_TABLES = schema.IMMICH_TABLES;
+/** @deprecated Internal; will be removed in 0.3. */
+export type ImmichSchemaGeneration = schema.ImmichSchemaGeneration;
+/** @deprecated Internal; will be removed in 0.3. */
+export const parseImmichVersion = schema.parseImmichVersion;
+/** @deprecated Internal; will be removed in 0.3. */
+export const streamAssetPaths = schema.streamAssetPaths;
+
+/** @deprecated Import from 'duplicati-kit'; this re-export will be removed in 0.3. */
+export type BackupSource = contracts.BackupSource;
+/** @deprecated Import from 'duplicati-kit'; this re-export will be removed in 0.3. */
+export type PreparedSource = contracts.PreparedSource;
+/** @deprecated Import from 'duplicati-kit'; this re-export will be removed in 0.3. */
+export type ProgressEvent = contracts.ProgressEvent;
+/** @deprecated Import from 'duplicati-kit'; this re-export will be removed in 0.3. */
+export type RestoreTarget = contracts.RestoreTarget;
+/** @deprecated Import from 'duplicati-kit'; this re-export will be removed in 0.3. */
+export type SourceContext = contracts.SourceContext;

@@ -7,7 +7,7 @@
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import { z } from 'zod';
 import { sleep, throwIfAborted } from '../../core/abort.js';
-import { DuplicatiKitError, type ErrorOptions } from '../../core/errors.js';
+import { DuplicatiKitError, errorGuard, type ErrorOptions } from '../../core/errors.js';
 import { redactUrl } from '../../core/redact.js';
 import { configErrorFrom } from '../../core/validate.js';
 
@@ -33,6 +33,16 @@ export class JellyfinApiError extends DuplicatiKitError {
     this.path = details.path;
   }
 }
+
+/**
+ * True when `e` is a {@link JellyfinApiError}, from this copy of the package or another.
+ *
+ * @example
+ * ```ts
+ * if (isJellyfinApiError(e) && e.status === 401) console.error('check the Jellyfin API key');
+ * ```
+ */
+export const isJellyfinApiError = errorGuard<JellyfinApiError>('JellyfinApiError');
 
 const clientOptions = z
   .object({

@@ -14,7 +14,6 @@
  */
 import { ARCHIVE_KIND, ArchiveTarget, type ArchiveTargetOptions } from '../../engines/archive/index.js';
 import { composeSources, composeTargets } from '../../plan/compose.js';
-import type { BackupSource, RestoreTarget } from '../../contracts/types.js';
 import { JellyfinDatabaseSource, type JellyfinDatabaseSourceOptions } from './database-source.js';
 import { JellyfinDatabaseTarget, type JellyfinDatabaseTargetOptions } from './database-target.js';
 import {
@@ -25,17 +24,15 @@ import {
   type JellyfinFilesTargetOptions,
 } from './files.js';
 import type { JellyfinLocationOptions } from './layout.js';
+import * as databaseTarget from './database-target.js';
+import * as layout from './layout.js';
+import * as version from './version.js';
+import type * as contracts from '../../contracts/types.js';
 
-export type {
-  BackupSource,
-  PreparedSource,
-  ProgressEvent,
-  RestoreTarget,
-  SourceContext,
-} from '../../contracts/types.js';
 export {
   BUSY_TASK_KEYS,
   type CallOptions,
+  isJellyfinApiError,
   JellyfinApiError,
   type JellyfinBackupManifest,
   JellyfinClient,
@@ -52,7 +49,7 @@ export {
   JellyfinDatabaseSource,
   type JellyfinDatabaseSourceOptions,
 } from './database-source.js';
-export { JellyfinDatabaseTarget, type JellyfinDatabaseTargetOptions, snapshotVersion } from './database-target.js';
+export { JellyfinDatabaseTarget, type JellyfinDatabaseTargetOptions } from './database-target.js';
 export {
   JELLYFIN_FILES_KIND,
   JellyfinConfigArchiveSource,
@@ -65,20 +62,15 @@ export {
 } from './files.js';
 export {
   detectInstall,
+  isJellyfinLayoutError,
   type JellyfinDbLayout,
   type JellyfinInstall,
+  JellyfinLayoutError,
   type JellyfinLocationOptions,
   type JellyfinPaths,
   resolveJellyfinPaths,
-  standardPaths,
 } from './layout.js';
-export {
-  compareVersions,
-  EF_FINGERPRINTS,
-  type JellyfinCounts,
-  type JellyfinDbVersion,
-  PLACEHOLDER_ITEM_ID,
-} from './version.js';
+export type { JellyfinCounts, JellyfinDbVersion } from './version.js';
 
 /** Options of {@link jellyfinSource}. */
 export interface JellyfinSourceOptions
@@ -115,7 +107,7 @@ function location(o: JellyfinLocationOptions): JellyfinLocationOptions {
  * });
  * ```
  */
-export function jellyfinSource(options: JellyfinSourceOptions = {}): BackupSource {
+export function jellyfinSource(options: JellyfinSourceOptions = {}): contracts.BackupSource {
   const loc = location(options);
   const api = {
     ...(options.api ? { api: options.api } : {}),
@@ -143,7 +135,7 @@ export interface JellyfinTargetOptions extends JellyfinLocationOptions {
 }
 
 /** Accepts the `config` archive part and leaves it packed. */
-function keepConfigArchivePacked(): RestoreTarget {
+function keepConfigArchivePacked(): contracts.RestoreTarget {
   return {
     name: 'jellyfin-config',
     kind: ARCHIVE_KIND,
@@ -165,7 +157,7 @@ function keepConfigArchivePacked(): RestoreTarget {
  * const plan = createRestorePlan({ targets: [jellyfinTarget({ install: 'debian', database: { installedVersion: '10.11.11' } })] });
  * ```
  */
-export function jellyfinTarget(options: JellyfinTargetOptions = {}): RestoreTarget {
+export function jellyfinTarget(options: JellyfinTargetOptions = {}): contracts.RestoreTarget {
   const loc = location(options);
   return composeTargets(
     options.source ?? 'jellyfin',
@@ -179,3 +171,32 @@ export function jellyfinTarget(options: JellyfinTargetOptions = {}): RestoreTarg
     { source: options.source ?? 'jellyfin' },
   );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Deprecated: kept for one minor version (see CHANGELOG.md). Declarations, not `export { … }`
+// lists, so that the `@deprecated` tags survive into the bundled .d.ts files.
+// ---------------------------------------------------------------------------------------------
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const snapshotVersion = databaseTarget.snapshotVersion;
+
+/** @deprecated Internal; will be removed in 0.3. Use `resolveJellyfinPaths`. */
+export const standardPaths = layout.standardPaths;
+
+/** @deprecated Internal; will be removed in 0.3. */
+export const compareVersions = version.compareVersions;
+/** @deprecated Internal; will be removed in 0.3. */
+export const EF_FINGERPRINTS = version.EF_FINGERPRINTS;
+/** @deprecated Internal; will be removed in 0.3. */
+export const PLACEHOLDER_ITEM_ID = version.PLACEHOLDER_ITEM_ID;
+
+/** @deprecated Import from 'duplicati-kit'; this re-export will be removed in 0.3. */
+export type BackupSource = contracts.BackupSource;
+/** @deprecated Import from 'duplicati-kit'; this re-export will be removed in 0.3. */
+export type PreparedSource = contracts.PreparedSource;
+/** @deprecated Import from 'duplicati-kit'; this re-export will be removed in 0.3. */
+export type ProgressEvent = contracts.ProgressEvent;
+/** @deprecated Import from 'duplicati-kit'; this re-export will be removed in 0.3. */
+export type RestoreTarget = contracts.RestoreTarget;
+/** @deprecated Import from 'duplicati-kit'; this re-export will be removed in 0.3. */
+export type SourceContext = contracts.SourceContext;

@@ -7,6 +7,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { DuplicatiKitError, errorGuard } from '../../core/errors.js';
 import { exists } from '../../core/fs.js';
 
 /** How Jellyfin was installed; decides the default folders. */
@@ -181,17 +182,29 @@ function fromServerPath(p: string, install: JellyfinInstall, root?: string, cach
 }
 
 /**
- * Thrown when the folders cannot be worked out; the message says which option to give. Sources
- * turn it into a SourceUnavailableError (`ERR_JELLYFIN_LAYOUT`).
+ * Thrown when the folders cannot be worked out (`ERR_JELLYFIN_LAYOUT`); the message says which
+ * option to give. The database source turns it into a SourceUnavailableError with the same code;
+ * {@link resolveJellyfinPaths} and the files source and target let it through as it is.
  *
  * @example
  * ```ts
- * try { await resolveJellyfinPaths({}); } catch (e) { if (e instanceof JellyfinLayoutError) console.error(e.message); }
+ * try { await resolveJellyfinPaths({}); } catch (e) { if (isJellyfinLayoutError(e)) console.error(e.message); }
  * ```
  */
-export class JellyfinLayoutError extends Error {
-  override readonly name = 'JellyfinLayoutError';
+export class JellyfinLayoutError extends DuplicatiKitError {
+  static override readonly errorName: string = 'JellyfinLayoutError';
+  static override readonly defaultCode: string = 'ERR_JELLYFIN_LAYOUT';
 }
+
+/**
+ * True when `e` is a {@link JellyfinLayoutError}, from this copy of the package or another.
+ *
+ * @example
+ * ```ts
+ * if (isJellyfinLayoutError(e)) console.error('give install and root, or dataDir:', e.message);
+ * ```
+ */
+export const isJellyfinLayoutError = errorGuard<JellyfinLayoutError>('JellyfinLayoutError');
 
 /**
  * Work out the folders of a Jellyfin server from the options, the install type's defaults, and

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { neverAborted } from '../../core/abort.js';
-import { DuplicatiKitError, PlanError } from '../../core/errors.js';
+import { DuplicatiKitError, errorGuard, PlanError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { Manifest } from '../../core/manifest.js';
 import type { EntryResult, EntryStatus, RestoreReport } from '../../contracts/restore-report.js';
@@ -32,6 +32,16 @@ export class RestorePlanError extends PlanError<EntryResult> {
     this.report = report;
   }
 }
+
+/**
+ * True when `e` is a {@link RestorePlanError}, from this copy of the package or another.
+ *
+ * @example
+ * ```ts
+ * if (isRestorePlanError(e)) console.table(e.report.entries);
+ * ```
+ */
+export const isRestorePlanError = errorGuard<RestorePlanError>('RestorePlanError');
 
 /** One run of a restore plan: its options and what the steps have reported so far. */
 export interface RestoreRun {

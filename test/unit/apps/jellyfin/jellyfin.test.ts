@@ -173,3 +173,15 @@ describe('options', () => {
     expect(t.accepts({ ...entry, name: 'jellyfin/files' })).toBe(false);
   });
 });
+
+describe('JellyfinLayoutError', () => {
+  it('is a DuplicatiKitError with its own code, name and guard', async () => {
+    const { isDuplicatiKitError } = await import('../../../../src/core/errors.js');
+    const { isJellyfinLayoutError, resolveJellyfinPaths } = await import('../../../../src/apps/jellyfin/index.js');
+    const e = await resolveJellyfinPaths({ install: 'custom' }).catch((x: unknown) => x);
+    expect(isJellyfinLayoutError(e)).toBe(true);
+    expect(isDuplicatiKitError(e)).toBe(true);
+    expect(e).toMatchObject({ name: 'JellyfinLayoutError', code: 'ERR_JELLYFIN_LAYOUT' });
+    expect((e as Error).message).toBe('install "custom" needs dataDir');
+  });
+});

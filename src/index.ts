@@ -45,15 +45,24 @@ export type {
   VerificationReport,
 } from './contracts/types.js';
 
-// The plans.
-export { type BackupPlan, createBackupPlan, type PrepareResult } from './plan/backup-plan.js';
+// The plans, their options and results, and the manifest they write and read.
+export type { Manifest } from './core/manifest.js';
+export {
+  type BackupPlan,
+  type BackupPlanOptions,
+  createBackupPlan,
+  type PrepareOptions,
+  type PrepareResult,
+} from './plan/backup-plan.js';
 export { composeSources, composeTargets } from './plan/compose.js';
 export {
   createRestorePlan,
   isRestorePlanError,
   type RestorePlan,
   RestorePlanError,
+  type RestorePlanOptions,
   type RestoreReport,
+  type RestoreRunOptions,
 } from './plan/restore-plan.js';
 
 // The errors a plan, a source or a target throws, each with a guard that works across copies.
@@ -307,8 +316,6 @@ export const parseManifest = manifest.parseManifest;
 export const readManifest = manifest.readManifest;
 /** @deprecated Internal; will be removed in 0.3. */
 export const writeManifest = manifest.writeManifest;
-/** @deprecated Internal; will be removed in 0.3. Use `PrepareResult['manifest']`. */
-export type Manifest = manifest.Manifest;
 /** @deprecated Internal; will be removed in 0.3. Use `ManifestEntry`. */
 export type ManifestSource = manifest.ManifestSource;
 
@@ -334,17 +341,9 @@ export type LockHandle = lock.LockHandle;
 export type LockInfo = lock.LockInfo;
 
 // Plan details: write the options inline, let results be inferred.
-/** @deprecated Internal; will be removed in 0.3. Use `Parameters<typeof createBackupPlan>[0]`. */
-export type BackupPlanOptions = backupPlan.BackupPlanOptions;
-/** @deprecated Internal; will be removed in 0.3. Use `Parameters<BackupPlan['prepare']>[0]`. */
-export type PrepareOptions = backupPlan.PrepareOptions;
 /** @deprecated Internal; will be removed in 0.3. Use `PrepareResult['results'][number]`. */
 export type SourceResult = backupPlan.SourceResult;
 
-/** @deprecated Internal; will be removed in 0.3. Use `Parameters<typeof createRestorePlan>[0]`. */
-export type RestorePlanOptions = restorePlan.RestorePlanOptions;
-/** @deprecated Internal; will be removed in 0.3. Use `Parameters<RestorePlan['run']>[0]`. */
-export type RestoreRunOptions = restorePlan.RestoreRunOptions;
 /** @deprecated Internal; will be removed in 0.3. Use `RestoreReport['entries'][number]`. */
 export type EntryResult = restorePlan.EntryResult;
 /** @deprecated Internal; will be removed in 0.3. Use `RestoreReport['entries'][number]['status']`. */

@@ -377,7 +377,7 @@ async function compareRestored(run: DemoRun): Promise<StepOutcome<undefined>> {
  */
 async function drillOnLoopback(run: DemoRun, prepared: PrepareResult): Promise<StepOutcome<DrillResult>> {
   const { root, logger, signal } = run;
-  const { FakeDuplicatiServer } = await import('../testing/fake-duplicati/index.js');
+  const { FakeDuplicatiServer } = await import('../testing/fake-duplicati/server.js');
   const password = randomBytes(18).toString('base64url');
   const server = await FakeDuplicatiServer.start({
     generation: '2.1',

@@ -19,6 +19,6 @@ export {
   type FakeTaskInfo,
   type FakeVersionInfo,
   type TaskHold,
-} from './fake-duplicati/index.js';
+} from './fake-duplicati/server.js';
 export { buildHookEnv, buildResultFile, duplicatiHookEnv } from './hook-env.js';
 export type { HookEnvOptions, ResultFileOptions } from './hook-env.js';

@@ -17,3 +17,13 @@ export function configErrorFrom(message: string, error: z.ZodError, prefix = '')
     })),
   );
 }
+
+/**
+ * Parse `value` with `schema` and return the parsed data; a ConfigError (`invalid <what> options`)
+ * names every bad field.
+ */
+export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw configErrorFrom(`invalid ${what} options`, parsed.error);
+  return parsed.data;
+}

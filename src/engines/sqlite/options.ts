@@ -6,7 +6,6 @@
  */
 import { z } from 'zod';
 import { safeRelativePath } from '../../core/fs.js';
-import { configErrorFrom } from '../../core/validate.js';
 import type { JsonValue } from '../../contracts/types.js';
 
 /** `kind` of SQLite sources and targets, and the manifest entries they write: the config `type:` name. */
@@ -32,13 +31,6 @@ export const SQLITE_TARGET_DEFAULTS = {
   name: 'sqlite',
   integrity: 'full',
 } as const;
-
-/** Parse options with `schema`; a ConfigError names every bad field. */
-export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw configErrorFrom(`invalid ${what} options`, parsed.error);
-  return parsed.data;
-}
 
 /** A source name, usable as a folder name. */
 const sourceName = z

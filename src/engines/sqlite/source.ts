@@ -10,13 +10,8 @@ import type { z } from 'zod';
 import { DumpError, SourceUnavailableError } from '../../core/errors.js';
 import type { BackupSource, JsonValue, PreparedSource, SourceContext } from '../../contracts/types.js';
 import { closeQuietly, tableNames } from './driver.js';
-import {
-  parseOptions,
-  SQLITE_KIND,
-  SQLITE_SOURCE_DEFAULTS,
-  type SqliteSourceOptions,
-  sqliteSourceSchema,
-} from './options.js';
+import { SQLITE_KIND, SQLITE_SOURCE_DEFAULTS, type SqliteSourceOptions, sqliteSourceSchema } from './options.js';
+import { parseOptions } from '../../core/validate.js';
 import { openLive, SnapshotFailure, type SnapshotResult, takeSnapshot } from './snapshot.js';
 
 /** Map a snapshot failure to the error class a plan reports. */

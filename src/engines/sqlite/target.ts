@@ -28,13 +28,8 @@ import {
   installDatabase,
   putBack,
 } from './install.js';
-import {
-  parseOptions,
-  SQLITE_KIND,
-  SQLITE_TARGET_DEFAULTS,
-  type SqliteTargetOptions,
-  sqliteTargetSchema,
-} from './options.js';
+import { SQLITE_KIND, SQLITE_TARGET_DEFAULTS, type SqliteTargetOptions, sqliteTargetSchema } from './options.js';
+import { parseOptions } from '../../core/validate.js';
 
 /** The `counts` record of a manifest entry's metadata, if it has one. */
 export function manifestCounts(metadata: Readonly<Record<string, JsonValue>>): Record<string, number> {

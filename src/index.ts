@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type * as restoreReport from './contracts/restore-report.js';
 import type * as contracts from './contracts/types.js';
 import * as config from './app/config.js';
 import * as abort from './core/abort.js';
@@ -61,9 +62,9 @@ export {
   type RestorePlan,
   RestorePlanError,
   type RestorePlanOptions,
-  type RestoreReport,
   type RestoreRunOptions,
 } from './plan/restore-plan.js';
+export type { RestoreReport } from './contracts/restore-report.js';
 
 // The errors a plan, a source or a target throws, each with a guard that works across copies.
 export {
@@ -345,9 +346,9 @@ export type LockInfo = lock.LockInfo;
 export type SourceResult = backupPlan.SourceResult;
 
 /** @deprecated Internal; will be removed in 0.3. Use `RestoreReport['entries'][number]`. */
-export type EntryResult = restorePlan.EntryResult;
+export type EntryResult = restoreReport.EntryResult;
 /** @deprecated Internal; will be removed in 0.3. Use `RestoreReport['entries'][number]['status']`. */
-export type EntryStatus = restorePlan.EntryStatus;
+export type EntryStatus = restoreReport.EntryStatus;
 /** @deprecated Internal; will be removed in 0.3. */
 export const verifyArtifacts = restorePlan.verifyArtifacts;
 

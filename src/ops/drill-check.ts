@@ -19,14 +19,6 @@ import type {
 } from '../contracts/drill.js';
 import type { RestoreTarget } from '../contracts/types.js';
 
-export type {
-  DrillCheck,
-  DrillCheckContext,
-  DrillCheckProvider,
-  DrillCheckResult,
-  DrillConsistency,
-} from '../contracts/drill.js';
-
 /**
  * The checks a target offers, if it offers any.
  *

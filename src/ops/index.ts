@@ -46,7 +46,7 @@ export type {
   DrillCheckProvider,
   DrillCheckResult,
   DrillConsistency,
-} from './drill-check.js';
+} from '../contracts/drill.js';
 export { readLastDrill, renderDrillMarkdown } from './drill-report.js';
 export {
   type HookInstallChange,
@@ -63,16 +63,13 @@ export {
   type MaintenanceOptions,
   type MaintenanceWindow,
   openMaintenanceWindow,
-  type QueuePauser,
 } from './maintenance.js';
+export type { QueuePauser } from '../contracts/maintenance.js';
 export {
   HealthchecksNotifier,
   type HealthchecksOptions,
   isNotificationError,
-  type NotificationEvent,
   NotificationError,
-  type NotificationKind,
-  type Notifier,
   type NotifyResult,
   newRunId,
   notifyAll,
@@ -81,6 +78,7 @@ export {
   WebhookNotifier,
   type WebhookOptions,
 } from './notify.js';
+export type { NotificationEvent, NotificationKind, Notifier } from '../contracts/notifier.js';
 export {
   dropRestorePoints,
   isRestoreRecordError,

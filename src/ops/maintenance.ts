@@ -16,8 +16,6 @@ import { configErrorFrom } from '../core/validate.js';
 /** A command as an argv array: `['systemctl', 'stop', 'jellyfin']`. Never run through a shell. */
 export type CommandArgv = readonly [string, ...string[]];
 
-export type { QueuePauser } from '../contracts/maintenance.js';
-
 /** Options of {@link openMaintenanceWindow}. */
 export interface MaintenanceOptions {
   /** Pause Immich's job queues first (and resume them last). */

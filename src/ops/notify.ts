@@ -16,8 +16,6 @@ import { redactText, redactUrl } from '../core/redact.js';
 import { configErrorFrom } from '../core/validate.js';
 import type { NotificationEvent, NotificationKind, Notifier } from '../contracts/notifier.js';
 
-export type { NotificationEvent, NotificationKind, Notifier } from '../contracts/notifier.js';
-
 /** A notifier could not deliver; the message carries no token, password or ping key. */
 export class NotificationError extends DuplicatiKitError {
   static override readonly errorName: string = 'NotificationError';

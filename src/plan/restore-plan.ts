@@ -27,7 +27,6 @@ import {
 import { routeEntries } from './restore/route.js';
 import { checkArtifacts, discardStaged, verifyTargets } from './restore/verify.js';
 
-export type { EntryResult, EntryStatus, RestoreReport } from '../contracts/restore-report.js';
 export { isRestorePlanError, RestorePlanError, restoreInputOf } from './restore/context.js';
 export type { RestorePlan, RestorePlanOptions, RestoreRunOptions } from './restore/options.js';
 export { verifyArtifacts } from './restore/verify.js';

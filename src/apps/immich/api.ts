@@ -84,8 +84,6 @@ const optionsSchema = z
   })
   .strict();
 
-export type { PausedQueues } from '../../contracts/maintenance.js';
-
 function isPausedIn(value: unknown): boolean | undefined {
   if (!value || typeof value !== 'object') return undefined;
   const v = value as Record<string, unknown>;

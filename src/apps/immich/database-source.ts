@@ -14,13 +14,8 @@ import { type PgExecutorOptions, pgExecutorSchema } from '../../engines/postgres
 import { configErrorFrom } from '../../core/validate.js';
 import { type PgDumpInfo, PostgresSource } from '../../engines/postgres/index.js';
 import type { BackupSource, JsonValue, PreparedSource, SourceContext } from '../../contracts/types.js';
-import {
-  type ImmichClient,
-  type ImmichClientOptions,
-  immichApiOptionSchema,
-  type PausedQueues,
-  toImmichClient,
-} from './api.js';
+import type { PausedQueues } from '../../contracts/maintenance.js';
+import { type ImmichClient, type ImmichClientOptions, immichApiOptionSchema, toImmichClient } from './api.js';
 import { compareImmichVersions, detectGeneration, readImmichCounts, readImmichVersion } from './schema.js';
 
 /**

@@ -90,9 +90,6 @@ export interface ImmichDatabaseTargetOptions {
   readonly drillCheck?: ImmichLibraryCheckSettings | false;
 }
 
-/** Receives a batch of asset `originalPath`s streamed from a loaded database. */
-export type { AssetPathConsumer } from './library-check.js';
-
 const schema = z
   .object({
     name: z.string().min(1).optional(),

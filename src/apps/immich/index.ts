@@ -25,18 +25,19 @@ export {
   ImmichClient,
   type ImmichClientOptions,
   isImmichApiError,
-  type PausedQueues,
 } from './api.js';
+export type { PausedQueues } from '../../contracts/maintenance.js';
 export {
   IMMICH_DATABASE_KIND,
   IMMICH_DB_CONTAINER,
   ImmichDatabaseSource,
   type ImmichDatabaseSourceOptions,
 } from './database-source.js';
-export { type AssetPathConsumer, ImmichDatabaseTarget, type ImmichDatabaseTargetOptions } from './database-target.js';
+export { ImmichDatabaseTarget, type ImmichDatabaseTargetOptions } from './database-target.js';
 export { fromImmichEnv, type ImmichEnvConfig } from './env.js';
 export { IMMICH_LIBRARY_KIND, ImmichLibrarySource, type ImmichLibrarySourceOptions } from './library-source.js';
 export {
+  type AssetPathConsumer,
   ImmichLibraryCheck,
   type ImmichLibraryCheckOptions,
   type ImmichLibraryCheckSettings,

@@ -52,7 +52,7 @@ export interface ImmichLibraryCheckSettings {
   readonly samples?: number;
 }
 
-/** Receives asset paths in batches, in dump order. */
+/** Receives a batch of asset `originalPath`s read from a dump, in dump order. */
 export type AssetPathConsumer = (paths: readonly string[]) => void | Promise<void>;
 
 /**

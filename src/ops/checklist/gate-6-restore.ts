@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { RestoreReport } from '../../plan/restore-plan.js';
+import type { RestoreReport } from '../../contracts/restore-report.js';
 import type { RecordedTarget, RestoreRecordStatus } from '../restore-points.js';
 import { recordOutput } from '../restore-points.js';
 import { type ChecklistState, firstLine, GateFailure, planRunBase, runGate, saveRecord, withHistory } from './state.js';

@@ -6,7 +6,7 @@
 import type { Logger } from '../../core/logger.js';
 import type { DuplicatiClient } from '../../duplicati/client.js';
 import type { WaitOptions } from '../../duplicati/resources/tasks.js';
-import type { RestoreReport } from '../../plan/restore-plan.js';
+import type { RestoreReport } from '../../contracts/restore-report.js';
 import type { ProgressEvent, RestoreTarget } from '../../contracts/types.js';
 import type { Notifier } from '../../contracts/notifier.js';
 import type { MaintenanceLog, MaintenanceOptions } from '../maintenance.js';

@@ -110,6 +110,18 @@ export class RestoreRecordError extends DuplicatiKitError {
  */
 export const isRestoreRecordError = errorGuard<RestoreRecordError>('RestoreRecordError');
 
+/** `record` with a new status and one more history line (with `detail` when given). */
+export function withHistory(
+  record: RestoreRecord,
+  status: RestoreRecordStatus,
+  action: string,
+  detail?: string,
+): RestoreRecord {
+  const at = new Date().toISOString();
+  const line = detail === undefined ? { at, action } : { at, action, detail };
+  return { ...record, status, updatedAt: at, history: [...record.history, line] };
+}
+
 /** A new record id: sortable by time (to the millisecond), unique. */
 export function newRestoreId(now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:.]/g, '');
@@ -287,7 +299,6 @@ async function act(options: RestorePointActionOptions, action: 'rollback' | 'dro
   }
   const targets = record.targets.map((t) => results.get(t) ?? t);
   const failed = targets.filter((t) => t.state === 'rollback-failed' || t.state === 'drop-failed');
-  const now = new Date().toISOString();
   const status: RestoreRecordStatus =
     action === 'rollback'
       ? failed.length
@@ -297,18 +308,13 @@ async function act(options: RestorePointActionOptions, action: 'rollback' | 'dro
         ? record.status
         : 'dropped';
   const updated: RestoreRecord = {
-    ...record,
-    status,
-    updatedAt: now,
+    ...withHistory(
+      record,
+      status,
+      action === 'rollback' ? 'rollback (by hand)' : 'drop restore points',
+      failed.length ? failed.map((t) => `${t.name}: ${t.error}`).join('; ') : undefined,
+    ),
     targets,
-    history: [
-      ...record.history,
-      {
-        at: now,
-        action: action === 'rollback' ? 'rollback (by hand)' : 'drop restore points',
-        ...(failed.length ? { detail: failed.map((t) => `${t.name}: ${t.error}`).join('; ') } : {}),
-      },
-    ],
   };
   const file = await writeRestoreRecord(options.stateDir, updated);
   return { ok: failed.length === 0, record: updated, file };

@@ -5,7 +5,8 @@
  * @module
  */
 import { MaintenanceError, openMaintenanceWindow } from '../maintenance.js';
-import { type ChecklistState, type GateDraft, runGate, saveRecord, withHistory } from './state.js';
+import { withHistory } from '../restore-points.js';
+import { type ChecklistState, type GateDraft, runGate, saveRecord } from './state.js';
 
 /** Run gate 3; false when it failed (then the pending record is marked failed). */
 export async function maintenanceGate(state: ChecklistState): Promise<boolean> {

@@ -6,8 +6,8 @@
  */
 import type { RestoreReport } from '../../contracts/restore-report.js';
 import type { RecordedTarget, RestoreRecordStatus } from '../restore-points.js';
-import { recordOutput } from '../restore-points.js';
-import { type ChecklistState, firstLine, GateFailure, planRunBase, runGate, saveRecord, withHistory } from './state.js';
+import { recordOutput, withHistory } from '../restore-points.js';
+import { type ChecklistState, firstLine, GateFailure, planRunBase, runGate, saveRecord } from './state.js';
 import type { ChecklistRestoreOptions } from './types.js';
 
 /** Run gate 6; false when it failed. */

@@ -15,7 +15,8 @@ import { wayBackGate } from './gate-4-way-back.js';
 import { warnGate } from './gate-5-warn.js';
 import { restoreGate } from './gate-6-restore.js';
 import { optionsSchema } from './options.js';
-import { type ChecklistState, createChecklistState, gateOut, saveRecord, skipRest, withHistory } from './state.js';
+import { withHistory } from '../restore-points.js';
+import { type ChecklistState, createChecklistState, gateOut, saveRecord, skipRest } from './state.js';
 import { CHECKLIST_GATES, type ChecklistReport, type ChecklistRestoreOptions, type GateId } from './types.js';
 
 /** The order the gates run in: the way back is proven and users warned before anything stops. */

@@ -16,7 +16,7 @@ import { createRestorePlan, type RestorePlan } from '../../plan/restore-plan.js'
 import type { ProgressEvent, RestoreTarget } from '../../contracts/types.js';
 import type { MaintenanceLog, MaintenanceOptions, MaintenanceWindow } from '../maintenance.js';
 import type { NotifyResult } from '../notify.js';
-import { type RestoreRecord, type RestoreRecordStatus, writeRestoreRecord } from '../restore-points.js';
+import { type RestoreRecord, writeRestoreRecord } from '../restore-points.js';
 import type { JobRef } from '../staged-version.js';
 import {
   CHECKLIST_GATES,
@@ -191,12 +191,6 @@ export function skipRest(state: ChecklistState, ids: readonly GateId[], reason: 
 export async function saveRecord(state: ChecklistState, next: RestoreRecord): Promise<void> {
   state.record = next;
   state.recordFile = await writeRestoreRecord(state.stateDir, next);
-}
-
-/** `record` with a new status and one more history line. */
-export function withHistory(record: RestoreRecord, status: RestoreRecordStatus, action: string): RestoreRecord {
-  const at = new Date().toISOString();
-  return { ...record, status, updatedAt: at, history: [...record.history, { at, action }] };
 }
 
 /** Restore-plan run options every gate passes: the folder, its work folder, `only` and progress. */

@@ -8,10 +8,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** `DUPLICATI_RECORDINGS_DIR`, else `<repo>/../shared/fixtures/duplicati-2.0.7.3`. */
+/** `DUPLICATI_RECORDINGS_DIR`, else the copy kept in the repository, `test/fixtures/duplicati-2.0.7.3`. */
 export const FIXTURES =
   process.env.DUPLICATI_RECORDINGS_DIR ??
-  path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/fixtures/duplicati-2.0.7.3');
+  path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/duplicati-2.0.7.3');
 
 export interface RecordedRequest {
   readonly method: string;

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * Parser for the `.http` recordings of a live Duplicati 2.0.7.3 server
- * (`../shared/fixtures/duplicati-2.0.7.3/NN-name.http`): exact request bytes under
+ * (`test/fixtures/duplicati-2.0.7.3/NN-name.http`, copied from `../shared/fixtures`): exact request bytes under
  * `### REQUEST …`, exact response bytes under `### RESPONSE …`.
  */
 
@@ -27,9 +27,9 @@ export interface Recording {
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** Where the recordings live: `DUPLICATI_RECORDINGS_DIR`, else `<repo>/../shared/fixtures/duplicati-2.0.7.3`. */
+/** Where the recordings live: `DUPLICATI_RECORDINGS_DIR`, else the repository's `test/fixtures/duplicati-2.0.7.3`. */
 export const RECORDINGS_DIR =
-  process.env.DUPLICATI_RECORDINGS_DIR ?? path.resolve(here, '../../../shared/fixtures/duplicati-2.0.7.3');
+  process.env.DUPLICATI_RECORDINGS_DIR ?? path.resolve(here, '../fixtures/duplicati-2.0.7.3');
 
 /** True when the recordings folder exists. */
 export function recordingsAvailable(dir = RECORDINGS_DIR): boolean {

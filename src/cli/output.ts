@@ -54,6 +54,8 @@ export function formatMs(ms: number): string {
 /** The exit code an error deserves (see exit-codes.ts). */
 export function exitCodeFor(e: unknown, signal?: AbortSignal): number {
   if (signal?.aborted) return ExitCode.Interrupted;
+  // No credentials: the server cannot be logged in to, like a wrong password.
+  if (isConfigError(e) && e.code === 'ERR_DUPLICATI_NO_CREDENTIALS') return ExitCode.Unavailable;
   if (isConfigError(e)) return ExitCode.Usage;
   if (isLockedError(e)) return ExitCode.Locked;
   if (isVerificationError(e) || isManifestError(e)) return ExitCode.VerificationFailed;

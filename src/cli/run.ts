@@ -94,10 +94,13 @@ export async function runCli(
 ): Promise<number> {
   const errCtx = { json: argv.includes('--json'), stdout: io.stdout, stderr: io.stderr, signal: io.signal };
   let name: string | undefined;
+  // `hook install` is run by a person, not by Duplicati: its errors get the CLI's own exit codes.
+  let asHook = false;
   try {
     // First pass: find the command name among the positionals (global flags may come first).
     const first = parseArgs({ args: [...argv], options: optionsFor(undefined), strict: false, allowPositionals: true });
     name = first.positionals[0];
+    asHook = name === 'hook' && first.positionals[1] !== 'install';
     if (first.values.version && !name) {
       io.stdout.write(`${VERSION}\n`);
       return ExitCode.Success;
@@ -142,7 +145,7 @@ export async function runCli(
     };
     return await cmd.run(ctx);
   } catch (e) {
-    if (name === 'hook') {
+    if (asHook) {
       // Duplicati reads exit codes 1–4 as "skip" or "run with a warning"; a hook that could not
       // even start must stop the operation (5), and stderr is what Duplicati logs for it.
       io.stderr.write(`duplicati-kit hook: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -128,12 +128,16 @@ export function optionsFromEnv(
   else if (env.DUPLICATI_PASSWORD_FILE) authOpt = { type: 'password', passwordFile: env.DUPLICATI_PASSWORD_FILE };
   else if (env.DUPLICATI_PASSWORD) authOpt = { type: 'password', password: env.DUPLICATI_PASSWORD };
   if (!authOpt && !overrides.auth) {
-    throw new ConfigError('No Duplicati credentials in the environment', [
-      {
-        path: 'DUPLICATI_PASSWORD',
-        message: 'set DUPLICATI_PASSWORD, DUPLICATI_PASSWORD_FILE, DUPLICATI_PREAUTH_TOKEN or DUPLICATI_TOKEN',
-      },
-    ]);
+    throw new ConfigError(
+      'No Duplicati credentials in the environment',
+      [
+        {
+          path: 'DUPLICATI_PASSWORD',
+          message: 'set DUPLICATI_PASSWORD, DUPLICATI_PASSWORD_FILE, DUPLICATI_PREAUTH_TOKEN or DUPLICATI_TOKEN',
+        },
+      ],
+      { code: 'ERR_DUPLICATI_NO_CREDENTIALS' },
+    );
   }
   const gen = env.DUPLICATI_GENERATION;
   const timeout = env.DUPLICATI_TIMEOUT_MS ? Number(env.DUPLICATI_TIMEOUT_MS) : undefined;

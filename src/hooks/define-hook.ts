@@ -25,8 +25,9 @@ export interface HookContext {
   /** The protocol writer: option lines (BEFORE) and `LOG:` lines. */
   readonly output: HookOutput;
   /**
-   * Logs to the job log (`info` → `LOG:INFO`, `warn` → `LOG:WARN` and a Warning result, `error` →
-   * `LOG:ERROR` and an Error result; `debug` dropped) and to the `logger` given to `defineHook`.
+   * Logs to the job log (`info` → `LOG:INFO`; `warn` → stderr, a Warning result on every server
+   * line; `error` → `LOG:ERROR` + stderr, Error on 2.1+ and Warning on 2.0.x; `debug` dropped) and
+   * to the `logger` given to `defineHook`.
    */
   readonly logger: Logger;
   /**
@@ -47,7 +48,7 @@ export interface HookContext {
 export type HookOutcome =
   | undefined
   | {
-      /** Report a warning; the operation still runs (exit code 2, or `LOG:WARN` + 0 when required). */
+      /** Report a warning; the operation still runs (exit code 2, or stderr + 0 when required). */
       readonly warning?: string;
       /**
        * BEFORE: do not run the operation, gracefully (exit code 1; 3 with `warning`). A required
@@ -58,8 +59,8 @@ export type HookOutcome =
       readonly reason?: string;
       /**
        * Report an error. Without `continueOperation` the operation is stopped (exit code 5); with
-       * it, the operation runs and the job ends as Error (exit code 4, or `LOG:ERROR` + 0 when
-       * required).
+       * it, the operation runs and the job ends as Error (exit code 4; when required: `LOG:ERROR` +
+       * stderr + 0, which 2.1+ reads as Error and 2.0.x, which has no `LOG:` lines, as Warning).
        */
       readonly error?: string;
       /** With `error`: let the operation run anyway. */
@@ -306,10 +307,10 @@ function inScope(operation: OperationName, operations: readonly OperationName[] 
  * | handler | BEFORE | BEFORE, required | AFTER / POST-BACKUP |
  * |---|---|---|---|
  * | returns nothing | 0 | 0 | 0 |
- * | `{ warning }` | 2 | 0 + `LOG:WARN` | 2 |
+ * | `{ warning }` | 2 | 0 + stderr (Warning) | 2 |
  * | `{ skip: true }` | 1 | 1 (fails the operation) | 0 |
  * | `{ skip: true, warning }` | 3 | 1 (fails the operation) | 2 |
- * | `{ error, continueOperation: true }` | 4 | 0 + `LOG:ERROR` | 5 |
+ * | `{ error, continueOperation: true }` | 4 | 0 + `LOG:ERROR` + stderr | 5 |
  * | `{ error }` or throws | 5 | 5 | 5 |
  * | throws `LockedError` | 3 | 1 (fails the operation) | 2 |
  *
@@ -561,7 +562,8 @@ function finish(
   }
   if (required) {
     // Duplicati continues only on 0 and reads no output of a required script that exits
-    // otherwise, so warnings and continuable errors travel as LOG lines with exit code 0.
+    // otherwise, so warnings and continuable errors go out with exit code 0: on stderr, which
+    // every server line logs as a warning (2.0.x has no LOG: lines), and errors also as LOG:ERROR.
     switch (outcome.kind) {
       case 'ok':
         return HookExitCode.Continue;

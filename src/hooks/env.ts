@@ -109,16 +109,25 @@ export function readHookEvent(env: Readonly<Record<string, string | undefined>>)
 }
 
 /**
- * Read the operation name only.
+ * Read the operation name only. When a required BEFORE script failed, Duplicati 2.0.x starts the
+ * AFTER script without `DUPLICATI__OPERATIONNAME` (it is saved only once BEFORE succeeded); the
+ * operation is then read from the `main-action` option (`DUPLICATI__main_action`), which every
+ * server-run operation carries.
  *
- * @throws HookEnvError when it is missing or not a plain identifier.
+ * @throws HookEnvError when both are missing or not a plain identifier.
  * @example
  * ```ts
  * readHookOperation({ DUPLICATI__OPERATIONNAME: 'Backup' }); // 'Backup'
+ * readHookOperation({ DUPLICATI__EVENTNAME: 'AFTER', DUPLICATI__main_action: 'Backup' }); // 'Backup'
  * ```
  */
 export function readHookOperation(env: Readonly<Record<string, string | undefined>>): OperationName {
-  const raw = requireVar(env, 'OPERATIONNAME');
+  const given = env[`${ENV_PREFIX}OPERATIONNAME`];
+  const fallback = env[`${ENV_PREFIX}main_action`];
+  const raw =
+    (given === undefined || given.trim() === '') && fallback !== undefined && fallback.trim() !== ''
+      ? fallback.trim()
+      : requireVar(env, 'OPERATIONNAME');
   if (!/^[A-Za-z][A-Za-z0-9]*$/.test(raw)) {
     throw new HookEnvError(
       `${ENV_PREFIX}OPERATIONNAME is ${JSON.stringify(raw)}, expected an operation name such as Backup`,

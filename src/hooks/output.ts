@@ -2,9 +2,10 @@
  * The hook's side of the Duplicati script protocol on stdout and stderr.
  *
  * Duplicati reads a script's stdout line by line: `--name=value` lines (BEFORE only) change the
- * operation's options, and `LOG:INFO|WARN|ERROR message` lines go to the job log. Anything on
- * stderr turns the run into a Warning (or is appended to the exit-code message). So a hook
- * writes only those lines to stdout, and writes to stderr only what must count as a warning.
+ * operation's options, and, from 2.0.9.110 on (all of 2.1+), `LOG:INFO|WARN|ERROR message` lines
+ * go to the job log; 2.0.x ignores `LOG:` lines. Anything on stderr turns the run into a Warning on
+ * every server line (or is appended to the exit-code message). So warnings travel on stderr, and
+ * a hook writes to stderr only what must count as a warning.
  *
  * @module
  */
@@ -20,7 +21,7 @@ export interface LineSink {
   write(chunk: string, callback?: (error?: Error | null) => void): boolean;
 }
 
-/** Level of a `LOG:` line. WARN makes the job result a Warning, ERROR an Error. */
+/** Level of a `LOG:` line. On 2.1+ WARN makes the job result a Warning, ERROR an Error; 2.0.x ignores them. */
 export type ScriptLogLevel = 'INFO' | 'WARN' | 'ERROR';
 
 /** Options of {@link HookOutput}. */
@@ -74,7 +75,7 @@ export function foldLines(text: string): string {
  * const out = new HookOutput({ stdout: process.stdout, stderr: process.stderr });
  * out.option('dblock-size', '25mb');            // --dblock-size=25mb
  * out.info('dumped immich (1.2 GB) in 41 s');   // LOG:INFO dumped immich (1.2 GB) in 41 s
- * out.warn('free space is low');                // LOG:WARN … (the job ends as Warning)
+ * out.warn('free space is low');                // on stderr: the job ends as Warning on every server line
  * await out.flush();
  * ```
  */
@@ -142,7 +143,10 @@ export class HookOutput {
     this.option('filter', filters.map((f) => `${f.include ? '+' : '-'}${f.pattern}`).join(this.#sep));
   }
 
-  /** Write a `LOG:<level>` line: the message lands in the job log at that level. */
+  /**
+   * Write a raw `LOG:<level>` line: on 2.1+ the message lands in the job log at that level; 2.0.x
+   * ignores it. Use {@link warn} and {@link error} for what must change the result everywhere.
+   */
   log(level: ScriptLogLevel, message: string): void {
     const text = foldLines(redactText(message, this.#secrets));
     const key = level === 'INFO' ? 'info' : level === 'WARN' ? 'warn' : 'error';
@@ -150,19 +154,29 @@ export class HookOutput {
     this.#line(this.#stdout, text === '' ? `LOG:${level}` : `LOG:${level} ${text}`);
   }
 
-  /** `LOG:INFO` line. */
+  /** `LOG:INFO` line (shown in the job log on 2.1+; 2.0.x ignores it, which changes nothing). */
   info(message: string): void {
     this.log('INFO', message);
   }
 
-  /** `LOG:WARN` line: the job result becomes at least Warning. */
+  /**
+   * A warning, on stderr: every server line logs a script's stderr as a warning
+   * (`StdErrorNotEmpty`) or appends it to the exit-code message, so the job result becomes at
+   * least Warning on 2.0.x too, where a `LOG:WARN` line is ignored.
+   */
   warn(message: string): void {
-    this.log('WARN', message);
+    this.#counts.warn++;
+    this.stderrWarning(`warning: ${message}`);
   }
 
-  /** `LOG:ERROR` line: the job result becomes Error. */
+  /**
+   * An error: a `LOG:ERROR` line (2.1+: the job result becomes Error) and the text on stderr
+   * (2.0.x reads no `LOG:` line; stderr makes it at least a Warning there, or joins the
+   * exit-code message of a failing script).
+   */
   error(message: string): void {
     this.log('ERROR', message);
+    this.stderrWarning(`error: ${message}`);
   }
 
   /**
@@ -209,8 +223,8 @@ function formatFields(fields: LogFields | undefined): string {
 
 /**
  * A {@link Logger} whose lines reach the Duplicati job log: `info` → `LOG:INFO`, `warn` →
- * `LOG:WARN` (the job ends as Warning), `error` → `LOG:ERROR` (the job ends as Error); `debug`
- * is dropped. Fields are appended as `key=value`, secrets masked.
+ * stderr (the job ends as Warning on every server line), `error` → `LOG:ERROR` and stderr (2.1+:
+ * Error; 2.0.x: Warning); `debug` is dropped. Fields are appended as `key=value`, secrets masked.
  *
  * @example
  * ```ts
@@ -219,8 +233,12 @@ function formatFields(fields: LogFields | undefined): string {
  * ```
  */
 export function duplicatiScriptLogger(output: HookOutput, bound: LogFields = {}): Logger {
-  const line = (level: ScriptLogLevel, message: string, fields?: LogFields): void =>
-    output.log(level, `${message}${formatFields({ ...bound, ...fields })}`);
+  const line = (level: ScriptLogLevel, message: string, fields?: LogFields): void => {
+    const text = `${message}${formatFields({ ...bound, ...fields })}`;
+    if (level === 'INFO') output.info(text);
+    else if (level === 'WARN') output.warn(text);
+    else output.error(text);
+  };
   return {
     debug: () => {},
     info: (m, f) => line('INFO', m, f),

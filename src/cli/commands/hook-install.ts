@@ -26,11 +26,13 @@ export async function runHookInstall(ctx: CliContext): Promise<number> {
     typeof ctx.flags.script === 'string'
       ? path.resolve(ctx.cwd, ctx.flags.script)
       : path.join(path.dirname(file), 'duplicati-kit-hook');
+  // The reason of a failed required BEFORE never reaches Duplicati's job log: keep it in a file.
+  const logFile = typeof ctx.flags['log-file'] === 'string' ? path.resolve(ctx.cwd, ctx.flags['log-file']) : undefined;
   const client = clientFromContext(ctx);
   const result = await installHook(client, {
     job,
     script,
-    command: [...ctx.program, 'hook', '--config', file],
+    command: [...ctx.program, 'hook', '--config', file, ...(logFile ? ['--log-file', logFile] : [])],
     workDir: cfg.config.workDir,
     includePaths: await directSourcePaths(cfg.sources),
     ...(typeof ctx.flags.timeout === 'string' ? { timeout: ctx.flags.timeout } : {}),
@@ -43,8 +45,10 @@ export async function runHookInstall(ctx: CliContext): Promise<number> {
     ctx.stdout.write(`${result.dryRun ? 'would change' : 'changed'} job "${result.job}" (id ${result.backupId}):\n`);
     if (result.changes.length === 0) ctx.stdout.write('  nothing: the hook is already installed\n');
     for (const c of result.changes) {
-      if (c.what === 'script') ctx.stdout.write(`  write ${c.name}:\n${(c.to ?? '').replace(/^/gm, '    | ')}`);
-      else ctx.stdout.write(`  ${c.what} ${c.name}: ${c.from ?? '(none)'} -> ${c.to ?? '(removed)'}\n`);
+      if (c.what === 'script') {
+        const lines = (c.to ?? '').replace(/\n$/, '').split('\n');
+        ctx.stdout.write(`  write ${c.name}:\n${lines.map((l) => `    | ${l}\n`).join('')}`);
+      } else ctx.stdout.write(`  ${c.what} ${c.name}: ${c.from ?? '(none)'} -> ${c.to ?? '(removed)'}\n`);
     }
     for (const p of result.missingIncludePaths)
       ctx.stdout.write(`  WARNING: the job does not back up ${p}; add it to its sources\n`);

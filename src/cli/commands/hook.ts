@@ -27,6 +27,7 @@ import type { NotificationEvent } from '../../contracts/notifier.js';
 import type { LoadedConfig } from '../../app/config.js';
 import type { PrepareResult } from '../../plan/backup-plan.js';
 import type { CliCommand, CliContext } from '../types.js';
+import { recordFailure, takeFailure } from './hook-failure.js';
 
 const DEFAULT_OPERATIONS = ['Backup'];
 
@@ -104,6 +105,9 @@ async function after(h: HookContext, cfg: LoadedConfig): Promise<HookOutcome> {
   const job = jobName(h, cfg);
   const problems: string[] = [];
   const isBackup = h.operation === 'Backup';
+  // A failed BEFORE left its reason: Duplicati 2.0.x shows only the exit code, so say it here.
+  const beforeFailed = isBackup ? await takeFailure(cfg.config.workDir) : undefined;
+  if (beforeFailed !== undefined) problems.push(`the backup did not run: the hook's BEFORE failed: ${beforeFailed}`);
   const copies = cfg.config.localCopies;
   if (copies && isBackup) {
     const { keepLocalCopy, pruneLocalCopies } = await import('../../ops/retention.js');
@@ -161,7 +165,23 @@ async function after(h: HookContext, cfg: LoadedConfig): Promise<HookOutcome> {
         }
       : {}),
   });
+  if (beforeFailed !== undefined) return { error: problems.join('; ') };
   return problems.length > 0 ? { warning: problems.join('; ') } : undefined;
+}
+
+/** BEFORE of a backup: run it, and keep the reason of a failure that stops the backup for AFTER. */
+async function beforeRecorded(h: HookContext, cfg: LoadedConfig): Promise<HookOutcome> {
+  if (h.operation === 'Backup') await takeFailure(cfg.config.workDir);
+  try {
+    const outcome = await before(h, cfg);
+    if (outcome?.error !== undefined && outcome.continueOperation !== true) {
+      await recordFailure(cfg.config.workDir, outcome.error);
+    }
+    return outcome;
+  } catch (e) {
+    await recordFailure(cfg.config.workDir, describeError(e));
+    throw e;
+  }
 }
 
 async function openLogFile(ctx: CliContext): Promise<{ logger: Logger; close: () => Promise<void> }> {
@@ -217,7 +237,7 @@ async function runHook(ctx: CliContext): Promise<number> {
     autoRun: false,
     operations: 'all',
     logger: log.logger,
-    before: handler(before),
+    before: handler(beforeRecorded),
     after: handler(after),
   });
   try {
@@ -251,18 +271,22 @@ export const hookCommand: CliCommand = {
     'log-file': {
       type: 'string',
       valueName: 'FILE',
-      description: 'Append JSON log lines here (Duplicati shows nothing of a failed required script)',
+      description:
+        'Append JSON log lines here (Duplicati shows nothing of a failed required script); install: the wrapper passes it on',
     },
   },
   help: [
-    'Configure the Duplicati job (advanced options):',
+    'Easiest: `duplicati-kit hook install --job NAME --config FILE --log-file FILE`. By hand, set on the job',
+    '(advanced options):',
     '  --run-script-before-required=/usr/local/bin/duplicati-kit-hook',
     '  --run-script-after=/usr/local/bin/duplicati-kit-hook',
     '  --run-script-timeout=15m   (at least twice your slowest dump)',
-    'where duplicati-kit-hook is `#!/bin/sh` + `exec duplicati-kit hook --config /etc/duplicati-kit.yaml`,',
-    'or set --run-script-with-arguments=true and put the command line in the option itself.',
-    "Add the config's workDir to the job's source folders. Exit codes follow Duplicati's table:",
-    '0 continue, 1 skip, 2 continue+warning, 3 skip+warning, 4 continue+error, 5 stop+error.',
+    'where duplicati-kit-hook is `#!/bin/sh` + `exec duplicati-kit hook --config /etc/duplicati-kit.yaml`',
+    '(Duplicati 2.0.x runs the script path only, without arguments).',
+    "Add the config's workDir to the job's source folders. A warning reaches Duplicati as stderr (the run",
+    'ends Warning); a failed dump exits 5 (the backup fails, nothing is uploaded). Duplicati 2.0.x shows',
+    'only "returned with exit code 5" for a failed required script: the reason is in --log-file, in the',
+    'notification, and in the error the AFTER call logs. See docs/hooks.md.',
   ].join('\n'),
   run: runHook,
 };

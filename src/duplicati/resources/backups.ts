@@ -129,13 +129,14 @@ export function backupBody(input: BackupInput, id?: string): Record<string, unkn
       })),
       Metadata: input.metadata === undefined ? {} : input.metadata,
     },
+    // No `Rule`: 2.0.x keeps the allowed days in it and stores whatever is sent, so an empty Rule
+    // wipes the days; without one the server derives it from `AllowedDays` (2.1+ does the same).
     Schedule: input.schedule
       ? {
           Time: input.schedule.time,
           Repeat: input.schedule.repeat,
           AllowedDays: input.schedule.allowedDays ?? [],
           Tags: [],
-          Rule: '',
         }
       : null,
   };
@@ -417,7 +418,12 @@ export class BackupsResource {
     else if (options.path !== undefined) {
       filter = asFolderPath(options.path);
       folderContents = true;
-    } else prefixOnly = true;
+    } else {
+      // The roots: 2.0.x answers a root listing without a filter with HTTP 500 ("Cannot extract
+      // simple list when the type is: Empty") and a Fatal List row in the job's log.
+      prefixOnly = true;
+      filter = '*';
+    }
     const query = { 'prefix-only': prefixOnly, 'folder-contents': folderContents, time };
     // 2.0.x takes the filter as a path suffix, 2.1+ only as the `filter` query value.
     const path =

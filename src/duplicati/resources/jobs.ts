@@ -78,13 +78,20 @@ export interface JobSpec {
   readonly target: string;
   /** AES passphrase; null/omitted: no encryption. */
   readonly passphrase?: string | null;
-  /** `time` HH:MM (server-local), `repeat` a timespan (default `1D`), `days` allowed weekdays. null: no schedule. */
+  /**
+   * `time` HH:MM (server-local), `repeat` a timespan (default `1D`), `days` allowed weekdays (omitted:
+   * the days the job has are kept; none means every day). null: no schedule.
+   */
   readonly schedule?: { readonly time: string; readonly repeat?: string; readonly days?: readonly Weekday[] } | null;
   readonly retention?: { readonly keepTime?: string; readonly keepVersions?: number; readonly policy?: string };
   readonly filters?: readonly { readonly include: boolean; readonly expression: string }[];
   /** Extra options, e.g. `{ 'dblock-size': '50mb', '--zip-compression-level': 9 }`. */
   readonly options?: Readonly<Record<string, string | number | boolean>>;
-  /** run-script hooks (paths of executables). */
+  /**
+   * run-script hooks (paths of executables). Given: the spec manages all four run-script settings
+   * (those it leaves out are removed). Omitted: the job's run-script settings are kept as they
+   * are, e.g. the ones `duplicati-kit hook install` set.
+   */
   readonly hooks?: {
     readonly before?: string;
     readonly beforeRequired?: string;
@@ -132,11 +139,22 @@ const MANAGED = new Set([
   'keep-time',
   'keep-versions',
   'retention-policy',
+]);
+/**
+ * The run-script settings: managed only by a spec that has `hooks`. Without it they are kept as
+ * the job has them, so the hook `duplicati-kit hook install` wired in survives a re-apply.
+ */
+const HOOK_SETTINGS = new Set([
   '--run-script-before',
   '--run-script-before-required',
   '--run-script-after',
   '--run-script-timeout',
 ]);
+
+/** The settings a spec manages: set when it names them, removed when it does not. */
+function managedBy(spec: JobSpec): ReadonlySet<string> {
+  return spec.hooks === undefined ? MANAGED : new Set([...MANAGED, ...HOOK_SETTINGS]);
+}
 const SECRET_SETTINGS = new Set(['passphrase']);
 
 function isMasked(value: string | null | undefined): boolean {
@@ -189,6 +207,19 @@ function normDays(days: readonly string[] | undefined): string {
     .join(',');
 }
 
+/**
+ * The weekdays a job's schedule is restricted to, from `AllowedDays` or, when a server leaves that
+ * empty, from the `AllowedWeekDays=` part of its `Rule`.
+ */
+function storedDays(b: Backup): Weekday[] | undefined {
+  const s = b.schedule;
+  if (!s) return undefined;
+  const fromRule = /AllowedWeekDays=([^;]*)/i.exec(s.rule ?? '')?.[1]?.split(',') ?? [];
+  const names = (s.allowedDays.length > 0 ? s.allowedDays : fromRule).map((d) => d.trim().slice(0, 3).toLowerCase());
+  const days = DAYS.filter((d) => names.includes(d));
+  return days.length > 0 ? days : undefined;
+}
+
 /** Mask the parts of `desired` that are masked in `current`, so the two can be compared. */
 function maskLike(desired: string, current: string): string {
   let out = desired;
@@ -227,6 +258,7 @@ interface ApplyPlan {
   readonly spec: JobSpec;
   readonly desired: Map<string, string>;
   readonly schedule: ScheduleInput | null;
+  readonly now: Date;
   readonly filters: { order: number; include: boolean; expression: string }[];
   readonly dryRun: boolean;
   readonly req: RequestOptions;
@@ -273,6 +305,7 @@ function diffFields(
 function mergeSettings(
   current: Backup,
   desired: ReadonlyMap<string, string>,
+  managed: ReadonlySet<string>,
   overwrite: boolean,
   changes: JobChange[],
   maskedKept: string[],
@@ -283,7 +316,7 @@ function mergeSettings(
     seen.add(s.name);
     const want = desired.get(s.name);
     if (want === undefined) {
-      if (MANAGED.has(s.name)) {
+      if (managed.has(s.name)) {
         changes.push({ field: `settings.${s.name}`, before: show(s.name, s.value), after: null });
         continue;
       }
@@ -364,7 +397,7 @@ export class JobsResource {
     const filters = (spec.filters ?? []).map((f, i) => ({ order: i, include: f.include, expression: f.expression }));
 
     const summary = await backups.findByName(spec.name, req);
-    const plan: ApplyPlan = { spec, desired, schedule, filters, dryRun, req };
+    const plan: ApplyPlan = { spec, desired, schedule, now, filters, dryRun, req };
     if (!summary) return this.#create(plan);
     const current = await backups.get(summary.id, req);
     return this.#update(plan, current, options.overwriteMaskedSecrets ?? false);
@@ -396,11 +429,20 @@ export class JobsResource {
 
   /** An existing job: diff it against the spec and update it (unless a dry run or unchanged). */
   async #update(plan: ApplyPlan, current: Backup, overwrite: boolean): Promise<ApplyResult> {
-    const { spec, schedule, filters, dryRun } = plan;
+    const { spec, filters, dryRun } = plan;
+    // Days the spec leaves open are the job's own (set in the web UI, say): kept, not wiped.
+    const days = spec.schedule ? (spec.schedule.days ?? storedDays(current)) : undefined;
+    const schedule: ScheduleInput | null = spec.schedule
+      ? {
+          time: nextRun(spec.schedule.time, days, plan.now).toISOString(),
+          repeat: spec.schedule.repeat ?? '1D',
+          ...(days?.length ? { allowedDays: days } : {}),
+        }
+      : null;
     const changes: JobChange[] = [];
     const maskedKept: string[] = [];
     const { description, targetUrl } = diffFields(spec, current, overwrite, changes, maskedKept);
-    const settings = mergeSettings(current, plan.desired, overwrite, changes, maskedKept);
+    const settings = mergeSettings(current, plan.desired, managedBy(spec), overwrite, changes, maskedKept);
 
     const curFilters = current.filters.map((f) => `${f.include ? '+' : '-'}${f.expression}`).join('\n');
     const newFilters = filters.map((f) => `${f.include ? '+' : '-'}${f.expression}`).join('\n');
@@ -409,7 +451,7 @@ export class JobsResource {
     }
 
     const before = this.#describeCurrentSchedule(current);
-    const after = spec.schedule ? this.#describeSchedule(spec) : null;
+    const after = spec.schedule ? this.#describeSchedule(spec, days) : null;
     if (before !== after) changes.push({ field: 'schedule', before, after });
 
     if (changes.length === 0) {
@@ -455,9 +497,9 @@ export class JobsResource {
     return out;
   }
 
-  #describeSchedule(spec: JobSpec): string | null {
+  #describeSchedule(spec: JobSpec, allowed = spec.schedule?.days): string | null {
     if (!spec.schedule) return null;
-    const days = normDays(spec.schedule.days);
+    const days = normDays(allowed);
     return `${spec.schedule.repeat ?? '1D'} at ${spec.schedule.time}${days ? ` on ${days}` : ''}`;
   }
 

@@ -151,15 +151,13 @@ function readJob(ctx: RouteContext, body: unknown, existing?: FakeBackup): JobSp
     const repeatMs = parseTimeSpan(repeat);
     if (repeatMs === undefined) return fail(ctx, 400, 'Schedule repetition value must be a valid timespan');
     if (repeatMs <= 5 * 60_000) return fail(ctx, 400, 'Schedule repetition time must be more than 5 minutes');
-    const days = prop(rawSchedule, 'AllowedDays');
     schedule = {
       ID: Number(prop(rawSchedule, 'ID') ?? 0) || 0,
       Tags: null,
       Time: prop(rawSchedule, 'Time') === undefined ? null : str(prop(rawSchedule, 'Time')) || null,
       Repeat: repeat,
       LastRun: null,
-      Rule: Array.isArray(days) && days.length > 0 ? `AllowedWeekDays=${days.join(',')}` : null,
-      AllowedDays: Array.isArray(days) ? days.map((d) => String(d).slice(0, 3).toLowerCase()) : null,
+      ...scheduleDays(prop(rawSchedule, 'Rule'), prop(rawSchedule, 'AllowedDays')),
     };
   }
   const rawTags = prop(backup, 'Tags');
@@ -301,6 +299,32 @@ function filesets(ctx: RouteContext, x: Exchange, b: FakeBackup): Reply {
   return ok(ctx.state.versionsOf(b).map(({ version, v }) => filesetDto(ctx, version, v, withMeta)));
 }
 
+/** Duplicati's weekday names by their short form. */
+export const WEEKDAYS: Readonly<Record<string, string>> = {
+  sun: 'Sunday',
+  mon: 'Monday',
+  tue: 'Tuesday',
+  wed: 'Wednesday',
+  thu: 'Thursday',
+  fri: 'Friday',
+  sat: 'Saturday',
+};
+
+/**
+ * `Rule` and `AllowedDays` as 2.0.7.3 stores them: the days live in the Rule
+ * (`AllowedWeekDays=Monday,Wednesday`), a Rule sent is stored as sent (an empty one wipes the
+ * days), and without one the Rule is built from `AllowedDays`.
+ */
+function scheduleDays(rule: unknown, days: unknown): { Rule: string; AllowedDays: string[] } {
+  const short = (d: unknown) => String(d).trim().slice(0, 3).toLowerCase();
+  if (typeof rule === 'string') {
+    const named = /AllowedWeekDays=([^;]*)/i.exec(rule)?.[1]?.split(',') ?? [];
+    return { Rule: rule, AllowedDays: named.map(short).filter((d) => d in WEEKDAYS) };
+  }
+  const list = (Array.isArray(days) ? days : []).map(short).filter((d) => d in WEEKDAYS);
+  return { Rule: list.length ? `AllowedWeekDays=${list.map((d) => WEEKDAYS[d]).join(',')}` : '', AllowedDays: list };
+}
+
 function files(ctx: RouteContext, x: Exchange, b: FakeBackup, filter: string): Reply {
   ctx.state.consumeListOperation(b);
   const allVersions = boolParam(x.params.get('all-versions')) === true;
@@ -319,6 +343,11 @@ function files(ctx: RouteContext, x: Exchange, b: FakeBackup, filter: string): R
   const union = new Map<string, boolean>();
   for (const { v } of chosen) for (const e of v.entries) union.set(e.path, e.size < 0);
   let paths = [...union.keys()];
+  if (boolParam(x.params.get('prefix-only')) && filter === '' && ctx.generation === '2.0') {
+    // 2.0.7.3 cannot list the roots without a filter, and logs the failed List as Fatal.
+    ctx.state.logFatalList(b, 'Cannot extract simple list when the type is: Empty');
+    return fail(ctx, 500, 'Cannot extract simple list when the type is: Empty');
+  }
   if (boolParam(x.params.get('prefix-only'))) {
     paths = paths.filter((p) => {
       const parent = p.slice(0, p.slice(0, -1).lastIndexOf('/') + 1);

@@ -15,7 +15,7 @@ import { ConfigError } from '../../core/errors.js';
 import { type Logger, silentLogger } from '../../core/logger.js';
 import { Auth20, Auth21 } from './auth.js';
 import { compareVersions, httpDate, isoSecondsOffset, isoSecondsZ } from './format.js';
-import { fail, type RouteContext, routeApi } from './routes.js';
+import { fail, type RouteContext, routeApi, WEEKDAYS } from './routes.js';
 import { storedPath } from './store.js';
 import { type FakeLogRow, type FakeOperation, FakeState, type FakeTaskStatus, type TaskHold } from './state.js';
 import {
@@ -193,16 +193,6 @@ type RequestFault =
   | { kind: 'delay'; remaining: number; match: FakeRequestMatch; ms: number }
   | { kind: 'drop'; remaining: number; match: FakeRequestMatch };
 
-const WEEKDAY_NAMES: Readonly<Record<string, string>> = {
-  mon: 'Monday',
-  tue: 'Tuesday',
-  wed: 'Wednesday',
-  thu: 'Thursday',
-  fri: 'Friday',
-  sat: 'Saturday',
-  sun: 'Sunday',
-};
-
 const PUBLIC_21 = new Set(['/api/v1/auth/login', '/api/v1/auth/refresh', '/api/v1/auth/refresh/logout']);
 
 /**
@@ -285,6 +275,7 @@ export class FakeDuplicatiServer {
       fatalMarksFailed: this.generation === '2.1' && is212,
       runQueuesAtEnd: this.generation === '2.1' && is212,
       cleanRunDismisses: this.generation === '2.1',
+      readsScriptLogLines: compareVersions(this.version, '2.0.9.110') >= 0,
     });
     this.auth20 = new Auth20(this.password, options.tokenLifetimeMs ?? 3_600_000);
     this.auth21 = new Auth21(
@@ -517,7 +508,7 @@ export class FakeDuplicatiServer {
     } else {
       const text = this.generation === '2.0' ? isoSecondsOffset : isoSecondsZ;
       const days = (schedule.allowedDays ?? []).map((d) => d.slice(0, 3).toLowerCase());
-      const full = days.map((d) => WEEKDAY_NAMES[d] ?? d);
+      const full = days.map((d) => WEEKDAYS[d] ?? d);
       b.schedule = {
         ID: Number(b.id),
         Tags: [`ID=${b.id}`],

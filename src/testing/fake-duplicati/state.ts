@@ -9,6 +9,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../core/logger.js';
 import { compactUtc, logLineTime, sizeString, timeSpanText } from './format.js';
+import { type BeforeOutcome, jobScripts, runAfter, runBefore } from './run-script.js';
 import {
   type BackendFigures,
   backupResult,
@@ -179,6 +180,8 @@ export interface StateConfig {
   readonly runQueuesAtEnd: boolean;
   /** 2.1+: a clean backup dismisses the job's notifications (2.0.7.3 keeps them, recording 35). */
   readonly cleanRunDismisses: boolean;
+  /** 2.0.9.110+ (all of 2.1): a run-script's `LOG:` lines go to the job log; 2.0.x ignores them. */
+  readonly readsScriptLogLines: boolean;
 }
 
 const MAX_TASK_HISTORY = 100;
@@ -336,6 +339,27 @@ export class FakeState {
   consumeListOperation(b: FakeBackup): void {
     this.nextTaskId++;
     b.operationCounter++;
+  }
+
+  /** A listing that failed inside the server: a Fatal `List` row in the job's log, as 2.0.7.3 writes it. */
+  logFatalList(b: FakeBackup, message: string): void {
+    const at = this.config.now();
+    const line = logLine(
+      at,
+      'Error',
+      'Controller-FailedOperation',
+      `The operation List has failed with error: ${message}`,
+    );
+    const outcome: OperationOutcome = {
+      begin: at,
+      end: at,
+      messages: [],
+      warnings: [],
+      errors: [line],
+      interrupted: false,
+      forced: 'Fatal',
+    };
+    this.writeResult(b, at, genericResult(this.config.versionText, 'List', outcome), `System.Exception: ${message}`);
   }
 
   /** Versions newest first with their version numbers. */
@@ -514,7 +538,7 @@ export class FakeState {
       if (!backup) {
         task.result = 'Success';
       } else if (task.operation === 'Backup') {
-        await this.runBackup(task, backup);
+        await this.withScripts(task, backup, (hook) => this.runBackup(task, backup, hook));
       } else if (task.operation === 'Restore') {
         await this.runRestore(task, backup);
       } else if (task.operation === 'Remove') {
@@ -634,13 +658,68 @@ export class FakeState {
     return true;
   }
 
-  private async runBackup(task: FakeTask, b: FakeBackup): Promise<void> {
+  /**
+   * Run a backup between the job's run-script calls (see run-script.ts): BEFORE may fail it
+   * (required script), skip it (plain script) or add log lines; AFTER runs once it has ended.
+   */
+  private async withScripts(
+    task: FakeTask,
+    b: FakeBackup,
+    run: (hook: BeforeOutcome | undefined) => Promise<void>,
+  ): Promise<void> {
+    const scripts = jobScripts(b);
+    if (!scripts) return run(undefined);
+    const readsLogLines = this.config.readsScriptLogLines;
+    const pre = await runBefore(b, scripts, 'Backup', readsLogLines);
+    if (pre.fatal !== undefined || pre.abort !== undefined) this.stoppedByScript(task, b, pre);
+    else await run(pre);
+    await runAfter(b, scripts, {
+      // 2.0.x saves the operation name only once BEFORE succeeded.
+      operation: pre.fatal === undefined ? 'Backup' : undefined,
+      mainAction: 'Backup',
+      parsed: task.result ?? 'Error',
+      readsLogLines,
+    });
+  }
+
+  /** A BEFORE script stopped the backup: Fatal (required script) or an interrupted run. */
+  private stoppedByScript(task: FakeTask, b: FakeBackup, pre: BeforeOutcome): void {
+    const at = this.config.now();
+    const outcome: OperationOutcome = {
+      begin: at,
+      end: at,
+      messages: pre.messages,
+      warnings: pre.warnings,
+      errors: pre.errors,
+      interrupted: pre.fatal === undefined,
+      ...(pre.fatal === undefined ? {} : { forced: 'Fatal' as const }),
+    };
+    const parsed = parsedResultOf(outcome);
+    const exception =
+      pre.fatal === undefined ? null : `Duplicati.Library.Interface.UserInformationException: ${pre.fatal}`;
+    // A job that never ran has no database yet: 2.0.7.3 then writes no Result row at all.
+    if (pre.fatal === undefined || b.log.length > 0) {
+      this.writeResult(b, at, genericResult(this.config.versionText, 'Backup', outcome), null);
+    }
+    task.result = parsed;
+    if (pre.fatal !== undefined) {
+      task.errorMessage = pre.fatal;
+      task.exception = exception;
+      b.metadata.LastErrorDate = compactUtc(at);
+      b.metadata.LastErrorMessage = pre.fatal;
+    }
+    this.finishNotifications(b, parsed, outcome, exception ?? '');
+    this.signal('data');
+  }
+
+  private async runBackup(task: FakeTask, b: FakeBackup, hook?: BeforeOutcome): Promise<void> {
     const now = this.config.now;
     const begin = now();
     const fault = this.runFaults.shift();
     const issues: SnapshotIssues = { warnings: [], errors: [], filesWithError: 0 };
     const messages = [
       logLine(begin, 'Information', 'Controller-StartingOperation', 'The operation Backup has started'),
+      ...(hook?.messages ?? []),
     ];
     this.setProgress(task, 'Backup_Begin');
     const key = ++b.versionCounter;
@@ -698,8 +777,12 @@ export class FakeState {
       begin,
       end,
       messages,
-      warnings: issues.warnings.map((w) => logLine(end, 'Warning', 'Operation.BackupHandler-FileAccessError', w)),
+      warnings: [
+        ...(hook?.warnings ?? []),
+        ...issues.warnings.map((w) => logLine(end, 'Warning', 'Operation.BackupHandler-FileAccessError', w)),
+      ],
       errors: [
+        ...(hook?.errors ?? []),
         ...issues.errors.map((x) => logLine(end, 'Error', 'Operation.BackupHandler-Error', x)),
         ...(fatal
           ? [logLine(end, 'Error', 'Controller-FailedOperation', `The operation Backup has failed: ${fatal}`)]

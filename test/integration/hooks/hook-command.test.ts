@@ -63,9 +63,11 @@ async function setup(name: string, extra: Record<string, unknown> = {}) {
   return { base, workDir, copies, config };
 }
 
-async function hook(config: string, envOptions: HookEnvOptions) {
+async function hook(config: string, envOptions: HookEnvOptions, drop: readonly string[] = []) {
+  const env = buildHookEnv({ ...envOptions, base: { PATH: process.env['PATH'], DUPLICATI_KIT_CONFIG: config } });
+  for (const k of drop) delete env[k];
   const r = await execa(process.execPath, ['--import', 'tsx', CLI], {
-    env: buildHookEnv({ ...envOptions, base: { PATH: process.env['PATH'], DUPLICATI_KIT_CONFIG: config } }),
+    env,
     extendEnv: false,
     cwd: root,
     reject: false,
@@ -137,6 +139,32 @@ describe('duplicati-kit hook', () => {
     const cont = await setup('continue', { ...broken, hook: { stopOnFailure: false } });
     const c = await hook(cont.config, { event: 'BEFORE', localPaths: [cont.workDir] });
     expect(c.code).toBe(4);
+  });
+
+  it('after a failed required BEFORE, handles the AFTER 2.0.x starts without OPERATIONNAME and tells the reason', async () => {
+    const broken = { sources: [{ type: 'archive', name: 'gone', root: path.join(dir, 'does-not-exist') }] };
+    const { workDir, config } = await setup('reason', broken);
+    const before = await hook(config, { event: 'BEFORE', required: true, localPaths: [workDir] });
+    expect(before.code).toBe(5);
+    const resultFile = path.join(dir, 'reason-result.txt');
+    await writeFile(resultFile, buildResultFile({ parsedResult: 'Fatal' }));
+    // What 2.0.7.3 sends: no DUPLICATI__OPERATIONNAME, the operation only in main-action.
+    const after = await hook(config, { event: 'AFTER', parsedResult: 'Fatal', resultFile, localPaths: [workDir] }, [
+      'DUPLICATI__OPERATIONNAME',
+    ]);
+    expect(after.stderr).not.toMatch(/environment unusable|OPERATIONNAME/);
+    // Exit 5 with the reason on stderr: Duplicati logs it as the AFTER script's error.
+    expect(after.code).toBe(5);
+    expect(after.stderr).toMatch(
+      /the backup did not run: the hook's BEFORE failed: backup plan failed: gone \(archive, check\)/,
+    );
+    const notes = received.filter((e) => e['run'] === 'reason').map((e) => JSON.stringify(e));
+    expect(
+      notes.some((n) => n.includes('Fatal') && n.includes('gone (archive, check)') && n.includes('did not run')),
+    ).toBe(true);
+    // The reason is told once: a later AFTER does not repeat it.
+    const again = await hook(config, { event: 'AFTER', parsedResult: 'Success', resultFile, localPaths: [workDir] });
+    expect(again.stderr).not.toMatch(/did not run/);
   });
 
   it('warns (exit 2) when the job does not back up the work folder', async () => {

@@ -107,9 +107,13 @@ describe('hook install CLI and wrapper', () => {
       '--password-file',
       path.join(dir, 'pw'),
     ];
-    const dry = await runCli([...args, '--dry-run']);
+    const dry = await runCli([...args, '--dry-run', '--log-file', path.join(dir, 'hook.log')]);
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain('would change job "configs"');
+    // The script block ends with its last line; the settings follow on lines of their own.
+    expect(dry.stdout).toMatch(
+      / {4}\| exec .* --log-file \S*hook\.log\n {2}setting --run-script-before-required: \(none\) -> /,
+    );
     expect(dry.stdout).toContain(`source ${dir}/staging/`);
     expect(dry.stdout).not.toContain('pw-cli');
     const real = await runCli([...args, '--json']);
@@ -117,5 +121,13 @@ describe('hook install CLI and wrapper', () => {
     expect(JSON.parse(real.stdout).changes.length).toBeGreaterThan(0);
     expect(server.backups()[0]?.settings['--run-script-after']).toBe(path.join(dir, 'duplicati-kit-hook'));
     expect(await fsp.readFile(path.join(dir, 'duplicati-kit-hook'), 'utf8')).toContain(`hook --config ${config}`);
+
+    // Run by a person, not by Duplicati: no credentials is "unavailable" (6), not the hook's 5.
+    const noAuth = await runCli(args.slice(0, -2), { env: { PATH: process.env.PATH ?? '' } });
+    expect(noAuth.code).toBe(6);
+    const help = await runCli(['hook', '--help']);
+    // 2.0.x has no run-script-with-arguments: the help must not send anyone there.
+    expect(help.stdout).not.toContain('run-script-with-arguments');
+    expect(help.stdout).toContain('--log-file');
   });
 });

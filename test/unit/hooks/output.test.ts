@@ -80,28 +80,27 @@ describe('HookOutput', () => {
     expect(stdout.lines()).toEqual(['--localpath=/srv/backup/staging:/srv/immich/library', '--filter=-*/thumbs/*:+*']);
   });
 
-  it('writes one LOG line per message, line breaks folded, secrets masked', () => {
+  it('writes one line per message (warnings on stderr, which 2.0.x reads), line breaks folded, secrets masked', () => {
     const { out, stdout, stderr } = setup({ secrets: ['hunter22'] });
     out.info('dump done');
     out.warn('first\r\nsecond\n\nthird');
     out.error('login failed for hunter22');
-    expect(stdout.lines()).toEqual([
-      'LOG:INFO dump done',
-      'LOG:WARN first | second | third',
-      'LOG:ERROR login failed for ***',
-    ]);
-    expect(stderr.text()).toBe('');
-    expect(out.counts).toMatchObject({ info: 1, warn: 1, error: 1, stderr: 0 });
+    out.log('WARN', 'a raw LOG line');
+    expect(stdout.lines()).toEqual(['LOG:INFO dump done', 'LOG:ERROR login failed for ***', 'LOG:WARN a raw LOG line']);
+    expect(stderr.text()).toBe('warning: first | second | third\nerror: login failed for ***\n');
+    expect(out.counts).toMatchObject({ info: 1, warn: 2, error: 1, stderr: 2 });
   });
 
   it('keeps any message on exactly one LOG line', () => {
     fc.assert(
       fc.property(fc.string(), (message) => {
-        const { out, stdout } = setup();
+        const { out, stdout, stderr } = setup();
+        out.log('WARN', message);
         out.warn(message);
         const lines = stdout.text().split(/\r\n|\r|\n/);
         expect(lines).toHaveLength(2);
         expect(lines[0]?.startsWith('LOG:WARN')).toBe(true);
+        expect(stderr.text().split(/\r\n|\r|\n/)).toHaveLength(2);
       }),
     );
   });
@@ -136,8 +135,8 @@ describe('HookOutput', () => {
 });
 
 describe('duplicatiScriptLogger', () => {
-  it('maps info/warn/error to LOG lines, drops debug, appends masked fields', () => {
-    const { out, stdout } = setup();
+  it('maps info to LOG:INFO, warn to stderr, error to both; drops debug, appends masked fields', () => {
+    const { out, stdout, stderr } = setup();
     const logger = duplicatiScriptLogger(out);
     logger.debug('noise');
     logger.info('dumped', { source: 'immich', bytes: 1024 });
@@ -145,9 +144,9 @@ describe('duplicatiScriptLogger', () => {
     logger.child?.({ source: 'jellyfin' }).error('failed', { error: new Error('disk full') });
     expect(stdout.lines()).toEqual([
       'LOG:INFO dumped source=immich bytes=1024',
-      'LOG:WARN slow password=***',
       'LOG:ERROR failed source=jellyfin error=disk full',
     ]);
+    expect(stderr.text()).toBe('warning: slow password=***\nerror: failed source=jellyfin error=disk full\n');
   });
 
   it('teeLogger sends each line to every logger', () => {

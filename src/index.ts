@@ -44,6 +44,7 @@ export type {
   RestoreTarget,
   SourceContext,
   VerificationReport,
+  RestoreJournal,
 } from './contracts/types.js';
 
 // The plans, their options and results, and the manifest they write and read.
@@ -63,6 +64,10 @@ export {
   RestorePlanError,
   type RestorePlanOptions,
   type RestoreRunOptions,
+  type RestoreJournalSink,
+  lockRestoreTargets,
+  type RestoreLocks,
+  restoreLockOf,
 } from './plan/restore-plan.js';
 export type { RestoreReport } from './contracts/restore-report.js';
 

@@ -39,6 +39,39 @@ export interface SourceContext {
   /** Streams artifacts into `sourceDir`, counting bytes and computing sha256 as they are written. */
   readonly artifacts: ArtifactWriter;
   readonly onProgress: (event: Omit<ProgressEvent, 'source'> & { source?: string }) => void;
+  /**
+   * Only at `restore`, when the caller keeps a restore record (the checklist restore and the CLI
+   * do): where the target writes ahead each destructive step. See {@link RestoreJournal}.
+   */
+  readonly restoreJournal?: RestoreJournal;
+}
+
+/**
+ * A restore target's write-ahead log, handed to `restore` through its context. Before each step
+ * that changes something live (a rename, a replace, a drop, a database swap), the target calls
+ * {@link RestoreJournal.record} with the output its `rollback` needs to undo that step from any
+ * point — the safety copy's path, the temp file, the scratch and plan-B database names — and
+ * waits for it: once it resolves the record is on disk, so a SIGKILL during the step leaves a
+ * record that `restore-points rollback` (or the next restore) can undo. `rollback` must therefore
+ * accept an output recorded before the step finished (a safety copy that does not exist yet means
+ * the live data was never moved).
+ *
+ * @example
+ * ```ts
+ * // inside a target's restore(input, ctx):
+ * const safety = `${live}.safety`;
+ * await ctx.restoreJournal?.record({ restored: [live], safetyCopy: safety, state: { live, safety } });
+ * // ...now rename live -> safety, then the new file -> live
+ * ```
+ */
+export interface RestoreJournal {
+  /**
+   * A folder for ways back that must outlive the run (a safety dump): inside the restore state
+   * folder, never removed with the run's work folder. Created on first use by the target.
+   */
+  readonly keepDir: string;
+  /** Write ahead: the output `rollback` needs, recorded (and fsynced) before the step is taken. */
+  record(output: RestoreOutput): Promise<void>;
 }
 
 /** What a source's `prepare` returns. */
@@ -134,6 +167,12 @@ export interface RestoreTarget {
   readonly name: string;
   readonly kind: string;
   accepts(entry: ManifestEntry): boolean;
+  /**
+   * Absolute paths of the live files or folders `restore` replaces. A restore plan (and
+   * `restore-points rollback`) locks each one (a `.<name>.dk-restore.lock` beside it) from before
+   * the first target is restored until the last, so two restores of the same path never interleave.
+   */
+  replaces?(): readonly string[];
   verify(input: RestoreInput, ctx: SourceContext): Promise<VerificationReport>;
   restore(input: RestoreInput, ctx: SourceContext): Promise<RestoreOutput>;
   rollback?(output: RestoreOutput, ctx: SourceContext): Promise<void>;

@@ -47,6 +47,8 @@ export interface AcquireLockOptions {
   readonly purpose?: string;
   /** Poll interval while waiting. @default 200 */
   readonly pollMs?: number;
+  /** Name of the lock file inside `dir` (several locks may share a folder). @default LOCK_FILE */
+  readonly name?: string;
 }
 
 async function procStartOf(pid: number): Promise<string | undefined> {
@@ -118,7 +120,7 @@ async function isStale(lock: { info: LockInfo | undefined; mtimeMs: number }): P
  * ```
  */
 export async function acquireLock(dir: string, options: AcquireLockOptions = {}): Promise<LockHandle> {
-  const file = path.join(dir, LOCK_FILE);
+  const file = path.join(dir, options.name ?? LOCK_FILE);
   const logger = options.logger ?? silentLogger;
   const deadline = Date.now() + (options.waitMs ?? 0);
   const info: LockInfo = {
@@ -204,8 +206,11 @@ function makeHandle(file: string, info: LockInfo): LockHandle {
 }
 
 /** Read the lock of `dir` without taking it: the holder and whether it is stale, or undefined. */
-export async function inspectLock(dir: string): Promise<(LockInfo & { stale: boolean }) | undefined> {
-  const held = await readLock(path.join(dir, LOCK_FILE));
+export async function inspectLock(
+  dir: string,
+  name: string = LOCK_FILE,
+): Promise<(LockInfo & { stale: boolean }) | undefined> {
+  const held = await readLock(path.join(dir, name));
   if (!held?.info) return undefined;
   return { ...held.info, stale: await isStale(held) };
 }

@@ -91,6 +91,9 @@ export {
   type RestoreRecordStatus,
   readRestoreRecord,
   rollbackRestore,
+  lockStateDir,
+  recoverInterruptedRestores,
+  type RecordedTargetState,
 } from './restore-points.js';
 export { keepLocalCopy, type PruneResult, pruneLocalCopies, type RetentionPolicy } from './retention.js';
 export {

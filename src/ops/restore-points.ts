@@ -13,13 +13,18 @@ import { z } from 'zod';
 import { neverAborted, throwIfAborted } from '../core/abort.js';
 import { ConfigError, DuplicatiKitError, errorGuard } from '../core/errors.js';
 import { writeFileAtomic } from '../core/fs.js';
+import { acquireLock, type LockHandle } from '../core/lock.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { sourceContext } from '../plan/backup-plan.js';
+import { lockRestoreTargets } from '../plan/restore-plan.js';
 import type { RestoreOutput, RestoreTarget } from '../contracts/types.js';
 
 /** Where a record stands. */
 export type RestoreRecordStatus =
-  /** Gate 4 passed, nothing applied yet (a crash mid-restore leaves this). */
+  /**
+   * Gate 4 passed and the restore is running, or was interrupted (a crash mid-restore leaves
+   * this, with every target that had begun changing live data written ahead as `applying`).
+   */
   | 'pending'
   /** Applied; restore points kept. */
   | 'applied'
@@ -39,10 +44,22 @@ export interface RecordedTarget {
   /** The manifest entry it restored. */
   readonly entry: string;
   readonly output: RestoreOutput;
-  /** What happened to it since. */
-  readonly state: 'applied' | 'rolled-back' | 'rollback-failed' | 'dropped' | 'drop-failed';
+  /**
+   * What happened to it since. `applying`: the target wrote ahead that it was about to change
+   * live data (the output is its way back from any point of that step) and did not report back.
+   */
+  readonly state: RecordedTargetState;
   readonly error?: string;
 }
+
+/** The states of a {@link RecordedTarget}. */
+export type RecordedTargetState =
+  | 'applying'
+  | 'applied'
+  | 'rolled-back'
+  | 'rollback-failed'
+  | 'dropped'
+  | 'drop-failed';
 
 /** A restore record (`restore-<id>.json`). */
 export interface RestoreRecord {
@@ -83,7 +100,7 @@ const recordSchema = z
         kind: z.string(),
         entry: z.string(),
         output: recordedOutput,
-        state: z.enum(['applied', 'rolled-back', 'rollback-failed', 'dropped', 'drop-failed']),
+        state: z.enum(['applying', 'applied', 'rolled-back', 'rollback-failed', 'dropped', 'drop-failed']),
         error: z.string().optional(),
       }),
     ),
@@ -239,42 +256,110 @@ function targetFor(targets: readonly RestoreTarget[], rec: RecordedTarget): Rest
   return t;
 }
 
-async function act(options: RestorePointActionOptions, action: 'rollback' | 'drop'): Promise<RestorePointActionResult> {
-  const logger = options.logger ?? silentLogger;
-  const record = await readRestoreRecord(options.stateDir, options.id);
-  // A failed rollback may be retried; a failed one's safety copies are never dropped.
-  if (record.status !== 'applied' && !(action === 'rollback' && record.status === 'rollback-failed')) {
+/** Take the restore state folder's lock (one restore or restore-point action at a time). */
+export async function lockStateDir(
+  stateDir: string,
+  purpose: string,
+  options: { signal?: AbortSignal; logger?: Logger } = {},
+): Promise<LockHandle> {
+  await fsp.mkdir(stateDir, { recursive: true, mode: 0o700 });
+  return acquireLock(stateDir, { purpose, ...options });
+}
+
+/** Targets a rollback (or drop) acts on, by record status. */
+const ACTIVE: Record<'rollback' | 'drop', readonly RecordedTargetState[]> = {
+  rollback: ['applying', 'applied', 'rollback-failed'],
+  drop: ['applied', 'drop-failed'],
+};
+
+function refuseState(record: RestoreRecord, action: 'rollback' | 'drop'): void {
+  // A failed rollback may be retried; a failed one's safety copies are never dropped. A pending
+  // record whose writer is gone (we hold the state lock) is an interrupted restore: roll it back.
+  const ok =
+    record.status === 'applied' ||
+    (action === 'rollback' && (record.status === 'rollback-failed' || record.status === 'pending'));
+  if (ok) return;
+  throw new RestoreRecordError(
+    record.status === 'pending'
+      ? `restore point ${record.id} was interrupted before it finished: roll it back (restore-points rollback ${record.id}) before dropping anything`
+      : `restore point ${record.id} is ${record.status}: there is nothing to ${action === 'rollback' ? 'roll back' : 'drop'}`,
+    { code: 'ERR_RESTORE_POINT_STATE' },
+  );
+}
+
+async function refuseNewer(
+  options: RestorePointActionOptions,
+  record: RestoreRecord,
+  live: readonly RecordedTarget[],
+  logger: Logger,
+): Promise<void> {
+  const names = new Set(live.map((t) => t.name));
+  const newer = (await listRestorePoints({ stateDir: options.stateDir, logger })).filter(
+    (r) =>
+      r.id > record.id &&
+      (r.status === 'applied' || r.status === 'pending') &&
+      r.targets.some((t) => (t.state === 'applied' || t.state === 'applying') && names.has(t.name)),
+  );
+  if (newer.length) {
     throw new RestoreRecordError(
-      `restore point ${record.id} is ${record.status}: there is nothing to ${action === 'rollback' ? 'roll back' : 'drop'}`,
-      { code: 'ERR_RESTORE_POINT_STATE' },
+      `restore point ${record.id} is older than restore ${newer.map((r) => r.id).join(', ')}, applied on top of it to the same targets: roll ${newer.length > 1 ? 'those' : 'that one'} back first (newest first), or drop ${newer.length > 1 ? 'them' : 'it'} to keep the newer state`,
+      { code: 'ERR_NEWER_RESTORE' },
     );
   }
-  const pending = action === 'rollback' ? ['applied', 'rollback-failed'] : ['applied', 'drop-failed'];
-  const live = record.targets.filter((t) => pending.includes(t.state));
-  // Resolve every target before touching anything: a missing one must not leave half a rollback.
-  const pairs = live.map((rec) => ({ rec, target: targetFor(options.targets, rec) }));
-  if (action === 'rollback') {
-    for (const p of pairs) {
-      if (!p.target.rollback) {
-        throw new RestoreRecordError(`target ${p.rec.name} cannot roll back`, { code: 'ERR_NO_ROLLBACK' });
+}
+
+async function act(
+  options: RestorePointActionOptions,
+  action: 'rollback' | 'drop',
+  how: { lockHeld: boolean; by: string },
+): Promise<RestorePointActionResult> {
+  const logger = options.logger ?? silentLogger;
+  const stateLock = how.lockHeld
+    ? undefined
+    : await lockStateDir(options.stateDir, `restore-points ${action} ${options.id}`, {
+        ...(options.signal ? { signal: options.signal } : {}),
+        logger,
+      });
+  try {
+    const record = await readRestoreRecord(options.stateDir, options.id);
+    refuseState(record, action);
+    const live = record.targets.filter((t) => ACTIVE[action].includes(t.state));
+    // Resolve every target before touching anything: a missing one must not leave half a rollback.
+    const pairs = live.map((rec) => ({ rec, target: targetFor(options.targets, rec) }));
+    if (action === 'rollback') {
+      for (const p of pairs) {
+        if (!p.target.rollback) {
+          throw new RestoreRecordError(`target ${p.rec.name} cannot roll back`, { code: 'ERR_NO_ROLLBACK' });
+        }
       }
+      if (!options.force) await refuseNewer(options, record, live, logger);
     }
-    if (!options.force) {
-      const names = new Set(live.map((t) => t.name));
-      const newer = (await listRestorePoints({ stateDir: options.stateDir, logger })).filter(
-        (r) =>
-          r.id > record.id &&
-          r.status === 'applied' &&
-          r.targets.some((t) => t.state === 'applied' && names.has(t.name)),
-      );
-      if (newer.length) {
-        throw new RestoreRecordError(
-          `restore point ${record.id} is older than restore ${newer.map((r) => r.id).join(', ')}, applied on top of it to the same targets: roll ${newer.length > 1 ? 'those' : 'that one'} back first (newest first), or drop ${newer.length > 1 ? 'them' : 'it'} to keep the newer state`,
-          { code: 'ERR_NEWER_RESTORE' },
-        );
-      }
+    const locks = await lockRestoreTargets(
+      pairs.map((p) => p.target),
+      {
+        purpose: `restore-points ${action} ${record.id}`,
+        logger,
+        ...(options.signal ? { signal: options.signal } : {}),
+      },
+    );
+    try {
+      return await actOn(options, record, pairs, action, how.by);
+    } finally {
+      await locks.release();
     }
+  } finally {
+    await stateLock?.release();
   }
+}
+
+async function actOn(
+  options: RestorePointActionOptions,
+  record: RestoreRecord,
+  pairs: readonly { rec: RecordedTarget; target: RestoreTarget }[],
+  action: 'rollback' | 'drop',
+  by: string,
+): Promise<RestorePointActionResult> {
+  const logger = options.logger ?? silentLogger;
   const signal = options.signal ?? neverAborted();
   const workDir = options.workDir ?? path.join(options.stateDir, 'work');
   const results = new Map<RecordedTarget, RecordedTarget>();
@@ -299,19 +384,28 @@ async function act(options: RestorePointActionOptions, action: 'rollback' | 'dro
   }
   const targets = record.targets.map((t) => results.get(t) ?? t);
   const failed = targets.filter((t) => t.state === 'rollback-failed' || t.state === 'drop-failed');
+  const interrupted = record.status === 'pending';
   const status: RestoreRecordStatus =
     action === 'rollback'
       ? failed.length
         ? 'rollback-failed'
-        : 'rolled-back'
+        : interrupted && pairs.length === 0
+          ? 'failed'
+          : 'rolled-back'
       : failed.some((t) => t.state === 'drop-failed')
         ? record.status
         : 'dropped';
+  const what =
+    action === 'rollback'
+      ? interrupted
+        ? `interrupted restore rolled back (${by})`
+        : `rollback (${by})`
+      : 'drop restore points';
   const updated: RestoreRecord = {
     ...withHistory(
       record,
       status,
-      action === 'rollback' ? 'rollback (by hand)' : 'drop restore points',
+      what,
       failed.length ? failed.map((t) => `${t.name}: ${t.error}`).join('; ') : undefined,
     ),
     targets,
@@ -332,7 +426,47 @@ async function act(options: RestorePointActionOptions, action: 'rollback' | 'dro
  * ```
  */
 export function rollbackRestore(options: RestorePointActionOptions): Promise<RestorePointActionResult> {
-  return act(options, 'rollback');
+  return act(options, 'rollback', { lockHeld: false, by: 'by hand' });
+}
+
+/**
+ * Roll back every interrupted restore of `stateDir` (records left `pending` by a process that
+ * died), oldest last: what each target wrote ahead is undone, so the live data is the state
+ * before that restore. The next checklist restore calls this before it changes anything. Pass
+ * `lockHeld` only while holding the state folder's lock ({@link lockStateDir}); `except` skips the
+ * caller's own pending record.
+ *
+ * @example
+ * ```ts
+ * const results = await recoverInterruptedRestores({ stateDir, targets: cfg.targets });
+ * for (const r of results) console.log(r.record.id, r.record.status);
+ * ```
+ */
+export async function recoverInterruptedRestores(
+  options: Omit<RestorePointActionOptions, 'id' | 'force'> & { lockHeld?: boolean; except?: string },
+): Promise<RestorePointActionResult[]> {
+  const logger = options.logger ?? silentLogger;
+  const stateLock = options.lockHeld
+    ? undefined
+    : await lockStateDir(options.stateDir, 'recover interrupted restores', {
+        ...(options.signal ? { signal: options.signal } : {}),
+        logger,
+      });
+  try {
+    const pending = (await listRestorePoints({ stateDir: options.stateDir, logger })).filter(
+      (r) => r.status === 'pending' && r.id !== options.except,
+    );
+    const out: RestorePointActionResult[] = [];
+    // Newest first: a later interrupted restore sits on top of an earlier one.
+    for (const r of pending) {
+      out.push(
+        await act({ ...options, id: r.id, force: true }, 'rollback', { lockHeld: true, by: 'by the next restore' }),
+      );
+    }
+    return out;
+  } finally {
+    await stateLock?.release();
+  }
 }
 
 /**
@@ -346,7 +480,7 @@ export function rollbackRestore(options: RestorePointActionOptions): Promise<Res
  * ```
  */
 export function dropRestorePoints(options: RestorePointActionOptions): Promise<RestorePointActionResult> {
-  return act(options, 'drop');
+  return act(options, 'drop', { lockHeld: false, by: 'by hand' });
 }
 
 /** A JSON copy of a target's output (what a record stores). */

@@ -24,12 +24,15 @@ import {
   type RestorePlanOptions,
   type RestoreRunOptions,
 } from './restore/options.js';
-import { routeEntries } from './restore/route.js';
+import { lockRestoreTargets } from './restore/locks.js';
+import { type RoutedEntry, routeEntries } from './restore/route.js';
 import { checkArtifacts, discardStaged, verifyTargets } from './restore/verify.js';
 
 export { isRestorePlanError, RestorePlanError, restoreInputOf } from './restore/context.js';
 export type { RestorePlan, RestorePlanOptions, RestoreRunOptions } from './restore/options.js';
 export { verifyArtifacts } from './restore/verify.js';
+export { lockRestoreTargets, type RestoreLocks, restoreLockOf } from './restore/locks.js';
+export type { RestoreJournalSink } from './restore/options.js';
 
 /**
  * Create a restore plan.
@@ -86,6 +89,23 @@ async function runRestore(
     return fail(run, 'some manifest entries have no restore target', checks);
   }
 
+  // Two restores of the same live path never interleave: lock them all before anything is staged.
+  const locks = run.dryRun
+    ? undefined
+    : await lockRestoreTargets([...new Set(routed.map((r) => r.target))], { purpose: 'restore', signal, logger });
+  try {
+    return await verifyAndApply(run, routed, checks);
+  } finally {
+    await locks?.release();
+  }
+}
+
+/** Steps 3 to 5. */
+async function verifyAndApply(
+  run: RestoreRun,
+  routed: readonly RoutedEntry[],
+  checks: RestoreReport['checksums'],
+): Promise<RestoreReport> {
   // 3. Verify all before anything live is touched.
   const tc = targetContexts(run);
   const verify = await verifyTargets(run, tc, routed);

@@ -8,7 +8,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { ArchiveError, RestoreError } from '../../core/errors.js';
-import { exists as lexists } from '../../core/fs.js';
+import { fsyncDir, exists as lexists } from '../../core/fs.js';
 import { configErrorFrom } from '../../core/validate.js';
 import type {
   JsonValue,
@@ -59,6 +59,11 @@ export class ArchiveTarget implements RestoreTarget {
     this.options = options;
     this.#dest = path.resolve(options.dest);
     this.name = options.name ?? `archive:${options.source ?? this.#dest}`;
+  }
+
+  /** The folder this target replaces. */
+  replaces(): readonly string[] {
+    return [this.#dest];
   }
 
   /** Accepts `archive` entries (of the configured source name, when one is set). */
@@ -173,6 +178,13 @@ export class ArchiveTarget implements RestoreTarget {
     const safety = siblingPath(dest, 'safety');
     let moved: boolean;
     try {
+      // Write ahead: where the old folder goes and where the new one is, before either moves.
+      const had = await lexists(dest);
+      await ctx.restoreJournal?.record({
+        restored: [dest],
+        ...(had ? { safetyCopy: safety } : {}),
+        state: { dest, safetyCopy: had ? safety : null, staging },
+      });
       ({ moved } = await swapIntoPlace(staging, dest, this.options.overwrite ? safety : undefined));
     } catch (e) {
       await removeTree(staging).catch(() => {});
@@ -205,32 +217,40 @@ export class ArchiveTarget implements RestoreTarget {
     };
   }
 
-  /** Put the safety copy back (or remove `dest` when there was none before). */
+  /**
+   * Put the safety copy back (or remove `dest` when there was none before). Safe from any point
+   * of an interrupted restore or rollback: a safety copy that does not exist means `dest` was
+   * never moved (or was already put back), so `dest` is left alone; the staging folder goes.
+   */
   async rollback(output: RestoreOutput, ctx: SourceContext): Promise<void> {
     const dest = typeof output.state?.dest === 'string' ? output.state.dest : this.#dest;
     if (output.state?.dryRun === true) return;
+    const staging = output.state?.staging;
+    if (typeof staging === 'string') await removeTree(staging);
     const safety = output.safetyCopy;
-    const aside = siblingPath(dest, 'rolled-back');
-    const had = await lexists(dest);
-    if (had) await fsp.rename(dest, aside);
-    if (safety) {
-      try {
-        await fsp.rename(safety, dest);
-      } catch (e) {
-        if (had) await fsp.rename(aside, dest).catch(() => {});
-        throw new RestoreError(
-          `putting the safety copy ${safety} back failed`,
-          {
-            source: this.name,
-            kind: this.kind,
-            phase: 'rollback',
-          },
-          { cause: e },
-        );
-      }
+    if (!safety) {
+      // There was no folder before: the restored one goes.
+      await removeTree(dest);
+      ctx.logger.info('archive restore rolled back', { dest, safetyCopy: null });
+      return;
     }
-    ctx.logger.info('archive restore rolled back', { dest, safetyCopy: safety ?? null });
-    if (had) await removeTree(aside);
+    if (!(await lexists(safety))) return;
+    // A fixed name (not random): a rollback interrupted after moving dest aside finds it again.
+    const aside = `${safety}.rolled-back`;
+    if (await lexists(dest)) await fsp.rename(dest, aside);
+    try {
+      await fsp.rename(safety, dest);
+    } catch (e) {
+      if (!(await lexists(dest))) await fsp.rename(aside, dest).catch(() => {});
+      throw new RestoreError(
+        `putting the safety copy ${safety} back failed`,
+        { source: this.name, kind: this.kind, phase: 'rollback' },
+        { cause: e },
+      );
+    }
+    await fsyncDir(path.dirname(dest));
+    ctx.logger.info('archive restore rolled back', { dest, safetyCopy: safety });
+    await removeTree(aside);
   }
 
   /** Remove the safety copy unless `keepSafetyCopy`. */

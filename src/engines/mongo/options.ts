@@ -69,8 +69,15 @@ export interface MongoTargetOptions {
    * never touch the live databases (restore drills).
    */
   readonly scratch?: boolean;
-  /** Keep the safety archive (`<work>/<name>/safety-<timestamp>-<random>.archive.gz`) after `finalize`. @default false */
+  /** Keep the safety archive after `finalize`. @default false */
   readonly keepSafetyCopy?: boolean;
+  /**
+   * Where the safety archive goes when the restore keeps no restore record (a plain restore plan;
+   * the checklist restore and the CLI put it in the restore state folder). Without either it goes
+   * into the run's work folder, and is lost when that folder is removed. Must not be inside the
+   * folder restored from or the work folder.
+   */
+  readonly safetyDir?: string;
   /** Only accept the manifest entry of this source name. @default any `mongodb` entry */
   readonly source?: string;
   /** @default 'mongorestore' */
@@ -89,6 +96,7 @@ export const mongoTargetSchema = withExactlyOneMongoUri(
       ...mongoUriFields,
       scratch: z.boolean().optional(),
       keepSafetyCopy: z.boolean().optional(),
+      safetyDir: z.string().min(1).optional(),
       source: z.string().min(1).optional(),
       mongorestoreBinary: z.string().min(1).optional(),
       mongodumpBinary: z.string().min(1).optional(),

@@ -306,6 +306,12 @@ export class MongoTarget implements RestoreTarget {
   async #live(job: Job): Promise<RestoreOutput> {
     const { config, artifact, gzip, database, secrets, version, ctx } = job;
     const safety = await this.#safetyDump(config, database, secrets, ctx);
+    // Write ahead: from here on the live data changes; the record names the safety archive.
+    await ctx.restoreJournal?.record({
+      restored: [database ? `mongodb database ${database}` : 'mongodb deployment'],
+      safetyCopy: safety,
+      state: { safety, database },
+    });
     ctx.onProgress({
       phase: 'restore',
       unit: 'bytes',
@@ -374,15 +380,22 @@ export class MongoTarget implements RestoreTarget {
     };
   }
 
-  /** `mongodump --archive --gzip` of what the restore overwrites, into the target's work folder. */
+  /** `mongodump --archive --gzip` of what the restore overwrites, into {@link safetyArchiveDir}. */
   async #safetyDump(
     config: string,
     database: string | null,
     secrets: readonly string[],
     ctx: SourceContext,
   ): Promise<string> {
-    await fsp.mkdir(ctx.sourceDir, { recursive: true, mode: 0o700 });
-    const file = path.join(ctx.sourceDir, `safety-${compactTimestamp()}-${randomBytes(3).toString('hex')}.archive.gz`);
+    const where = safetyArchiveDir(ctx, this.#options.safetyDir);
+    if (!where.durable) {
+      ctx.logger.warn(
+        'the safety archive goes into the work folder and is lost when it is removed: restore through the checklist (restore-points) or set safetyDir',
+        { dir: where.dir },
+      );
+    }
+    await fsp.mkdir(where.dir, { recursive: true, mode: 0o700 });
+    const file = path.join(where.dir, `safety-${compactTimestamp()}-${randomBytes(3).toString('hex')}.archive.gz`);
     const out = createWriteStream(file, { mode: 0o600, flags: 'wx' });
     let ok = false;
     try {
@@ -554,4 +567,20 @@ export class MongoTarget implements RestoreTarget {
     if (!safety || this.#options.keepSafetyCopy) return;
     await fsp.rm(safety, { force: true });
   }
+}
+
+/**
+ * Where a live restore's safety archive goes: the restore record's keep folder (inside the restore
+ * state folder, which nothing cleans up) when the restore keeps a record, else `safetyDir`, else
+ * the target's work folder — the one place that is removed with the run (`durable: false`).
+ *
+ * @example
+ * ```ts
+ * const { dir, durable } = safetyArchiveDir(ctx, '/var/lib/duplicati-kit/mongo-safety');
+ * ```
+ */
+export function safetyArchiveDir(ctx: SourceContext, safetyDir?: string): { dir: string; durable: boolean } {
+  if (ctx.restoreJournal) return { dir: ctx.restoreJournal.keepDir, durable: true };
+  if (safetyDir) return { dir: path.resolve(safetyDir), durable: true };
+  return { dir: ctx.sourceDir, durable: false };
 }

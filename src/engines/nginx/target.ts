@@ -67,6 +67,11 @@ export class NginxTarget implements RestoreTarget {
     this.name = options.name ?? NGINX_TARGET_DEFAULTS.name;
   }
 
+  /** Every configured folder this target replaces. */
+  replaces(): readonly string[] {
+    return (Object.keys(PARTS) as Part[]).flatMap((p) => this.#dest(p) ?? []);
+  }
+
   /** True for `nginx` entries (of the configured source name, when one is set). */
   accepts(entry: ManifestEntry): boolean {
     return entry.kind === NGINX_KIND && (this.#options.source === undefined || entry.name === this.#options.source);
@@ -161,7 +166,7 @@ export class NginxTarget implements RestoreTarget {
           ctx.logger.warn('extra certificate files not restored: no extraCertsDir', {});
           continue;
         }
-        const output = await p.target.restore(p.sub, ctx);
+        const output = await p.target.restore(p.sub, partContext(ctx, p.part, applied));
         applied.push({ part: p.part, target: p.target, output });
         await recreateLinks(p.dest, p.links);
       }
@@ -180,13 +185,7 @@ export class NginxTarget implements RestoreTarget {
           );
         }
       }
-      const safety = applied.flatMap((a) => (a.output.safetyCopy ? [a.output.safetyCopy] : []));
-      return {
-        restored: applied.flatMap((a) => a.output.restored),
-        ...(safety.length ? { safetyCopy: safety.join(', ') } : {}),
-        state: { parts: applied.map((a) => ({ part: a.part, output: toJson(a.output) })) },
-        metadata: { nginxTest: test ? toJson(test) : null },
-      };
+      return { ...composite(applied), metadata: { nginxTest: test ? toJson(test) : null } };
     } catch (e) {
       for (const a of applied.reverse()) {
         await a.target
@@ -228,6 +227,36 @@ export class NginxTarget implements RestoreTarget {
   async finalize(output: RestoreOutput, ctx: SourceContext): Promise<void> {
     for (const a of this.#applied(output)) await a.target.finalize(a.output, ctx);
   }
+}
+
+/** The output of the trees restored so far (what `rollback` reads back). */
+function composite(applied: readonly { part: Part; output: RestoreOutput }[]): RestoreOutput {
+  const safety = applied.flatMap((a) => (a.output.safetyCopy ? [a.output.safetyCopy] : []));
+  return {
+    restored: applied.flatMap((a) => a.output.restored),
+    ...(safety.length ? { safetyCopy: safety.join(', ') } : {}),
+    state: { parts: applied.map((a) => ({ part: a.part, output: toJson(a.output) })) },
+  };
+}
+
+/**
+ * A tree's context: what its archive target writes ahead is recorded as the whole nginx output
+ * (the trees already restored plus this one), so a rollback from the record undoes them all.
+ */
+function partContext(
+  ctx: SourceContext,
+  part: Part,
+  applied: readonly { part: Part; output: RestoreOutput }[],
+): SourceContext {
+  const journal = ctx.restoreJournal;
+  if (!journal) return ctx;
+  return {
+    ...ctx,
+    restoreJournal: {
+      keepDir: journal.keepDir,
+      record: (output) => journal.record(composite([...applied, { part, output }])),
+    },
+  };
 }
 
 /**

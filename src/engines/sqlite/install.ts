@@ -2,10 +2,13 @@
  * Putting a verified SQLite snapshot in place of a live database, with a way back.
  *
  * Order matters: the snapshot is copied to a temp file beside the live one, checked, given the
- * live file's mode and owner, and fsynced before anything live is touched. Then the live file and
- * its `-wal`/`-shm`/`-journal` are moved aside (a rename, same folder, instant), the temp file is
- * renamed into place, and the folder fsynced. A stale `-wal` never stays next to the new file:
- * SQLite would replay it into the restored database.
+ * live file's mode and owner, and fsynced before anything live is touched. The in-use check opens
+ * the live file read-write and closes it, which checkpoints and deletes its `-wal`. Then the step
+ * is written ahead (`beforeSwap`: the temp file, the safety name, the live file's inode), the live
+ * file is hard-linked to the safety name (copied when the file system has no hard links), and the
+ * temp file is renamed over the live one — one atomic rename, so the live path is never missing:
+ * a SIGKILL at any instant leaves the old file or the new one there. A stale `-wal` never stays
+ * next to the new file: SQLite would replay it into the restored database.
  *
  * @module
  */
@@ -130,6 +133,10 @@ export interface InstallState {
   readonly safety: string | null;
   /** Sidecar suffixes moved aside with the safety copy (`-wal`, `-shm`, `-journal`). */
   readonly sidecars: string[];
+  /** The temp file the new database is renamed from (removed by {@link putBack} if still there). */
+  readonly tmp?: string;
+  /** Inode (`dev:ino`) of the live file before the swap: tells {@link putBack} whether the swap happened. */
+  readonly liveInode?: string;
 }
 
 /** Options of {@link installDatabase}. */
@@ -148,6 +155,11 @@ export interface InstallOptions {
   readonly owner?: { readonly uid: number; readonly gid: number };
   readonly mode?: number;
   readonly signal?: AbortSignal;
+  /**
+   * Called (and awaited) with the way back before anything live is touched: write it ahead
+   * (`ctx.restoreJournal.record`), so {@link putBack} can undo the swap from any point of it.
+   */
+  readonly beforeSwap?: (state: InstallState) => Promise<void>;
 }
 
 /** Raised by {@link installDatabase}; `stage` says whether anything live was touched. */
@@ -203,14 +215,16 @@ export async function installDatabase(options: InstallOptions): Promise<InstallS
         'in-use',
       );
     }
-    state = inUse ? await backupAside(live) : await moveAside(live);
-    await fsp.rename(tmp, live);
-    await fsyncDir(dir);
+    // `state` is set as soon as the step is written ahead: a failure from there on puts back.
+    await swapIn(live, tmp, before !== undefined, inUse, async (s) => {
+      state = s;
+      await options.beforeSwap?.(s);
+    });
     const post = await options.check(live);
     if (failed(post).length > 0) {
       throw new InstallFailure('the restored database failed its checks after the swap', 'postcheck', failed(post));
     }
-    return state;
+    return state as InstallState;
   } catch (e) {
     await removeWithSidecars(tmp);
     if (state) await putBack(state);
@@ -276,6 +290,71 @@ async function fsyncFile(file: string): Promise<void> {
   }
 }
 
+async function inodeOf(file: string): Promise<string | undefined> {
+  try {
+    const st = await fsp.stat(file, { bigint: true });
+    return `${st.dev}:${st.ino}`;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/**
+ * The swap itself: write ahead, keep the old file under the safety name (a hard link, or a copy),
+ * drop the old sidecars from beside the live name, rename the temp file over the live one.
+ */
+async function swapIn(
+  live: string,
+  tmp: string,
+  hadLive: boolean,
+  inUse: boolean,
+  beforeSwap: InstallOptions['beforeSwap'],
+): Promise<InstallState> {
+  const dir = path.dirname(live);
+  const safety = hadLive ? safetyName(live) : null;
+  const sidecars: string[] = [];
+  if (safety && !inUse) for (const s of SIDECAR_SUFFIXES) if (await exists(`${live}${s}`)) sidecars.push(s);
+  const liveInode = await inodeOf(live);
+  const state: InstallState = {
+    live,
+    safety,
+    sidecars,
+    tmp,
+    ...(liveInode !== undefined ? { liveInode } : {}),
+  };
+  await beforeSwap?.(state);
+  if (safety) {
+    if (inUse) await backupAside(live, safety);
+    else await keepAside(live, safety, sidecars);
+  }
+  // The old sidecars are kept with the safety copy; beside the new file SQLite would replay them.
+  for (const s of SIDECAR_SUFFIXES) await fsp.rm(`${live}${s}`, { force: true });
+  await fsp.rename(tmp, live);
+  await fsyncDir(dir);
+  return state;
+}
+
+/** Hard-link (or, where links are not supported, copy) the live file and its sidecars to `safety`. */
+async function keepAside(live: string, safety: string, sidecars: readonly string[]): Promise<void> {
+  for (const s of ['', ...sidecars]) {
+    try {
+      await fsp.link(`${live}${s}`, `${safety}${s}`);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK' && code !== 'EXDEV') {
+        throw e;
+      }
+      // A copy appears under its name only once complete: putBack never takes a torn one.
+      const partial = `${safety}${s}.partial`;
+      await fsp.copyFile(`${live}${s}`, partial, constants.COPYFILE_FICLONE);
+      await fsyncFile(partial);
+      await fsp.rename(partial, `${safety}${s}`);
+    }
+  }
+  await fsyncDir(path.dirname(live));
+}
+
 function safetyName(live: string): string {
   const stamp = new Date().toISOString().replace(/[-:.]/g, '').replace('T', '-').slice(0, 15);
   return `${live}.dk-safety-${stamp}-${randomBytes(2).toString('hex')}`;
@@ -301,40 +380,68 @@ export async function moveAside(live: string): Promise<InstallState> {
   return { live, safety, sidecars };
 }
 
-/** The file is open elsewhere: take a consistent copy through the online backup API instead. */
-async function backupAside(live: string): Promise<InstallState> {
-  const safety = safetyName(live);
+/**
+ * The file is open elsewhere: take a consistent copy through the online backup API instead,
+ * written under a `.partial` name and renamed once complete.
+ */
+async function backupAside(live: string, safety: string): Promise<void> {
+  const partial = `${safety}.partial`;
   const Database = await loadSqliteDriver();
   const db = new Database(live, { readonly: true, fileMustExist: true });
   try {
-    await db.backup(safety, { progress: () => 0x7fffffff });
+    await db.backup(partial, { progress: () => 0x7fffffff });
   } finally {
     db.close();
   }
-  await fsyncFile(safety);
-  for (const s of SIDECAR_SUFFIXES) await fsp.rm(`${live}${s}`, { force: true });
-  return { live, safety, sidecars: [] };
+  await fsyncFile(partial);
+  await fsp.rename(partial, safety);
+  await fsyncDir(path.dirname(live));
 }
 
-/** Undo {@link installDatabase}: the restored file goes, the safety copy comes back. Idempotent. */
+/** Remove the sidecars first, then the file: a kill in between never leaves a foreign `-wal` behind. */
+async function removeSidecarsFirst(file: string): Promise<void> {
+  for (const s of SIDECAR_SUFFIXES) await fsp.rm(`${file}${s}`, { force: true });
+  await fsp.rm(file, { force: true });
+}
+
+/**
+ * Undo {@link installDatabase} (or {@link moveAside}): the restored file goes, the safety copy
+ * comes back. Idempotent, and safe from any point of an interrupted install or of an interrupted
+ * putBack: a safety copy that does not exist means the live file was never replaced (or was
+ * already put back); a live file that still has its old inode means the swap never happened.
+ */
 export async function putBack(state: InstallState): Promise<void> {
   const { live, safety } = state;
-  if (safety !== null && !(await exists(safety))) {
-    // Already put back (or finalized): leave the live file alone.
+  const dir = path.dirname(live);
+  if (state.tmp) await removeWithSidecars(state.tmp);
+  for (const s of ['', ...SIDECAR_SUFFIXES]) await fsp.rm(`${safety ?? live}${s}.partial`, { force: true });
+  if (safety === null) {
+    // There was no live file before: the restored one goes.
+    await removeSidecarsFirst(live);
+    await fsyncDir(dir);
     return;
   }
-  await removeWithSidecars(live);
-  if (safety !== null) {
-    for (const s of state.sidecars) {
-      if (await exists(`${safety}${s}`)) await fsp.rename(`${safety}${s}`, `${live}${s}`);
-    }
-    await fsp.rename(safety, live);
+  if (!(await exists(safety))) return;
+  const now = await inodeOf(live);
+  if (state.liveInode !== undefined && now === state.liveInode) {
+    // Interrupted before the rename: live is the old file; the safety links are extra names of it.
+    await removeWithSidecars(safety);
+    await fsyncDir(dir);
+    return;
   }
-  await fsyncDir(path.dirname(live));
+  // A live file is the restored one: its sidecars go. A missing one was moved aside (moveAside)
+  // and any sidecar still beside it is the old database's, not yet moved: it stays.
+  if (now !== undefined) for (const s of SIDECAR_SUFFIXES) await fsp.rm(`${live}${s}`, { force: true });
+  await fsp.rename(safety, live);
+  for (const s of state.sidecars) {
+    if (await exists(`${safety}${s}`)) await fsp.rename(`${safety}${s}`, `${live}${s}`);
+  }
+  await fsyncDir(dir);
 }
 
 /** Drop the safety copy once the restore is final. Idempotent. */
 export async function dropSafetyCopy(state: InstallState): Promise<void> {
+  if (state.tmp) await removeWithSidecars(state.tmp);
   if (state.safety === null) return;
   await removeWithSidecars(state.safety);
   await fsyncDir(path.dirname(state.live));

@@ -81,6 +81,11 @@ export class SqliteTarget implements RestoreTarget {
     this.name = this.#o.name ?? this.#o.source ?? SQLITE_TARGET_DEFAULTS.name;
   }
 
+  /** The live file, unless this target restores into scratch copies. */
+  replaces(): readonly string[] {
+    return this.#o.scratch ? [] : [path.resolve(this.#o.path)];
+  }
+
   accepts(entry: ManifestEntry): boolean {
     return entry.kind === SQLITE_KIND && (this.#o.source === undefined || entry.name === this.#o.source);
   }
@@ -137,13 +142,12 @@ export class SqliteTarget implements RestoreTarget {
         signal: ctx.signal,
         ...(typeof journal === 'string' && journal !== 'delete' ? { journalMode: journal } : {}),
         ...(this.#o.force ? { force: true } : {}),
+        ...(ctx.restoreJournal
+          ? { beforeSwap: (s) => ctx.restoreJournal?.record(outputOf(s)) ?? Promise.resolve() }
+          : {}),
       });
       ctx.logger.info('sqlite database restored', { live: this.#o.path, safety: state.safety });
-      return {
-        restored: [this.#o.path],
-        ...(state.safety ? { safetyCopy: state.safety } : {}),
-        state,
-      };
+      return outputOf(state);
     } catch (e) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
       throw installError(e, this.#where('restore'));
@@ -195,11 +199,22 @@ export class SqliteTarget implements RestoreTarget {
   }
 }
 
+/** A restore's output for an install state (also what is written ahead before the swap). */
+function outputOf(state: InstallState): RestoreOutput {
+  return { restored: [state.live], ...(state.safety ? { safetyCopy: state.safety } : {}), state };
+}
+
 /** The install state a target stored in its RestoreOutput, if any. */
 export function installState(output: RestoreOutput): InstallState | undefined {
   const s = output.state as Partial<InstallState> | undefined;
   if (!s || typeof s.live !== 'string' || !Array.isArray(s.sidecars)) return undefined;
-  return { live: s.live, safety: typeof s.safety === 'string' ? s.safety : null, sidecars: s.sidecars.map(String) };
+  return {
+    live: s.live,
+    safety: typeof s.safety === 'string' ? s.safety : null,
+    sidecars: s.sidecars.map(String),
+    ...(typeof s.tmp === 'string' ? { tmp: s.tmp } : {}),
+    ...(typeof s.liveInode === 'string' ? { liveInode: s.liveInode } : {}),
+  };
 }
 
 /** Map an install failure to the error a restore plan reports. */

@@ -4,8 +4,9 @@
  *
  * @module
  */
+import { inspectLock } from '../../core/lock.js';
 import type { RestoreTarget } from '../../contracts/types.js';
-import { newRestoreId } from '../restore-points.js';
+import { listRestorePoints, lockStateDir, newRestoreId } from '../restore-points.js';
 import { type ChecklistState, GateFailure, runGate, saveRecord } from './state.js';
 import type { WayBack } from './types.js';
 
@@ -56,13 +57,32 @@ export function wayBackGate(state: ChecklistState): Promise<boolean> {
       );
     }
     if (dryRun) {
+      const held = await inspectLock(stateDir);
+      if (held && !held.stale) g.warnings.push(`${stateDir} is locked by pid ${held.pid} (${held.purpose ?? '?'})`);
+      await noteInterrupted(state, g.evidence);
       g.status = 'would-run';
       g.reason = `would write a restore record into ${stateDir}`;
       return;
     }
+    // One restore per state folder at a time; a second one fails here, naming the holder.
+    state.stateLock = await lockStateDir(stateDir, 'restore', { signal: state.signal, logger: state.logger });
+    await noteInterrupted(state, g.evidence);
     await writePendingRecord(state);
     g.evidence.push(`restore record ${state.record?.id} (pending) in ${state.recordFile}`);
   });
+}
+
+/** Records left pending by a restore that died: gate 6 rolls them back first. */
+async function noteInterrupted(state: ChecklistState, evidence: string[]): Promise<void> {
+  const pending = (await listRestorePoints({ stateDir: state.stateDir, logger: state.logger })).filter(
+    (r) => r.status === 'pending',
+  );
+  state.interrupted = pending.map((r) => r.id);
+  for (const r of pending) {
+    evidence.push(
+      `restore ${r.id} was interrupted (${r.targets.length} target(s) written ahead): ${state.dryRun ? 'would be' : 'will be'} rolled back before restoring`,
+    );
+  }
 }
 
 /** The restore record before anything changes: which backup, pending, no targets yet. */

@@ -92,6 +92,9 @@ async function closeRun(state: ChecklistState): Promise<void> {
       .rm(runDir, { recursive: true, force: true })
       .catch((e: unknown) => logger.warn('could not remove the staging folder', { dir: runDir, error: String(e) }));
   }
+  await state.stateLock
+    ?.release()
+    .catch((e: unknown) => logger.warn('could not release the state folder lock', { error: String(e) }));
 }
 
 /** Whoever was warned hears how it ended. */

@@ -8,6 +8,7 @@
  */
 import path from 'node:path';
 import { neverAborted } from '../../core/abort.js';
+import type { LockHandle } from '../../core/lock.js';
 import { childLogger, type Logger, silentLogger } from '../../core/logger.js';
 import type { Manifest } from '../../core/manifest.js';
 import type { Fileset } from '../../duplicati/types.js';
@@ -72,6 +73,10 @@ export interface ChecklistState {
   routed: { entry: string; target: RestoreTarget }[];
   // Gate 4
   readonly wayBacks: WayBack[];
+  /** The restore state folder's lock, held from gate 4 to the end of the run. */
+  stateLock: LockHandle | undefined;
+  /** Restores a dead process left pending: rolled back in gate 6 before anything is restored. */
+  interrupted: string[];
   record: RestoreRecord | null;
   recordFile: string | null;
   // Gate 5
@@ -128,6 +133,8 @@ export function createChecklistState(options: ChecklistRestoreOptions, t0: numbe
     verification: null,
     routed: [],
     wayBacks: [],
+    stateLock: undefined,
+    interrupted: [],
     record: null,
     recordFile: null,
     notified: [],

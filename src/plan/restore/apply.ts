@@ -26,8 +26,14 @@ export async function applyAll(
     try {
       throwIfAborted(signal);
       logger.info('restoring', { source: v.entry.name, target: v.target.name });
-      const output = await v.target.restore({ ...tc.inputOf(v.entry), verified: v.report }, tc.ctxFor(v.target));
+      const journal = run.opts.journal;
+      const ctx = tc.ctxFor(v.target);
+      const output = await v.target.restore(
+        { ...tc.inputOf(v.entry), verified: v.report },
+        journal ? { ...ctx, restoreJournal: journal.forTarget(v.target, v.entry) } : ctx,
+      );
       applied.push({ v, output, ms: performance.now() - t1 });
+      await journal?.applied(v.target, v.entry, output);
     } catch (e) {
       const error = asError(e);
       logger.error('restore failed; rolling back', { source: v.entry.name, error: error.message });

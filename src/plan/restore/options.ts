@@ -6,7 +6,13 @@
 import { z } from 'zod';
 import type { Logger } from '../../core/logger.js';
 import type { RestoreReport } from '../../contracts/restore-report.js';
-import type { ProgressEvent, RestoreTarget } from '../../contracts/types.js';
+import type {
+  ManifestEntry,
+  ProgressEvent,
+  RestoreJournal,
+  RestoreOutput,
+  RestoreTarget,
+} from '../../contracts/types.js';
 
 /** What a restore plan and its runs do when an option is left out. */
 export const RESTORE_PLAN_DEFAULTS = {
@@ -58,6 +64,19 @@ export interface RestoreRunOptions {
    * @default true
    */
   readonly verifyTargets?: boolean;
+  /**
+   * Where targets write ahead each destructive step (see `RestoreJournal`), and where each
+   * finished target is recorded. The checklist restore passes one backed by its restore record.
+   */
+  readonly journal?: RestoreJournalSink;
+}
+
+/** What keeps a restore's write-ahead record (the checklist restore's record, for one). */
+export interface RestoreJournalSink {
+  /** The journal handed to `target` (in its context) while it restores `entry`. */
+  forTarget(target: RestoreTarget, entry: ManifestEntry): RestoreJournal;
+  /** `target` restored `entry` with `output`; awaited before the next target starts. */
+  applied(target: RestoreTarget, entry: ManifestEntry, output: RestoreOutput): Promise<void>;
 }
 
 /** A restore plan. */

@@ -7,6 +7,9 @@ import { isConfigError, isRestoreError, isSourceUnavailableError } from '../../.
 import { MongoSource } from '../../../../src/engines/mongo/source.js';
 import { MongoTarget } from '../../../../src/engines/mongo/target.js';
 import { resolveConfig } from '../../../../src/app/config.js';
+import { restoreWithChecklist } from '../../../../src/ops/checklist-restore.js';
+import { readRestoreRecord, rollbackRestore } from '../../../../src/ops/restore-points.js';
+import { createBackupPlan } from '../../../../src/plan/backup-plan.js';
 import type { RestoreInput } from '../../../../src/contracts/types.js';
 import { makeContext, tempDir } from '../../../helpers/context.js';
 import { restoreInputFor } from '../../../helpers/restore-input.js';
@@ -377,5 +380,39 @@ describe('MongoTarget', () => {
     expect((await calls()).map((l) => l.split(' ')[0])).toEqual(['mongorestore']);
     expect(out.metadata).toMatchObject({ countedBy: 'mongorestore log', dropped: false, documents: 5 });
     expect(out.metadata?.scratchDatabases).toEqual([expect.stringMatching(/^app_scratch_\d{8}T\d{6}$/)]);
+  });
+
+  // Issue #17 item 4. The placement is what is tested: the tools are the fakes above (no mongod here).
+  it('keeps the safety archive of a checklist restore in the restore state folder, so rollback works after the restore folder is gone', async () => {
+    await fsp.writeFile(path.join(dir, 'dump-output'), gzipSync(Buffer.concat([MAGIC, randomBytes(1000)])));
+    const from = path.join(dir, 'restore-folder');
+    const source = new MongoSource({ uri: URI, database: 'app', gzip: true, mongodumpBinary: bin.mongodump });
+    expect((await createBackupPlan({ workDir: from, sources: [source] }).prepare()).ok).toBe(true);
+    const safetyBytes = gzipSync(Buffer.concat([MAGIC, Buffer.from('the data before the restore')]));
+    await fsp.writeFile(path.join(dir, 'dump-output'), safetyBytes);
+    const stateDir = path.join(dir, 'state');
+    const t = target();
+    const report = await restoreWithChecklist({ from, targets: [t], stateDir });
+    expect(report.ok).toBe(true);
+    const id = report.record?.id as string;
+    const rec = await readRestoreRecord(stateDir, id);
+    const safety = String(rec.targets[0]?.output.safetyCopy);
+    expect(safety.startsWith(`${path.join(stateDir, 'keep', id)}${path.sep}`)).toBe(true);
+    // The user removes the restore folder (its .restore-work went with it); the way back stays.
+    await fsp.rm(from, { recursive: true, force: true });
+    expect((await fsp.readFile(safety)).equals(safetyBytes)).toBe(true);
+    const n = (await calls()).length;
+    const rolled = await rollbackRestore({ stateDir, id, targets: [t] });
+    expect(rolled.ok).toBe(true);
+    const list = await calls();
+    expect(list.slice(n).map((l) => l.split(' ')[0])).toEqual(['mongorestore']);
+    expect((await stdinOf(list.length)).equals(safetyBytes)).toBe(true);
+  });
+
+  it('outside a checklist restore the safety archive goes to safetyDir when set', async () => {
+    const { input } = await backup(Buffer.concat([MAGIC, randomBytes(1000)]));
+    const ctx = makeContext(path.join(dir, 'rw'), 'mongodb');
+    const out = await target({ safetyDir: path.join(dir, 'kept') }).restore(input, ctx);
+    expect(path.dirname(String(out.safetyCopy))).toBe(path.join(dir, 'kept'));
   });
 });

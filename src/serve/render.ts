@@ -358,6 +358,7 @@ export function renderPage(id: PageId, s: DashboardSnapshot | null): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(page.title)} — duplicati-kit</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/dashboard.css">${charts ? '\n<link rel="stylesheet" href="/assets/uPlot.min.css">\n<script src="/assets/uPlot.iife.min.js" defer></script>' : ''}
 <script src="/assets/dashboard.js" defer></script>
 </head><body data-page="${id}" data-api="/api/${id}">

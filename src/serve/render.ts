@@ -209,7 +209,7 @@ function sparkline(values: readonly number[], label: string): string {
 /** The charts of a job: what the dashboard's script draws with uPlot, and their series. */
 export const CHARTS = [
   { metric: 'duration', title: 'Duration (s)', series: ['duration'] },
-  { metric: 'size', title: 'Size examined / uploaded (bytes)', series: ['examined', 'uploaded'] },
+  { metric: 'size', title: 'Size examined / uploaded', series: ['examined', 'uploaded'] },
   { metric: 'files', title: 'Files examined / added / modified', series: ['examined', 'added', 'modified'] },
 ] as const;
 

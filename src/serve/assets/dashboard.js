@@ -2,6 +2,16 @@
 // history charts with uPlot from /api/history, and reloads a page when its API twin has newer data.
 // No inline handlers, no eval, no third-party origin.
 (() => {
+  const bytes = (v) => {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let n = Math.abs(v);
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) {
+      n /= 1024;
+      i++;
+    }
+    return `${(Math.sign(v) * n).toFixed(n < 10 && i ? 1 : 0)} ${units[i]}`;
+  };
   const CHARTS = {
     duration: { series: [['duration (s)', '#3465a4']], pick: (r) => [r.durationS] },
     size: {
@@ -10,6 +20,7 @@
         ['uploaded (bytes)', '#c17d11'],
       ],
       pick: (r) => [r.sizeExamined, r.bytesUploaded],
+      format: bytes,
     },
     files: {
       series: [
@@ -27,17 +38,17 @@
     return res.json();
   }
 
-  function draw(figure, runs) {
+  function draw(figure, runs, measured) {
     const spec = CHARTS[figure.dataset.metric];
     if (!spec || typeof window.uPlot !== 'function') return;
     const xs = runs.map((r) => r.t);
     const columns = spec.series.map((_, i) => runs.map((r) => spec.pick(r)[i]));
-    const width = Math.max(240, Math.min(figure.clientWidth || 360, 520));
+    const width = Math.max(200, Math.floor(measured) - 8 || 320);
     const opts = {
       width,
       height: 160,
       series: [{}, ...spec.series.map(([label, stroke]) => ({ label, stroke, width: 1.5 }))],
-      axes: [{}, { size: 70 }],
+      axes: [{}, { size: 64, ...(spec.format ? { values: (_u, vals) => vals.map(spec.format) } : {}) }],
       legend: { live: false },
     };
     new window.uPlot(opts, [xs, ...columns], figure);
@@ -48,10 +59,12 @@
   async function drawCharts() {
     const figures = [...document.querySelectorAll('figure.chart[data-key]')];
     const keys = [...new Set(figures.map((f) => f.dataset.key))];
+    // Measured before any chart is drawn: a drawn chart would change its neighbours' widths.
+    const widths = new Map(figures.map((f) => [f, f.getBoundingClientRect().width]));
     await Promise.all(
       keys.map(async (key) => {
         const body = await getJson(`/api/history?key=${encodeURIComponent(key)}`);
-        for (const f of figures.filter((x) => x.dataset.key === key)) draw(f, body.runs);
+        for (const f of figures.filter((x) => x.dataset.key === key)) draw(f, body.runs, widths.get(f));
       }),
     );
   }

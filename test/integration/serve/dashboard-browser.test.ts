@@ -88,7 +88,7 @@ describe.skipIf(!hasChromium)('the dashboard in headless Chromium', () => {
       expect(await page.locator('h1').textContent()).toBeTruthy();
       await page.close();
     }
-  });
+  }, 180_000);
 
   it('the history charts render: non-empty canvases with the right number of series', async () => {
     const { page, problems } = await open('/history');
@@ -124,11 +124,13 @@ describe.skipIf(!hasChromium)('the dashboard in headless Chromium', () => {
     expect(problems).toEqual([]);
     if (process.env.DASHBOARD_SCREENSHOTS) {
       await page.setViewportSize({ width: 1100, height: 700 });
+      await page.reload();
+      await page.waitForSelector('body[data-ready="true"]');
       await page.locator('section.job').first().scrollIntoViewIfNeeded();
       await page.screenshot({ path: path.resolve('docs/img/dashboard-history.png') });
     }
     await page.close();
-  });
+  }, 180_000);
 
   it('the overview shows the seeded verdicts, a stale job in red', async () => {
     const { page } = await open('/');
@@ -152,7 +154,7 @@ describe.skipIf(!hasChromium)('the dashboard in headless Chromium', () => {
       await page.screenshot({ path: path.resolve('docs/img/dashboard-overview.png') });
     }
     await page.close();
-  });
+  }, 180_000);
 
   it('works from the keyboard, with accessible names', async () => {
     const { page } = await open('/');

@@ -68,6 +68,8 @@ export interface DuplicatiKitConfig {
   readonly schedules?: readonly ScheduleConfig[];
   /** Settings of `duplicati-kit status --audit` (Duplicati timespans: `26h`, `1D`, `30s`). */
   readonly audit?: AuditConfig;
+  /** Settings of `duplicati-kit serve`, `report` and `metrics` (see docs/dashboard.md). */
+  readonly dashboard?: DashboardConfig;
   /** Settings of `duplicati-kit hook`. */
   readonly hook?: {
     /** Stop the Duplicati backup when any source fails. @default true */
@@ -95,6 +97,26 @@ export interface AuditConfig {
   readonly checkTimeout?: string;
   /** Re-hash the newest local copy against its manifest. @default true */
   readonly verifyLocalCopy?: boolean;
+}
+
+/** The config's `dashboard` section. Passwords come from files or the environment, never the config. */
+export interface DashboardConfig {
+  /** Duplicati servers to show, each with a name. @default the `duplicati` server, named `duplicati` */
+  readonly servers?: readonly (DuplicatiServerConfig & { readonly name: string })[];
+  /** Folders holding drill evidence. @default as for `duplicati-kit status` */
+  readonly evidenceDirs?: readonly string[];
+  /** How often the data is read again (Duplicati timespan). @default '5m' */
+  readonly refresh?: string;
+  /** Days of job history to read. @default 365 */
+  readonly historyDays?: number;
+  /** Re-hash the newest local copy on every refresh. @default false */
+  readonly verifyLocalCopy?: boolean;
+  /** Address to bind. Anything but loopback needs a token. @default '127.0.0.1' */
+  readonly host?: string;
+  /** @default 8300 */
+  readonly port?: number;
+  /** File holding the access token (at least 16 characters). */
+  readonly tokenFile?: string;
 }
 
 /** `StateDirectory=` of scheduled drills: `/var/lib/duplicati-kit` for system units. */
@@ -253,6 +275,35 @@ const configSchema = z
         timeZone: z.string().min(1).optional(),
         checkTimeout: timespan.optional(),
         verifyLocalCopy: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
+    dashboard: z
+      .object({
+        servers: z
+          .array(
+            z
+              .object({
+                name: z
+                  .string()
+                  .min(1)
+                  .regex(/^[\w.-]+$/, 'letters, digits, dot, dash or underscore'),
+                url: z.string().url(),
+                passwordFile: z.string().min(1).optional(),
+                passwordEnv: z.string().min(1).optional(),
+              })
+              .strict(),
+          )
+          .min(1)
+          .refine((a) => new Set(a.map((x) => x.name)).size === a.length, 'server names must be unique')
+          .optional(),
+        evidenceDirs: z.array(z.string().min(1)).optional(),
+        refresh: timespan.optional(),
+        historyDays: z.number().int().min(1).max(3660).optional(),
+        verifyLocalCopy: z.boolean().optional(),
+        host: z.string().min(1).optional(),
+        port: z.number().int().min(0).max(65_535).optional(),
+        tokenFile: z.string().min(1).optional(),
       })
       .strict()
       .optional(),

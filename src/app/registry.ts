@@ -119,3 +119,17 @@ export async function directSourcePaths(sources: readonly BackupSource[]): Promi
 export async function treeWalker(): Promise<typeof import('../engines/directory/index.js').walkTree> {
   return (await import('../engines/directory/index.js')).walkTree;
 }
+
+/**
+ * The TLS certificates the config's nginx sources back up (subject, names, expiry), read with the
+ * nginx engine's own reader; loads the engine only when an nginx source is configured.
+ */
+export async function sourceCertificates(
+  sources: readonly BackupSource[],
+): Promise<import('../engines/nginx/index.js').CertificateInfo[]> {
+  if (!sources.some((s) => s.kind === 'nginx')) return [];
+  const { NginxSource } = await import('../engines/nginx/index.js');
+  const out = [];
+  for (const s of sources) if (s instanceof NginxSource) out.push(...(await s.certificates()));
+  return out;
+}

@@ -19,6 +19,7 @@ export {
   type FakeTaskInfo,
   type FakeVersionInfo,
   type TaskHold,
+  type FakeSeedRun,
 } from './fake-duplicati/server.js';
 export { buildHookEnv, buildResultFile, duplicatiHookEnv } from './hook-env.js';
 export type { HookEnvOptions, ResultFileOptions } from './hook-env.js';

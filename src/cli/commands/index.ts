@@ -19,6 +19,10 @@ const restore: Loader = async () => {
 const hook: Loader = async () => [(await import('./hook.js')).hookCommand];
 const duplicati: Loader = async () => (await import('./duplicati.js')).duplicatiCommands;
 const systemd: Loader = async () => [(await import('./systemd.js')).systemdCommand];
+const serve: Loader = async () => {
+  const m = await import('./serve.js');
+  return [m.serveCommand, m.reportCommand, m.metricsCommand];
+};
 const demo: Loader = async () => [(await import('./demo.js')).demoCommand];
 
 /** Which module holds which command, in help order. */
@@ -38,6 +42,9 @@ const TABLE: readonly (readonly [string, Loader])[] = [
   ['demo', demo],
   ['drill', async () => [(await import('./drill.js')).drillCommand]],
   ['status', async () => [(await import('./status.js')).statusCommand]],
+  ['serve', serve],
+  ['report', serve],
+  ['metrics', serve],
 ];
 
 /**

@@ -13,7 +13,7 @@ import { configErrorFrom } from '../../core/validate.js';
 import type { BackupSource, JsonValue, PreparedSource, SourceContext } from '../../contracts/types.js';
 import { ArchiveSource } from '../_shared/archive-source.js';
 import { compileExcludes } from '../_shared/tar-pack.js';
-import { certificateFiles, listCertificates, testNginxConfig, walkTree } from './certs.js';
+import { type CertificateInfo, certificateFiles, listCertificates, testNginxConfig, walkTree } from './certs.js';
 import { type AbsoluteLink, PARTS, type Part, toJson } from './common.js';
 import {
   EXPIRY_WARNING_DAYS,
@@ -111,6 +111,21 @@ export class NginxSource implements BackupSource {
       );
     }
     return { links, exclude };
+  }
+
+  /**
+   * The certificates in use (the config tree's certificate files, Let's Encrypt's `live/` ones and
+   * the extra files). Reads files only.
+   *
+   * @example
+   * ```ts
+   * for (const c of await nginx.certificates()) console.error(c.subject, c.daysLeft);
+   * ```
+   */
+  async certificates(): Promise<CertificateInfo[]> {
+    const le = await this.#letsencryptDir('check');
+    const extra = (this.#options.extraCertFiles ?? []).map((f) => path.resolve(f));
+    return listCertificates(await certificateFiles(this.#configDir, le, extra));
   }
 
   /** Test the config, list the certificates, archive the trees. */

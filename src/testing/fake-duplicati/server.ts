@@ -15,6 +15,7 @@ import { ConfigError } from '../../core/errors.js';
 import { type Logger, silentLogger } from '../../core/logger.js';
 import { Auth20, Auth21 } from './auth.js';
 import { compareVersions, httpDate, isoSecondsOffset, isoSecondsZ } from './format.js';
+import { appendRuns, type FakeSeedRun } from './history.js';
 import { fail, type RouteContext, routeApi, WEEKDAYS } from './routes.js';
 import { storedPath } from './store.js';
 import { type FakeLogRow, type FakeOperation, FakeState, type FakeTaskStatus, type TaskHold } from './state.js';
@@ -32,6 +33,7 @@ import {
 
 export type { FakeGeneration } from './wire.js';
 export type { FakeLogRow, TaskHold } from './state.js';
+export type { FakeSeedRun } from './history.js';
 
 const optionsSchema = z
   .object({
@@ -519,6 +521,22 @@ export class FakeDuplicatiServer {
         AllowedDays: days.length ? days : null,
       };
     }
+    this.state.signal('data');
+  }
+
+  /**
+   * Write past backup runs into a job's log (oldest first) and its metadata, as the server would
+   * have after running them; no version is stored. For tests of history, dashboards and audits.
+   *
+   * @example
+   * ```ts
+   * server.seedRuns(id, [{ begin: new Date('2026-11-01T02:00:00Z'), examinedFiles: 120, sizeOfExaminedFiles: 4e6 }]);
+   * ```
+   */
+  seedRuns(backupId: string, runs: readonly FakeSeedRun[]): void {
+    const b = this.state.getBackup(backupId);
+    if (!b) throw new RangeError(`no backup ${backupId}`);
+    appendRuns(b, `${this.version} (${this.version}_fake)`, runs);
     this.state.signal('data');
   }
 

@@ -51,6 +51,12 @@ const probes: readonly Probe[] = [
   { file: 'src/testing/fake-duplicati/p29.ts', spec: '../../engines/archive/index.js', allowed: false },
   { file: 'src/testing/p30.ts', spec: '../hooks/protocol.js', allowed: true },
   { file: 'src/index.ts', spec: './apps/immich/index.js', allowed: false },
+  { file: 'src/serve/p31.ts', spec: '../engines/nginx/index.js', allowed: false },
+  { file: 'src/serve/p32.ts', spec: '../cli/run.js', allowed: false },
+  { file: 'src/serve/p33.ts', spec: '../ops/audit.js', allowed: true },
+  { file: 'src/serve/p34.ts', spec: '../app/registry.js', allowed: true },
+  { file: 'src/serve/sub/p35.ts', spec: '../../testing/index.js', allowed: false },
+  { file: 'src/cli/commands/p36.ts', spec: '../../serve/server.js', allowed: true },
 ];
 
 let dir: string;

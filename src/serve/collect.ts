@@ -1,0 +1,515 @@
+/**
+ * Reads everything the dashboard shows: each Duplicati server's jobs and their logs, the 3-2-1
+ * audit, drill evidence, restore records, local copies and certificates. Reuses the ops it shows
+ * (auditBackups, listRestorePoints, selectRetained, the nginx engine's certificate reader);
+ * judges nothing itself. Keeps no secret: settings are read for retention only.
+ *
+ * @module
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { throwIfAborted } from '../core/abort.js';
+import type { Logger } from '../core/logger.js';
+import { silentLogger } from '../core/logger.js';
+import { readManifest } from '../core/manifest.js';
+import type { BackupSource } from '../contracts/types.js';
+import type { DuplicatiClient } from '../duplicati/client.js';
+import { parseResultRow } from '../duplicati/outcome.js';
+import type { BackupSummary, LogEntry } from '../duplicati/types.js';
+import { type AuditReport, auditBackups } from '../ops/audit.js';
+import type { AuditRule } from '../ops/audit-rules.js';
+import { classifyTarget, jobOptions, parseMetadataTime } from '../ops/audit-rules.js';
+import type { DrillEvidence } from '../ops/drill-report.js';
+import { listRestorePoints } from '../ops/restore-points.js';
+import { parseCopyName, type RetentionPolicy, selectRetained } from '../ops/retention.js';
+import type {
+  CertificateRow,
+  DashboardSnapshot,
+  DrillRow,
+  JobView,
+  Light,
+  LocalCopyRow,
+  PlanRow,
+  RestorePointRow,
+  RunPoint,
+  ServerView,
+} from './types.js';
+
+/** A Duplicati server the dashboard reads. */
+export interface DashboardServer {
+  /** Shown on every page and as the `server` label of the metrics. */
+  readonly name: string;
+  readonly client: DuplicatiClient;
+}
+
+/** What {@link collectSnapshot} reads. Every path is optional: what is not given is not shown. */
+export interface CollectOptions {
+  readonly servers: readonly DashboardServer[];
+  /** Live data (copy 1): each source's preflight check. */
+  readonly sources?: readonly BackupSource[];
+  readonly workDir?: string;
+  /** Local copies (copy 2). `verify` re-hashes the newest copy on every refresh (default false). */
+  readonly localCopies?: {
+    readonly dir: string;
+    readonly keep?: RetentionPolicy;
+    readonly maxAgeMs?: number;
+    readonly verify?: boolean;
+  };
+  /** Folders holding drill evidence (`drill-*.json`). */
+  readonly evidenceDirs?: readonly string[];
+  /** Where restore records are kept. */
+  readonly restoreStateDir?: string;
+  /** Jobs to show (names or ids). @default all */
+  readonly jobs?: readonly string[];
+  readonly maxAgeMs?: number;
+  readonly graceMs?: number;
+  readonly timeZone?: string;
+  readonly checkTimeoutMs?: number;
+  /** Days of job history to read. @default 365 */
+  readonly historyDays?: number;
+  /** Lists the certificates of the sources (the CLI passes the nginx engine's reader). */
+  readonly certificates?: (sources: readonly BackupSource[]) => Promise<readonly CertificateInfoLike[]>;
+  readonly now?: Date;
+  readonly signal?: AbortSignal;
+  readonly logger?: Logger;
+}
+
+/** The fields of the nginx engine's `CertificateInfo` the dashboard shows. */
+export interface CertificateInfoLike {
+  readonly file: string;
+  readonly subject: string;
+  readonly sans: readonly string[];
+  readonly notAfter: string;
+  readonly daysLeft: number;
+}
+
+const DAY = 86_400_000;
+/** At most this many runs per job are kept (a year of hourly runs would be 8760). */
+const MAX_RUNS = 2_000;
+const MAX_DRILLS = 100;
+
+const oneLine = (s: string): string => (s.split('\n')[0] ?? '').slice(0, 300);
+
+/** Scheme, host and path of a target URL: no userinfo, no query (where backends keep keys). */
+export function displayTarget(url: string): string {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)(?:[^/?#@]*@)?([^?#]*)/i.exec(url);
+  return m ? `${m[1]}${m[2]}` : (url.split('?')[0] ?? '');
+}
+
+/** Scheme, host and port of a server URL. */
+export function displayServer(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}`;
+  } catch {
+    return displayTarget(url);
+  }
+}
+
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+
+/** A run of the job log as a chart point; null for rows that are not a backup's result. */
+export function runPoint(row: LogEntry): RunPoint | null {
+  const p = parseResultRow(row);
+  if (!p || (p.operation !== null && p.operation !== 'Backup')) return null;
+  const begin = p.beginTime ?? p.endTime ?? row.timestamp;
+  const end = p.endTime ?? row.timestamp;
+  const raw = p.raw;
+  const stats = (raw.BackendStatistics ?? {}) as Record<string, unknown>;
+  const failed = p.result !== 'Success';
+  const line = failed ? (p.errors[0] ?? p.warnings[0] ?? row.exception ?? undefined) : undefined;
+  return {
+    t: Math.floor(begin.getTime() / 1000),
+    result: p.interrupted ? 'Interrupted' : p.result,
+    durationS: Math.max(0, (end.getTime() - begin.getTime()) / 1000),
+    examinedFiles: num(raw.ExaminedFiles),
+    sizeExamined: num(raw.SizeOfExaminedFiles),
+    bytesUploaded: num(stats.BytesUploaded),
+    addedFiles: num(raw.AddedFiles),
+    modifiedFiles: num(raw.ModifiedFiles),
+    ...(line ? { error: oneLine(line.replace(/^\S+ \S+ [+-]\d+ - \[[^\]]*\]: /, '')) } : {}),
+  };
+}
+
+async function readHistory(
+  client: DuplicatiClient,
+  id: string,
+  since: number,
+  signal: AbortSignal | undefined,
+): Promise<RunPoint[]> {
+  const out: RunPoint[] = [];
+  for await (const row of client.backups.log(id, { pageSize: 100, ...(signal ? { signal } : {}) })) {
+    if (row.timestamp.getTime() < since || out.length >= MAX_RUNS) break;
+    const p = runPoint(row);
+    if (p) out.push(p);
+  }
+  return out.reverse();
+}
+
+/** `14D`, `10 versions`, `1W:1D,4W:1W` — the job's retention as Duplicati settings say it. */
+function retentionText(options: ReadonlyMap<string, string>): string {
+  const parts: string[] = [];
+  const time = options.get('keep-time');
+  const versions = options.get('keep-versions');
+  const policy = options.get('retention-policy');
+  if (time) parts.push(`keep ${time}`);
+  if (versions && versions !== '0') parts.push(`keep ${versions} versions`);
+  if (policy) parts.push(`policy ${policy}`);
+  return parts.join(', ') || 'all versions (no retention)';
+}
+
+const LIGHT: Record<AuditRule['status'], Light> = { pass: 'green', warn: 'amber', fail: 'red', unknown: 'grey' };
+
+/** The audit's light for a rule and subject. */
+function ruleOf(audit: AuditReport | null, id: string, subject: string): AuditRule | undefined {
+  return audit?.rules.find((r) => r.id === id && r.subject === subject);
+}
+
+function jobView(
+  server: string,
+  summary: BackupSummary,
+  runs: readonly RunPoint[],
+  options: ReadonlyMap<string, string> | null,
+  targetUrl: string,
+  audit: AuditReport | null,
+  drills: readonly DrillRow[],
+  now: Date,
+): JobView {
+  const last = runs.at(-1);
+  const success = [...runs].reverse().find((r) => r.result === 'Success' || r.result === 'Warning');
+  const failure = [...runs].reverse().find((r) => r.result !== 'Success' && r.result !== 'Warning');
+  const metaSuccess = parseMetadataTime(summary.metadata.LastBackupStarted);
+  const successAt = success ? new Date(success.t * 1000) : metaSuccess;
+  const fresh = ruleOf(audit, 'job.last-success', summary.name);
+  const maxAge =
+    fresh?.evidence && typeof fresh.evidence === 'object' && !Array.isArray(fresh.evidence)
+      ? (fresh.evidence as Record<string, unknown>).maxAgeMs
+      : undefined;
+  const verified = drills.find((d) => d.verdict === 'pass' && (d.job === summary.name || d.job === summary.id));
+  const cls = classifyTarget(targetUrl);
+  const size = Number(summary.metadata.SourceFilesSize);
+  return {
+    server,
+    id: summary.id,
+    name: summary.name,
+    schedule: summary.schedule
+      ? {
+          repeat: summary.schedule.repeat,
+          nextRunAt: summary.schedule.time,
+          allowedDays: [...summary.schedule.allowedDays],
+        }
+      : null,
+    lastRun: last ? { at: new Date(last.t * 1000).toISOString(), result: last.result } : null,
+    lastSuccessAt: successAt?.toISOString() ?? null,
+    ageMs: successAt ? now.getTime() - successAt.getTime() : null,
+    maxAgeMs: typeof maxAge === 'number' ? maxAge : null,
+    freshness: fresh ? LIGHT[fresh.status] : 'grey',
+    freshnessReason: fresh?.reason ?? 'not audited',
+    lastFailure: failure
+      ? {
+          at: new Date(failure.t * 1000).toISOString(),
+          result: failure.result,
+          reason: failure.error ?? failure.result,
+        }
+      : null,
+    lastVerified: verified
+      ? { at: verified.finishedAt, version: verified.version, recoveryMs: verified.recoveryMs }
+      : null,
+    retention: options ? retentionText(options) : 'unknown (settings unreadable)',
+    target: { kind: cls.kind, where: displayTarget(targetUrl) },
+    sourceBytes: Number.isFinite(size) && summary.metadata.SourceFilesSize !== undefined ? size : null,
+    runs: runs.length,
+  };
+}
+
+async function readDrills(dirs: readonly string[], signal: AbortSignal | undefined): Promise<DrillRow[]> {
+  const rows: DrillRow[] = [];
+  for (const [i, dir] of dirs.entries()) {
+    const names = (await fsp.readdir(dir).catch(() => [] as string[]))
+      .filter((n) => /^drill-[\w-]+\.json$/.test(n))
+      .sort()
+      .reverse()
+      .slice(0, MAX_DRILLS);
+    for (const n of names) {
+      throwIfAborted(signal);
+      let e: DrillEvidence;
+      try {
+        e = JSON.parse(await fsp.readFile(path.join(dir, n), 'utf8')) as DrillEvidence;
+      } catch {
+        continue;
+      }
+      if (typeof e?.startedAt !== 'string' || !e.job) continue;
+      const md = n.replace(/\.json$/, '.md');
+      const hasMd = await fsp
+        .access(path.join(dir, md))
+        .then(() => true)
+        .catch(() => false);
+      const okChecks = (e.checksums ?? []).filter((c) => c.ok).length;
+      rows.push({
+        job: e.job.name,
+        verdict: e.verdict,
+        version: e.version,
+        mode: e.mode,
+        startedAt: e.startedAt,
+        finishedAt: e.finishedAt,
+        recoveryMs: e.durations?.totalMs ?? 0,
+        checks: `${okChecks}/${(e.checksums ?? []).length} checksums, ${(e.entries ?? []).filter((x) => x.ok).length}/${(e.entries ?? []).length} entries`,
+        errors: (e.errors ?? []).map(oneLine),
+        evidence: hasMd ? `/evidence/${i}/${md}` : null,
+      });
+    }
+  }
+  return rows.sort((a, b) => b.finishedAt.localeCompare(a.finishedAt)).slice(0, MAX_DRILLS);
+}
+
+async function readRestorePoints(stateDir: string, signal: AbortSignal | undefined): Promise<RestorePointRow[]> {
+  const records = await listRestorePoints({ stateDir, ...(signal ? { signal } : {}) });
+  return records.map((r) => {
+    const applied = r.targets.filter((t) => t.state === 'applied');
+    const rollback =
+      r.status === 'applied' && applied.length
+        ? `rollback puts back ${applied
+            .map((t) => `${t.name}${t.output.safetyCopy ? ` from ${t.output.safetyCopy}` : ''}`)
+            .join('; ')}`
+        : `nothing to roll back (${r.status})`;
+    return {
+      id: r.id,
+      createdAt: r.createdAt,
+      status: r.status,
+      source:
+        r.source.type === 'duplicati'
+          ? `${r.source.job} version ${r.source.version} (${r.source.time})`
+          : `folder ${r.source.from}`,
+      targets: r.targets.map((t) => ({
+        name: t.name,
+        kind: t.kind,
+        state: t.state,
+        safetyCopy: t.output.safetyCopy ?? null,
+      })),
+      rollback,
+    };
+  });
+}
+
+async function readLocalCopies(
+  lc: NonNullable<CollectOptions['localCopies']>,
+  now: Date,
+  signal: AbortSignal | undefined,
+): Promise<NonNullable<DashboardSnapshot['localCopies']>> {
+  const names = await fsp.readdir(lc.dir).catch(() => [] as string[]);
+  const found: { name: string; time: Date }[] = [];
+  for (const name of names) {
+    const time = parseCopyName(name);
+    if (time) found.push({ name, time });
+  }
+  const kept = lc.keep ? selectRetained(found, lc.keep, now) : new Set(found.map((c) => c.name));
+  const copies: LocalCopyRow[] = [];
+  for (const c of found.sort((a, b) => b.time.getTime() - a.time.getTime())) {
+    throwIfAborted(signal);
+    let bytes = 0;
+    let artifacts = 0;
+    let complete = true;
+    try {
+      const m = await readManifest(path.join(lc.dir, c.name), signal ? { signal } : {});
+      for (const a of m.sources.flatMap((x) => x.artifacts)) {
+        bytes += a.bytes;
+        artifacts++;
+      }
+    } catch {
+      complete = false;
+    }
+    copies.push({ name: c.name, at: c.time.toISOString(), bytes, artifacts, complete, kept: kept.has(c.name) });
+  }
+  const keep = lc.keep
+    ? Object.entries(lc.keep)
+        .map(([k, v]) => `${k} ${String(v)}`)
+        .join(', ')
+    : 'no policy';
+  return { dir: lc.dir, retention: keep, copies };
+}
+
+function certificateRows(certs: readonly CertificateInfoLike[]): CertificateRow[] {
+  return certs
+    .map((c) => ({
+      subject: c.subject,
+      sans: [...c.sans],
+      file: c.file,
+      notAfter: c.notAfter,
+      daysLeft: c.daysLeft,
+      light: (c.daysLeft < 7 ? 'red' : c.daysLeft < 21 ? 'amber' : 'green') as Light,
+    }))
+    .sort((a, b) => a.daysLeft - b.daysLeft);
+}
+
+/** `daily`, `every 6h`, `weekly on mon, thu`. */
+export function frequencyText(repeat: string | null, days: readonly string[]): string {
+  const r = (repeat ?? '').trim();
+  const base = r === '1D' ? 'daily' : r === '1W' ? 'weekly' : r === '1M' ? 'monthly' : r ? `every ${r}` : 'manual';
+  return days.length && days.length < 7 ? `${base} on ${days.join(', ')}` : base;
+}
+
+function timeOfDay(iso: string | null, timeZone: string | undefined): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '—';
+  return new Intl.DateTimeFormat('en-GB', {
+    hour: '2-digit',
+    minute: '2-digit',
+    ...(timeZone ? { timeZone } : {}),
+  }).format(d);
+}
+
+/** The backup plan table, generated from the jobs on the servers. */
+export function planRows(servers: readonly ServerView[], timeZone?: string): PlanRow[] {
+  return servers.flatMap((s) =>
+    s.jobs.map((j) => ({
+      server: s.name,
+      service: j.name,
+      frequency: frequencyText(j.schedule?.repeat ?? null, j.schedule?.allowedDays ?? []),
+      time: j.schedule ? timeOfDay(j.schedule.nextRunAt, timeZone) : '—',
+      retention: j.retention,
+      where: `${j.target.where} (${j.target.kind})`,
+    })),
+  );
+}
+
+/** The audit's local rules (live data, local copies) and the rest. */
+function splitAudit(a: AuditReport): { local: AuditReport; jobs: AuditReport } {
+  const isLocal = (r: AuditRule) => r.id.startsWith('live.') || r.id.startsWith('local.');
+  const part = (rules: AuditRule[]): AuditReport => {
+    const counts = { pass: 0, fail: 0, warn: 0, unknown: 0 };
+    for (const r of rules) counts[r.status]++;
+    return { ...a, ok: counts.fail === 0, counts, rules, notifications: [] };
+  };
+  return { local: part(a.rules.filter(isLocal)), jobs: part(a.rules.filter((r) => !isLocal(r))) };
+}
+
+interface ServerRead {
+  readonly view: ServerView;
+  readonly history: Record<string, RunPoint[]>;
+  readonly localAudit: AuditReport | null;
+}
+
+async function readServer(
+  s: DashboardServer,
+  o: CollectOptions,
+  withLocal: boolean,
+  drills: readonly DrillRow[],
+  now: Date,
+): Promise<ServerRead> {
+  const signal = o.signal;
+  const req = signal ? { signal } : {};
+  const audited = await auditBackups({
+    client: s.client,
+    now,
+    ...(o.jobs?.length ? { jobs: [...o.jobs] } : {}),
+    ...(o.maxAgeMs ? { maxAgeMs: o.maxAgeMs } : {}),
+    ...(o.graceMs !== undefined ? { graceMs: o.graceMs } : {}),
+    ...(o.timeZone ? { timeZone: o.timeZone } : {}),
+    ...(o.checkTimeoutMs ? { checkTimeoutMs: o.checkTimeoutMs } : {}),
+    ...(withLocal && o.sources ? { sources: [...o.sources] } : {}),
+    ...(withLocal && o.workDir ? { workDir: o.workDir } : {}),
+    ...(withLocal && o.localCopies
+      ? {
+          localCopies: {
+            dir: o.localCopies.dir,
+            verify: o.localCopies.verify ?? false,
+            ...(o.localCopies.maxAgeMs ? { maxAgeMs: o.localCopies.maxAgeMs } : {}),
+          },
+        }
+      : {}),
+    ...(signal ? { signal } : {}),
+    ...(o.logger ? { logger: o.logger } : {}),
+  });
+  const { local, jobs: audit } = splitAudit(audited);
+  const list = await s.client.backups.list(req);
+  const wanted = o.jobs?.length
+    ? list.filter((b) => o.jobs?.some((j) => j === b.id || j.toLowerCase() === b.name.toLowerCase()))
+    : list;
+  const since = now.getTime() - (o.historyDays ?? 365) * DAY;
+  const serverDefaults = await s.client.server.settings(req).catch(() => ({}));
+  const jobs: JobView[] = [];
+  const history: Record<string, RunPoint[]> = {};
+  for (const summary of wanted) {
+    throwIfAborted(signal);
+    const backup = await s.client.backups.get(summary.id, req).catch(() => null);
+    const runs = await readHistory(s.client, summary.id, since, signal);
+    history[`${s.name}/${summary.id}`] = runs;
+    const options = backup ? jobOptions(backup.settings, serverDefaults) : null;
+    jobs.push(jobView(s.name, summary, runs, options, backup?.targetUrl ?? summary.targetUrl, audit, drills, now));
+  }
+  return {
+    view: {
+      name: s.name,
+      url: displayServer(s.client.baseUrl),
+      ok: true,
+      error: null,
+      readAt: now.toISOString(),
+      jobs,
+      audit,
+    },
+    history,
+    localAudit: withLocal ? local : null,
+  };
+}
+
+/**
+ * Read one snapshot. A server that cannot be read is reported with its error, and its last good
+ * read (from `previous`) is kept, so a page never goes blank because Duplicati is down.
+ */
+export async function collectSnapshot(o: CollectOptions, previous?: DashboardSnapshot): Promise<DashboardSnapshot> {
+  const now = o.now ?? new Date();
+  const logger = o.logger ?? silentLogger;
+  const signal = o.signal;
+  const drills = o.evidenceDirs?.length ? await readDrills(o.evidenceDirs, signal) : [];
+  const servers: ServerView[] = [];
+  const history: Record<string, RunPoint[]> = {};
+  let localAudit: AuditReport | null = null;
+  for (const [i, s] of o.servers.entries()) {
+    try {
+      const read = await readServer(s, o, i === 0, drills, now);
+      servers.push(read.view);
+      Object.assign(history, read.history);
+      if (read.localAudit) localAudit = read.localAudit;
+    } catch (e) {
+      throwIfAborted(signal);
+      const error = oneLine(e instanceof Error ? e.message : String(e));
+      logger.warn('dashboard: cannot read a Duplicati server', { server: s.name, error });
+      const old = previous?.servers.find((x) => x.name === s.name);
+      servers.push({
+        name: s.name,
+        url: displayServer(s.client.baseUrl),
+        ok: false,
+        error,
+        readAt: old?.readAt ?? null,
+        jobs: old?.jobs ?? [],
+        audit: old?.audit ?? null,
+      });
+      for (const [k, v] of Object.entries(previous?.history ?? {})) if (k.startsWith(`${s.name}/`)) history[k] = [...v];
+    }
+  }
+  if (o.servers.length === 0 && (o.sources?.length || o.localCopies)) {
+    localAudit = await auditBackups({
+      now,
+      ...(o.sources ? { sources: [...o.sources] } : {}),
+      ...(o.workDir ? { workDir: o.workDir } : {}),
+      ...(o.localCopies ? { localCopies: { dir: o.localCopies.dir, verify: o.localCopies.verify ?? false } } : {}),
+      ...(signal ? { signal } : {}),
+    });
+  }
+  const restorePoints = o.restoreStateDir ? await readRestorePoints(o.restoreStateDir, signal).catch(() => []) : [];
+  const localCopies = o.localCopies ? await readLocalCopies(o.localCopies, now, signal) : null;
+  const certs = o.certificates && o.sources?.length ? await o.certificates(o.sources).catch(() => []) : [];
+  return {
+    generatedAt: now.toISOString(),
+    refreshMs: 0,
+    servers,
+    localAudit,
+    plan: planRows(servers, o.timeZone),
+    drills,
+    restorePoints,
+    localCopies,
+    certificates: certificateRows(certs),
+    history,
+  };
+}

@@ -38,6 +38,7 @@ const TABLE: readonly (readonly [string, Loader])[] = [
   ['demo', demo],
   ['drill', async () => [(await import('./drill.js')).drillCommand]],
   ['status', async () => [(await import('./status.js')).statusCommand]],
+  ['recover', async () => [(await import('./recover.js')).recoverCommand]],
 ];
 
 /**

@@ -360,6 +360,7 @@ export async function recoverServer(o: RecoverOptions): Promise<RecoverReport> {
   const run: Run = { o, state, signal, logger, map: o.pathMap ?? [], stagedDir: path.join(o.workDir, 'staged') };
   const planned: { step: RecoverStepName; would: string }[] = [];
   let error: string | undefined;
+  let shownSteps: readonly RecoverStepRecord[] | undefined;
   try {
     await step(run, 'select-version', async () => {
       const versions = await o.reader.versions(signal);
@@ -399,6 +400,7 @@ export async function recoverServer(o: RecoverOptions): Promise<RecoverReport> {
       for (const s of RECOVER_STEPS.slice(4))
         if (!isDone(state, s)) planned.push({ step: s, would: describe[s] ?? '' });
       // A dry run leaves no "done" preflight behind: the real run checks again.
+      shownSteps = [...state.steps];
       state.steps.splice(0, state.steps.length, ...state.steps.filter((s) => s.step !== 'preflight'));
       await writeRecoverState(o.workDir, state);
     } else {
@@ -436,7 +438,7 @@ export async function recoverServer(o: RecoverOptions): Promise<RecoverReport> {
     time: state.time ?? null,
     version: state.version ?? null,
     stagedFolder: state.stagedFolder ?? null,
-    steps: state.steps,
+    steps: shownSteps ?? state.steps,
     planned,
     totalMs: Math.round(performance.now() - t0),
     ...(error ? { error } : {}),

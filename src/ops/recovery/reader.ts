@@ -82,14 +82,22 @@ export function duplicatiDirectReader(o: DirectReaderOptions): BackupReader {
       await dup.backups.createTemporary({ targetUrl: o.targetUrl, passphrase: o.passphrase, settings }, { signal })
     ).id;
   };
-  /** A fresh temporary copy whose partial database holds the version at `time` (all paths when `paths` is null). */
-  const prepared = async (time: string, paths: readonly string[] | null, signal: AbortSignal): Promise<string> => {
+  // One temporary copy per version, its database built once (the version at `time`, all paths): the
+  // search for the staged folder and every restore use it (a repair per restore costs a pass each).
+  const copies = new Map<string, Promise<string>>();
+  const prepared = (time: string, signal: AbortSignal): Promise<string> => {
+    let p = copies.get(time);
+    if (!p) {
+      p = build(time, signal);
+      p.catch(() => copies.delete(time));
+      copies.set(time, p);
+    }
+    return p;
+  };
+  const build = async (time: string, signal: AbortSignal): Promise<string> => {
     const base = await temp(signal, false);
     const { id } = await dup.backups.copyToTemp(base, { signal });
-    const { taskId } =
-      paths === null
-        ? await dup.backups.repairUpdate(id, { onlyPaths: true, time, signal })
-        : await dup.backups.repairForRestore(id, { time, paths, signal });
+    const { taskId } = await dup.backups.repairForRestore(id, { time, signal });
     if (taskId === null) throw new RecoveryError('the Duplicati server started no repair task');
     const done = await dup.tasks.wait(taskId, { signal, totalTimeout: o.restoreTimeoutMs ?? 86_400_000 });
     if (done.status !== 'Completed') {
@@ -107,7 +115,7 @@ export function duplicatiDirectReader(o: DirectReaderOptions): BackupReader {
       return list.map((v) => ({ version: v.version, time: v.time }));
     },
     async findStagedFolder(time, signal) {
-      const id = await prepared(time, null, signal);
+      const id = await prepared(time, signal);
       const { files } = await dup.backups.files(id, { time, search: `*/${KIT_MARKER}`, signal });
       const hits = files.map((f) => f.path).filter((p) => p.endsWith(`/${KIT_MARKER}`));
       if (hits.length === 0) throw noKit('the target');
@@ -120,11 +128,7 @@ export function duplicatiDirectReader(o: DirectReaderOptions): BackupReader {
     },
     async restoreFolders(time, folders, signal) {
       if (folders.length === 0) return;
-      const id = await prepared(
-        time,
-        folders.map((f) => asFolderPath(f.from)),
-        signal,
-      );
+      const id = await prepared(time, signal);
       for (const f of folders) {
         await fsp.mkdir(f.to, { recursive: true });
         const out = await dup.backups.restoreAndWait(id, {

@@ -97,6 +97,43 @@ export {
 } from './restore-points.js';
 export { keepLocalCopy, type PruneResult, pruneLocalCopies, type RetentionPolicy } from './retention.js';
 export {
+  readRecoveryJobs,
+  type RecoveryJobReader,
+  type RecoveryKitInput,
+  recoveryJobFromBackup,
+  redactConfig,
+  writeRecoveryKit,
+} from './recovery/kit.js';
+export {
+  type BackupReader,
+  type DirectReaderOptions,
+  duplicatiDirectReader,
+  type FolderRestore,
+  isRecoveryError,
+  RecoveryError,
+  type RecoveryVersion,
+  restoredTreeReader,
+} from './recovery/reader.js';
+export {
+  mapPath,
+  type PathMapping,
+  pickRecoveryVersion,
+  RECOVER_REPORT_FILE,
+  type RecoverOptions,
+  type RecoverReport,
+  type RecoverStepContext,
+  recoverServer,
+} from './recovery/recover.js';
+export { RECOVER_STEPS, type RecoverStepName, type RecoverStepRecord } from './recovery/state.js';
+export {
+  RECOVERY_KIND,
+  RECOVERY_SOURCE,
+  type RecoveryJob,
+  type RecoveryJobsFile,
+  type RecoveryVersions,
+} from './recovery/types.js';
+
+export {
   chooseVersion,
   findJob,
   type JobRef,

@@ -67,7 +67,44 @@ function uncovered(h: HookContext, out: PrepareResult): string[] {
   return out.backupPaths.filter((p) => !h.env.localPaths.some((src) => isInside(src, p)));
 }
 
-async function before(h: HookContext, cfg: LoadedConfig): Promise<HookOutcome> {
+/**
+ * Add `recovery/` (config without secrets, the server's jobs, versions, RECOVERY.md) to the staged
+ * folder. A failure is a warning: the backup itself is still good.
+ */
+async function stageRecoveryKit(h: HookContext, cfg: LoadedConfig, ctx: CliContext): Promise<string | undefined> {
+  try {
+    const { readRecoveryJobs, writeRecoveryKit } = await import('../../ops/recovery/kit.js');
+    let read: Awaited<ReturnType<typeof readRecoveryJobs>> = {
+      jobs: [],
+      note: 'no Duplicati server configured (config `duplicati`)',
+    };
+    const configured = cfg.config.duplicati !== undefined || ctx.env.DUPLICATI_URL !== undefined;
+    if (configured) {
+      const { clientFromContext } = await import('./duplicati.js');
+      const { withServerConfig } = await import('./drill.js');
+      read = await readRecoveryJobs(clientFromContext(withServerConfig(ctx, cfg.config.duplicati)), h.signal);
+    }
+    await writeRecoveryKit({
+      workDir: cfg.config.workDir,
+      config: cfg.config,
+      configFile: cfg.file,
+      jobs: read.jobs,
+      ...(read.note ? { jobsNote: read.note } : {}),
+      ...(read.duplicatiVersion ? { duplicatiVersion: read.duplicatiVersion } : {}),
+      ...(h.env.backupName ? { jobName: h.env.backupName } : {}),
+      signal: h.signal,
+      logger: h.logger,
+    });
+    // Without a configured server the kit simply has no jobs (said in RECOVERY.md); an unreadable
+    // configured server is worth a warning.
+    return configured && read.note ? `recovery kit without job definitions: ${read.note}` : undefined;
+  } catch (e) {
+    if (h.signal.aborted) throw e;
+    return `the recovery kit could not be written: ${describeError(e)}`;
+  }
+}
+
+async function before(h: HookContext, cfg: LoadedConfig, ctx: CliContext): Promise<HookOutcome> {
   // Only a backup uploads the staged folder; a restore or repair must not re-dump anything.
   if (h.operation !== 'Backup') return undefined;
   const job = jobName(h, cfg);
@@ -86,13 +123,14 @@ async function before(h: HookContext, cfg: LoadedConfig): Promise<HookOutcome> {
   }
   const bytes = out.results.reduce((n, r) => n + r.artifacts.reduce((m, a) => m + a.bytes, 0), 0);
   h.logger.info(`staged ${out.results.length} source(s), ${bytes} bytes, in ${cfg.config.workDir}`);
+  const kitWarning = await stageRecoveryKit(h, cfg, ctx);
   const missing = uncovered(h, out);
   if (missing.length > 0) {
     return {
       warning: `the job does not back up ${missing.join(', ')}: add it to the job's source folders, or the staged data is not uploaded`,
     };
   }
-  return undefined;
+  return kitWarning ? { warning: kitWarning } : undefined;
 }
 
 function kindOf(result: string | undefined): NotificationKind {
@@ -170,10 +208,10 @@ async function after(h: HookContext, cfg: LoadedConfig): Promise<HookOutcome> {
 }
 
 /** BEFORE of a backup: run it, and keep the reason of a failure that stops the backup for AFTER. */
-async function beforeRecorded(h: HookContext, cfg: LoadedConfig): Promise<HookOutcome> {
+async function beforeRecorded(h: HookContext, cfg: LoadedConfig, ctx: CliContext): Promise<HookOutcome> {
   if (h.operation === 'Backup') await takeFailure(cfg.config.workDir);
   try {
-    const outcome = await before(h, cfg);
+    const outcome = await before(h, cfg, ctx);
     if (outcome?.error !== undefined && outcome.continueOperation !== true) {
       await recordFailure(cfg.config.workDir, outcome.error);
     }
@@ -237,7 +275,7 @@ async function runHook(ctx: CliContext): Promise<number> {
     autoRun: false,
     operations: 'all',
     logger: log.logger,
-    before: handler(beforeRecorded),
+    before: handler((h, cfg) => beforeRecorded(h, cfg, ctx)),
     after: handler(after),
   });
   try {

@@ -45,6 +45,7 @@ const TABLE: readonly (readonly [string, Loader])[] = [
   ['serve', serve],
   ['report', serve],
   ['metrics', serve],
+  ['recover', async () => [(await import('./recover.js')).recoverCommand]],
 ];
 
 /**

@@ -232,6 +232,48 @@ export class BackupsResource {
   }
 
   /**
+   * Register a temporary backup (the web UI's "Direct restore from backup files"): an in-memory
+   * job with a GUID id and no local database, to list and restore the versions of a target this
+   * server has never seen. The server does not validate it; a wrong URL or passphrase shows at
+   * the first listing. It disappears when the server restarts.
+   *
+   * @example
+   * ```ts
+   * const { id } = await dup.backups.createTemporary({ targetUrl: 'file:///mnt/usb/photos', passphrase: '…' });
+   * const versions = await dup.backups.versions(id);
+   * ```
+   */
+  createTemporary(
+    input: {
+      readonly targetUrl: string;
+      /** AES passphrase; omitted or null: the backup is not encrypted. */
+      readonly passphrase?: string | null;
+      readonly settings?: readonly { readonly name: string; readonly value: string }[];
+    },
+    options: RequestOptions = {},
+  ): Promise<{ id: string }> {
+    const secrets = [...urlSecrets(input.targetUrl), ...(input.passphrase ? [input.passphrase] : [])];
+    this.#core.addSecret(...secrets);
+    const settings = [
+      input.passphrase ? { Name: 'passphrase', Value: input.passphrase } : { Name: '--no-encryption', Value: 'true' },
+      ...(input.settings ?? []).map((x) => ({ Name: x.name, Value: x.value })),
+    ];
+    return this.#core.call(
+      {
+        method: 'POST',
+        path: `${API}/backups`,
+        operation: 'backups.createTemporary',
+        query: { temporary: true },
+        body: { json: { Backup: { TargetURL: input.targetUrl, Settings: settings } } },
+        schema: createdWire,
+        secrets,
+        retry: false,
+      },
+      options,
+    );
+  }
+
+  /**
    * Replace a backup's configuration. `schedule: null` removes the schedule.
    *
    * @example
@@ -345,6 +387,104 @@ export class BackupsResource {
         body,
         schema: taskStartedWire,
         retry: false,
+      },
+      options,
+    );
+  }
+
+  /**
+   * Rebuild (part of) the local database from the remote files: `onlyPaths` with `time` builds
+   * just the file list of that version, as the web UI does before browsing or restoring a
+   * temporary (direct-restore) backup. Returns the task id; wait with `tasks.wait`.
+   *
+   * @example
+   * ```ts
+   * const { taskId } = await dup.backups.repairUpdate(tempId, { onlyPaths: true, time: fileset.time });
+   * ```
+   */
+  repairUpdate(
+    id: string,
+    options: RequestOptions & { onlyPaths?: boolean; time?: string; paths?: readonly string[] } = {},
+  ): Promise<TaskStarted> {
+    return this.#repairRoute('repairupdate', id, options);
+  }
+
+  /**
+   * Build a partial local database for restoring `paths` of the version at `time` (the web UI
+   * does this on a {@link copyToTemp} copy before a direct restore). Returns the task id.
+   *
+   * @example
+   * ```ts
+   * const { id: copy } = await dup.backups.copyToTemp(tempId);
+   * const { taskId } = await dup.backups.repairForRestore(copy, { time, paths: ['/srv/backup/staging/'] });
+   * ```
+   */
+  repairForRestore(
+    id: string,
+    options: RequestOptions & { time: string; paths?: readonly string[] },
+  ): Promise<TaskStarted> {
+    return this.#repairRoute('repair', id, options);
+  }
+
+  async #repairRoute(
+    route: 'repair' | 'repairupdate',
+    id: string,
+    options: RequestOptions & { onlyPaths?: boolean; time?: string; paths?: readonly string[] },
+  ): Promise<TaskStarted> {
+    const gen = await this.#ctx.generation(options.signal);
+    const paths = options.paths?.length ? restoreFilters(options.paths) : undefined;
+    const body =
+      gen === '2.0'
+        ? {
+            form: {
+              'only-paths': options.onlyPaths === undefined ? undefined : String(options.onlyPaths),
+              time: options.time,
+              paths: paths ? JSON.stringify(paths) : undefined,
+            },
+          }
+        : { json: { only_paths: options.onlyPaths ?? null, time: options.time ?? null, paths: paths ?? null } };
+    return this.#core.call(
+      {
+        method: 'POST',
+        path: `${API}/backup/${seg(id)}/${route}`,
+        operation: `backups.${route}`,
+        body,
+        schema: taskStartedWire,
+        retry: false,
+      },
+      options,
+    );
+  }
+
+  /**
+   * Copy a backup to a new temporary one with a fresh (empty) local database path, as the web UI
+   * does before restoring from a temporary (direct-restore) backup.
+   */
+  copyToTemp(id: string, options: RequestOptions = {}): Promise<{ id: string }> {
+    return this.#core.call(
+      {
+        method: 'POST',
+        path: `${API}/backup/${seg(id)}/copytotemp`,
+        operation: 'backups.copyToTemp',
+        schema: createdWire,
+        retry: false,
+      },
+      options,
+    );
+  }
+
+  /**
+   * Versions read from the remote files alone (`from-remote-only`), newest first: what a
+   * temporary backup without a local database lists.
+   */
+  remoteVersions(id: string, options: RequestOptions = {}): Promise<Fileset[]> {
+    return this.#core.call(
+      {
+        method: 'GET',
+        path: `${API}/backup/${seg(id)}/filesets`,
+        operation: 'backups.remoteVersions',
+        query: { 'from-remote-only': true },
+        schema: filesetsWire,
       },
       options,
     );

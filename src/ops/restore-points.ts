@@ -226,6 +226,8 @@ export interface RestorePointActionResult {
   readonly ok: boolean;
   readonly record: RestoreRecord;
   readonly file: string;
+  /** The point was already rolled back (or dropped): nothing was done, and that is not an error. */
+  readonly alreadyDone?: boolean;
 }
 
 function targetFor(targets: readonly RestoreTarget[], rec: RecordedTarget): RestoreTarget {
@@ -242,6 +244,12 @@ function targetFor(targets: readonly RestoreTarget[], rec: RecordedTarget): Rest
 async function act(options: RestorePointActionOptions, action: 'rollback' | 'drop'): Promise<RestorePointActionResult> {
   const logger = options.logger ?? silentLogger;
   const record = await readRestoreRecord(options.stateDir, options.id);
+  // Asking again for what is already done changes nothing and is not an error (a script or a
+  // second terminal may repeat it): the result says so with `alreadyDone`.
+  if (record.status === (action === 'rollback' ? 'rolled-back' : 'dropped')) {
+    logger.info(`restore point ${record.id} is already ${record.status}: nothing to do`);
+    return { ok: true, record, file: fileOf(options.stateDir, record.id), alreadyDone: true };
+  }
   // A failed rollback may be retried; a failed one's safety copies are never dropped.
   if (record.status !== 'applied' && !(action === 'rollback' && record.status === 'rollback-failed')) {
     throw new RestoreRecordError(

@@ -114,6 +114,11 @@ export interface AuditConfig {
   readonly checkTimeout?: string;
   /** Re-hash the newest local copy against its manifest. @default true */
   readonly verifyLocalCopy?: boolean;
+  /**
+   * One rule waived per job, e.g. `{ job: Immich photos, rule: job.hooks, reason: files only }`:
+   * it passes and the report says it is exempt and what it would have been.
+   */
+  readonly exempt?: readonly { readonly job: string; readonly rule: string; readonly reason?: string }[];
 }
 
 /** `StateDirectory=` of scheduled drills: `/var/lib/duplicati-kit` for system units. */
@@ -281,6 +286,9 @@ const configSchema = z
         grace: timespan.optional(),
         timeZone: z.string().min(1).optional(),
         checkTimeout: timespan.optional(),
+        exempt: z
+          .array(z.object({ job: z.string().min(1), rule: z.string().min(1), reason: z.string().optional() }).strict())
+          .optional(),
         verifyLocalCopy: z.boolean().optional(),
       })
       .strict()

@@ -132,7 +132,9 @@ export function renderDrillMarkdown(e: DrillEvidence): string {
   );
   if (e.errors.length) {
     lines.push('', '## Problems', '');
-    for (const x of e.errors) lines.push(`- ${x}`);
+    // A failed consistency check's detail (with its missing paths) is listed once, below.
+    const checks = new Map((e.consistency ?? []).map((c) => [`${c.name}: ${c.detail}`, c.name]));
+    for (const x of e.errors) lines.push(`- ${checks.has(x) ? `${checks.get(x)} failed (see Consistency checks)` : x}`);
   }
   if (e.entries.length) {
     lines.push('', '## Entries', '', '| Entry | Kind | Target | Status | Checks |', '| --- | --- | --- | --- | --- |');

@@ -153,7 +153,9 @@ function printDrill(ctx: CliContext, d: DrillResult, notes: readonly string[]): 
     out(`  ${`check ${c.status}`.padEnd(12)} ${c.name}: ${c.detail}`);
   }
   for (const n of notes) out(`  note: ${n}`);
-  for (const x of d.errors) out(`  problem: ${x}`);
+  // A failed check is already printed above with its detail (and its missing paths): once is enough.
+  const shown = new Set(d.consistency.map((c) => `${c.name}: ${c.detail}`));
+  for (const x of d.errors) if (!shown.has(x)) out(`  problem: ${x}`);
   out(
     `  restore ${formatMs(d.durations.restoreMs)}, verify ${formatMs(d.durations.verifyMs)}, checks ${formatMs(d.durations.checksMs)}, total ${formatMs(d.durations.totalMs)}`,
   );

@@ -10,7 +10,7 @@ import { isManifestError } from '../../core/errors.js';
 import { inspectLock } from '../../core/lock.js';
 import { readManifest } from '../../core/manifest.js';
 import { parseDuplicatiTimespan } from '../../hooks/protocol.js';
-import type { AuditReport } from '../../ops/audit.js';
+import type { AuditOptions, AuditReport } from '../../ops/audit.js';
 import type { AuditRule } from '../../ops/audit-rules.js';
 import { readLastDrill } from '../../ops/drill-report.js';
 import type { LoadedConfig } from '../../app/config.js';
@@ -136,6 +136,7 @@ async function runAudit(ctx: CliContext, cfg: LoadedConfig): Promise<AuditReport
     ...(span(a.maxAge) ? { maxAgeMs: span(a.maxAge) } : {}),
     ...(a.grace !== undefined ? { graceMs: span(a.grace) } : {}),
     ...(a.checkTimeout !== undefined ? { checkTimeoutMs: span(a.checkTimeout) } : {}),
+    ...(a.exempt ? { exempt: a.exempt.map((x) => ({ ...x })) as AuditOptions['exempt'] } : {}),
     ...(a.timeZone ? { timeZone: a.timeZone } : {}),
     notifiers: [...cfg.notifiers],
     notify: ctx.flags.notify === true,

@@ -57,6 +57,15 @@ export interface DuplicatiKitConfig {
     readonly maintenance?: RestoreMaintenanceConfig;
   };
   readonly duplicati?: DuplicatiServerConfig;
+  /**
+   * Who starts the backup jobs. `systemd`: `jobs apply` writes no Duplicati schedule (it removes
+   * one the server holds) and `duplicati-kit systemd` generates the `run` timers of `schedules`.
+   * `duplicati`: Duplicati's own schedules run the jobs and `systemd` generates no `run` timer.
+   * Unset: both are written as given, and an overlap is warned about.
+   */
+  readonly scheduler?: 'systemd' | 'duplicati';
+  /** Defaults of `duplicati-kit drill`. */
+  readonly drill?: DrillConfig;
   /** Where notifications go (`type: ntfy | healthchecks | webhook`, or Notifier instances). */
   readonly notify?: readonly (TypedEntry | Notifier)[];
   /** Dated local copies of the staged dumps (copy 2 of 3-2-1) and how long to keep them. */
@@ -81,6 +90,16 @@ export interface DuplicatiKitConfig {
   };
 }
 
+/** The config's `drill` section: defaults of `duplicati-kit drill` (its flags override them). */
+export interface DrillConfig {
+  /** Where the evidence goes. @default $STATE_DIRECTORY/drills or ~/.local/state/duplicati-kit/drills */
+  readonly evidenceDir?: string;
+  /** Where the throwaway copies go. @default the system temp folder */
+  readonly scratchDir?: string;
+  /** Load the dumps into throwaway databases (false: verify the files only, `--no-load`). @default true */
+  readonly load?: boolean;
+}
+
 /** The config's `audit` section. */
 export interface AuditConfig {
   /** Duplicati jobs to audit (names or ids). @default every job on the server */
@@ -97,6 +116,11 @@ export interface AuditConfig {
   readonly checkTimeout?: string;
   /** Re-hash the newest local copy against its manifest. @default true */
   readonly verifyLocalCopy?: boolean;
+  /**
+   * One rule waived per job, e.g. `{ job: Immich photos, rule: job.hooks, reason: files only }`:
+   * it passes and the report says it is exempt and what it would have been.
+   */
+  readonly exempt?: readonly { readonly job: string; readonly rule: string; readonly reason?: string }[];
 }
 
 /** The config's `dashboard` section. Passwords come from files or the environment, never the config. */
@@ -213,6 +237,14 @@ const restoreMaintenanceSchema = z
   })
   .strict();
 
+const serverSchema = z
+  .object({
+    url: z.string().url(),
+    passwordFile: z.string().min(1).optional(),
+    passwordEnv: z.string().min(1).optional(),
+  })
+  .strict();
+
 const configSchema = z
   .object({
     workDir: z
@@ -234,11 +266,13 @@ const configSchema = z
       })
       .strict()
       .optional(),
-    duplicati: z
+    duplicati: serverSchema.optional(),
+    scheduler: z.enum(['systemd', 'duplicati']).optional(),
+    drill: z
       .object({
-        url: z.string().url(),
-        passwordFile: z.string().min(1).optional(),
-        passwordEnv: z.string().min(1).optional(),
+        evidenceDir: z.string().min(1).optional(),
+        scratchDir: z.string().min(1).optional(),
+        load: z.boolean().optional(),
       })
       .strict()
       .optional(),
@@ -274,6 +308,9 @@ const configSchema = z
         grace: timespan.optional(),
         timeZone: z.string().min(1).optional(),
         checkTimeout: timespan.optional(),
+        exempt: z
+          .array(z.object({ job: z.string().min(1), rule: z.string().min(1), reason: z.string().optional() }).strict())
+          .optional(),
         verifyLocalCopy: z.boolean().optional(),
       })
       .strict()
@@ -484,3 +521,57 @@ export async function loadConfig(file: string, options: { signal?: AbortSignal }
   }
   return resolveConfig(raw, abs);
 }
+
+/** The parts of a config a Duplicati command reads without building the plan ({@link readCommandConfig}). */
+export interface CommandConfig {
+  readonly duplicati: DuplicatiServerConfig | undefined;
+  readonly scheduler: 'systemd' | 'duplicati' | undefined;
+  /** The jobs that `schedules` entries start with `run <job>`, by schedule name. */
+  readonly timedRuns: readonly { readonly schedule: string; readonly job: string }[];
+}
+
+/** The job a schedule's `args` run (`['run', 'Immich database', '--wait']` → `Immich database`). */
+export function runJobOf(args: readonly string[] | undefined): string | undefined {
+  if (args?.[0] !== 'run') return undefined;
+  return args.slice(1).find((a) => !a.startsWith('-'));
+}
+
+/**
+ * Only what a command that talks to Duplicati needs of a config file (`duplicati:`, `scheduler`,
+ * the jobs `schedules` run), checked: `run`, `versions`, `files`, `jobs` read this, so a bad source
+ * elsewhere in the file does not stop a scheduled `run`.
+ *
+ * @throws {ConfigError} when the file cannot be read or one of these sections is invalid.
+ */
+export async function readCommandConfig(file: string, signal?: AbortSignal): Promise<CommandConfig> {
+  throwIfAborted(signal);
+  const abs = path.resolve(file);
+  const raw = await readRaw(abs, signal).catch((e: unknown) => {
+    if (isConfigError(e)) throw e;
+    throw new ConfigError(`cannot read config ${abs}: ${(e as Error).message}`, [], { cause: e });
+  });
+  const parsed = commandSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    throw new ConfigError(
+      `invalid config ${abs}`,
+      parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
+    );
+  }
+  const timedRuns = (parsed.data.schedules ?? []).flatMap((sc) => {
+    const job = runJobOf(sc.args);
+    return job ? [{ schedule: sc.name, job }] : [];
+  });
+  return {
+    duplicati: parsed.data.duplicati as DuplicatiServerConfig | undefined,
+    scheduler: parsed.data.scheduler,
+    timedRuns,
+  };
+}
+
+const commandSchema = z
+  .object({
+    duplicati: serverSchema.optional(),
+    scheduler: z.enum(['systemd', 'duplicati']).optional(),
+    schedules: z.array(z.object({ name: z.string(), args: z.array(z.string()).optional() }).passthrough()).optional(),
+  })
+  .passthrough();

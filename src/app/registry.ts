@@ -35,6 +35,9 @@ const SOURCES: Record<string, Factory<BackupSource>> = {
   mysql: async (o) => new (await import('../engines/mysql/index.js')).MysqlSource(options(o)),
   nginx: async (o) => new (await import('../engines/nginx/index.js')).NginxSource(options(o)),
   mongodb: async (o) => new (await import('../engines/mongo/index.js')).MongoSource(options(o)),
+  // The seed layout backs the Immich database and the photos up in separate jobs: one part each.
+  'immich-database': async (o) => new (await import('../apps/immich/index.js')).ImmichDatabaseSource(options(o)),
+  'immich-library': async (o) => new (await import('../apps/immich/index.js')).ImmichLibrarySource(options(o)),
 };
 
 const TARGETS: Record<string, Factory<RestoreTarget>> = {

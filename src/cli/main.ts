@@ -18,6 +18,15 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+// `duplicati-kit drill … | head -1`: the reader may leave before we finish writing. The command
+// still runs to its end (a drill still writes its evidence); what no one reads is dropped quietly
+// instead of dying with an EPIPE stack.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+  });
+}
+
 runCli(process.argv.slice(2), loadCommands, {
   stdout: process.stdout,
   stderr: process.stderr,

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { raceSignal, throwIfAborted, withTimeout } from '../core/abort.js';
 import { describeError } from '../core/errors.js';
+import { isInside } from '../core/fs.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { MANIFEST_FILE, readManifest } from '../core/manifest.js';
 import type { DuplicatiClient } from '../duplicati/client.js';
@@ -95,6 +96,17 @@ const optionsSchema = z
     timeZone: z.string().min(1).optional(),
     /** The mount table to classify `file://` targets with. @default `/proc/self/mountinfo` */
     mounts: z.array(z.object({ mountPoint: z.string(), fsType: z.string(), source: z.string() })).optional(),
+    /**
+     * Rules waived for one job each: `{ job, rule, reason }` (a files-only job with no hook, a
+     * job kept on a local disk on purpose). An exempt rule passes and says so. At most one per job.
+     */
+    exempt: z
+      .array(z.object({ job: z.string().min(1), rule: z.enum(JOB_RULES), reason: z.string().optional() }).strict())
+      .refine(
+        (list) => new Set(list.map((x) => x.job.toLowerCase())).size === list.length,
+        'at most one exempt rule per job',
+      )
+      .optional(),
     /** Notifiers for the alert. */
     notifiers: z.array(z.custom<Notifier>((v) => typeof v === 'object' && v !== null && 'notify' in v)).optional(),
     /** Send one alert listing missed runs, failed and unchecked rules when any rule fails or is unknown. @default false */
@@ -424,10 +436,42 @@ async function auditJob(
       const file = options.get(key);
       if (file && path.isAbsolute(file) && !scripts.has(file)) scripts.set(file, await inspectScript(file));
     }
-    rules.push(rule('job.hooks', subject, judgeHooks(options, scripts)));
+    const workDir = o.workDir;
+    const stages =
+      workDir === undefined || state.backup.sources.some((src) => isInside(src, workDir) || isInside(workDir, src));
+    rules.push(
+      rule(
+        'job.hooks',
+        subject,
+        stages
+          ? judgeHooks(options, scripts)
+          : {
+              status: 'pass',
+              reason: `the job does not back up the work folder ${workDir}: nothing to stage, no hook needed`,
+              evidence: { sources: state.backup.sources.join(', ') },
+            },
+      ),
+    );
   }
   const order = (id: string) => AUDIT_RULE_IDS.indexOf(id as (typeof AUDIT_RULE_IDS)[number]);
-  return rules.sort((a, b) => order(a.id) - order(b.id));
+  return rules.map((r) => exempted(r, summary, o.exempt)).sort((a, b) => order(a.id) - order(b.id));
+}
+
+/**
+ * A job's rule the options exempt (`exempt: [{ job, rule, reason }]`) passes, saying so and
+ * keeping what it would have been in its evidence. One rule per job, by the job's name or id.
+ */
+function exempted(r: AuditRule, job: { id: string; name: string }, exempt: Opts['exempt']): AuditRule {
+  const hit = exempt?.find(
+    (x) => x.rule === r.id && (x.job === job.id || x.job.toLowerCase() === job.name.toLowerCase()),
+  );
+  if (!hit || r.status === 'pass') return r;
+  return {
+    ...r,
+    status: 'pass',
+    reason: `exempt (audit.exempt${hit.reason ? `: ${hit.reason}` : ''}); would be ${r.status}: ${r.reason}`,
+    evidence: { ...r.evidence, exempt: true, wouldBe: r.status },
+  };
 }
 
 async function auditDuplicati(

@@ -98,6 +98,13 @@ function stamp(iso: string): string {
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 
+/** What a drill of this mode did, in words, for the evidence. */
+export function drillKind(mode: DrillEvidence['mode']): string {
+  return mode === 'scratch-restore'
+    ? 'load drill: the dumps were loaded into throwaway targets and checked'
+    : 'verify-only drill: checksums and dump headers checked, nothing loaded';
+}
+
 /**
  * A short Markdown report of a drill.
  *
@@ -111,6 +118,7 @@ export function renderDrillMarkdown(e: DrillEvidence): string {
   lines.push(`# Restore drill: ${e.verdict.toUpperCase()} — ${e.job.name}`, '');
   lines.push(`- Version: ${e.version ?? '—'}${e.versionTime ? ` (${e.versionTime})` : ''}`);
   lines.push(`- Drilled: ${e.startedAt} → ${e.finishedAt} (${e.mode})`);
+  lines.push(`- Kind: ${drillKind(e.mode)}`);
   if (e.manifest) {
     lines.push(`- Backup prepared on ${e.manifest.host} at ${e.manifest.startedAt} by ${e.manifest.tool}`);
   }
@@ -124,7 +132,9 @@ export function renderDrillMarkdown(e: DrillEvidence): string {
   );
   if (e.errors.length) {
     lines.push('', '## Problems', '');
-    for (const x of e.errors) lines.push(`- ${x}`);
+    // A failed consistency check's detail (with its missing paths) is listed once, below.
+    const checks = new Map((e.consistency ?? []).map((c) => [`${c.name}: ${c.detail}`, c.name]));
+    for (const x of e.errors) lines.push(`- ${checks.has(x) ? `${checks.get(x)} failed (see Consistency checks)` : x}`);
   }
   if (e.entries.length) {
     lines.push('', '## Entries', '', '| Entry | Kind | Target | Status | Checks |', '| --- | --- | --- | --- | --- |');

@@ -57,9 +57,11 @@ export interface RestoreDrillOptions {
    */
   readonly workDir?: string;
   /**
-   * Besides verifying, run each target's restore step (`dryRun: false`): scratch targets restore
-   * into a throwaway database or copy and check it. A target that shows it would write outside
-   * `scratchDir` (a folder target's `dest`, a `scratch: false` option) is refused. @default false
+   * Besides verifying, run each target's restore step (`dryRun: false`): scratch targets load the
+   * dumps into a throwaway database or copy and check it. A target that shows it would write
+   * outside `scratchDir` (a folder target's `dest`, `configDir`, a `scratch: false` option) is
+   * refused. `false`: verify the files only (checksums, headers, counts in the manifest); the
+   * evidence's `mode` says which ran. @default true
    */
   readonly scratchRestore?: boolean;
   /**
@@ -139,9 +141,12 @@ const optionsSchema = z
 export function scratchRefusal(target: RestoreTarget, scratchDir: string): string | undefined {
   const o = (target as { options?: unknown }).options;
   if (typeof o !== 'object' || o === null) return undefined;
-  const opts = o as { dest?: unknown; scratch?: unknown };
-  if (typeof opts.dest === 'string' && !isInside(path.resolve(scratchDir), path.resolve(opts.dest))) {
-    return `${target.name} would write to ${opts.dest}, outside the scratch folder ${scratchDir}`;
+  const opts = o as Record<string, unknown>;
+  for (const key of ['dest', 'configDir', 'letsencryptDir', 'extraCertsDir']) {
+    const where = opts[key];
+    if (typeof where === 'string' && !isInside(path.resolve(scratchDir), path.resolve(where))) {
+      return `${target.name} would write to ${where}, outside the scratch folder ${scratchDir}`;
+    }
   }
   if ('scratch' in opts && opts.scratch !== true) return `${target.name} is not in scratch mode (set scratch: true)`;
   return undefined;
@@ -197,7 +202,7 @@ export async function restoreDrill(options: RestoreDrillOptions): Promise<DrillR
   const parsed = optionsSchema.safeParse(options);
   if (!parsed.success) throw configErrorFrom('invalid restore drill options', parsed.error);
   const scratchDir = path.resolve(options.scratchDir);
-  if (options.scratchRestore) refuseLiveTargets(options.targets, scratchDir);
+  if (options.scratchRestore !== false) refuseLiveTargets(options.targets, scratchDir);
   const signal = options.signal ?? neverAborted();
   const logger = childLogger(options.logger ?? silentLogger, { drill: options.job });
   const startedAt = new Date();
@@ -275,7 +280,7 @@ function refuseLiveTargets(targets: readonly RestoreTarget[], scratchDir: string
   const refused = targets.map((t) => scratchRefusal(t, scratchDir)).filter((r) => r !== undefined);
   if (refused.length) {
     throw new ConfigError(
-      'a restore drill only restores into scratch targets',
+      'a restore drill only restores into scratch targets (build them in scratch mode, or pass scratchRestore: false to verify the files only)',
       refused.map((message) => ({ path: 'targets', message })),
     );
   }
@@ -345,7 +350,7 @@ async function verifyStaged(run: DrillRun, from: string): Promise<RestoreReport>
   const v0 = performance.now();
   const report = await createRestorePlan({ targets: options.targets, logger: run.logger }).run({
     from,
-    dryRun: !options.scratchRestore,
+    dryRun: options.scratchRestore === false,
     reject: false,
     signal: run.signal,
     workDir: path.join(run.runDir, 'work'),
@@ -387,7 +392,7 @@ function evidenceOf(
     version: chosen?.version ?? null,
     versionTime: chosen?.time ?? null,
     workDir: run.workDir,
-    mode: run.options.scratchRestore ? 'scratch-restore' : 'verify',
+    mode: run.options.scratchRestore === false ? 'verify' : 'scratch-restore',
     duplicati: run.duplicati,
     restoredFiles: run.restoredFiles,
     restoredBytes: run.restoredBytes,

@@ -243,6 +243,8 @@ export interface RestorePointActionResult {
   readonly ok: boolean;
   readonly record: RestoreRecord;
   readonly file: string;
+  /** The point was already rolled back (or dropped): nothing was done, and that is not an error. */
+  readonly alreadyDone?: boolean;
 }
 
 function targetFor(targets: readonly RestoreTarget[], rec: RecordedTarget): RestoreTarget {
@@ -322,6 +324,12 @@ async function act(
       });
   try {
     const record = await readRestoreRecord(options.stateDir, options.id);
+    // Asking again for what is already done changes nothing and is not an error (a script or a
+    // second terminal may repeat it): the result says so with `alreadyDone`.
+    if (record.status === (action === 'rollback' ? 'rolled-back' : 'dropped')) {
+      logger.info(`restore point ${record.id} is already ${record.status}: nothing to do`);
+      return { ok: true, record, file: fileOf(options.stateDir, record.id), alreadyDone: true };
+    }
     refuseState(record, action);
     const live = record.targets.filter((t) => ACTIVE[action].includes(t.state));
     // Resolve every target before touching anything: a missing one must not leave half a rollback.

@@ -19,6 +19,7 @@ import { expandEntry } from '../../plan/compose.js';
 import { sourceContext } from '../../plan/backup-plan.js';
 import { configErrorFrom } from '../../core/validate.js';
 import { restoreInputOf } from '../../plan/restore-plan.js';
+import { restoreFilters } from '../../duplicati/resources/backups.js';
 import type {
   ManifestEntry,
   RestoreInput,
@@ -50,6 +51,13 @@ export interface ImmichLibraryCheckSettings {
   readonly maxMissing?: number;
   /** How many missing paths the evidence names. @default 20 */
   readonly samples?: number;
+  /**
+   * The Duplicati job that backs up the photo library, when it is not the database's job (the
+   * seed layout: database at 02:00, photos at 03:00). The check then looks each asset up in that
+   * job's oldest version taken at or after the drilled database version — the first photo backup
+   * that should hold every asset the dump names. Default: the drilled job's own version.
+   */
+  readonly libraryJob?: string;
 }
 
 /** Receives a batch of asset `originalPath`s read from a dump, in dump order. */
@@ -91,6 +99,7 @@ export const immichLibraryCheckSchema = z
     liveLibrary: z.string().refine(absolute, 'must be an absolute path').optional(),
     maxMissing: z.number().int().min(0).optional(),
     samples: z.number().int().min(0).max(10_000).optional(),
+    libraryJob: z.string().min(1).optional(),
   })
   .strict();
 
@@ -163,7 +172,9 @@ export class ImmichLibraryCheck implements DrillCheck {
     const dbEntry = entries.find((e) => o.target.accepts(e));
     if (!dbEntry) return { status: 'skipped', detail: 'this version holds no Immich database dump' };
     const library = entries.find((e) => e.kind === IMMICH_LIBRARY_KIND);
-    const uploadLocation = library?.metadata.uploadLocation;
+    const listing = o.libraryJob ? await libraryJobListing(ctx, o.libraryJob) : undefined;
+    if (listing && 'error' in listing) return { status: 'fail', detail: listing.error };
+    const uploadLocation = library?.metadata.uploadLocation ?? listing?.uploadLocation;
     const map = o.pathMap ?? (typeof uploadLocation === 'string' ? defaultImmichPathMap(uploadLocation) : undefined);
     if (!map) {
       return {
@@ -172,10 +183,11 @@ export class ImmichLibraryCheck implements DrillCheck {
       };
     }
 
-    // The files of the same version under every mapped folder.
+    // The files of the same version (or of the photo job's matching version) under every mapped folder.
     const roots = [...new Set(map.map((m) => asFolderPath(m.to)))];
     const listed = new Set<string>();
-    for (const root of roots) for (const f of await ctx.listVersionFiles(root)) listed.add(f);
+    const list = listing ? listing.list : (root: string) => ctx.listVersionFiles(root);
+    for (const root of roots) for (const f of await list(root)) listed.add(f);
 
     const limit = o.samples ?? 20;
     const maxMissing = o.maxMissing ?? 0;
@@ -186,8 +198,12 @@ export class ImmichLibraryCheck implements DrillCheck {
     let checked = 0;
     let missingCount = 0;
     let liveMissingCount = 0;
+    const seen = new Set<string>();
     const consume = async (paths: readonly string[]): Promise<void> => {
       for (const p of paths) {
+        // An asset path named twice (a duplicate row) is one file: checked, counted and named once.
+        if (seen.has(p)) continue;
+        seen.add(p);
         total++;
         const backed = mapImmichPath(p, map);
         if (backed === undefined) {
@@ -231,7 +247,7 @@ export class ImmichLibraryCheck implements DrillCheck {
         samples: unmapped,
       };
     }
-    const where = `${listed.size} file(s) of version ${ctx.version} under ${roots.join(', ')}`;
+    const where = `${listed.size} file(s) of ${listing ? listing.describe : `version ${ctx.version}`} under ${roots.join(', ')}`;
     const problems: string[] = [];
     if (missingCount > maxMissing) {
       problems.push(
@@ -265,4 +281,41 @@ export class ImmichLibraryCheck implements DrillCheck {
       ...(missing.length ? { samples: missing } : {}),
     };
   }
+}
+
+/** The photo job's version to check against, and a lister of its files; or why there is none. */
+async function libraryJobListing(
+  ctx: DrillCheckContext,
+  jobRef: string,
+): Promise<
+  | { list: (folder: string) => Promise<string[]>; describe: string; uploadLocation: string | undefined }
+  | { error: string }
+> {
+  const { client, signal } = ctx;
+  const jobs = await client.backups.list({ signal });
+  const job = jobs.find((j) => j.id === jobRef) ?? jobs.find((j) => j.name.toLowerCase() === jobRef.toLowerCase());
+  if (!job) return { error: `the photo job "${jobRef}" (drillCheck.libraryJob) is not on the server` };
+  const dbTime = Date.parse(ctx.versionTime);
+  const after = (await client.backups.versions(job.id, { signal }))
+    .filter((v) => Date.parse(v.time) >= dbTime)
+    .sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+  const chosen = after[0];
+  if (!chosen) {
+    return {
+      error: `the photo job "${job.name}" has no version taken at or after the database version (${ctx.versionTime}): run it after the database job, then drill again`,
+    };
+  }
+  // With one source folder, that folder is UPLOAD_LOCATION (a library-only job).
+  const sources = (await client.backups.get(job.id, { signal })).sources;
+  const only = sources.length === 1 ? sources[0] : undefined;
+  return {
+    describe: `"${job.name}" version ${chosen.version} (${chosen.time})`,
+    uploadLocation: only,
+    list: async (folder) => {
+      const root = asFolderPath(folder);
+      const [filter] = restoreFilters([root]);
+      const { files } = await client.backups.files(job.id, { time: chosen.time, search: filter as string, signal });
+      return files.filter((f) => !f.isFolder && f.path.startsWith(root)).map((f) => f.path);
+    },
+  };
 }

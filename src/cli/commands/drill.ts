@@ -11,19 +11,23 @@ import path from 'node:path';
 import { ConfigError } from '../../core/errors.js';
 import type { DrillResult } from '../../ops/drill.js';
 import { restoreDrill } from '../../ops/drill.js';
-import { DRILL_STATE, type DuplicatiServerConfig, type TypedEntry } from '../../app/config.js';
+import { drillKind } from '../../ops/drill-report.js';
+import { DRILL_STATE, type TypedEntry } from '../../app/config.js';
 import { buildTarget } from '../../app/registry.js';
 import type { RestoreTarget } from '../../contracts/types.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatBytes, formatMs, printJson } from '../output.js';
 import type { CliCommand, CliContext } from '../types.js';
-import { clientFromContext, versionFlag } from './duplicati.js';
+import { clientFromContext, serverOf, versionFlag } from './duplicati.js';
 import { contextConfig } from './plan.js';
 
-/** Target types the drill can force into scratch mode, so their restore step runs for real. */
-const SCRATCH_TYPES = new Set(['sqlite', 'postgres', 'archive', 'immich-database']);
-
-/** The config's restore targets, rebuilt in scratch mode where the type allows it. */
+/**
+ * The config's restore targets, rebuilt so that a restore step can only write into `scratchDir`:
+ * databases get `scratch: true` (a throwaway database or copy), folder targets a `dest` inside the
+ * scratch folder. Targets that cannot be redirected are left out with a note, never used live.
+ * `allScratch` is false when an instance (an `.mjs` config) is used as given: it is then only
+ * verified unless it shows it is in scratch mode.
+ */
 export async function drillTargets(
   entries: readonly unknown[],
   built: readonly RestoreTarget[],
@@ -32,6 +36,7 @@ export async function drillTargets(
   const targets: RestoreTarget[] = [];
   const notes: string[] = [];
   let allScratch = true;
+  const into = (i: number, what: string) => path.join(scratchDir, 'targets', `${i}-${what}`);
   for (const [i, raw] of entries.entries()) {
     const isTyped = typeof raw === 'object' && raw !== null && typeof (raw as TypedEntry).type === 'string';
     if (!isTyped) {
@@ -43,55 +48,59 @@ export async function drillTargets(
     }
     const e = raw as TypedEntry;
     const build = (over: Record<string, unknown>) => buildTarget({ ...e, ...over } as TypedEntry);
-    if (e.type === 'directory') {
-      // The drill restores only the staged work folder; folders Duplicati backs up directly are
-      // not restored, so a directory target would check the live folders, not the backup.
-      notes.push(`target ${i} (directory) left out: a drill restores only the staged work folder`);
-      continue;
+    switch (e.type) {
+      case 'directory':
+        // The drill restores only the staged work folder; folders Duplicati backs up directly are
+        // not restored, so a directory target would check the live folders, not the backup.
+        notes.push(`target ${i} (directory) left out: a drill restores only the staged work folder`);
+        break;
+      case 'immich-library':
+        // Same reason; the Immich database target's consistency check covers the library instead.
+        notes.push(
+          `target ${i} (immich-library) left out: the library is not restored in a drill; the immich-database target checks it against the version's files`,
+        );
+        break;
+      case 'sqlite':
+        targets.push(await build({ scratch: true, scratchDir }));
+        break;
+      case 'postgres':
+      case 'immich-database':
+      case 'mysql':
+      case 'mongodb':
+        targets.push(await build({ scratch: true }));
+        break;
+      case 'archive':
+        targets.push(await build({ dest: into(i, 'archive'), overwrite: false }));
+        break;
+      case 'nginx':
+        // Unpacked into scratch; `nginx -t` of a config moved away from its prefix proves little,
+        // the gated restore's gate 2 runs it on the real layout.
+        targets.push(
+          await build({
+            configDir: into(i, 'nginx'),
+            ...(e.letsencryptDir ? { letsencryptDir: into(i, 'letsencrypt') } : {}),
+            ...(e.extraCertsDir ? { extraCertsDir: into(i, 'certs') } : {}),
+            overwrite: false,
+            testConfig: false,
+          }),
+        );
+        break;
+      case 'jellyfin': {
+        const db = (e.database ?? {}) as Record<string, unknown>;
+        const cfg = e.config as Record<string, unknown> | undefined;
+        targets.push(
+          await build({
+            database: { ...db, scratch: true, scratchDir },
+            ...(cfg ? { config: { ...cfg, dest: into(i, 'jellyfin-config') } } : {}),
+          }),
+        );
+        break;
+      }
+      default:
+        notes.push(`target ${i} (${e.type}) left out: no scratch mode known`);
     }
-    if (e.type === 'immich-library') {
-      // Same reason; the Immich database target's consistency check covers the library instead.
-      notes.push(
-        `target ${i} (immich-library) left out: the library is not restored in a drill; the immich-database target checks it against the version's files`,
-      );
-      continue;
-    }
-    if (e.type === 'sqlite' || e.type === 'postgres' || e.type === 'immich-database') {
-      targets.push(await build({ scratch: true, ...(e.type === 'sqlite' ? { scratchDir } : {}) }));
-    } else if (e.type === 'archive') {
-      targets.push(await build({ dest: path.join(scratchDir, 'targets', `${i}-archive`), overwrite: false }));
-    } else if (e.type === 'jellyfin') {
-      const db = (e.database ?? {}) as Record<string, unknown>;
-      const cfg = e.config as Record<string, unknown> | undefined;
-      targets.push(
-        await build({
-          database: { ...db, scratch: true, scratchDir },
-          ...(cfg ? { config: { ...cfg, dest: path.join(scratchDir, 'targets', `${i}-jellyfin-config`) } } : {}),
-        }),
-      );
-      notes.push(`target ${i} (jellyfin): checks only (its files part has no scratch mode)`);
-      allScratch = false;
-    } else {
-      targets.push(built[i] as RestoreTarget);
-      notes.push(`target ${i} (${e.type}): no scratch mode known; checks only`);
-      allScratch = false;
-    }
-    if (!SCRATCH_TYPES.has(e.type)) allScratch = false;
   }
   return { targets, notes, allScratch };
-}
-
-/** The config's `duplicati` section as defaults for `--url`, `--password-file` and the password variable. */
-export function withServerConfig(ctx: CliContext, server: DuplicatiServerConfig | undefined): CliContext {
-  if (!server) return ctx;
-  const flags = { ...ctx.flags };
-  if (flags.url === undefined) flags.url = server.url;
-  if (flags['password-file'] === undefined && server.passwordFile !== undefined) {
-    flags['password-file'] = server.passwordFile;
-  }
-  const env = { ...ctx.env };
-  if (server.passwordEnv && env.DUPLICATI_PASSWORD === undefined) env.DUPLICATI_PASSWORD = ctx.env[server.passwordEnv];
-  return { ...ctx, flags, env };
 }
 
 /** `--time ISO`, checked. */
@@ -131,6 +140,7 @@ function printDrill(ctx: CliContext, d: DrillResult, notes: readonly string[]): 
   const out = (s: string) => ctx.stdout.write(`${s}\n`);
   out(`restore drill of ${d.job.name}: ${d.verdict.toUpperCase()}`);
   out(`  version ${d.version ?? '?'}${d.versionTime ? ` (${d.versionTime})` : ''}, mode ${d.mode}`);
+  out(`  ${drillKind(d.mode)}`);
   if (d.duplicati) {
     out(`  Duplicati restore: ${d.duplicati.result}, ${d.restoredFiles} file(s), ${formatBytes(d.restoredBytes)}`);
   }
@@ -143,7 +153,9 @@ function printDrill(ctx: CliContext, d: DrillResult, notes: readonly string[]): 
     out(`  ${`check ${c.status}`.padEnd(12)} ${c.name}: ${c.detail}`);
   }
   for (const n of notes) out(`  note: ${n}`);
-  for (const x of d.errors) out(`  problem: ${x}`);
+  // A failed check is already printed above with its detail (and its missing paths): once is enough.
+  const shown = new Set(d.consistency.map((c) => `${c.name}: ${c.detail}`));
+  for (const x of d.errors) if (!shown.has(x)) out(`  problem: ${x}`);
   out(
     `  restore ${formatMs(d.durations.restoreMs)}, verify ${formatMs(d.durations.verifyMs)}, checks ${formatMs(d.durations.checksMs)}, total ${formatMs(d.durations.totalMs)}`,
   );
@@ -172,16 +184,23 @@ export const drillCommand: CliCommand = {
       valueName: 'DIR',
       description: 'Where drill-<time>.json/.md and last-drill.json go (default: $STATE_DIRECTORY/drills)',
     },
-    'checks-only': { type: 'boolean', description: 'Only verify; never run a restore step, even into scratch' },
+    'no-load': {
+      type: 'boolean',
+      description: 'Verify the files only: do not load the dumps into throwaway databases (config: drill.load: false)',
+    },
+    'checks-only': { type: 'boolean', description: 'Same as --no-load (older name)' },
     url: { type: 'string', valueName: 'URL', description: 'Duplicati server (default: $DUPLICATI_URL)' },
     'password-file': { type: 'string', valueName: 'FILE', description: 'File holding the Duplicati UI password' },
   },
-  help: `The config's restore.targets are rebuilt in scratch mode: sqlite and postgres targets get
-scratch: true (a temporary copy, a throwaway database), archive targets unpack into the scratch
-folder, immich-database targets restore into a throwaway database and run their consistency
-check (every asset the database references must be a file of the same version; configure it
-with the target's drillCheck option). Targets given as instances in an .mjs config must set scratch: true themselves and are
-only verified. A failed drill notifies the config's notifiers. Exit 0 on pass, 4 on fail.`,
+  help: `By default the drill loads every dump into a throwaway target and checks it: the config's
+restore.targets are rebuilt in scratch mode (sqlite, postgres, mysql, mongodb and immich-database
+targets get scratch: true, a throwaway database or copy; archive, nginx and Jellyfin config parts
+unpack into the scratch folder), and immich-database targets run their consistency check (every
+asset the database references must be a file of the version; with drillCheck.libraryJob, of the
+photo job's version taken at or after it). --no-load (config drill.load: false) only verifies the
+files. Targets given as instances in an .mjs config must set scratch: true themselves and are
+only verified. The evidence says which kind of drill ran. Config defaults: drill.evidenceDir,
+drill.scratchDir, drill.load. A failed drill notifies the config's notifiers. Exit 0 on pass, 4 on fail.`,
   async run(ctx) {
     const job = ctx.flags.job;
     if (typeof job !== 'string' || !job) {
@@ -199,23 +218,35 @@ only verified. A failed drill notifies the config's notifiers. Exit 0 on pass, 4
         { path: 'restore.targets', message: 'add at least one target' },
       ]);
     }
-    const scratchBase = typeof ctx.flags.scratch === 'string' ? path.resolve(ctx.cwd, ctx.flags.scratch) : os.tmpdir();
+    const d = cfg.config.drill ?? {};
+    const configDir = path.dirname(cfg.file);
+    const scratchBase =
+      typeof ctx.flags.scratch === 'string'
+        ? path.resolve(ctx.cwd, ctx.flags.scratch)
+        : d.scratchDir
+          ? path.resolve(configDir, d.scratchDir)
+          : os.tmpdir();
     // One folder per run, so the rebuilt targets' paths never meet a previous drill's leftovers.
     const scratchDir = path.join(scratchBase, `duplicati-kit-drill-${randomBytes(4).toString('hex')}`);
     const { targets, notes, allScratch } = await drillTargets(entries, cfg.targets, scratchDir);
     const workFlag = ctx.flags['work-dir'];
     const workDir = typeof workFlag === 'string' ? workFlag : cfg.config.workDir;
     const evidenceDir =
-      typeof ctx.flags.evidence === 'string' ? path.resolve(ctx.cwd, ctx.flags.evidence) : defaultEvidenceDir(ctx.env);
+      typeof ctx.flags.evidence === 'string'
+        ? path.resolve(ctx.cwd, ctx.flags.evidence)
+        : d.evidenceDir
+          ? path.resolve(configDir, d.evidenceDir)
+          : defaultEvidenceDir(ctx.env);
+    const load = ctx.flags['no-load'] !== true && ctx.flags['checks-only'] !== true && d.load !== false;
     const result = await restoreDrill({
-      client: clientFromContext(withServerConfig(ctx, cfg.config.duplicati)),
+      client: clientFromContext(ctx, serverOf(cfg)),
       job,
       targets,
       scratchDir,
       workDir,
       evidenceDir,
       notifiers: cfg.notifiers,
-      scratchRestore: allScratch && ctx.flags['checks-only'] !== true,
+      scratchRestore: load && allScratch,
       keep: ctx.flags.keep === true,
       signal: ctx.signal,
       logger: ctx.logger,

@@ -10,6 +10,8 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { ConfigError } from '../../core/errors.js';
 import { isSecretKey, redactUrl } from '../../core/redact.js';
+import type { CommandConfig, DuplicatiServerConfig, LoadedConfig } from '../../app/config.js';
+import { resolveDuplicatiServer } from '../../app/duplicati-server.js';
 import { DuplicatiClient } from '../../duplicati/client.js';
 import type { JobSpec } from '../../duplicati/resources/jobs.js';
 import type { BackupSummary, OperationOutcome, OperationResult } from '../../duplicati/types.js';
@@ -30,19 +32,53 @@ const CONNECTION: Record<string, CliOption> = {
   },
 };
 
-const CONNECTION_HELP = `Credentials come from --password-file, or the environment: DUPLICATI_PASSWORD_FILE,
-DUPLICATI_PASSWORD, DUPLICATI_PREAUTH_TOKEN or DUPLICATI_TOKEN. Passwords are never taken on the
-command line.`;
+const CONNECTION_HELP = `The server and its login come from, in this order: --url / --password-file; the
+environment (DUPLICATI_URL; DUPLICATI_PREAUTH_TOKEN, DUPLICATI_TOKEN, DUPLICATI_PASSWORD_FILE or
+DUPLICATI_PASSWORD); the config's duplicati: section (url, passwordFile, passwordEnv), read from
+--config, $DUPLICATI_KIT_CONFIG or duplicati-kit.yaml in the current folder. Passwords are never
+taken on the command line.`;
 
-/** Build the client from `--url` / `--password-file` or the environment. */
-export function clientFromContext(ctx: CliContext): DuplicatiClient {
+/** The config's `duplicati:` section and the file it came from, for {@link clientFromContext}. */
+export interface ServerConfigRef {
+  readonly config: DuplicatiServerConfig | undefined;
+  readonly file: string | undefined;
+}
+
+/**
+ * Build the client from `--url` / `--password-file`, the environment, then the config's
+ * `duplicati:` section (see {@link resolveDuplicatiServer} for the order).
+ */
+export function clientFromContext(ctx: CliContext, server?: ServerConfigRef): DuplicatiClient {
   const url = typeof ctx.flags.url === 'string' ? ctx.flags.url : undefined;
   const file = typeof ctx.flags['password-file'] === 'string' ? ctx.flags['password-file'] : undefined;
-  const env = { ...ctx.env, ...(url ? { DUPLICATI_URL: url } : {}) };
-  return DuplicatiClient.fromEnv(env, {
-    logger: ctx.logger,
-    ...(file ? { auth: { type: 'password', passwordFile: path.resolve(ctx.cwd, file) } } : {}),
+  const options = resolveDuplicatiServer({
+    env: ctx.env,
+    config: server?.config,
+    configFile: server?.file,
+    url,
+    passwordFile: file ? path.resolve(ctx.cwd, file) : undefined,
   });
+  return new DuplicatiClient({ ...options, logger: ctx.logger });
+}
+
+/** The server part of a loaded config. */
+export function serverOf(cfg: LoadedConfig): ServerConfigRef {
+  return { config: cfg.config.duplicati, file: cfg.file };
+}
+
+const NO_CONFIG: CommandConfig = { duplicati: undefined, scheduler: undefined, timedRuns: [] };
+
+/**
+ * The client of a command that needs no plan: the config (when one is found) is read only for its
+ * `duplicati:` section and its scheduler, so `run` in a systemd unit works with a clean environment.
+ */
+export async function connect(ctx: CliContext): Promise<{ dup: DuplicatiClient; config: CommandConfig }> {
+  const { configPath } = await import('./plan.js');
+  const file = configPath(ctx, false);
+  if (!file) return { dup: clientFromContext(ctx), config: NO_CONFIG };
+  const { readCommandConfig } = await import('../../app/config.js');
+  const config = await readCommandConfig(file, ctx.signal);
+  return { dup: clientFromContext(ctx, { config: config.duplicati, file }), config };
 }
 
 /** Exit code of an operation's true outcome. */
@@ -114,6 +150,35 @@ async function loadSpecs(ctx: CliContext, file: string): Promise<JobSpec[]> {
   return out;
 }
 
+/**
+ * The job specs as the config's `scheduler` wants them (`systemd`: no Duplicati schedule), and
+ * the warnings to print: a job both Duplicati and a systemd timer start, or a job no one starts.
+ */
+export function applyScheduler(
+  specs: readonly JobSpec[],
+  config: CommandConfig,
+): { specs: JobSpec[]; warnings: string[] } {
+  const warnings: string[] = [];
+  const timerOf = (name: string) => config.timedRuns.find((t) => t.job.toLowerCase() === name.toLowerCase());
+  const out = specs.map((spec) => {
+    const timer = timerOf(spec.name);
+    if (config.scheduler === 'systemd') {
+      if (!timer)
+        warnings.push(
+          `job "${spec.name}": scheduler is systemd but no schedules: entry runs it; it will only run when started by hand`,
+        );
+      return spec.schedule ? { ...spec, schedule: null } : spec;
+    }
+    if (spec.schedule && timer && config.scheduler === undefined) {
+      warnings.push(
+        `job "${spec.name}" is scheduled twice: by Duplicati (${spec.schedule.time}) and by the systemd timer "${timer.schedule}"; set scheduler: systemd or scheduler: duplicati in the config`,
+      );
+    }
+    return spec;
+  });
+  return { specs: out, warnings };
+}
+
 /** `duplicati-kit jobs list|show <job>|apply FILE [--dry-run]`. */
 export const jobsCommand: CliCommand = {
   name: 'jobs',
@@ -129,11 +194,13 @@ export const jobsCommand: CliCommand = {
   },
   help: `FILE is JSON or YAML: one job, a list, or { jobs: [...] } (see JobSpec). A job may name a
 "passphraseFile" instead of a "passphrase". Jobs are matched by name; apply is idempotent.
+With "scheduler: systemd" in the config, apply writes no Duplicati schedule (the config's
+schedules: timers start the jobs); without a scheduler, a job both would start is warned about.
 
 ${CONNECTION_HELP}`,
   async run(ctx) {
     const [sub, arg] = ctx.positionals;
-    const dup = clientFromContext(ctx);
+    const { dup, config } = await connect(ctx);
     const { signal } = ctx;
     if (sub === 'list') {
       const jobs = await dup.backups.list({ signal });
@@ -169,7 +236,8 @@ ${CONNECTION_HELP}`,
     }
     if (sub === 'apply') {
       if (!arg) throw new ConfigError('missing FILE', [{ path: 'file', message: 'jobs apply FILE' }]);
-      const specs = await loadSpecs(ctx, arg);
+      const { specs, warnings } = applyScheduler(await loadSpecs(ctx, arg), config);
+      for (const w of warnings) ctx.logger.warn(w);
       const results = await dup.jobs.applyAll(specs, {
         signal,
         dryRun: ctx.flags['dry-run'] === true,
@@ -202,7 +270,7 @@ export const runCommand: CliCommand = {
   },
   help: CONNECTION_HELP,
   async run(ctx) {
-    const dup = clientFromContext(ctx);
+    const { dup } = await connect(ctx);
     const job = await resolveJob(dup, ctx.positionals[0], ctx.signal);
     if (ctx.flags.wait !== true) {
       const started = await dup.backups.run(job.id, { signal: ctx.signal });
@@ -223,7 +291,7 @@ export const versionsCommand: CliCommand = {
   options: { ...CONNECTION },
   help: CONNECTION_HELP,
   async run(ctx) {
-    const dup = clientFromContext(ctx);
+    const { dup } = await connect(ctx);
     const job = await resolveJob(dup, ctx.positionals[0], ctx.signal);
     const versions = await dup.backups.versions(job.id, { signal: ctx.signal, withSizes: true });
     if (ctx.json) printJson(ctx.stdout, versions);
@@ -250,7 +318,7 @@ export const filesCommand: CliCommand = {
   },
   help: CONNECTION_HELP,
   async run(ctx) {
-    const dup = clientFromContext(ctx);
+    const { dup } = await connect(ctx);
     const [ref, folder] = ctx.positionals;
     const job = await resolveJob(dup, ref, ctx.signal);
     const version = versionFlag(ctx);
@@ -299,7 +367,7 @@ ${CONNECTION_HELP}`,
     if (issues.length || version === undefined || to === undefined) {
       throw new ConfigError('restore-files needs --version and --to', issues);
     }
-    const dup = clientFromContext(ctx);
+    const { dup } = await connect(ctx);
     const job = await resolveJob(dup, ref, ctx.signal);
     const outcome = await dup.backups.restoreAndWait(job.id, {
       signal: ctx.signal,

@@ -10,7 +10,7 @@ import { directSourcePaths } from '../../app/registry.js';
 import { ExitCode } from '../exit-codes.js';
 import { printJson } from '../output.js';
 import type { CliContext } from '../types.js';
-import { clientFromContext } from './duplicati.js';
+import { clientFromContext, serverOf } from './duplicati.js';
 import { configPath, contextConfig } from './plan.js';
 
 export async function runHookInstall(ctx: CliContext): Promise<number> {
@@ -28,7 +28,7 @@ export async function runHookInstall(ctx: CliContext): Promise<number> {
       : path.join(path.dirname(file), 'duplicati-kit-hook');
   // The reason of a failed required BEFORE never reaches Duplicati's job log: keep it in a file.
   const logFile = typeof ctx.flags['log-file'] === 'string' ? path.resolve(ctx.cwd, ctx.flags['log-file']) : undefined;
-  const client = clientFromContext(ctx);
+  const client = clientFromContext(ctx, serverOf(cfg));
   const result = await installHook(client, {
     job,
     script,

@@ -80,9 +80,8 @@ async function stageRecoveryKit(h: HookContext, cfg: LoadedConfig, ctx: CliConte
     };
     const configured = cfg.config.duplicati !== undefined || ctx.env.DUPLICATI_URL !== undefined;
     if (configured) {
-      const { clientFromContext } = await import('./duplicati.js');
-      const { withServerConfig } = await import('./drill.js');
-      read = await readRecoveryJobs(clientFromContext(withServerConfig(ctx, cfg.config.duplicati)), h.signal);
+      const { clientFromContext, serverOf } = await import('./duplicati.js');
+      read = await readRecoveryJobs(clientFromContext(ctx, serverOf(cfg)), h.signal);
     }
     await writeRecoveryKit({
       workDir: cfg.config.workDir,

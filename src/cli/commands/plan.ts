@@ -8,6 +8,7 @@ import path from 'node:path';
 import { ConfigError, VerificationError } from '../../core/errors.js';
 import { readManifest } from '../../core/manifest.js';
 import { type LoadedConfig, loadConfig } from '../../app/config.js';
+import { directSourcePaths } from '../../app/registry.js';
 import type { PrepareResult } from '../../plan/backup-plan.js';
 import type { RestoreReport } from '../../contracts/restore-report.js';
 import { verifyArtifacts } from '../../plan/restore-plan.js';
@@ -38,7 +39,7 @@ export async function contextConfig(ctx: CliContext): Promise<LoadedConfig> {
   return loadConfig(configPath(ctx) as string, { signal: ctx.signal });
 }
 
-function printPrepared(ctx: CliContext, out: PrepareResult): void {
+function printPrepared(ctx: CliContext, out: PrepareResult, dryRun: boolean): void {
   if (ctx.json) {
     printJson(ctx.stdout, out);
     return;
@@ -46,14 +47,18 @@ function printPrepared(ctx: CliContext, out: PrepareResult): void {
   const lines = out.results.map((r) => {
     const bytes = r.artifacts.reduce((n, a) => n + a.bytes, 0);
     const what = r.ok
-      ? `${r.artifacts.length} artifact(s), ${formatBytes(bytes)}`
+      ? dryRun
+        ? 'checked'
+        : `${r.artifacts.length} artifact(s), ${formatBytes(bytes)}`
       : `FAILED (${r.phase}): ${r.error?.message.split('\n')[0]}`;
     return `  ${r.ok ? 'ok  ' : 'FAIL'} ${r.name} [${r.kind}] ${what} in ${formatMs(r.durationMs)}`;
   });
   ctx.stdout.write(`${lines.join('\n')}\n`);
   if (out.ok) {
+    const manifest =
+      out.manifestFile ?? `none written (dry run; a real run writes ${out.backupPaths[0]}/manifest.json)`;
     ctx.stdout.write(
-      `manifest: ${out.manifestFile}\nDuplicati should back up:\n${out.backupPaths.map((p) => `  ${p}`).join('\n')}\n`,
+      `manifest: ${manifest}\nDuplicati should back up:\n${out.backupPaths.map((p) => `  ${p}`).join('\n')}\n`,
     );
     if (out.excludePatterns.length)
       ctx.stdout.write(`with filters:\n${out.excludePatterns.map((p) => `  -${p}`).join('\n')}\n`);
@@ -91,14 +96,25 @@ export const prepareCommand: CliCommand = {
     const cfg = await contextConfig(ctx);
     const progress = progressPrinter(ctx);
     try {
-      const out = await cfg.backupPlan({ logger: ctx.logger }).prepare({
+      const dryRun = ctx.flags['dry-run'] === true;
+      const prepared = await cfg.backupPlan({ logger: ctx.logger }).prepare({
         signal: ctx.signal,
         reject: false,
-        dryRun: ctx.flags['dry-run'] === true,
+        dryRun,
         ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
       });
       progress.done();
-      printPrepared(ctx, out);
+      // A dry run prepares nothing, so its result names no live folder: the folders Duplicati
+      // backs up directly are known from the config alone.
+      const direct = dryRun ? await directSourcePaths(cfg.sources) : [];
+      const out = direct.length
+        ? {
+            ...prepared,
+            includePaths: [...new Set([...prepared.includePaths, ...direct])],
+            backupPaths: [...new Set([...prepared.backupPaths, ...direct])],
+          }
+        : prepared;
+      printPrepared(ctx, out, dryRun);
       return out.ok ? ExitCode.Success : ExitCode.PlanFailed;
     } finally {
       progress.done();

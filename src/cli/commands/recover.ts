@@ -11,8 +11,8 @@ import type { PathMapping, RecoverReport } from '../../ops/recovery/recover.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatMs, printJson } from '../output.js';
 import type { CliCommand, CliContext } from '../types.js';
-import { timeFlag, withServerConfig } from './drill.js';
-import { clientFromContext, versionFlag } from './duplicati.js';
+import { timeFlag } from './drill.js';
+import { clientFromContext, serverOf, versionFlag } from './duplicati.js';
 import { configPath } from './plan.js';
 
 /** A secret from a file: first line, trailing newline removed. */
@@ -92,9 +92,8 @@ async function runRecover(ctx: CliContext): Promise<number> {
   const file = configPath(ctx, false);
   const { loadConfig } = await import('../../app/config.js');
   const cfg = file ? await loadConfig(file, { signal: ctx.signal }) : undefined;
-  const server = withServerConfig(ctx, cfg?.config.duplicati);
   const needsServer = targetUrl !== undefined || ctx.flags['no-jobs'] !== true;
-  const client = needsServer ? clientFromContext(server) : undefined;
+  const client = needsServer ? clientFromContext(ctx, cfg ? serverOf(cfg) : undefined) : undefined;
   const { duplicatiDirectReader, restoredTreeReader } = await import('../../ops/recovery/reader.js');
   const reader = tree
     ? restoredTreeReader(tree)

@@ -17,8 +17,8 @@ import type { RestoreTarget } from '../../contracts/types.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatMs, printJson, progressPrinter } from '../output.js';
 import type { CliCommand, CliContext } from '../types.js';
-import { timeFlag, withServerConfig } from './drill.js';
-import { clientFromContext, versionFlag } from './duplicati.js';
+import { timeFlag } from './drill.js';
+import { clientFromContext, serverOf, versionFlag } from './duplicati.js';
 import { contextConfig } from './plan.js';
 
 /** Where restore records go without `--state-dir` or `restore.stateDir`: systemd's StateDirectory, XDG state, or ~/.local/state. */
@@ -134,7 +134,14 @@ function printChecklist(ctx: CliContext, r: ChecklistReport): void {
       // The checks ran in gate 2; the status is the entry's final one.
       const checks = r.verification?.entries.find((v) => v.name === e.name)?.verification?.checks ?? [];
       out(`  ${e.status.padEnd(15)} ${e.name} [${e.kind}]${e.target ? ` -> ${e.target}` : ''}`);
-      for (const c of checks) out(`      ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}${c.detail ? `: ${c.detail}` : ''}`);
+      for (const c of checks) {
+        // Gate 2 checks without loading; after a real restore, say what gate 6 did instead.
+        const detail =
+          !r.dryRun && c.detail?.startsWith('dry run:')
+            ? `checked in gate 2 without loading; ${e.status === 'restored' ? 'loaded by the restore (gate 6)' : `the restore: ${e.status}`}`
+            : c.detail;
+        out(`      ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}${detail ? `: ${detail}` : ''}`);
+      }
     }
   }
   if (r.services.stopped) out(`services started again: ${r.services.restarted ? 'yes' : 'NO — check them now'}`);
@@ -262,7 +269,7 @@ safety copies) are kept: undo with 'restore-points rollback ID', make final with
         ...(job
           ? {
               duplicati: {
-                client: clientFromContext(withServerConfig(ctx, cfg.config.duplicati)),
+                client: clientFromContext(ctx, serverOf(cfg)),
                 job,
                 workDir: typeof workFlag === 'string' ? workFlag : cfg.config.workDir,
                 ...(ctx.flags['skip-duplicati-verify'] === true ? { verify: false } : {}),
@@ -339,6 +346,10 @@ function printAction(ctx: CliContext, what: string, r: RestorePointActionResult)
     printJson(ctx.stdout, r);
     return;
   }
+  if (r.alreadyDone) {
+    ctx.stdout.write(`restore point ${r.record.id} is already ${r.record.status}: nothing to do\n`);
+    return;
+  }
   ctx.stdout.write(`${what} ${r.record.id}: ${r.record.status}\n`);
   for (const t of r.record.targets) {
     ctx.stdout.write(`  ${t.state.padEnd(15)} ${t.name} [${t.kind}]${t.error ? ` — ${t.error}` : ''}\n`);
@@ -362,7 +373,9 @@ export const restorePointsCommand: CliCommand = {
 copies back), newest target first; it refuses while a newer applied restore of the same targets
 exists (roll that one back first). drop makes a restore final: it drops the plan-B databases
 (<db>_before_restore_<ts>, also Immich's, which are otherwise kept) and the safety copies.
-The targets are rebuilt from the config and matched by name.`,
+The targets are rebuilt from the config and matched by name. Rolling back a point already rolled
+back (or dropping one already dropped) does nothing and exits 0; any other state it cannot act on
+(e.g. rolling back a dropped point: its way back is gone) exits 1 naming the state.`,
   async run(ctx) {
     const [sub, id] = ctx.positionals;
     const cfg = await contextConfig(ctx);

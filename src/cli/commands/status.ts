@@ -10,15 +10,15 @@ import { isManifestError } from '../../core/errors.js';
 import { inspectLock } from '../../core/lock.js';
 import { readManifest } from '../../core/manifest.js';
 import { parseDuplicatiTimespan } from '../../hooks/protocol.js';
-import type { AuditReport } from '../../ops/audit.js';
+import type { AuditOptions, AuditReport } from '../../ops/audit.js';
 import type { AuditRule } from '../../ops/audit-rules.js';
 import { readLastDrill } from '../../ops/drill-report.js';
 import type { LoadedConfig } from '../../app/config.js';
 import { ExitCode } from '../exit-codes.js';
 import { printJson } from '../output.js';
 import type { CliCommand, CliContext } from '../types.js';
-import { evidenceDirCandidates, withServerConfig } from './drill.js';
-import { clientFromContext } from './duplicati.js';
+import { evidenceDirCandidates } from './drill.js';
+import { clientFromContext, serverOf } from './duplicati.js';
 import { contextConfig } from './plan.js';
 
 const COPY_NAME = /^\d{8}T\d{6}Z$/;
@@ -115,8 +115,8 @@ const span = (t: string | undefined): number | undefined => (t === undefined ? u
 async function runAudit(ctx: CliContext, cfg: LoadedConfig): Promise<AuditReport> {
   const { auditBackups } = await import('../../ops/audit.js');
   const a = cfg.config.audit ?? {};
-  const server = withServerConfig(ctx, cfg.config.duplicati);
-  const hasServer = typeof server.flags.url === 'string' || Boolean(ctx.env.DUPLICATI_URL);
+  const hasServer =
+    typeof ctx.flags.url === 'string' || Boolean(ctx.env.DUPLICATI_URL) || cfg.config.duplicati !== undefined;
   const jobs = Array.isArray(ctx.flags.job) ? ctx.flags.job : a.jobs;
   const copies = cfg.config.localCopies;
   const report = await auditBackups({
@@ -131,11 +131,12 @@ async function runAudit(ctx: CliContext, cfg: LoadedConfig): Promise<AuditReport
           },
         }
       : {}),
-    ...(hasServer ? { client: clientFromContext(server) } : {}),
+    ...(hasServer ? { client: clientFromContext(ctx, serverOf(cfg)) } : {}),
     ...(jobs?.length ? { jobs: [...jobs] } : {}),
     ...(span(a.maxAge) ? { maxAgeMs: span(a.maxAge) } : {}),
     ...(a.grace !== undefined ? { graceMs: span(a.grace) } : {}),
     ...(a.checkTimeout !== undefined ? { checkTimeoutMs: span(a.checkTimeout) } : {}),
+    ...(a.exempt ? { exempt: a.exempt.map((x) => ({ ...x })) as AuditOptions['exempt'] } : {}),
     ...(a.timeZone ? { timeZone: a.timeZone } : {}),
     notifiers: [...cfg.notifiers],
     notify: ctx.flags.notify === true,

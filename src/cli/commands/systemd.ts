@@ -9,6 +9,7 @@ import { renderSystemdUnits, writeSystemdUnits } from '../../ops/systemd.js';
 import { ExitCode } from '../exit-codes.js';
 import { printJson } from '../output.js';
 import type { CliCommand } from '../types.js';
+import { runJobOf } from '../../app/config.js';
 import { contextConfig } from './plan.js';
 
 export const systemdCommand: CliCommand = {
@@ -18,10 +19,23 @@ export const systemdCommand: CliCommand = {
   options: {
     write: { type: 'string', valueName: 'DIR', description: 'Write the units into DIR (e.g. /etc/systemd/system)' },
   },
-  help: 'Then: systemctl daemon-reload && systemctl enable --now duplicati-kit-<name>.timer',
+  help: `Then: systemctl daemon-reload && systemctl enable --now duplicati-kit-<name>.timer\nWith scheduler: duplicati in the config, schedules that run a job are left out (Duplicati starts it).`,
   async run(ctx) {
     const cfg = await contextConfig(ctx);
-    const schedules = cfg.schedules(ctx.program);
+    const schedules = cfg.schedules(ctx.program).filter((sc, i) => {
+      const job = runJobOf(cfg.config.schedules?.[i]?.args);
+      if (job === undefined) return true;
+      if (cfg.config.scheduler === 'duplicati') {
+        ctx.logger.warn(`schedule "${sc.name}" left out: scheduler is duplicati, Duplicati starts "${job}" itself`);
+        return false;
+      }
+      if (cfg.config.scheduler === undefined) {
+        ctx.logger.warn(
+          `schedule "${sc.name}" starts "${job}": make sure the job has no Duplicati schedule, or set scheduler: systemd (jobs apply then writes none) or scheduler: duplicati in the config`,
+        );
+      }
+      return true;
+    });
     if (schedules.length === 0) {
       throw new ConfigError('the config has no schedules', [
         { path: 'schedules', message: 'add at least one schedule' },

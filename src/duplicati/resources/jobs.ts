@@ -412,6 +412,10 @@ export class JobsResource {
       { field: 'sources', before: null, after: spec.sources.join(', ') },
       ...[...desired].map(([k, v]) => ({ field: `settings.${k}`, before: null, after: show(k, v) })),
     ];
+    if (plan.filters.length) {
+      const after = plan.filters.map((f) => `${f.include ? '+' : '-'}${f.expression}`).join('\n');
+      changes.push({ field: 'filters', before: null, after });
+    }
     if (schedule) changes.push({ field: 'schedule', before: null, after: this.#describeSchedule(spec) });
     const body: BackupInput = {
       name: spec.name,

@@ -21,16 +21,24 @@ export function wayBackOf(target: RestoreTarget): WayBack {
     return { target: target.name, kind: 'none-needed', detail: 'scratch mode: writes nothing live' };
   }
   if (typeof target.rollback === 'function') {
-    return {
-      target: target.name,
-      kind: 'rollback',
-      detail: 'keeps a restore point (the previous database renamed, or a safety copy) until dropped',
-    };
+    return { target: target.name, kind: 'rollback', detail: rollbackDetail(target.kind) };
   }
   if (target.kind === 'directory' || target.kind.endsWith('.files')) {
     return { target: target.name, kind: 'none-needed', detail: 'checks folders Duplicati restored; writes nothing' };
   }
   return { target: target.name, kind: 'none', detail: 'has no rollback: what it overwrites cannot be put back' };
+}
+
+/** Kinds whose restore point is the previous database (renamed or copied), not a folder's safety copy. */
+const DATABASE_KINDS = /^(postgres|mysql|sqlite|mongodb)$|\.(postgres|database)$/;
+
+/** What a target's restore point is, in words that fit its kind (nginx keeps files, not a database). */
+function rollbackDetail(kind: string): string {
+  if (DATABASE_KINDS.test(kind)) return 'keeps the previous database as a restore point until dropped';
+  if (kind === 'composite' || kind.startsWith('jellyfin')) {
+    return 'keeps the previous database and a safety copy of the files it replaces until dropped';
+  }
+  return 'keeps a safety copy of the files it replaces until dropped';
 }
 
 /** Run gate 4; false when it failed. */

@@ -168,7 +168,10 @@ describe.skipIf(!available)('duplicati-kit restore --job / restore-points (built
     expect(await pgCount()).toBe(3);
     expect(sqliteCount()).toBe(4);
     expect(await databasesLike(`${db}_`)).toEqual([]);
-    expect((await cli(['restore-points', 'rollback', id])).code).toBe(ExitCode.Error);
+    // A second rollback of the same point is a no-op, not an error.
+    const repeated = await cli(['restore-points', 'rollback', id]);
+    expect(repeated.code).toBe(ExitCode.Success);
+    expect(repeated.stdout).toContain('already rolled-back: nothing to do');
 
     // Restore again, then make it final: drop removes the plan-B database although the target
     // is configured with keepSafetyCopy (issue #5's command).

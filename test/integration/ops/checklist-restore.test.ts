@@ -158,8 +158,8 @@ describe.skipIf(!available)('restoreWithChecklist against a fake Duplicati, real
     );
     expect(report.gates[2]?.reason).toContain('stop:');
     expect(report.gates[3]?.evidence).toEqual([
-      expect.stringMatching(/^app-db: keeps a restore point/),
-      expect.stringMatching(/^app: keeps a restore point/),
+      expect.stringMatching(/^app-db: keeps the previous database as a restore point/),
+      expect.stringMatching(/^app: keeps the previous database as a restore point/),
     ]);
     expect(report.gates[5]?.reason).toMatch(/would restore app-db -> app-db, app -> app/);
     await nothingChanged();
@@ -331,9 +331,11 @@ describe.skipIf(!available)('restoreWithChecklist against a fake Duplicati, real
     const [rec] = await listRestorePoints({ stateDir });
     expect(rec).toMatchObject({ status: 'rolled-back', source: { type: 'duplicati', job: JOB, version: 0 } });
     expect(rec?.targets.map((t) => [t.name, t.state])).toEqual([['app-db', 'rolled-back']]);
-    await expect(rollbackRestore({ stateDir, id: rec?.id as string, targets: [pgTarget()] })).rejects.toThrow(
-      /rolled-back: there is nothing to roll back/,
-    );
+    // Asking again changes nothing and is not an error.
+    expect(await rollbackRestore({ stateDir, id: rec?.id as string, targets: [pgTarget()] })).toMatchObject({
+      ok: true,
+      alreadyDone: true,
+    });
   });
 
   it('a stop command that fails fails gate 3, restores nothing, and still runs the start commands', async () => {

@@ -36,9 +36,9 @@ const ms = async (fn: () => Promise<unknown>): Promise<number> => {
 };
 
 async function main(): Promise<void> {
-  const impl = (await import(args.impl ? path.resolve(args.impl) : '../src/engines/postgres/load.js')) as typeof import(
-    '../src/engines/postgres/load.js'
-  );
+  const impl = (await import(
+    args.impl ? path.resolve(args.impl) : '../src/engines/postgres/load.js'
+  )) as typeof import('../src/engines/postgres/load.js');
   await psql('postgres', '-c', `CREATE DATABASE ${base}`);
   const rows = Math.round((MB * 1024 * 1024) / 230);
   await psql(
@@ -89,9 +89,13 @@ async function main(): Promise<void> {
   }
   const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
   const mbs = (t: number) => (size / 1024 / 1024 / (t / 1000)).toFixed(0);
-  console.log(`dump ${(size / 1024 / 1024).toFixed(0)} MiB, ${REPS} reps alternating, medians (impl ${args.impl ?? 'this checkout'}):`);
+  console.log(
+    `dump ${(size / 1024 / 1024).toFixed(0)} MiB, ${REPS} reps alternating, medians (impl ${args.impl ?? 'this checkout'}):`,
+  );
   for (const [k, v] of Object.entries(times)) {
-    console.log(`  ${k.padEnd(10)} ${(med(v) / 1000).toFixed(2)} s  (${mbs(med(v))} MiB/s)  runs: ${v.map((x) => (x / 1000).toFixed(2)).join(', ')}`);
+    console.log(
+      `  ${k.padEnd(10)} ${(med(v) / 1000).toFixed(2)} s  (${mbs(med(v))} MiB/s)  runs: ${v.map((x) => (x / 1000).toFixed(2)).join(', ')}`,
+    );
   }
   console.log(`  loadDump / anchor = ${(med(times.loadDump ?? []) / med(times.anchor ?? [])).toFixed(3)}`);
 }

@@ -111,6 +111,7 @@ export class MysqlEndpoint {
   #password: string | undefined;
   #dir: string | undefined;
   readonly #tools = new Map<MysqlToolName, string>();
+  #sandbox = false;
 
   constructor(conn: MysqlConnectionOptions, where: { readonly source: string; readonly kind: string }) {
     this.#conn = conn;
@@ -148,6 +149,7 @@ export class MysqlEndpoint {
     await fsp.writeFile(this.#optionFile(), optionFileText(this.#password ?? ''), { mode: 0o600 });
     try {
       for (const tool of ['dump', 'client'] as const) this.#tools.set(tool, await this.#find(tool, phase, signal));
+      this.#sandbox = await this.#hasSandbox(signal);
     } catch (e) {
       await this.close();
       throw e;
@@ -185,6 +187,28 @@ export class MysqlEndpoint {
     );
   }
 
+  /** True when the client knows `--sandbox` (MariaDB 10.5.25, 10.6.18, 10.11.8, 11.0.6 and later). */
+  async #hasSandbox(signal: AbortSignal): Promise<boolean> {
+    const r = await execa(this.tool('client'), ['--sandbox', '--version'], {
+      reject: false,
+      stdin: 'ignore',
+      timeout: 30_000,
+      cancelSignal: signal,
+    });
+    throwIfAborted(signal);
+    return r.exitCode === 0;
+  }
+
+  /**
+   * Argv prefix of the command-line client: {@link baseArgs}, then `--binary-mode`, which turns
+   * off every client command but `\C` and `DELIMITER` in non-interactive input (no `\!`,
+   * `system`, `source`, `tee`, `pager`, …), and `--sandbox` where the client has it. SQL read from
+   * a dump or from a restored database's definitions can then only ever be SQL.
+   */
+  clientArgs(): string[] {
+    return [...this.baseArgs(), '--binary-mode', ...(this.#sandbox ? ['--sandbox'] : [])];
+  }
+
   /** The path of a found tool. */
   tool(tool: MysqlToolName): string {
     const t = this.#tools.get(tool);
@@ -212,7 +236,7 @@ export class MysqlEndpoint {
   async query(sql: string, signal: AbortSignal, database?: string): Promise<string[][]> {
     const r = await execa(
       this.tool('client'),
-      [...this.baseArgs(), '--batch', '--skip-column-names', ...(database ? [`--database=${database}`] : [])],
+      [...this.clientArgs(), '--batch', '--skip-column-names', ...(database ? [`--database=${database}`] : [])],
       { input: sql, reject: false, stripFinalNewline: true, cancelSignal: signal, maxBuffer: 64 << 20 },
     );
     if (signal.aborted) throw signal.reason;

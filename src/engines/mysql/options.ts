@@ -56,9 +56,16 @@ export const mysqlSourceSchema = z
 export interface MysqlTargetOptions {
   /** Name in the restore plan. @default 'mysql' */
   readonly name?: string;
-  /** Server and credentials (its `database`/`databases` are ignored). */
+  /**
+   * Server and credentials. Its `database`, when given, is the database restored into, as if
+   * given as the target's `database` (the two must not disagree); `databases` is refused, since
+   * the target restores every database of the entry under its own name.
+   */
   readonly connection: MysqlConnectionOptions;
-  /** Restore the entry's only database under this name. @default the dumped database's name */
+  /**
+   * Restore the entry's only database under this name (an entry with several databases is then
+   * refused). @default `connection.database`, else the dumped database's name
+   */
   readonly database?: string;
   /** Only load into throwaway databases, compare, drop them; never touch live ones. */
   readonly scratch?: boolean;
@@ -78,4 +85,21 @@ export const mysqlTargetSchema = z
     keepSafetyCopy: z.boolean().optional(),
     source: z.string().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((o, ctx) => {
+    if (o.connection.databases !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['connection', 'databases'],
+        message:
+          "is not used by MysqlTarget: it restores every database of the entry under its own name; to restore one database under another name give 'database'",
+      });
+    }
+    if (o.database !== undefined && o.connection.database !== undefined && o.database !== o.connection.database) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['connection', 'database'],
+        message: `names "${o.connection.database}" but database names "${o.database}": give the database to restore into once`,
+      });
+    }
+  });

@@ -135,9 +135,10 @@ export class MysqlTarget implements RestoreTarget {
   #plan(input: RestoreInput, phase: Phase): Planned[] {
     const dumps = input.artifacts.filter((a) => a.format === 'sql' || a.format === 'sql.gz');
     if (!dumps.length) throw new RestoreError(`entry "${input.entry.name}" has no MySQL dump`, this.#where(phase));
-    if (this.#options.database !== undefined && dumps.length !== 1) {
+    const into = this.#options.database ?? this.#options.connection.database;
+    if (into !== undefined && dumps.length !== 1) {
       throw new RestoreError(
-        `option database names one database but the entry holds ${dumps.length} dumps`,
+        `option database (or connection.database) names one database, "${into}", but the entry holds ${dumps.length} dumps`,
         this.#where(phase),
       );
     }
@@ -146,7 +147,7 @@ export class MysqlTarget implements RestoreTarget {
       const dumped = base.replace(/\.sql(\.gz)?$/, '');
       return {
         dumped,
-        live: this.#options.database ?? dumped,
+        live: into ?? dumped,
         artifact,
         expected: countsOf(input.entry.metadata.counts, dumped),
       };
@@ -166,7 +167,7 @@ export class MysqlTarget implements RestoreTarget {
   /** Stream a dump file into `database` through the client; its first error stops it. */
   async #load(endpoint: MysqlEndpoint, p: Planned, database: string, signal: AbortSignal): Promise<void> {
     const { child, stderrTail } = spawnTool(
-      { file: endpoint.tool('client'), args: [...endpoint.baseArgs(), '--batch', `--database=${database}`], env: {} },
+      { file: endpoint.tool('client'), args: [...endpoint.clientArgs(), '--batch', `--database=${database}`], env: {} },
       { stdin: 'pipe', stdout: 'ignore' },
       signal,
     );
@@ -182,6 +183,14 @@ export class MysqlTarget implements RestoreTarget {
     if (signal.aborted) throw signal.reason;
     if (r.exitCode !== 0 || pipeError !== undefined) {
       const tail = endpoint.redact(stderrTail().trim()).split('\n').slice(-10).join('\n');
+      const command = /Unknown command '(\\.)'|(Not allowed in the sandbox mode)/.exec(tail);
+      if (command) {
+        throw new RestoreError(
+          `refused to load ${p.dumped}: the dump holds a client command (${command[1] ?? 'one the sandbox refuses'}), which mariadb-dump never writes, so the file was altered. The client reads dumps in binary mode, where no client command runs; the load stopped there and nothing of it was kept. ${tail}`,
+          this.#where('restore'),
+          { secrets: endpoint.secrets, code: 'ERR_UNSAFE_DUMP' },
+        );
+      }
       throw new Error(
         r.exitCode !== 0
           ? `loading ${p.dumped} failed (exit ${r.exitCode ?? r.signal}): ${tail}`

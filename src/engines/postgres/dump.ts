@@ -4,13 +4,14 @@
  *
  * @module
  */
-import type { Readable, Transform } from 'node:stream';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ArtifactRef, ArtifactWriter } from '../../core/artifact-writer.js';
 import { DumpError } from '../../core/errors.js';
 import { redactText } from '../../core/redact.js';
 import { createParallelGzip, type ParallelGzipOptions } from '../_shared/gzip-parallel.js';
 import { createCopyRowCounter } from './copy-counter.js';
+import { parsePgDumpArgs } from './dump-args.js';
 import { connectionArgs, quoteIdent, quoteLiteral, type ResolvedPgConnection, toolEnv } from './connection.js';
 import type { FoundPgTool, PgExecutor } from './executor.js';
 import { spawnTool } from '../_shared/spawn.js';
@@ -121,6 +122,37 @@ export async function countRows(s: SqlSession, selection: PgCountSelection): Pro
   return out;
 }
 
+/**
+ * The user tables (`schema.table`) that hold at least one row, read with one cheap `EXISTS` probe
+ * each. Run it inside the dump's snapshot: a plain dump must then hold data for every one of them
+ * (unless an option filtered it out). Tables the session may not read are left out.
+ */
+export async function tablesWithRows(s: SqlSession): Promise<string[]> {
+  const tables = await s.query<{ schema: string; table: string }>(
+    `SELECT n.nspname AS schema, c.relname AS table
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r' AND c.relpersistence <> 't'
+        AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+        AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+        AND has_table_privilege(c.oid, 'SELECT')
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                         WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+      ORDER BY 1, 2`,
+  );
+  const out: string[] = [];
+  for (let i = 0; i < tables.length; i += 100) {
+    const sql = tables
+      .slice(i, i + 100)
+      .map(
+        (t) =>
+          `SELECT ${quoteLiteral(`${t.schema}.${t.table}`)} AS name WHERE EXISTS (SELECT 1 FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.table)})`,
+      )
+      .join(' UNION ALL ');
+    for (const r of await s.query<{ name: string }>(sql)) out.push(r.name);
+  }
+  return out;
+}
+
 /** Options of {@link runPgDump}. */
 export interface RunPgDumpOptions {
   readonly executor: PgExecutor;
@@ -151,6 +183,30 @@ export interface PgDumpResult {
   readonly ref: ArtifactRef;
   /** Rows per `schema.table` in the file, when `countRows` was set on a plain format. */
   readonly counts: Record<string, number> | undefined;
+  /**
+   * Why the output is not a whole dump (a plain dump without pg_dump's closing comment, a custom
+   * archive without its `PGDMP` header), or undefined when it is one.
+   */
+  readonly incomplete: string | undefined;
+}
+
+/** The last line pg_dump writes into a plain dump; a file without it was cut short or is not a dump. */
+const PLAIN_DUMP_END = '-- PostgreSQL database dump complete';
+
+/** Keeps the first and the last bytes of a stream going through it. */
+function edgeKeeper(): { stream: Transform; head: () => Buffer; tail: () => string } {
+  let head = Buffer.alloc(0);
+  let tail = Buffer.alloc(0);
+  const stream = new Transform({
+    readableHighWaterMark: 1 << 20,
+    writableHighWaterMark: 1 << 20,
+    transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+      if (head.length < 8) head = Buffer.concat([head, chunk.subarray(0, 8 - head.length)]);
+      tail = chunk.length >= 256 ? Buffer.from(chunk.subarray(-256)) : Buffer.concat([tail, chunk]).subarray(-256);
+      done(null, chunk);
+    },
+  });
+  return { stream, head: () => head, tail: () => tail.toString('latin1') };
 }
 
 /** The argv of pg_dump for these options (exported for tests: no secret may appear in it). */
@@ -165,7 +221,7 @@ export function pgDumpArgs(
     '--no-password',
     o.format === 'custom' ? '--format=custom' : '--format=plain',
     ...(o.snapshot ? [`--snapshot=${o.snapshot}`] : []),
-    ...(o.extraArgs ?? []),
+    ...(o.extraArgs ? parsePgDumpArgs(o.extraArgs).args : []),
     ...connectionArgs(target, o.database),
   ];
 }
@@ -246,7 +302,8 @@ export async function streamToolToArtifact(o: StreamToolOptions): Promise<Artifa
  */
 export async function runPgDump(o: RunPgDumpOptions): Promise<PgDumpResult> {
   const counter = o.countRows && o.format !== 'custom' ? createCopyRowCounter() : undefined;
-  const stages: Transform[] = [];
+  const edges = edgeKeeper();
+  const stages: Transform[] = [edges.stream];
   if (counter) stages.push(counter);
   if (o.format === 'sql.gz') stages.push(createParallelGzip({ level: DUMP_GZIP_LEVEL, ...o.gzip }));
   const ref = await streamToolToArtifact({
@@ -264,5 +321,11 @@ export async function runPgDump(o: RunPgDumpOptions): Promise<PgDumpResult> {
     secrets: o.secrets,
     ...(o.onBytes ? { onBytes: o.onBytes } : {}),
   });
-  return { ref, counts: counter?.counts };
+  let incomplete: string | undefined;
+  if (o.format === 'custom') {
+    if (edges.head().subarray(0, 5).toString('latin1') !== 'PGDMP') incomplete = 'is not a pg_dump custom archive';
+  } else if (!edges.tail().includes(PLAIN_DUMP_END)) {
+    incomplete = `does not end with pg_dump's "${PLAIN_DUMP_END}" line`;
+  }
+  return { ref, counts: counter?.counts, incomplete };
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,6 +17,7 @@ import type { PgDumpFormat } from './dump.js';
 import { redactPasswordHashes } from './globals.js';
 import type { FoundPgTool, PgExecutor } from './executor.js';
 import { spawnTool } from '../_shared/spawn.js';
+import { createPsqlGuard, psqlHasRestrict, UnsafeDumpError } from './psql-guard.js';
 
 /**
  * A Transform replacing every occurrence of `search` with `replacement`, across chunk borders,
@@ -150,21 +152,75 @@ export function loadArgs(
 }
 
 /**
+ * The plain SQL psql will read: the file, gunzipped, rewritten (unless `raw`: `transform` may hand
+ * out one stream only), then through the psql guard.
+ */
+function plainStages(
+  o: LoadDumpOptions,
+  prefix?: Buffer,
+  raw = false,
+): (NodeJS.ReadableStream | NodeJS.ReadWriteStream)[] {
+  const stages: (NodeJS.ReadableStream | NodeJS.ReadWriteStream)[] = [
+    createReadStream(o.file, { highWaterMark: 1 << 20 }),
+  ];
+  if (o.format === 'sql.gz') stages.push(createGunzip());
+  if (o.transform && !raw) stages.push(o.transform());
+  stages.push(createPsqlGuard(prefix ? { prefix } : {}));
+  return stages;
+}
+
+function unsafeDump(o: LoadDumpOptions, e: UnsafeDumpError): RestoreError {
+  return new RestoreError(
+    `refused to load ${o.file} into database "${o.database}": at byte ${e.at} of its SQL it holds ${e.what}; a dump pg_dump wrote has none, so the file was altered or is not a pg_dump dump. Nothing of it was loaded.`,
+    o.where,
+    { cause: e, secrets: o.secrets, code: 'ERR_UNSAFE_DUMP' },
+  );
+}
+
+/**
  * Load a dump into an existing (normally new and empty) database. Failure is a
  * {@link RestoreError} with the redacted tail of the tool's stderr; with plain SQL the single
  * transaction leaves the database as it was.
+ *
+ * Plain SQL reaches psql only through the psql guard ({@link createPsqlGuard}): a psql
+ * meta-command anywhere outside quotes, comments and COPY data (`\!`, `\o`, `\copy`, …) is a
+ * RestoreError `ERR_UNSAFE_DUMP` and psql is killed before it could read it or commit; without a
+ * single transaction the whole file is checked before psql starts. A psql with `\restrict` is
+ * also put in restricted mode with a random key first.
  */
 export async function loadDump(o: LoadDumpOptions): Promise<void> {
+  if (o.format !== 'custom' && o.singleTransaction === false) {
+    // Statements commit one by one here: check the whole file before anything runs.
+    try {
+      await (pipeline as (...a: unknown[]) => Promise<void>)(
+        ...plainStages(o, undefined, true),
+        new Writable({ write: (_c, _e, done) => done() }),
+        { signal: o.signal },
+      );
+    } catch (e) {
+      if (o.signal.aborted) throw o.signal.reason;
+      if (e instanceof UnsafeDumpError) throw unsafeDump(o, e);
+      throw new RestoreError(`reading ${o.file} failed: ${(e as Error).message}`, o.where, {
+        cause: e,
+        secrets: o.secrets,
+        code: 'ERR_PG_LOAD',
+      });
+    }
+  }
   const { args, stdinFile } = loadArgs(o);
   const cmd = o.executor.command(o.tool.path, args, toolEnv(o.conn));
   const { child, stderrTail } = spawnTool(cmd, { stdin: stdinFile ? 'pipe' : 'ignore', stdout: 'ignore' }, o.signal);
   let pipeError: unknown;
   if (stdinFile) {
-    const stages: (NodeJS.ReadableStream | NodeJS.ReadWriteStream | Writable)[] = [
-      createReadStream(o.file, { highWaterMark: 1 << 20 }),
-    ];
-    if (o.format === 'sql.gz') stages.push(createGunzip());
-    if (o.transform && o.format !== 'custom') stages.push(o.transform());
+    const stages: (NodeJS.ReadableStream | NodeJS.ReadWriteStream | Writable)[] =
+      o.format === 'custom'
+        ? [createReadStream(o.file, { highWaterMark: 1 << 20 })]
+        : plainStages(
+            o,
+            psqlHasRestrict(o.tool.version)
+              ? Buffer.from(`\\restrict ${randomBytes(24).toString('hex')}\n`)
+              : undefined,
+          );
     stages.push(stdinSink(child.stdin as Writable, () => child.kill('SIGKILL')));
     try {
       await (pipeline as (...a: unknown[]) => Promise<void>)(...stages, { signal: o.signal });
@@ -174,6 +230,7 @@ export async function loadDump(o: LoadDumpOptions): Promise<void> {
   }
   const result = await child;
   if (o.signal.aborted) throw o.signal.reason;
+  if (pipeError instanceof UnsafeDumpError) throw unsafeDump(o, pipeError);
   const tail = redactPasswordHashes(redactText(stderrTail().trim(), o.secrets));
   if (result.exitCode !== 0 || pipeError !== undefined) {
     const toolFailed = result.exitCode !== 0;

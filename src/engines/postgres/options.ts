@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { JsonValue } from '../../contracts/types.js';
 import type { ParallelGzipOptions } from '../_shared/gzip-parallel.js';
 import { type PgConnectionOptions, pgConnectionSchema, safeNameSchema } from './connection.js';
+import { parsePgDumpArgs } from './dump-args.js';
 import type { PgCountSelection, PgDumpFormat, PgServerInfo } from './dump.js';
 import { type FoundPgTool, type PgExecutorOptions, pgExecutorSchema } from './executor.js';
 import type { SqlSession } from './session.js';
@@ -84,7 +85,12 @@ export interface PostgresSourceOptions {
   readonly gzip?: ParallelGzipOptions;
   /** Folders searched first for pg_dump/psql (local executor). */
   readonly binDirs?: readonly string[];
-  /** Extra pg_dump options, e.g. `['--exclude-table-data=audit_log']`. */
+  /**
+   * Extra pg_dump options that choose what is dumped, e.g. `['--exclude-table-data=audit_log']`:
+   * table and schema filters, `--no-owner`, `--no-privileges` and similar (see docs/engines.md).
+   * Options that change where or how the dump is written (file, format, compression, encoding,
+   * connection) are refused, and so are abbreviated long options.
+   */
   readonly pgDumpArgs?: readonly string[];
   /** Base name of the dump file (extension added). @default the database name */
   readonly fileName?: string;
@@ -133,9 +139,13 @@ export const postgresSourceSchema = z
       .optional(),
     binDirs: z.array(z.string().min(1)).optional(),
     pgDumpArgs: z
-      .array(z.string().regex(/^--?[A-Za-z]/, 'must be an option'))
-      .refine((a) => !a.some((x) => /^--?(password|W|f|file|F|format|snapshot)\b/.test(x)), {
-        message: 'password, output file, format and snapshot options are set by the source',
+      .array(z.string())
+      .superRefine((a, ctx) => {
+        try {
+          parsePgDumpArgs(a);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        }
       })
       .optional(),
     fileName: safeNameSchema.optional(),

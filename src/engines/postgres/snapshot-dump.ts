@@ -13,7 +13,16 @@ import type { ArtifactRef, ArtifactWriter } from '../../core/artifact-writer.js'
 import { DumpError } from '../../core/errors.js';
 import type { ParallelGzipOptions } from '../_shared/gzip-parallel.js';
 import type { ResolvedPgConnection } from './connection.js';
-import { countRows, PG_DUMP_EXTENSION, type PgCountSelection, readExtensions, runPgDump } from './dump.js';
+import { parsePgDumpArgs } from './dump-args.js';
+import {
+  countRows,
+  PG_DUMP_EXTENSION,
+  type PgCountSelection,
+  type PgDumpResult,
+  readExtensions,
+  runPgDump,
+  tablesWithRows,
+} from './dump.js';
 import type { SqlSession } from './session.js';
 import type { PgEndpoint } from './endpoint.js';
 import type { PgDumpInfo, PostgresDumpHooks } from './options.js';
@@ -32,6 +41,27 @@ function pickCounts(all: Record<string, number>, selection: PgCountSelection): R
     else out[key] = n;
   }
   return missing.length ? missing.join(', ') : out;
+}
+
+/**
+ * Why a finished pg_dump is not a backup, or undefined when it is: cut short (no closing line or
+ * archive header), or without data for tables that held rows in the dump's snapshot. With an
+ * option that filters data (`--exclude-table-data`, `--table`, …) only a table whose COPY block is
+ * present but empty counts as missing.
+ */
+function missingData(
+  dump: PgDumpResult,
+  withRows: readonly string[],
+  pgDumpArgs: readonly string[] | undefined,
+): string | undefined {
+  if (dump.incomplete) return dump.incomplete;
+  const counts = dump.counts;
+  if (counts === undefined) return undefined;
+  const filtered = pgDumpArgs !== undefined && parsePgDumpArgs(pgDumpArgs).filters;
+  const lacking = withRows.filter((t) => (filtered ? counts[t] === 0 : !counts[t]));
+  if (!lacking.length) return undefined;
+  const shown = lacking.slice(0, 10).join(', ') + (lacking.length > 10 ? `, … (${lacking.length} in all)` : '');
+  return `holds no data for tables that have rows: ${shown}`;
 }
 
 /** Options of {@link dumpInSnapshot}. */
@@ -86,7 +116,8 @@ export async function dumpInSnapshot(o: SnapshotDumpOptions): Promise<SnapshotDu
     const selection = o.counts;
     // Plain dumps are counted from their own COPY data as they stream: exact for the file, and
     // no second scan of the database. Custom archives are counted in the exported snapshot.
-    const fromStream = info.format !== 'custom' && selection !== 'none';
+    const plain = info.format !== 'custom';
+    const fromStream = plain && selection !== 'none';
     const stop = new AbortController();
     const dump = runPgDump({
       executor: o.endpoint.executor,
@@ -102,15 +133,16 @@ export async function dumpInSnapshot(o: SnapshotDumpOptions): Promise<SnapshotDu
       ...(o.gzip ? { gzip: o.gzip } : {}),
       where: o.where,
       secrets,
-      countRows: fromStream,
+      countRows: plain,
       ...(o.onBytes ? { onBytes: o.onBytes } : {}),
     });
     // A failed dump must not wait for counts still scanning a large table.
     dump.catch(() => session.close(true));
     const during = (async () => {
       const counts = fromStream ? undefined : await countRows(session, selection);
+      const withRows = plain ? await tablesWithRows(session) : [];
       const extra = o.hooks.during ? await o.hooks.during(session, info) : {};
-      return { counts, extra };
+      return { counts, withRows, extra };
     })();
     const [d, m] = await Promise.allSettled([dump, during]);
     if (d.status === 'fulfilled') committed = d.value.ref;
@@ -124,6 +156,8 @@ export async function dumpInSnapshot(o: SnapshotDumpOptions): Promise<SnapshotDu
         { cause: m.reason, secrets, code: 'ERR_PG_METADATA' },
       );
     }
+    const missing = missingData(d.value, m.value.withRows, o.pgDumpArgs);
+    if (missing) throw new DumpError(`the dump of "${database}" ${missing}`, where, { secrets, code: 'ERR_PG_DUMP' });
     const counts = fromStream ? pickCounts(d.value.counts ?? {}, selection) : (m.value.counts ?? {});
     if (typeof counts === 'string') {
       throw new DumpError(`the dump of "${database}" holds no data for ${counts}`, where, {

@@ -92,6 +92,8 @@ export {
   SourceUnavailableError,
   TimeoutError,
   VerificationError,
+  NoSpaceError,
+  isNoSpaceError,
 } from './core/errors.js';
 
 // The logger contract and its adapters.

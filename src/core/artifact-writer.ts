@@ -357,15 +357,22 @@ export async function hashFile(file: string, signal?: AbortSignal): Promise<{ by
   return { bytes, sha256: hash.digest('hex') };
 }
 
-/** Remove the `.partial` files an interrupted run left in `dir` (a source's folder); a missing folder is fine. */
+/**
+ * Remove the `.partial` files an interrupted or failed run left in `dir` (a source's folder) and
+ * its sub-folders (scoped writers write there); a missing folder is fine. Symlinks are not followed.
+ */
 export async function removePartials(dir: string): Promise<void> {
-  let entries: string[];
+  let entries: import('node:fs').Dirent[];
   try {
-    entries = await fsp.readdir(dir);
+    entries = await fsp.readdir(dir, { withFileTypes: true });
   } catch {
     return;
   }
   await Promise.all(
-    entries.filter((e) => e.endsWith(PARTIAL_SUFFIX)).map((e) => fsp.rm(path.join(dir, e), { force: true })),
+    entries.map((e) => {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) return removePartials(p);
+      return e.name.endsWith(PARTIAL_SUFFIX) ? fsp.rm(p, { force: true }) : undefined;
+    }),
   );
 }

@@ -206,6 +206,62 @@ export class DumpError extends SourceError {
 }
 export const isDumpError = errorGuard<DumpError>('DumpError');
 
+/**
+ * The disk of the work folder filled up while an artifact was written (ENOSPC). The partial file
+ * was removed; `folder` is where the writing failed. A tool's own complaint about its output
+ * pipe closing (`Connection reset by peer`, `Got errno 32`) is a symptom of this, not the cause.
+ */
+export class NoSpaceError extends DumpError {
+  static override readonly errorName: string = 'NoSpaceError';
+  static override readonly defaultCode: string = 'ERR_NO_SPACE';
+  readonly folder: string;
+  constructor(folder: string, where: { source: string; kind: string; phase: Phase }, options: ErrorOptions = {}) {
+    super(`no space left on device writing to ${folder}; free space there or point workDir elsewhere`, where, options);
+    this.folder = folder;
+  }
+}
+export const isNoSpaceError = errorGuard<NoSpaceError>('NoSpaceError');
+
+/**
+ * The ENOSPC error somewhere in `e`'s cause chain (also SQLite's SQLITE_FULL and a tool's
+ * `No space left on device` message), or undefined.
+ */
+export function noSpaceIn(e: unknown): unknown {
+  const seen = new Set<unknown>();
+  let cur: unknown = e;
+  while (cur !== undefined && cur !== null && !seen.has(cur)) {
+    seen.add(cur);
+    if (isNoSpaceError(cur)) return cur;
+    if (typeof cur !== 'object') return undefined;
+    const o = cur as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
+    if (o.code === 'ENOSPC' || o.code === 'SQLITE_FULL') return cur;
+    if (typeof o.message === 'string' && /no space left on device|database or disk is full/i.test(o.message)) {
+      return cur;
+    }
+    if (Array.isArray(o.errors)) {
+      const inner = o.errors.map(noSpaceIn).find((x) => x !== undefined);
+      if (inner !== undefined) return inner;
+    }
+    cur = o.cause;
+  }
+  return undefined;
+}
+
+/**
+ * `e` as a {@link NoSpaceError} for `folder` when a full disk caused it (see {@link noSpaceIn}),
+ * else undefined. Sources call it first in their failure path so the real cause wins over the
+ * symptoms a child process reports.
+ */
+export function asNoSpaceError(
+  e: unknown,
+  folder: string,
+  where: { source: string; kind: string; phase: Phase },
+): NoSpaceError | undefined {
+  if (isNoSpaceError(e)) return e;
+  if (noSpaceIn(e) === undefined) return undefined;
+  return new NoSpaceError(folder, where, { cause: e });
+}
+
 /** Applying restored material failed. */
 export class RestoreError extends SourceError {
   static override readonly errorName: string = 'RestoreError';

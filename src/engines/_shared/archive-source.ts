@@ -10,7 +10,7 @@ import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { throwIfAborted } from '../../core/abort.js';
-import { DumpError, isDuplicatiKitError, SourceUnavailableError } from '../../core/errors.js';
+import { asNoSpaceError, DumpError, isDuplicatiKitError, SourceUnavailableError } from '../../core/errors.js';
 import { configErrorFrom } from '../../core/validate.js';
 import type { BackupSource, JsonValue, PreparedSource, SourceContext } from '../../contracts/types.js';
 import {
@@ -19,7 +19,7 @@ import {
   type ArchiveSourceOptions,
   archiveSourceSchema,
 } from './archive-options.js';
-import { FileChangedError, packTree } from './tar-pack.js';
+import { FileChangedError, PackStreamClosedError, packTree } from './tar-pack.js';
 
 function sourceWhere(s: { name: string; kind: string }, phase: 'check' | 'prepare') {
   return { source: s.name, kind: s.kind, phase };
@@ -134,19 +134,24 @@ export class ArchiveSource implements BackupSource {
       if (this.#level !== undefined) metadata.gzipLevel = this.#level;
       return { artifacts: [ref], metadata };
     } catch (e) {
-      await done.catch(() => {});
-      if (ctx.signal.aborted) throw ctx.signal.reason;
+      // The walk stops once its stream is gone; waiting for it keeps no file handle or promise behind.
+      stream.destroy();
       const walkErr = await done.then(
         () => undefined,
         (w: unknown) => w,
       );
-      const cause = walkErr ?? e;
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      // A walk that stopped because the writing side failed is a symptom; the write error is the cause.
+      const cause = walkErr === undefined || walkErr instanceof PackStreamClosedError ? e : walkErr;
+      const where = sourceWhere(this, 'prepare');
+      const full = asNoSpaceError(cause, ctx.sourceDir, where) ?? asNoSpaceError(e, ctx.sourceDir, where);
+      if (full) throw full;
       if (isDuplicatiKitError(cause)) throw cause;
       const message =
         cause instanceof FileChangedError
           ? `${cause.path} changed while it was archived (onChangedFile: 'fail')`
           : `archiving ${this.options.root} failed: ${(cause as Error)?.message ?? String(cause)}`;
-      throw new DumpError(message, sourceWhere(this, 'prepare'), { cause });
+      throw new DumpError(message, where, { cause });
     }
   }
 

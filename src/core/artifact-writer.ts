@@ -12,7 +12,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { throwIfAborted } from './abort.js';
 import { DuplicatiKitError } from './errors.js';
-import { fsyncDir, safeRelativePath } from './fs.js';
+import { fsyncDir, mkdirPrivate, PRIVATE_FILE, safeRelativePath } from './fs.js';
 
 /** A file a source wrote into the work directory, as the manifest records it. */
 export interface ArtifactRef {
@@ -74,10 +74,9 @@ class HashingFileSink extends Writable {
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    fsp
-      .mkdir(path.dirname(this.file), { recursive: true })
+    mkdirPrivate(path.dirname(this.file))
       .then(() => fsp.rm(this.file, { force: true }))
-      .then(() => fsp.open(this.file, 'wx', 0o600))
+      .then(() => fsp.open(this.file, 'wx', PRIVATE_FILE))
       .then(
         (fh) => {
           this.fh = fh;
@@ -317,11 +316,13 @@ export class ArtifactWriter {
   ): Promise<ArtifactRef> {
     throwIfAborted(options.signal);
     const p = this.#paths(name);
-    await fsp.mkdir(path.dirname(p.final), { recursive: true });
+    await mkdirPrivate(path.dirname(p.final));
     await fsp.rm(p.partial, { force: true });
     try {
       await produce(p.partial, options.signal);
       throwIfAborted(options.signal);
+      // Tools create their files with the umask's mode (0644); the copy is as private as the live data.
+      await fsp.chmod(p.partial, PRIVATE_FILE);
       const { bytes, sha256 } = await hashFile(p.partial, options.signal);
       const fh = await fsp.open(p.partial, 'r+');
       try {

@@ -459,6 +459,36 @@ export class DuplicatiTaskFailedError extends DuplicatiError {
 }
 export const isDuplicatiTaskFailedError = errorGuard<DuplicatiTaskFailedError>('DuplicatiTaskFailedError');
 
+/**
+ * The server answered with a redirect (3xx). The client never follows one — a redirect to another
+ * origin would carry the session cookie and XSRF token there — so the base URL is probably wrong
+ * (http vs https, a missing path prefix, a proxy's login page). `location` has credentials redacted.
+ */
+export class DuplicatiRedirectError extends DuplicatiAPIError {
+  static override readonly errorName: string = 'DuplicatiRedirectError';
+  static override readonly defaultCode: string = 'ERR_DUPLICATI_REDIRECT';
+  readonly location: string | undefined;
+  constructor(message: string, details: ApiErrorDetails & { location?: string }, options: ErrorOptions = {}) {
+    super(message, details, options);
+    this.location = details.location;
+  }
+}
+export const isDuplicatiRedirectError = errorGuard<DuplicatiRedirectError>('DuplicatiRedirectError');
+
+/** A response body grew past the limit of its route; the download was cut off. Never retried. */
+export class DuplicatiResponseTooLargeError extends DuplicatiError {
+  static override readonly errorName: string = 'DuplicatiResponseTooLargeError';
+  static override readonly defaultCode: string = 'ERR_DUPLICATI_RESPONSE_TOO_LARGE';
+  readonly limitBytes: number;
+  constructor(message: string, limitBytes: number, options: ErrorOptions = {}) {
+    super(message, options);
+    this.limitBytes = limitBytes;
+  }
+}
+export const isDuplicatiResponseTooLargeError = errorGuard<DuplicatiResponseTooLargeError>(
+  'DuplicatiResponseTooLargeError',
+);
+
 /** Rethrow the caller's abort reason unchanged when the signal fired; otherwise do nothing. */
 export function rethrowIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw signal.reason;

@@ -22,6 +22,8 @@ export interface PackTreeOptions {
   readonly include?: readonly string[];
   /** `*` / `?` / `**` globs on relative paths; see {@link compileExcludes}. */
   readonly exclude?: readonly string[];
+  /** Exact relative paths (forward slashes) left out with everything under them; no glob syntax. */
+  readonly excludePaths?: readonly string[];
   /** Record uid/gid in headers. @default true */
   readonly owner?: boolean;
   /** Store files with several links once, the others as hardlink entries. @default true */
@@ -239,7 +241,9 @@ class Walker {
   ) {
     this.#signal = signal;
     this.#log = options.logger ?? silentLogger;
-    this.#excluded = compileExcludes(options.exclude ?? []);
+    const globs = compileExcludes(options.exclude ?? []);
+    const exact = new Set(options.excludePaths ?? []);
+    this.#excluded = exact.size ? (rel) => exact.has(rel) || globs(rel) : globs;
     this.#owner = options.owner ?? true;
     this.#hardlinks = options.hardlinks ?? true;
     this.#policy = options.onChangedFile ?? 'warn';

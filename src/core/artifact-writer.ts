@@ -6,12 +6,12 @@
  * @module
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, promises as fsp } from 'node:fs';
+import { constants, createReadStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { throwIfAborted } from './abort.js';
-import { DuplicatiKitError } from './errors.js';
+import { DuplicatiKitError, fileTypeOf, NotRegularFileError } from './errors.js';
 import { fsyncDir, mkdirPrivate, PRIVATE_FILE, safeRelativePath } from './fs.js';
 
 /** A file a source wrote into the work directory, as the manifest records it. */
@@ -338,12 +338,26 @@ export class ArtifactWriter {
   }
 }
 
-/** Stream a file through sha256; returns its size and hex digest. */
+/**
+ * Stream a regular file through sha256; returns its size and hex digest. Anything else (a FIFO, a
+ * device) is refused with a {@link NotRegularFileError} before a byte is read: it is opened
+ * non-blocking and checked on the open descriptor, so a FIFO cannot hang the call.
+ */
 export async function hashFile(file: string, signal?: AbortSignal): Promise<{ bytes: number; sha256: string }> {
+  throwIfAborted(signal);
   const hash = createHash('sha256');
   let bytes = 0;
+  const fh = await fsp.open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  const st = await fh.stat().catch(async (e: unknown) => {
+    await fh.close();
+    throw e;
+  });
+  if (!st.isFile()) {
+    await fh.close();
+    throw new NotRegularFileError(file, fileTypeOf(st));
+  }
   await pipeline(
-    createReadStream(file, { highWaterMark: 1 << 20 }),
+    createReadStream('', { fd: fh, highWaterMark: 1 << 20 }),
     async (source: AsyncIterable<Buffer>) => {
       for await (const chunk of source) {
         hash.update(chunk);

@@ -173,6 +173,39 @@ export class ArchiveError extends DuplicatiKitError {
 }
 export const isArchiveError = errorGuard<ArchiveError>('ArchiveError');
 
+/**
+ * A path that should be a regular file is a FIFO, a device, a socket or a folder. Nothing was read
+ * from it: opening a FIFO or a device for reading can block forever.
+ */
+export class NotRegularFileError extends DuplicatiKitError {
+  static override readonly errorName: string = 'NotRegularFileError';
+  static override readonly defaultCode: string = 'ERR_NOT_REGULAR_FILE';
+  readonly file: string;
+  readonly fileType: string;
+  constructor(file: string, fileType: string, options: ErrorOptions = {}) {
+    super(`${file} is a ${fileType}, not a regular file; refusing to read it`, options);
+    this.file = file;
+    this.fileType = fileType;
+  }
+}
+export const isNotRegularFileError = errorGuard<NotRegularFileError>('NotRegularFileError');
+
+/** What kind of file system object `st` describes, for messages. */
+export function fileTypeOf(st: {
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isFIFO(): boolean;
+  isSocket(): boolean;
+  isSymbolicLink(): boolean;
+}): string {
+  if (st.isFile()) return 'regular file';
+  if (st.isDirectory()) return 'folder';
+  if (st.isFIFO()) return 'FIFO';
+  if (st.isSocket()) return 'socket';
+  if (st.isSymbolicLink()) return 'symlink';
+  return 'device';
+}
+
 /** The phase of a source or target operation an error happened in. */
 export type Phase = 'check' | 'prepare' | 'cleanup' | 'verify' | 'restore' | 'rollback' | 'finalize';
 

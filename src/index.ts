@@ -94,6 +94,8 @@ export {
   VerificationError,
   NoSpaceError,
   isNoSpaceError,
+  NotRegularFileError,
+  isNotRegularFileError,
 } from './core/errors.js';
 
 // The logger contract and its adapters.

@@ -97,6 +97,10 @@ export {
   SourceUnavailableError,
   TimeoutError,
   VerificationError,
+  NoSpaceError,
+  isNoSpaceError,
+  NotRegularFileError,
+  isNotRegularFileError,
 } from './core/errors.js';
 
 // The logger contract and its adapters.

@@ -7,7 +7,6 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { throwIfAborted } from '../core/abort.js';
 import { ConfigError, type ConfigIssue, isConfigError } from '../core/errors.js';
@@ -20,6 +19,7 @@ import type { SystemdSchedule } from '../ops/systemd.js';
 import { parseDuplicatiTimespan } from '../hooks/protocol.js';
 import type { BackupSource, RestoreTarget } from '../contracts/types.js';
 import { buildNotifier, buildSource, buildTarget, notifierTypes, sourceTypes, targetTypes } from './registry.js';
+import { parseUserText } from './parse-text.js';
 
 /** A source or target written as data: `type` picks the class, the rest are its options. */
 export interface TypedEntry {
@@ -380,17 +380,8 @@ async function readRaw(file: string, signal?: AbortSignal): Promise<unknown> {
     return mod.default;
   }
   const text = await fsp.readFile(file, { encoding: 'utf8', ...(signal ? { signal } : {}) });
-  try {
-    return ext === '.json' ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
-  } catch (e) {
-    throw new ConfigError(
-      `${file} is not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`,
-      [],
-      {
-        cause: e,
-      },
-    );
-  }
+  // Positions only: the text around an error may be a password.
+  return parseUserText(text, ext === '.json' ? 'json' : 'yaml', file);
 }
 
 /**

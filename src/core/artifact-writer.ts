@@ -6,13 +6,13 @@
  * @module
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, promises as fsp } from 'node:fs';
+import { constants, createReadStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { throwIfAborted } from './abort.js';
-import { DuplicatiKitError } from './errors.js';
-import { fsyncDir, safeRelativePath } from './fs.js';
+import { DuplicatiKitError, fileTypeOf, NotRegularFileError } from './errors.js';
+import { fsyncDir, mkdirPrivate, PRIVATE_FILE, safeRelativePath } from './fs.js';
 
 /** A file a source wrote into the work directory, as the manifest records it. */
 export interface ArtifactRef {
@@ -74,10 +74,9 @@ class HashingFileSink extends Writable {
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    fsp
-      .mkdir(path.dirname(this.file), { recursive: true })
+    mkdirPrivate(path.dirname(this.file))
       .then(() => fsp.rm(this.file, { force: true }))
-      .then(() => fsp.open(this.file, 'wx', 0o600))
+      .then(() => fsp.open(this.file, 'wx', PRIVATE_FILE))
       .then(
         (fh) => {
           this.fh = fh;
@@ -317,11 +316,13 @@ export class ArtifactWriter {
   ): Promise<ArtifactRef> {
     throwIfAborted(options.signal);
     const p = this.#paths(name);
-    await fsp.mkdir(path.dirname(p.final), { recursive: true });
+    await mkdirPrivate(path.dirname(p.final));
     await fsp.rm(p.partial, { force: true });
     try {
       await produce(p.partial, options.signal);
       throwIfAborted(options.signal);
+      // Tools create their files with the umask's mode (0644); the copy is as private as the live data.
+      await fsp.chmod(p.partial, PRIVATE_FILE);
       const { bytes, sha256 } = await hashFile(p.partial, options.signal);
       const fh = await fsp.open(p.partial, 'r+');
       try {
@@ -337,12 +338,26 @@ export class ArtifactWriter {
   }
 }
 
-/** Stream a file through sha256; returns its size and hex digest. */
+/**
+ * Stream a regular file through sha256; returns its size and hex digest. Anything else (a FIFO, a
+ * device) is refused with a {@link NotRegularFileError} before a byte is read: it is opened
+ * non-blocking and checked on the open descriptor, so a FIFO cannot hang the call.
+ */
 export async function hashFile(file: string, signal?: AbortSignal): Promise<{ bytes: number; sha256: string }> {
+  throwIfAborted(signal);
   const hash = createHash('sha256');
   let bytes = 0;
+  const fh = await fsp.open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  const st = await fh.stat().catch(async (e: unknown) => {
+    await fh.close();
+    throw e;
+  });
+  if (!st.isFile()) {
+    await fh.close();
+    throw new NotRegularFileError(file, fileTypeOf(st));
+  }
   await pipeline(
-    createReadStream(file, { highWaterMark: 1 << 20 }),
+    createReadStream('', { fd: fh, highWaterMark: 1 << 20 }),
     async (source: AsyncIterable<Buffer>) => {
       for await (const chunk of source) {
         hash.update(chunk);
@@ -357,15 +372,22 @@ export async function hashFile(file: string, signal?: AbortSignal): Promise<{ by
   return { bytes, sha256: hash.digest('hex') };
 }
 
-/** Remove the `.partial` files an interrupted run left in `dir` (a source's folder); a missing folder is fine. */
+/**
+ * Remove the `.partial` files an interrupted or failed run left in `dir` (a source's folder) and
+ * its sub-folders (scoped writers write there); a missing folder is fine. Symlinks are not followed.
+ */
 export async function removePartials(dir: string): Promise<void> {
-  let entries: string[];
+  let entries: import('node:fs').Dirent[];
   try {
-    entries = await fsp.readdir(dir);
+    entries = await fsp.readdir(dir, { withFileTypes: true });
   } catch {
     return;
   }
   await Promise.all(
-    entries.filter((e) => e.endsWith(PARTIAL_SUFFIX)).map((e) => fsp.rm(path.join(dir, e), { force: true })),
+    entries.map((e) => {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) return removePartials(p);
+      return e.name.endsWith(PARTIAL_SUFFIX) ? fsp.rm(p, { force: true }) : undefined;
+    }),
   );
 }

@@ -173,6 +173,39 @@ export class ArchiveError extends DuplicatiKitError {
 }
 export const isArchiveError = errorGuard<ArchiveError>('ArchiveError');
 
+/**
+ * A path that should be a regular file is a FIFO, a device, a socket or a folder. Nothing was read
+ * from it: opening a FIFO or a device for reading can block forever.
+ */
+export class NotRegularFileError extends DuplicatiKitError {
+  static override readonly errorName: string = 'NotRegularFileError';
+  static override readonly defaultCode: string = 'ERR_NOT_REGULAR_FILE';
+  readonly file: string;
+  readonly fileType: string;
+  constructor(file: string, fileType: string, options: ErrorOptions = {}) {
+    super(`${file} is a ${fileType}, not a regular file; refusing to read it`, options);
+    this.file = file;
+    this.fileType = fileType;
+  }
+}
+export const isNotRegularFileError = errorGuard<NotRegularFileError>('NotRegularFileError');
+
+/** What kind of file system object `st` describes, for messages. */
+export function fileTypeOf(st: {
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isFIFO(): boolean;
+  isSocket(): boolean;
+  isSymbolicLink(): boolean;
+}): string {
+  if (st.isFile()) return 'regular file';
+  if (st.isDirectory()) return 'folder';
+  if (st.isFIFO()) return 'FIFO';
+  if (st.isSocket()) return 'socket';
+  if (st.isSymbolicLink()) return 'symlink';
+  return 'device';
+}
+
 /** The phase of a source or target operation an error happened in. */
 export type Phase = 'check' | 'prepare' | 'cleanup' | 'verify' | 'restore' | 'rollback' | 'finalize';
 
@@ -205,6 +238,62 @@ export class DumpError extends SourceError {
   static override readonly defaultCode: string = 'ERR_DUMP';
 }
 export const isDumpError = errorGuard<DumpError>('DumpError');
+
+/**
+ * The disk of the work folder filled up while an artifact was written (ENOSPC). The partial file
+ * was removed; `folder` is where the writing failed. A tool's own complaint about its output
+ * pipe closing (`Connection reset by peer`, `Got errno 32`) is a symptom of this, not the cause.
+ */
+export class NoSpaceError extends DumpError {
+  static override readonly errorName: string = 'NoSpaceError';
+  static override readonly defaultCode: string = 'ERR_NO_SPACE';
+  readonly folder: string;
+  constructor(folder: string, where: { source: string; kind: string; phase: Phase }, options: ErrorOptions = {}) {
+    super(`no space left on device writing to ${folder}; free space there or point workDir elsewhere`, where, options);
+    this.folder = folder;
+  }
+}
+export const isNoSpaceError = errorGuard<NoSpaceError>('NoSpaceError');
+
+/**
+ * The ENOSPC error somewhere in `e`'s cause chain (also SQLite's SQLITE_FULL and a tool's
+ * `No space left on device` message), or undefined.
+ */
+export function noSpaceIn(e: unknown): unknown {
+  const seen = new Set<unknown>();
+  let cur: unknown = e;
+  while (cur !== undefined && cur !== null && !seen.has(cur)) {
+    seen.add(cur);
+    if (isNoSpaceError(cur)) return cur;
+    if (typeof cur !== 'object') return undefined;
+    const o = cur as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
+    if (o.code === 'ENOSPC' || o.code === 'SQLITE_FULL') return cur;
+    if (typeof o.message === 'string' && /no space left on device|database or disk is full/i.test(o.message)) {
+      return cur;
+    }
+    if (Array.isArray(o.errors)) {
+      const inner = o.errors.map(noSpaceIn).find((x) => x !== undefined);
+      if (inner !== undefined) return inner;
+    }
+    cur = o.cause;
+  }
+  return undefined;
+}
+
+/**
+ * `e` as a {@link NoSpaceError} for `folder` when a full disk caused it (see {@link noSpaceIn}),
+ * else undefined. Sources call it first in their failure path so the real cause wins over the
+ * symptoms a child process reports.
+ */
+export function asNoSpaceError(
+  e: unknown,
+  folder: string,
+  where: { source: string; kind: string; phase: Phase },
+): NoSpaceError | undefined {
+  if (isNoSpaceError(e)) return e;
+  if (noSpaceIn(e) === undefined) return undefined;
+  return new NoSpaceError(folder, where, { cause: e });
+}
 
 /** Applying restored material failed. */
 export class RestoreError extends SourceError {
@@ -402,6 +491,36 @@ export class DuplicatiTaskFailedError extends DuplicatiError {
   }
 }
 export const isDuplicatiTaskFailedError = errorGuard<DuplicatiTaskFailedError>('DuplicatiTaskFailedError');
+
+/**
+ * The server answered with a redirect (3xx). The client never follows one — a redirect to another
+ * origin would carry the session cookie and XSRF token there — so the base URL is probably wrong
+ * (http vs https, a missing path prefix, a proxy's login page). `location` has credentials redacted.
+ */
+export class DuplicatiRedirectError extends DuplicatiAPIError {
+  static override readonly errorName: string = 'DuplicatiRedirectError';
+  static override readonly defaultCode: string = 'ERR_DUPLICATI_REDIRECT';
+  readonly location: string | undefined;
+  constructor(message: string, details: ApiErrorDetails & { location?: string }, options: ErrorOptions = {}) {
+    super(message, details, options);
+    this.location = details.location;
+  }
+}
+export const isDuplicatiRedirectError = errorGuard<DuplicatiRedirectError>('DuplicatiRedirectError');
+
+/** A response body grew past the limit of its route; the download was cut off. Never retried. */
+export class DuplicatiResponseTooLargeError extends DuplicatiError {
+  static override readonly errorName: string = 'DuplicatiResponseTooLargeError';
+  static override readonly defaultCode: string = 'ERR_DUPLICATI_RESPONSE_TOO_LARGE';
+  readonly limitBytes: number;
+  constructor(message: string, limitBytes: number, options: ErrorOptions = {}) {
+    super(message, options);
+    this.limitBytes = limitBytes;
+  }
+}
+export const isDuplicatiResponseTooLargeError = errorGuard<DuplicatiResponseTooLargeError>(
+  'DuplicatiResponseTooLargeError',
+);
 
 /** Rethrow the caller's abort reason unchanged when the signal fired; otherwise do nothing. */
 export function rethrowIfAborted(signal: AbortSignal | undefined): void {

@@ -9,6 +9,20 @@ import { constants, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { throwIfAborted } from './abort.js';
 
+/** Mode of every file the library writes for itself (artifacts, manifests, records): owner only. */
+export const PRIVATE_FILE = 0o600;
+/** Mode of every folder the library creates for itself: owner only. */
+export const PRIVATE_DIR = 0o700;
+
+/**
+ * Create `dir` (missing parents owner-only too) and make `dir` itself owner-only even when it
+ * existed before with wider permissions.
+ */
+export async function mkdirPrivate(dir: string): Promise<void> {
+  await fsp.mkdir(dir, { recursive: true, mode: PRIVATE_DIR });
+  await fsp.chmod(dir, PRIVATE_DIR);
+}
+
 /** fsync a directory so a rename inside it survives a power cut. Ignored where unsupported. */
 export async function fsyncDir(dir: string): Promise<void> {
   let fh: fsp.FileHandle | undefined;
@@ -25,7 +39,8 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /**
  * Write `data` to `file` atomically: a temp file beside it, fsync, rename over the target, fsync
- * the directory. A crash leaves either the old file or the new one, never a torn one.
+ * the directory. A crash leaves either the old file or the new one, never a torn one. The file is
+ * private to its owner (0600) unless `mode` says otherwise.
  */
 export async function writeFileAtomic(
   file: string,
@@ -35,7 +50,7 @@ export async function writeFileAtomic(
   throwIfAborted(options.signal);
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const fh = await fsp.open(tmp, 'wx', options.mode ?? 0o644);
+  const fh = await fsp.open(tmp, 'wx', options.mode ?? PRIVATE_FILE);
   try {
     await fh.writeFile(data);
     await fh.sync();

@@ -137,7 +137,7 @@ export async function acquireLock(dir: string, options: AcquireLockOptions = {})
     throwIfAborted(options.signal);
     let fh: fsp.FileHandle | undefined;
     try {
-      fh = await fsp.open(file, 'wx', 0o644);
+      fh = await fsp.open(file, 'wx', 0o600);
       await fh.writeFile(content);
       await fh.sync();
       await fh.close();
@@ -174,7 +174,7 @@ async function takeOver(file: string, staleRaw: string): Promise<void> {
   const guard = `${file}.takeover`;
   let fh: fsp.FileHandle | undefined;
   try {
-    fh = await fsp.open(guard, 'wx');
+    fh = await fsp.open(guard, 'wx', 0o600);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     const st = await fsp.stat(guard).catch(() => undefined);

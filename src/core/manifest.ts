@@ -10,12 +10,15 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ManifestError } from './errors.js';
 import { writeFileAtomic, safeRelativePath } from './fs.js';
-import type { JsonValue } from './json.js';
+import { type JsonValue, nestedDeeperThan } from './json.js';
 
 /** File name of the manifest inside a work directory. */
 export const MANIFEST_FILE = 'manifest.json';
 /** The manifest format version this package writes. */
 export const MANIFEST_VERSION = 1;
+
+/** Deepest nesting of arrays and objects a manifest may have (its metadata included). */
+export const MAX_MANIFEST_DEPTH = 64;
 
 const jsonValue: z.ZodType<JsonValue> = z.lazy(() =>
   z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
@@ -80,6 +83,12 @@ export function parseManifest(value: unknown, file = MANIFEST_FILE): Manifest {
       file,
       { code: 'ERR_MANIFEST_VERSION' },
     );
+  }
+  // The schema validates metadata recursively; a hostile nesting would overflow the stack there.
+  if (nestedDeeperThan(value, MAX_MANIFEST_DEPTH)) {
+    throw new ManifestError(`${file} is corrupt: nested deeper than ${MAX_MANIFEST_DEPTH} levels`, file, {
+      code: 'ERR_MANIFEST_CORRUPT',
+    });
   }
   const parsed = manifestSchema.safeParse(value);
   if (!parsed.success) {

@@ -12,12 +12,15 @@ import { sleep } from '../core/abort.js';
 import {
   DuplicatiConnectionError,
   DuplicatiError,
+  DuplicatiRedirectError,
+  DuplicatiResponseTooLargeError,
   DuplicatiSchemaError,
   DuplicatiTimeoutError,
   isDuplicatiAPIError,
   isDuplicatiConnectionError,
 } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { redactUrl } from '../core/redact.js';
 import { CookieJar } from './cookies.js';
 import { SanitizedCause, apiError, scrubPath, scrubText } from './errors.js';
 
@@ -96,6 +99,30 @@ export interface CallSpec<T> {
 }
 
 const RETRY_STATUS = new Set([408, 429, 502, 503, 504]);
+
+/** Largest response body of an ordinary route (settings, states, one backup). */
+export const MAX_RESPONSE_BYTES = 8 << 20;
+/**
+ * Routes whose answer is a list that grows with the data (file listings, logs, versions) get more
+ * room; anything bigger is cut off with a {@link DuplicatiResponseTooLargeError} instead of growing
+ * the process without bound.
+ */
+export const MAX_LIST_RESPONSE_BYTES: Readonly<Record<string, number>> = {
+  'backups.files': 256 << 20,
+  'backups.versions': 64 << 20,
+  'backups.log': 64 << 20,
+  'backups.remoteLog': 64 << 20,
+  'logs.list': 64 << 20,
+  'backups.exportConfig': 64 << 20,
+  'backups.exportCommandLine': 64 << 20,
+  'notifications.list': 64 << 20,
+  'backups.list': 64 << 20,
+};
+
+/** The body limit of `operation`. */
+export function responseLimitOf(operation: string): number {
+  return MAX_LIST_RESPONSE_BYTES[operation] ?? MAX_RESPONSE_BYTES;
+}
 const retryAfterOf = new WeakMap<object, number>();
 
 interface Issue {
@@ -251,7 +278,10 @@ export class HttpCore {
       responseType: 'arraybuffer',
       transformResponse: [(d: unknown) => d],
       validateStatus: () => true,
+      // Never followed: a redirect to another origin would carry the session there.
       maxRedirects: 0,
+      // Counted after decompression, so a gzip bomb stops at the limit too.
+      maxContentLength: responseLimitOf(init.operation),
       decompress: true,
       proxy: false,
       ...(this.options.httpsAgent ? { httpsAgent: this.options.httpsAgent } : {}),
@@ -278,6 +308,14 @@ export class HttpCore {
     } catch (error) {
       if (init.signal?.aborted) throw init.signal.reason;
       const secrets = this.secrets(init.secrets);
+      if ((error as { code?: unknown }).code === 'ERR_BAD_RESPONSE' && /maxContentLength/.test(String(error))) {
+        const limit = responseLimitOf(init.operation);
+        throw new DuplicatiResponseTooLargeError(
+          `${method} ${shownPath} (${init.operation}): the response grew past ${limit} bytes and was cut off; is ${this.baseUrl} a Duplicati server?`,
+          limit,
+          { secrets },
+        );
+      }
       const cause = new SanitizedCause(error, secrets);
       this.logger.debug('duplicati request failed', {
         operation: init.operation,
@@ -294,6 +332,21 @@ export class HttpCore {
       }
       throw new DuplicatiConnectionError(`${method} ${shownPath} failed: ${cause.message}`, { cause, secrets });
     }
+  }
+
+  #redirect(
+    method: string,
+    shownPath: string,
+    status: number,
+    headers: Readonly<Record<string, string | string[] | undefined>>,
+  ): DuplicatiRedirectError {
+    const raw = headers.location;
+    const location = typeof raw === 'string' ? this.scrub(redactUrl(raw)) : undefined;
+    return new DuplicatiRedirectError(
+      `Duplicati answered ${method} ${shownPath} with a redirect (HTTP ${status}) to ${location ?? 'an unnamed location'} — is the URL right? (base URL ${this.scrub(redactUrl(this.baseUrl))}; redirects are not followed)`,
+      { status, method, path: shownPath, ...(location !== undefined ? { location } : {}) },
+      { secrets: this.secrets() },
+    );
   }
 
   /** Decode a body as text, BOM stripped. */
@@ -415,6 +468,10 @@ export class HttpCore {
         operation: spec.operation,
         secrets: spec.secrets,
       });
+      // API routes never redirect; one that does is not the Duplicati API the base URL should name.
+      if (res.status >= 300 && res.status < 400) {
+        throw this.#redirect(spec.method, scrubPath(spec.path + buildQuery(spec.query)), res.status, res.headers);
+      }
       if (useAuth && this.#auth && !renewed && this.#auth.isSessionFailure(res)) {
         renewed = true;
         this.logger.debug('duplicati session refused, renewing', { operation: spec.operation, status: res.status });

@@ -76,6 +76,10 @@ export {
   isDuplicatiServerError,
   isDuplicatiTaskFailedError,
   isDuplicatiTimeoutError,
+  DuplicatiRedirectError,
+  DuplicatiResponseTooLargeError,
+  isDuplicatiRedirectError,
+  isDuplicatiResponseTooLargeError,
 } from '../core/errors.js';
 export type { ApiErrorDetails } from '../core/errors.js';
 export type { Logger } from '../core/logger.js';

@@ -173,7 +173,7 @@ export async function writeDrillEvidence(
   evidence: DrillEvidence,
   options: { signal?: AbortSignal } = {},
 ): Promise<DrillEvidenceFiles> {
-  await fsp.mkdir(dir, { recursive: true });
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
   const base = `drill-${stamp(evidence.startedAt)}`;
   const files = {
     json: path.join(dir, `${base}.json`),

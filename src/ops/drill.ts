@@ -211,7 +211,7 @@ export async function restoreDrill(options: RestoreDrillOptions): Promise<DrillR
     ...(options.checks ?? []),
     ...(options.targetChecks === false ? [] : options.targets.flatMap((t) => checksOfTarget(t))),
   ];
-  await fsp.mkdir(scratchDir, { recursive: true });
+  await fsp.mkdir(scratchDir, { recursive: true, mode: 0o700 });
   const runDir = await fsp.mkdtemp(path.join(scratchDir, 'drill-'));
   const run: DrillRun = {
     options,

@@ -65,7 +65,7 @@ export async function keepLocalCopy(
     for (const a of manifest.sources.flatMap((s) => s.artifacts)) {
       throwIfAborted(options.signal);
       const to = path.join(staging, ...a.path.split('/'));
-      await fsp.mkdir(path.dirname(to), { recursive: true });
+      await fsp.mkdir(path.dirname(to), { recursive: true, mode: 0o700 });
       await linkOrCopy(path.join(workDir, ...a.path.split('/')), to);
     }
     await fsp.copyFile(path.join(workDir, MANIFEST_FILE), path.join(staging, MANIFEST_FILE));

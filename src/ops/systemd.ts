@@ -186,7 +186,8 @@ export async function writeSystemdUnits(
       [u.timerName, u.timer],
     ] as const) {
       const file = path.join(dir, name);
-      await writeFileAtomic(file, text, options);
+      // Unit files are configuration systemd and the user read; they hold no secret.
+      await writeFileAtomic(file, text, { mode: 0o644, ...options });
       files.push(file);
     }
   }

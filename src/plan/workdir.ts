@@ -9,7 +9,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { throwIfAborted } from '../core/abort.js';
 import { ConfigError } from '../core/errors.js';
-import { fsyncDir } from '../core/fs.js';
+import { fsyncDir, PRIVATE_DIR, PRIVATE_FILE } from '../core/fs.js';
 import { LOCK_FILE } from '../core/lock.js';
 import { MANIFEST_FILE } from '../core/manifest.js';
 
@@ -22,13 +22,15 @@ export const WORKDIR_MARKER = '.duplicati-kit-workdir';
  */
 export async function claimWorkDir(dir: string, signal?: AbortSignal): Promise<void> {
   throwIfAborted(signal);
-  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  await fsp.mkdir(dir, { recursive: true, mode: PRIVATE_DIR });
   const marker = path.join(dir, WORKDIR_MARKER);
   try {
     await fsp.access(marker);
+    // Dumps hold whatever the live data holds: the folder is the owner's only, even if it existed.
+    await fsp.chmod(dir, PRIVATE_DIR);
     return;
-  } catch {
-    // not claimed yet
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
   const entries = (await fsp.readdir(dir)).filter((e) => e !== LOCK_FILE && !e.startsWith(`${LOCK_FILE}.`));
   if (entries.length > 0) {
@@ -40,7 +42,9 @@ export async function claimWorkDir(dir: string, signal?: AbortSignal): Promise<v
   await fsp.writeFile(
     marker,
     'This folder is a duplicati-kit work directory. Everything in it except this file is deleted on cleanup.\n',
+    { mode: PRIVATE_FILE },
   );
+  await fsp.chmod(dir, PRIVATE_DIR);
   await fsyncDir(dir);
 }
 

@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
+import { parseUserText } from '../../app/parse-text.js';
 import { ConfigError } from '../../core/errors.js';
 import { isSecretKey, redactUrl } from '../../core/redact.js';
 import type { CommandConfig, DuplicatiServerConfig, LoadedConfig } from '../../app/config.js';
@@ -135,7 +136,7 @@ function printOutcome(ctx: CliContext, what: string, o: OperationOutcome): numbe
 async function loadSpecs(ctx: CliContext, file: string): Promise<JobSpec[]> {
   const full = path.resolve(ctx.cwd, file);
   const text = await readFile(full, 'utf8');
-  const doc = (/\.ya?ml$/i.test(full) ? YAML.parse(text) : JSON.parse(text)) as unknown;
+  const doc = parseUserText(text, /\.ya?ml$/i.test(full) ? 'yaml' : 'json', file);
   const list = Array.isArray(doc) ? doc : ((doc as { jobs?: unknown })?.jobs ?? [doc]);
   if (!Array.isArray(list)) throw new ConfigError(`${file}: expected a job, a list of jobs or { jobs: [...] }`);
   const out: JobSpec[] = [];

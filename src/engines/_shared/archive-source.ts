@@ -10,7 +10,14 @@ import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { throwIfAborted } from '../../core/abort.js';
-import { DumpError, isDuplicatiKitError, SourceUnavailableError } from '../../core/errors.js';
+import {
+  asNoSpaceError,
+  ConfigError,
+  DumpError,
+  isDuplicatiKitError,
+  SourceUnavailableError,
+} from '../../core/errors.js';
+import { isInside } from '../../core/fs.js';
 import { configErrorFrom } from '../../core/validate.js';
 import type { BackupSource, JsonValue, PreparedSource, SourceContext } from '../../contracts/types.js';
 import {
@@ -19,7 +26,7 @@ import {
   type ArchiveSourceOptions,
   archiveSourceSchema,
 } from './archive-options.js';
-import { FileChangedError, packTree } from './tar-pack.js';
+import { FileChangedError, PackStreamClosedError, packTree } from './tar-pack.js';
 
 function sourceWhere(s: { name: string; kind: string }, phase: 'check' | 'prepare') {
   return { source: s.name, kind: s.kind, phase };
@@ -88,6 +95,7 @@ export class ArchiveSource implements BackupSource {
   async prepare(ctx: SourceContext): Promise<PreparedSource> {
     throwIfAborted(ctx.signal);
     const file = `${this.options.artifactName ?? this.name}.${this.format}`;
+    const workRel = await this.#workFolderInside(ctx.workDir);
     const progressEvery = 8 << 20;
     let nextProgress = progressEvery;
     const { stream, done } = packTree(this.options.root, {
@@ -95,6 +103,8 @@ export class ArchiveSource implements BackupSource {
       logger: ctx.logger,
       ...(this.options.include ? { include: this.options.include } : {}),
       ...(this.options.exclude ? { exclude: this.options.exclude } : {}),
+      // The work folder inside the root would archive this very archive's .partial and the lock.
+      ...(workRel ? { excludePaths: [workRel] } : {}),
       ...(this.options.owner !== undefined ? { owner: this.options.owner } : {}),
       ...(this.options.hardlinks !== undefined ? { hardlinks: this.options.hardlinks } : {}),
       ...(this.options.onChangedFile ? { onChangedFile: this.options.onChangedFile } : {}),
@@ -134,20 +144,42 @@ export class ArchiveSource implements BackupSource {
       if (this.#level !== undefined) metadata.gzipLevel = this.#level;
       return { artifacts: [ref], metadata };
     } catch (e) {
-      await done.catch(() => {});
-      if (ctx.signal.aborted) throw ctx.signal.reason;
+      // The walk stops once its stream is gone; waiting for it keeps no file handle or promise behind.
+      stream.destroy();
       const walkErr = await done.then(
         () => undefined,
         (w: unknown) => w,
       );
-      const cause = walkErr ?? e;
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      // A walk that stopped because the writing side failed is a symptom; the write error is the cause.
+      const cause = walkErr === undefined || walkErr instanceof PackStreamClosedError ? e : walkErr;
+      const where = sourceWhere(this, 'prepare');
+      const full = asNoSpaceError(cause, ctx.sourceDir, where) ?? asNoSpaceError(e, ctx.sourceDir, where);
+      if (full) throw full;
       if (isDuplicatiKitError(cause)) throw cause;
       const message =
         cause instanceof FileChangedError
           ? `${cause.path} changed while it was archived (onChangedFile: 'fail')`
           : `archiving ${this.options.root} failed: ${(cause as Error)?.message ?? String(cause)}`;
-      throw new DumpError(message, sourceWhere(this, 'prepare'), { cause });
+      throw new DumpError(message, where, { cause });
     }
+  }
+
+  /**
+   * The work folder's path relative to the root when it lies inside it (left out of the archive);
+   * a root that is the work folder, or inside it, is refused.
+   */
+  async #workFolderInside(workDir: string): Promise<string | undefined> {
+    const real = (p: string): Promise<string> => fsp.realpath(p).catch(() => path.resolve(p));
+    const [root, work] = await Promise.all([real(this.options.root), real(workDir)]);
+    const rel = path.relative(root, work);
+    if (rel === '' || (isInside(work, root) && root !== work)) {
+      throw new ConfigError(
+        `ArchiveSource "${this.name}": root ${this.options.root} is the backup's work folder or inside it; archive a folder outside ${workDir}`,
+        [{ path: 'root', message: 'must not be the work folder or inside it' }],
+      );
+    }
+    return isInside(root, work) ? rel.split(path.sep).join('/') : undefined;
   }
 
   /** Nothing to do: the plan owns the work directory and removes the artifact. */

@@ -8,7 +8,7 @@
 import { constants, promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import tar, { type Pack } from 'tar-stream';
-import { throwIfAborted } from '../../core/abort.js';
+import { anySignal, raceSignal, throwIfAborted } from '../../core/abort.js';
 import { type Logger, silentLogger } from '../../core/logger.js';
 
 /** What a file that changed size while it was read does to the archive. */
@@ -22,6 +22,8 @@ export interface PackTreeOptions {
   readonly include?: readonly string[];
   /** `*` / `?` / `**` globs on relative paths; see {@link compileExcludes}. */
   readonly exclude?: readonly string[];
+  /** Exact relative paths (forward slashes) left out with everything under them; no glob syntax. */
+  readonly excludePaths?: readonly string[];
   /** Record uid/gid in headers. @default true */
   readonly owner?: boolean;
   /** Store files with several links once, the others as hardlink entries. @default true */
@@ -67,6 +69,17 @@ export class FileChangedError extends Error {
     super(`${rel} changed while it was archived`);
     this.name = 'FileChangedError';
     this.path = rel;
+  }
+}
+
+/**
+ * The walker stopped because the archive stream was destroyed before the walk finished: whoever
+ * consumed it failed (a full disk, a closed pipe) and holds the real cause.
+ */
+export class PackStreamClosedError extends Error {
+  constructor() {
+    super('the archive stream was closed before the walk finished');
+    this.name = 'PackStreamClosedError';
   }
 }
 
@@ -133,15 +146,22 @@ interface Emitter {
   off(event: string, listener: (arg?: unknown) => void): unknown;
 }
 
-function waitDrain(w: Emitter): Promise<void> {
+function waitDrain(w: Emitter, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const done = (err?: unknown): void => {
       w.off('drain', onDrain);
       w.off('error', onError);
       w.off('close', onClose);
+      signal.removeEventListener('abort', onAbort);
       if (err) reject(err);
       else resolve();
     };
+    const onAbort = (): void => done(signal.reason);
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
     const onDrain = (): void => done();
     const onError = (e?: unknown): void => done(e ?? new Error('tar entry failed'));
     const onClose = (): void => done(new Error('tar entry closed before it was written'));
@@ -168,14 +188,23 @@ function waitDrain(w: Emitter): Promise<void> {
  */
 export function packTree(root: string, options: PackTreeOptions = {}): { stream: Pack; done: Promise<PackStats> } {
   const pack = tar.pack();
+  // When the consumer fails (a full disk) the stream is destroyed; the walker must stop then
+  // instead of waiting forever for a drain, so `done` always settles.
+  const closed = new AbortController();
+  let finalized = false;
+  pack.once('close', () => {
+    if (!finalized) closed.abort(new PackStreamClosedError());
+  });
+  const signal = anySignal(options.signal, closed.signal);
   const done = (async () => {
-    const walker = new Walker(path.resolve(root), pack, options);
+    const walker = new Walker(path.resolve(root), pack, options, signal);
     try {
       await walker.run();
     } catch (e) {
       pack.destroy(e instanceof Error ? e : new Error(String(e)));
       throw e;
     }
+    finalized = true;
     pack.finalize();
     return walker.stats;
   })();
@@ -196,7 +225,7 @@ class Walker {
     changed: 0,
     changedPaths: [],
   };
-  readonly #signal: AbortSignal | undefined;
+  readonly #signal: AbortSignal;
   readonly #log: Logger;
   readonly #excluded: (rel: string) => boolean;
   readonly #links = new Map<string, string>();
@@ -208,10 +237,13 @@ class Walker {
     readonly root: string,
     readonly pack: Pack,
     readonly options: PackTreeOptions,
+    signal: AbortSignal,
   ) {
-    this.#signal = options.signal;
+    this.#signal = signal;
     this.#log = options.logger ?? silentLogger;
-    this.#excluded = compileExcludes(options.exclude ?? []);
+    const globs = compileExcludes(options.exclude ?? []);
+    const exact = new Set(options.excludePaths ?? []);
+    this.#excluded = exact.size ? (rel) => exact.has(rel) || globs(rel) : globs;
     this.#owner = options.owner ?? true;
     this.#hardlinks = options.hardlinks ?? true;
     this.#policy = options.onChangedFile ?? 'warn';
@@ -257,11 +289,14 @@ class Walker {
   }
 
   #entry(header: Header, body?: Buffer): Promise<void> {
-    return new Promise((resolve, reject) => {
+    throwIfAborted(this.#signal);
+    const written = new Promise<void>((resolve, reject) => {
       const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
       if (body) this.pack.entry(header, body, cb);
       else this.pack.entry(header, cb);
     });
+    written.catch(() => {});
+    return raceSignal(written, this.#signal);
   }
 
   /**
@@ -424,6 +459,8 @@ class Walker {
     const finished = new Promise<void>((resolve, reject) => {
       sink = this.pack.entry(header, (err) => (err ? reject(err) : resolve()));
     });
+    // Settled only through the awaits below; a destroyed archive must not reject it unobserved.
+    finished.catch(() => {});
     sink.on('error', (e: unknown) => {
       sinkErr = e;
     });
@@ -440,15 +477,15 @@ class Walker {
         // Past the end of a file that shrank, the declared size is filled with zeros.
         if (n < want) buf.fill(0, n);
         pos += want;
-        if (!sink.write(buf)) await waitDrain(sink);
+        if (!sink.write(buf)) await waitDrain(sink, this.#signal);
       }
       sink.end(undefined);
     } catch (e) {
       sink.destroy(e instanceof Error ? e : new Error(String(e)));
-      await finished.catch(() => {});
+      await raceSignal(finished, this.#signal).catch(() => {});
       throw e;
     }
-    await finished;
+    await raceSignal(finished, this.#signal);
     return got;
   }
 

@@ -1,7 +1,12 @@
 /**
  * MySQL/MariaDB plumbing shared by `MysqlSource` and `MysqlTarget`: connection options, the
- * client tools (`mariadb-dump`/`mysqldump`, `mariadb`/`mysql`), a temporary option file carrying
- * the password (never argv), and SQL run through the command-line client in batch mode.
+ * client tools (`mariadb-dump`/`mysqldump`, `mariadb`/`mysql`), an option file carrying the
+ * password (never argv), and SQL run through the command-line client in batch mode.
+ *
+ * On Linux the option file has no name: it is created in a private folder, unlinked, and only then
+ * written; the tools read it through `/proc/<pid>/fd/<n>` of this process. No path ever holds the
+ * password, and the kernel frees it when the process ends — a SIGKILL included. Elsewhere it is a
+ * 0600 file in a 0700 temporary folder, removed by `close()`.
  *
  * @module
  */
@@ -17,8 +22,8 @@ import { redactText } from '../../core/redact.js';
 
 /**
  * Where the server is and who connects. The password comes from `password` or `passwordFile`
- * (first line, trailing newline removed); it reaches the client tools through a temporary option
- * file (mode 0600, removed afterwards), never through argv.
+ * (first line, trailing newline removed); it reaches the client tools through an option file that
+ * has no name on Linux (see the module notes), never through argv.
  *
  * @example
  * ```ts
@@ -86,6 +91,17 @@ export function optionFileText(password: string): string {
   return `[client]\npassword="${escaped}"\n`;
 }
 
+/** True when another process can open `fh` through `/proc/<pid>/fd/<n>` (Linux). */
+async function procFdWorks(fh: fsp.FileHandle): Promise<boolean> {
+  if (process.platform !== 'linux') return false;
+  try {
+    const st = await fsp.stat(`/proc/${process.pid}/fd/${fh.fd}`);
+    return st.isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** The client tools the library runs. */
 export type MysqlToolName = 'dump' | 'client';
 
@@ -110,6 +126,8 @@ export class MysqlEndpoint {
   readonly #where: { readonly source: string; readonly kind: string };
   #password: string | undefined;
   #dir: string | undefined;
+  /** The option file, held open (on Linux already unlinked). */
+  #file: fsp.FileHandle | undefined;
   readonly #tools = new Map<MysqlToolName, string>();
   #sandbox = false;
 
@@ -144,10 +162,8 @@ export class MysqlEndpoint {
     } else {
       this.#password = this.#conn.password;
     }
-    this.#dir = await fsp.mkdtemp(path.join(tmpdir(), 'dk-mysql-'));
-    await fsp.chmod(this.#dir, 0o700);
-    await fsp.writeFile(this.#optionFile(), optionFileText(this.#password ?? ''), { mode: 0o600 });
     try {
+      await this.#writeOptionFile();
       for (const tool of ['dump', 'client'] as const) this.#tools.set(tool, await this.#find(tool, phase, signal));
       this.#sandbox = await this.#hasSandbox(signal);
     } catch (e) {
@@ -157,16 +173,37 @@ export class MysqlEndpoint {
     return this;
   }
 
-  /** Remove the option file. Idempotent. */
+  /**
+   * Create the option file. On Linux it is unlinked before the password is written, so a crash at
+   * any instant leaves at most an empty folder; the tools open it through /proc.
+   */
+  async #writeOptionFile(): Promise<void> {
+    const dir = await fsp.mkdtemp(path.join(tmpdir(), 'dk-mysql-'));
+    this.#dir = dir;
+    await fsp.chmod(dir, 0o700);
+    const file = path.join(dir, 'client.cnf');
+    this.#file = await fsp.open(file, 'wx+', 0o600);
+    if (await procFdWorks(this.#file)) {
+      await fsp.rm(dir, { recursive: true, force: true });
+      this.#dir = undefined;
+    }
+    await this.#file.writeFile(optionFileText(this.#password ?? ''));
+    await this.#file.sync();
+  }
+
+  /** Close and remove the option file. Idempotent. */
   async close(): Promise<void> {
     const dir = this.#dir;
+    const file = this.#file;
     this.#dir = undefined;
+    this.#file = undefined;
+    await file?.close().catch(() => {});
     if (dir) await fsp.rm(dir, { recursive: true, force: true });
   }
 
   #optionFile(): string {
-    if (!this.#dir) throw new Error('MysqlEndpoint used before open()');
-    return path.join(this.#dir, 'client.cnf');
+    if (!this.#file) throw new Error('MysqlEndpoint used before open()');
+    return this.#dir ? path.join(this.#dir, 'client.cnf') : `/proc/${process.pid}/fd/${this.#file.fd}`;
   }
 
   async #find(tool: MysqlToolName, phase: Phase, signal: AbortSignal): Promise<string> {

@@ -57,7 +57,7 @@ async function verifyAndStage(state: ChecklistState, g: GateDraft): Promise<void
     g.warnings.push('Duplicati verify skipped (verify: false)');
   }
   const base = path.resolve(state.options.stagingDir ?? os.tmpdir());
-  await fsp.mkdir(base, { recursive: true });
+  await fsp.mkdir(base, { recursive: true, mode: 0o700 });
   const runDir = await fsp.mkdtemp(path.join(base, 'restore-'));
   state.runDir = runDir;
   const staged = await restoreStagedFolder(d.client, job, {

@@ -6,9 +6,9 @@
  */
 import path from 'node:path';
 import { throwIfAborted } from '../../core/abort.js';
-import type { ArtifactRef } from '../../core/artifact-writer.js';
+import { type ArtifactRef, removePartials } from '../../core/artifact-writer.js';
 import { mapLimit } from '../../core/concurrency.js';
-import { SourceError } from '../../core/errors.js';
+import { asNoSpaceError, SourceError } from '../../core/errors.js';
 import { exists } from '../../core/fs.js';
 import type { ManifestSource } from '../../core/manifest.js';
 import type { BackupSource, PreparedSource } from '../../contracts/types.js';
@@ -63,8 +63,13 @@ async function prepareOne(run: PrepareRun, s: BackupSource): Promise<ManifestSou
     };
   } catch (e) {
     throwIfAborted(signal);
-    results.push(failedResult(run, s, 'prepare', performance.now() - t0, errorOf(e, s, 'prepare')));
-    logger.error('source failed', { source: s.name, error: (e as Error).message });
+    // A full disk is the cause even when a dump tool reports only its closed pipe.
+    const err =
+      asNoSpaceError(e, ctx.sourceDir, { source: s.name, kind: s.kind, phase: 'prepare' }) ?? errorOf(e, s, 'prepare');
+    // What a failed source left half-written would otherwise fill the disk until the next run.
+    await removePartials(ctx.sourceDir);
+    results.push(failedResult(run, s, 'prepare', performance.now() - t0, err));
+    logger.error('source failed', { source: s.name, error: err.message });
     return undefined;
   }
 }

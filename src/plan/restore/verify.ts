@@ -8,7 +8,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { throwIfAborted } from '../../core/abort.js';
 import { hashFile } from '../../core/artifact-writer.js';
-import { VerificationError, type VerificationProblem } from '../../core/errors.js';
+import { fileTypeOf, VerificationError, type VerificationProblem } from '../../core/errors.js';
 import { isInside } from '../../core/fs.js';
 import type { Manifest } from '../../core/manifest.js';
 import type { RestoreReport } from '../../contracts/restore-report.js';
@@ -46,6 +46,18 @@ export async function verifyArtifacts(
     if (!isInside(root, real)) {
       problems.push({ check: `artifact ${a.path}`, message: 'resolves outside the restore folder' });
       checks.push({ path: a.path, ok: false, bytes: 0, problem: 'resolves outside the restore folder' });
+      continue;
+    }
+    // Only a regular file of the declared size is read: a FIFO or a device would block the read.
+    const st = await fsp.lstat(real);
+    const unread = !st.isFile()
+      ? `is a ${fileTypeOf(st)}, not a regular file`
+      : st.size !== a.bytes
+        ? `size differs: ${st.size} bytes, manifest says ${a.bytes}`
+        : undefined;
+    if (unread) {
+      problems.push({ check: `artifact ${a.path}`, message: unread, expected: a.bytes, actual: st.size });
+      checks.push({ path: a.path, ok: false, bytes: st.isFile() ? st.size : 0, problem: unread });
       continue;
     }
     const got = await hashFile(real, options.signal);

@@ -136,8 +136,17 @@ export interface RestoreInput {
 /** Outcome of a verification. */
 export interface VerificationReport {
   readonly ok: boolean;
-  /** Named checks with their outcome, e.g. `{ name: 'integrity_check', ok: true }`. */
-  readonly checks: readonly { readonly name: string; readonly ok: boolean; readonly detail?: string }[];
+  /**
+   * Named checks with their outcome, e.g. `{ name: 'integrity_check', ok: true }`. A `precheck`
+   * that fails only because a service is still running names it in `service` (`jellyfin`, or `*`
+   * for "whatever the maintenance window's stop commands stop").
+   */
+  readonly checks: readonly {
+    readonly name: string;
+    readonly ok: boolean;
+    readonly detail?: string;
+    readonly service?: string;
+  }[];
   /** What verify built and kept for the restore that follows (only when `input.stage` was set). */
   readonly staged?: Readonly<Record<string, JsonValue>>;
 }
@@ -158,6 +167,9 @@ export interface RestoreOutput {
  *
  * - `accepts` routes manifest entries (Velero's AppliesTo).
  * - `verify` checks restored material before anything live is touched.
+ * - `precheck` checks the live side before anything is touched (the application that owns the
+ *   data is stopped, the version gate): a restore plan runs it for every entry, in a dry run too,
+ *   before the first target restores, so a restore never fails halfway on what could be known.
  * - `restore` applies it, keeping a way back until the result is verified.
  * - `rollback` undoes an applied restore when a later target of the same plan fails.
  * - `finalize` drops the way back once the whole plan succeeded.
@@ -174,6 +186,8 @@ export interface RestoreTarget {
    */
   replaces?(): readonly string[];
   verify(input: RestoreInput, ctx: SourceContext): Promise<VerificationReport>;
+  /** The live side's checks, read-only (see above); its failures fail the entry before any restore. */
+  precheck?(input: RestoreInput, ctx: SourceContext): Promise<VerificationReport>;
   restore(input: RestoreInput, ctx: SourceContext): Promise<RestoreOutput>;
   rollback?(output: RestoreOutput, ctx: SourceContext): Promise<void>;
   finalize?(output: RestoreOutput, ctx: SourceContext): Promise<void>;

@@ -227,6 +227,15 @@ export function composeTargets(
       if (!ok) await release();
       return { ok, checks, ...(ok && kept.length ? { staged: { parts: staged } } : {}) };
     },
+    async precheck(input, ctx): Promise<VerificationReport> {
+      const checks: VerificationReport['checks'][number][] = [];
+      for (const { part, t } of assign(input.entry)) {
+        if (!t.precheck) continue;
+        const r = await t.precheck(sub(input, part), ctx);
+        for (const c of r.checks) checks.push({ ...c, name: `${part.name}: ${c.name}` });
+      }
+      return { ok: checks.every((c) => c.ok), checks };
+    },
     async restore(input, ctx): Promise<RestoreOutput> {
       const applied: Applied[] = [];
       try {

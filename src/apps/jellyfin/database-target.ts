@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { RestoreError } from '../../core/errors.js';
 import { exists } from '../../core/fs.js';
 import { configErrorFrom } from '../../core/validate.js';
-import { installError, manifestCounts } from '../../engines/sqlite/index.js';
+import { installError, liveInUseChecks, manifestCounts } from '../../engines/sqlite/index.js';
 import { closeQuietly, loadSqliteDriver, type SqliteDatabase } from '../../engines/sqlite/index.js';
 import {
   type Check,
@@ -284,6 +284,45 @@ export class JellyfinDatabaseTarget implements RestoreTarget {
     return { ok: checks.every((c) => c.ok), checks };
   }
 
+  /** True when the Jellyfin API answers (the server is running). */
+  #answers(signal: AbortSignal): Promise<boolean> {
+    if (!this.#client) return Promise.resolve(false);
+    return this.#client.publicInfo({ signal }).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /**
+   * The live side, read-only, before anything is touched: the version gate, Jellyfin not answering
+   * its API, its databases not held open. The last two name the service `jellyfin`, so a
+   * maintenance window that stops Jellyfin waives them in a dry run.
+   */
+  async precheck(input: RestoreInput, ctx: SourceContext): Promise<VerificationReport> {
+    if (this.#o.scratch) return { ok: true, checks: [] };
+    const { artifacts } = partsOf(input);
+    const checks: Check[] = [...(await this.#gate(input, ctx.signal))];
+    if (!this.#o.force) {
+      if (this.#client) {
+        const running = await this.#answers(ctx.signal);
+        checks.push({
+          name: 'jellyfin-stopped',
+          ok: !running,
+          detail: running
+            ? `Jellyfin answers at ${this.#client.baseUrl}; it must be stopped before its database is restored`
+            : `Jellyfin does not answer at ${this.#client.baseUrl}`,
+          ...(running ? { service: 'jellyfin' } : {}),
+        });
+      }
+      const live = await this.#livePaths();
+      const files = (['jellyfin.db', 'library.db'] as const)
+        .filter((n) => artifacts[n])
+        .map((n) => (n === 'jellyfin.db' ? live.jellyfin : live.library));
+      checks.push(...(await liveInUseChecks(files, 'jellyfin')));
+    }
+    return { ok: checks.every((c) => c.ok), checks };
+  }
+
   async restore(input: RestoreInput, ctx: SourceContext): Promise<RestoreOutput> {
     const { artifacts } = partsOf(input);
     const order = (['jellyfin.db', 'library.db'] as const).filter((n) => artifacts[n]);
@@ -300,11 +339,7 @@ export class JellyfinDatabaseTarget implements RestoreTarget {
       );
     }
     if (this.#client && !this.#o.force) {
-      const running = await this.#client.publicInfo({ signal: ctx.signal }).then(
-        () => true,
-        () => false,
-      );
-      if (running) {
+      if (await this.#answers(ctx.signal)) {
         throw new RestoreError(
           `Jellyfin answers at ${this.#client.baseUrl}; stop it before restoring its database (or pass force: true)`,
           this.#where('restore'),

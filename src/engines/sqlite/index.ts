@@ -6,7 +6,15 @@
  */
 export { closeQuietly, countRows, loadSqliteDriver, tableNames } from './driver.js';
 export type { SqliteDatabase } from './driver.js';
-export { InstallFailure, checkDatabaseFile, dropSafetyCopy, installDatabase, moveAside, putBack } from './install.js';
+export {
+  InstallFailure,
+  checkDatabaseFile,
+  dropSafetyCopy,
+  installDatabase,
+  liveInUseChecks,
+  moveAside,
+  putBack,
+} from './install.js';
 export type { Check, InstallState } from './install.js';
 export { openLive, takeSnapshot } from './snapshot.js';
 export type { SnapshotResult } from './snapshot.js';

@@ -36,6 +36,8 @@ export interface Check {
   readonly name: string;
   readonly ok: boolean;
   readonly detail?: string;
+  /** The service whose running is the only reason this check fails (see `RestoreTarget.precheck`). */
+  readonly service?: string;
 }
 
 /** Options of {@link checkDatabaseFile}. */
@@ -93,6 +95,33 @@ export async function checkDatabaseFile(file: string, options: CheckFileOptions 
     checks.push({ name, ok: false, detail: `${code ?? 'error'}: ${(e as Error).message}` });
   } finally {
     closeQuietly(db);
+  }
+  return checks;
+}
+
+/**
+ * The precheck of a live database a restore will replace: is another process holding it open?
+ * Tagged with the service that must be stopped, so a maintenance window that stops it can waive it.
+ *
+ * @example
+ * ```ts
+ * const checks = await liveInUseChecks(['/var/lib/jellyfin/data/jellyfin.db'], 'jellyfin');
+ * ```
+ */
+export async function liveInUseChecks(files: readonly string[], service: string): Promise<Check[]> {
+  const checks: Check[] = [];
+  for (const file of files) {
+    const inUse = await isDatabaseInUse(file);
+    checks.push({
+      name: `in-use:${path.basename(file)}`,
+      ok: !inUse,
+      detail: inUse
+        ? `${file} is open in another process; stop the application before restoring`
+        : (await exists(file))
+          ? `${file} is not held by another process`
+          : `${file} does not exist yet`,
+      ...(inUse ? { service } : {}),
+    });
   }
   return checks;
 }

@@ -26,6 +26,7 @@ import {
   InstallFailure,
   type InstallState,
   installDatabase,
+  liveInUseChecks,
   putBack,
 } from './install.js';
 import { SQLITE_KIND, SQLITE_TARGET_DEFAULTS, type SqliteTargetOptions, sqliteTargetSchema } from './options.js';
@@ -116,6 +117,13 @@ export class SqliteTarget implements RestoreTarget {
       return { ok: false, checks: [{ name: 'artifact', ok: false, detail: (e as Error).message }] };
     }
     const checks = await this.#checks(artifact.file, input, ctx.signal, false);
+    return { ok: checks.every((c) => c.ok), checks };
+  }
+
+  /** The live side, read-only: the database is not held open by another process. */
+  async precheck(_input: RestoreInput, _ctx: SourceContext): Promise<VerificationReport> {
+    if (this.#o.scratch || this.#o.force) return { ok: true, checks: [] };
+    const checks = await liveInUseChecks([this.#o.path], '*');
     return { ok: checks.every((c) => c.ok), checks };
   }
 

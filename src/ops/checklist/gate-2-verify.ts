@@ -17,7 +17,10 @@ import { type ChecklistState, firstLine, type GateDraft, GateFailure, planRunBas
 export function verifyGate(state: ChecklistState): Promise<boolean> {
   return runGate(state, 'verify', async (g) => {
     if (state.options.duplicati && state.job) await verifyAndStage(state, g);
-    const report = await state.plan.run({ ...planRunBase(state), dryRun: true, reject: false });
+    // Prechecks that fail only because a service runs pass when gate 3 stops that service first.
+    const m = state.maintenance;
+    const servicesStopping = [...(m.jellyfin?.stop ? ['jellyfin'] : []), ...(m.stop?.length ? ['*'] : [])];
+    const report = await state.plan.run({ ...planRunBase(state), dryRun: true, reject: false, servicesStopping });
     state.verification = report;
     const bad = report.checksums.filter((c) => !c.ok);
     g.evidence.push(`checksums: ${report.checksums.length - bad.length}/${report.checksums.length} ok`);

@@ -69,6 +69,12 @@ export interface RestoreRunOptions {
    * finished target is recorded. The checklist restore passes one backed by its restore record.
    */
   readonly journal?: RestoreJournalSink;
+  /**
+   * Services the caller stops before it restores (the checklist's maintenance window: `jellyfin`,
+   * `*` for its stop commands). A precheck that fails only because one of them still runs is
+   * reported as passing, with a note; any other failing precheck fails the entry.
+   */
+  readonly servicesStopping?: readonly string[];
 }
 
 /** What keeps a restore's write-ahead record (the checklist restore's record, for one). */

@@ -12,7 +12,14 @@ import { fileTypeOf, VerificationError, type VerificationProblem } from '../../c
 import { isInside } from '../../core/fs.js';
 import type { Manifest } from '../../core/manifest.js';
 import type { RestoreReport } from '../../contracts/restore-report.js';
-import type { ManifestEntry, ProgressEvent, RestoreTarget, VerificationReport } from '../../contracts/types.js';
+import type {
+  ManifestEntry,
+  ProgressEvent,
+  RestoreInput,
+  RestoreTarget,
+  SourceContext,
+  VerificationReport,
+} from '../../contracts/types.js';
 import { asError, entryResult, fail, type RestoreRun, type TargetContexts } from './context.js';
 import { RESTORE_PLAN_DEFAULTS } from './options.js';
 import type { RoutedEntry } from './route.js';
@@ -99,6 +106,32 @@ export async function checkArtifacts(
   return { checks, failed: fail(run, err.message, checks) };
 }
 
+/**
+ * Add the target's prechecks of the live side to a passing verification. A check that fails only
+ * because a service the caller stops first is running passes, with a note saying so.
+ */
+async function withPrecheck(
+  report: VerificationReport,
+  target: RestoreTarget,
+  input: RestoreInput,
+  ctx: SourceContext,
+  opts: RestoreRun['opts'],
+): Promise<VerificationReport> {
+  if (!report.ok || !target.precheck) return report;
+  const pre = await target.precheck(input, ctx);
+  const stopping = new Set(opts.servicesStopping ?? []);
+  const checks = pre.checks.map((c) =>
+    !c.ok && c.service !== undefined && (stopping.has(c.service) || stopping.has('*'))
+      ? {
+          ...c,
+          ok: true,
+          detail: `${c.detail ?? 'fails now'} — the maintenance window stops ${c.service === '*' ? 'it' : c.service} first`,
+        }
+      : c,
+  );
+  return { ...report, ok: checks.every((c) => c.ok), checks: [...report.checks, ...checks] };
+}
+
 /** An entry its target verified, with the report and how long it took. */
 export interface VerifiedEntry {
   readonly entry: ManifestEntry;
@@ -122,10 +155,11 @@ export async function verifyTargets(
   for (const { entry, target } of routed) {
     const t1 = performance.now();
     try {
-      const report =
+      const verifiedReport =
         (opts.verifyTargets ?? RESTORE_PLAN_DEFAULTS.verifyTargets) === false
           ? { ok: true, checks: [{ name: 'verify', ok: true, detail: 'verified by the caller before' }] }
           : await target.verify({ ...tc.inputOf(entry), stage: !dryRun }, tc.ctxFor(target));
+      const report = await withPrecheck(verifiedReport, target, tc.inputOf(entry), tc.ctxFor(target), opts);
       verified.push({ entry, target, report, ms: performance.now() - t1 });
       if (!report.ok) {
         failed = true;

@@ -357,6 +357,60 @@ describe.skipIf(!available)('restoreWithChecklist against a fake Duplicati, real
   });
 
   /** The staged folder of version 0, restored by Duplicati into a local folder (for `from`). */
+  it('a live database still held open fails gate 2, in a dry run and before anything is restored (#12, defect 10)', async () => {
+    // The application still runs: a WAL connection holds app.db open. Before the precheck, the
+    // dry run passed and the real run restored app-db first, then found app.db busy at gate 6.
+    const holder = new Database(dbFile);
+    holder.pragma('journal_mode = WAL');
+    holder.prepare('SELECT count(*) FROM t').get();
+    try {
+      const dry = await restoreWithChecklist({
+        duplicati: { client: dup, job: JOB, workDir },
+        targets: [pgTarget(), sqliteTarget()],
+        stateDir,
+        dryRun: true,
+      });
+      expect(dry.ok).toBe(false);
+      expect(dry.gates[1]?.status).toBe('failed');
+      expect(dry.gates[1]?.evidence.join('\n')).toMatch(
+        /app \[sqlite\] -> app: failed \(in-use:app\.db: .*open in another process/,
+      );
+
+      const real = await restoreWithChecklist({
+        duplicati: { client: dup, job: JOB, workDir },
+        targets: [pgTarget(), sqliteTarget()],
+        stateDir,
+      });
+      expect(real.ok).toBe(false);
+      expect(real.gates.map((g) => g.status)).toEqual(['passed', 'failed', 'skipped', 'skipped', 'skipped', 'skipped']);
+      expect(await pgCount()).toBe(7); // app-db was not restored either
+      expect(await databasesLike(`${db}_`)).toEqual([]);
+      expect(await readdir(stateDir).catch(() => [])).toEqual([]);
+
+      // A maintenance window whose stop commands stop the application: the dry run passes, saying so.
+      const planned = await restoreWithChecklist({
+        duplicati: { client: dup, job: JOB, workDir },
+        targets: [pgTarget(), sqliteTarget()],
+        stateDir,
+        maintenance: maintenance(),
+        dryRun: true,
+      });
+      expect(planned.gates[1]?.status).toBe('passed');
+      expect(planned.verification?.entries.find((e) => e.name === 'app')?.verification?.checks).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            name: 'in-use:app.db',
+            ok: true,
+            detail: expect.stringMatching(/maintenance window stops it first/),
+          }),
+        ]),
+      );
+    } finally {
+      holder.close();
+    }
+    expect(sqliteCount()).toBe(4);
+  });
+
   async function stagedCopy(): Promise<string> {
     const to = path.join(dir, 'copy');
     const jobId = (await dup.backups.list())[0]?.id as string;

@@ -183,6 +183,30 @@ describe('JellyfinDatabaseTarget', () => {
     }
   });
 
+  it('precheck finds a running Jellyfin before anything is touched, naming the service (#12, defect 10)', async () => {
+    const input = await backup1011();
+    const server = await startFakeJellyfin();
+    try {
+      const target = new JellyfinDatabaseTarget({ dataDir, api: { baseUrl: server.url } });
+      const report = await target.precheck(input, makeContext(work, 'jellyfin-db'));
+      expect(report.ok).toBe(false);
+      expect(report.checks.find((c) => c.name === 'jellyfin-stopped')).toMatchObject({
+        ok: false,
+        service: 'jellyfin',
+      });
+      // A scratch target touches nothing live: nothing to check.
+      const scratch = new JellyfinDatabaseTarget({ dataDir, api: { baseUrl: server.url }, scratch: true });
+      expect((await scratch.precheck(input, makeContext(work, 'jellyfin-db'))).ok).toBe(true);
+    } finally {
+      await server.close();
+    }
+    // Stopped, and the database held by nobody: the precheck passes.
+    const stopped = new JellyfinDatabaseTarget({ dataDir, installedVersion: '10.11.11' });
+    const ok = await stopped.precheck(input, makeContext(work, 'jellyfin-db'));
+    expect(ok.checks.find((c) => c.name === 'in-use:jellyfin.db')).toMatchObject({ ok: true });
+    expect(ok.ok).toBe(true);
+  });
+
   it('scratch-restores into a temporary folder and touches nothing live', async () => {
     const input = await backup1011();
     const before = readdirSync(dbDir).sort();

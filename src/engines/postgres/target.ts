@@ -410,6 +410,23 @@ export class PostgresTarget implements RestoreTarget {
     }
   }
 
+  /**
+   * Drop what killed runs left for the live database (scratch and swapped-back databases), unless
+   * another run holds it (`ERR_PG_BUSY`). Returns the dropped names. Restores do this themselves
+   * first; this is for `cleanup`-style callers.
+   */
+  async recover(ctx: SourceContext): Promise<string[]> {
+    const conn = await this.#endpoint.resolve(ctx.signal);
+    const admin = await this.#admin(conn, 'restore');
+    try {
+      return await claimAndSweep(admin, [this.database], { source: this.name, kind: this.kind, phase: 'restore' }, ctx);
+    } catch (e) {
+      throw this.#wrap(e, 'restore', conn, ctx.signal);
+    } finally {
+      await admin.close(true);
+    }
+  }
+
   /** Drop the safety copy, unless `keepSafetyCopy`. */
   async finalize(output: RestoreOutput, ctx: SourceContext): Promise<void> {
     if (isClusterOutput(output)) return finalizeCluster(this.#clusterContext(), output, ctx);

@@ -8,6 +8,8 @@ import { claimDatabases, sweepLeftovers } from '../../../../src/engines/postgres
 import { claimAndSweep, swapBack, swapInAll } from '../../../../src/engines/postgres/restore-steps.js';
 import { openDriverSession, type SqlSession } from '../../../../src/engines/postgres/session.js';
 import { silentLogger } from '../../../../src/core/logger.js';
+import { PostgresTarget } from '../../../../src/engines/postgres/target.js';
+import { makeContext } from '../../../helpers/context.js';
 import { databasesLike, dropDatabases, PG, pgAvailable, sql, uniqueDb } from './pg-helpers.js';
 
 const available = await pgAvailable();
@@ -119,5 +121,15 @@ describe.skipIf(!available)('PostgreSQL swap (real server)', () => {
       await second.close();
       await user.close();
     }
+  });
+
+  it('PostgresTarget.recover drops the scratch databases a killed run left, and nothing else', async () => {
+    const live = `${prefix}_e`;
+    await makeDb(live, 'old e');
+    await makeDb(`${live}_restore_0000cafe`, 'stale');
+    await makeDb(`${live}_before_restore_20260101T000000`, 'restore point');
+    const target = new PostgresTarget({ connection: { ...PG, database: live } });
+    expect(await target.recover(makeContext('/tmp', 'pg'))).toEqual([`${live}_restore_0000cafe`]);
+    expect(await databasesLike(live)).toEqual([live, `${live}_before_restore_20260101T000000`]);
   });
 });

@@ -40,6 +40,8 @@ interface Journal {
   readonly created: boolean;
   readonly liveTables: readonly string[];
   readonly freshTables: readonly string[];
+  /** How many triggers, views, routines and events live had (saved before any is dropped). */
+  readonly liveObjects: number;
 }
 
 type Rewrite = ((o: MysqlObject) => string) | undefined;
@@ -48,11 +50,11 @@ const q = quoteMysqlIdent;
 
 async function writeJournal(endpoint: MysqlEndpoint, safety: string, j: Journal, signal: AbortSignal): Promise<void> {
   const t = `${q(safety)}.${q(MYSQL_SWAP_TABLE)}`;
+  // One statement: the journal exists whole or not at all.
   await endpoint.query(
     [
       'SET NAMES utf8mb4;',
-      `CREATE TABLE ${t} (k VARCHAR(32) PRIMARY KEY, v LONGTEXT NOT NULL) DEFAULT CHARSET=utf8mb4;`,
-      `INSERT INTO ${t} VALUES ('journal', ${quoteMysqlLiteral(JSON.stringify(j))}), ('stage', 'prepared');`,
+      `CREATE TABLE ${t} (k VARCHAR(32) PRIMARY KEY, v LONGTEXT NOT NULL) DEFAULT CHARSET=utf8mb4 SELECT 'journal' AS k, ${quoteMysqlLiteral(JSON.stringify(j))} AS v UNION ALL SELECT 'stage', 'prepared';`,
     ].join('\n'),
     signal,
   );
@@ -106,10 +108,11 @@ export async function swapMysqlIn(
   const never = neverAborted();
   await endpoint.query(`CREATE DATABASE ${q(safety)};`, never);
   let renamed = false;
+  const journal: Journal = { live, fresh, created, liveTables, freshTables, liveObjects: liveObjects.length };
   try {
+    await writeJournal(endpoint, safety, journal, never);
     if (liveObjects.length) await saveMysqlObjects(endpoint, safety, liveObjects, never);
     if (freshObjects.length) await saveMysqlObjects(endpoint, safety, freshObjects, never, MYSQL_NEW_OBJECTS_TABLE);
-    await writeJournal(endpoint, safety, { live, fresh, created, liveTables, freshTables }, never);
     if (created) await endpoint.query(`CREATE DATABASE ${q(live)};`, never);
     // Triggers would block the rename; the rest would linger (events could fire) in the scratch database.
     await dropMysqlObjects(endpoint, fresh, never);
@@ -132,7 +135,7 @@ export async function swapMysqlIn(
         ];
         if (back.length) await endpoint.query(`RENAME TABLE ${back.join(', ')};`, never);
       }
-      await undoPrepared(endpoint, safety, { live, fresh, created, liveTables, freshTables }, never);
+      await undoPrepared(endpoint, safety, journal, never);
     } catch (undo) {
       throw new MysqlSwapError(e, undo, live, safety);
     }
@@ -162,8 +165,12 @@ async function undoPrepared(endpoint: MysqlEndpoint, safety: string, j: Journal,
       await endpoint.query(`DROP DATABASE IF EXISTS ${q(j.live)};`, signal);
     }
   } else {
-    await dropMysqlObjects(endpoint, j.live, signal);
-    await createMysqlObjects(endpoint, j.live, await loadMysqlObjects(endpoint, safety, signal), signal);
+    // Live's objects are dropped only after all of them were saved: when fewer were saved, none was dropped.
+    const saved = await loadMysqlObjects(endpoint, safety, signal);
+    if (saved.length === j.liveObjects) {
+      await dropMysqlObjects(endpoint, j.live, signal);
+      await createMysqlObjects(endpoint, j.live, saved, signal);
+    }
   }
   await endpoint.query(`DROP DATABASE IF EXISTS ${q(safety)};`, signal);
 }
@@ -251,7 +258,15 @@ export async function recoverMysqlLeftovers(
   for (const db of names) {
     if (!SAFETY_RE.test(db) || db !== mysqlBoundedName(live, db.slice(db.lastIndexOf('_before_restore_')))) continue;
     const j = await readPreparedJournal(endpoint, db, signal);
-    if (!j || j.live !== live) continue;
+    if (!j) {
+      // Killed between creating the safety database and journaling in it: it is empty.
+      if (await isEmptyDatabase(endpoint, db, signal)) {
+        await endpoint.query(`DROP DATABASE IF EXISTS ${q(db)};`, signal);
+        done.push(`dropped ${db}, an empty safety database of an interrupted swap`);
+      }
+      continue;
+    }
+    if (j.live !== live) continue;
     const inSafety = new Set(await movableTables(endpoint, db, signal));
     const freshLeft = names.includes(j.fresh) ? new Set(await movableTables(endpoint, j.fresh, signal)) : new Set();
     const renamed = j.liveTables.length
@@ -280,6 +295,16 @@ export async function recoverMysqlLeftovers(
     done.push(`dropped ${db}, left by an interrupted run`);
   }
   return done;
+}
+
+/** True when `db` holds no table, view, trigger, routine or event at all. */
+async function isEmptyDatabase(endpoint: MysqlEndpoint, db: string, signal: AbortSignal): Promise<boolean> {
+  const lit = quoteMysqlLiteral(db);
+  const rows = await endpoint.query(
+    `SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${lit}) + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ${lit}) + (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ${lit}) + (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ${lit});`,
+    signal,
+  );
+  return rows[0]?.[0] === '0';
 }
 
 /** Live names that leftovers on the server point to (untrimmed names only: a trimmed one cannot be told apart). */

@@ -87,7 +87,10 @@ export function pointsToTry(
   isSwap: (p: KillPoint) => boolean,
 ): { n: number; when: KillWhen; text: string }[] {
   const out: { n: number; when: KillWhen; text: string }[] = [];
+  // DK_CRASH_POINTS=19,20 narrows a run to some points (to re-check a fix quickly).
+  const only = process.env.DK_CRASH_POINTS?.split(',').map(Number);
   for (const p of points) {
+    if (only && !only.includes(p.n)) continue;
     const whens: KillWhen[] = full || isSwap(p) ? ['before', 'sent', 'after'] : p.n % 5 === 1 ? ['before'] : [];
     for (const when of whens) out.push({ n: p.n, when, text: p.text });
   }

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import { z } from 'zod';
 import { throwIfAborted } from '../../core/abort.js';
@@ -283,6 +284,43 @@ export class MysqlEndpoint {
     }
     const out = String(r.stdout);
     return out === '' ? [] : out.split('\n').map(parseBatchLine);
+  }
+
+  /**
+   * Take the server-wide named lock `name` (`GET_LOCK`, no wait) in a client process of its own
+   * that keeps its session open until `release` — or until this process dies: the client then
+   * reads the end of its input, exits, and the server frees the lock with the session. Returns
+   * undefined when another session holds it.
+   */
+  async holdLock(name: string, signal: AbortSignal): Promise<{ release: () => Promise<void> } | undefined> {
+    const child = execa(this.tool('client'), [...this.baseArgs(), '--batch', '--skip-column-names', '--unbuffered'], {
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
+      reject: false,
+      cancelSignal: signal,
+    });
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
+    let stderr = '';
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (d: string) => {
+      stderr = (stderr + d).slice(-4000);
+    });
+    child.stdin?.write(`SELECT GET_LOCK(${quoteMysqlLiteral(name)}, 0);\n`);
+    const first = await lines.next();
+    if (first.done || first.value.trim() !== '1') {
+      child.stdin?.end();
+      await child;
+      if (first.done) throw new Error(this.redact(stderr.trim()) || 'the client holding the restore lock ended');
+      return undefined;
+    }
+    return {
+      release: async () => {
+        child.stdin?.end();
+        await child;
+      },
+    };
   }
 
   /** The server's version string, e.g. `10.11.19-MariaDB-0+deb12u1`. */

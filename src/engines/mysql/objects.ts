@@ -30,6 +30,15 @@ export interface MysqlObject {
 /** Name of the table holding the live database's objects inside a safety database. */
 export const MYSQL_OBJECTS_TABLE = '_duplicati_kit_objects';
 
+/** Name of the table holding the restored database's objects while a swap is under way. */
+export const MYSQL_NEW_OBJECTS_TABLE = '_duplicati_kit_new_objects';
+
+/** Name of the table recording a swap under way in its safety database (see `MysqlTarget`). */
+export const MYSQL_SWAP_TABLE = '_duplicati_kit_swap';
+
+/** The swap's own tables in a safety database; they never move. */
+const KIT_TABLES: ReadonlySet<string> = new Set([MYSQL_OBJECTS_TABLE, MYSQL_NEW_OBJECTS_TABLE, MYSQL_SWAP_TABLE]);
+
 const KINDS: readonly MysqlObjectKind[] = ['trigger', 'view', 'procedure', 'function', 'event'];
 /** Creation order: views may call functions; triggers and events only run later. */
 const CREATE_ORDER: readonly MysqlObjectKind[] = ['function', 'procedure', 'view', 'trigger', 'event'];
@@ -199,8 +208,9 @@ export async function saveMysqlObjects(
   db: string,
   objects: readonly MysqlObject[],
   signal: AbortSignal,
+  table = MYSQL_OBJECTS_TABLE,
 ): Promise<void> {
-  const t = `${quoteMysqlIdent(db)}.${quoteMysqlIdent(MYSQL_OBJECTS_TABLE)}`;
+  const t = `${quoteMysqlIdent(db)}.${quoteMysqlIdent(table)}`;
   const lit = (v: string | null): string => (v === null ? 'NULL' : quoteMysqlLiteral(v));
   const sql = [
     'SET NAMES utf8mb4;',
@@ -218,14 +228,15 @@ export async function loadMysqlObjects(
   endpoint: MysqlEndpoint,
   db: string,
   signal: AbortSignal,
+  table = MYSQL_OBJECTS_TABLE,
 ): Promise<MysqlObject[]> {
   const has = await endpoint.query(
-    `SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${quoteMysqlLiteral(db)} AND TABLE_NAME = ${quoteMysqlLiteral(MYSQL_OBJECTS_TABLE)};`,
+    `SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${quoteMysqlLiteral(db)} AND TABLE_NAME = ${quoteMysqlLiteral(table)};`,
     signal,
   );
   if (has[0]?.[0] !== '1') return [];
   const rows = await endpoint.query(
-    `SET NAMES utf8mb4; SELECT kind, name, definition, sql_mode, time_zone, character_set_client, collation_connection FROM ${quoteMysqlIdent(db)}.${quoteMysqlIdent(MYSQL_OBJECTS_TABLE)} ORDER BY ord;`,
+    `SET NAMES utf8mb4; SELECT kind, name, definition, sql_mode, time_zone, character_set_client, collation_connection FROM ${quoteMysqlIdent(db)}.${quoteMysqlIdent(table)} ORDER BY ord;`,
     signal,
   );
   return rows.map(([kind = '', name = '', definition = '', sqlMode, timeZone, cs = '', coll = '']) => ({
@@ -242,10 +253,10 @@ export async function loadMysqlObjects(
 /** Tables `RENAME TABLE` moves between databases: base tables and (MariaDB) sequences. */
 export async function movableTables(endpoint: MysqlEndpoint, db: string, signal: AbortSignal): Promise<string[]> {
   const rows = await endpoint.query(
-    `SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${quoteMysqlLiteral(db)} AND TABLE_TYPE IN ('BASE TABLE', 'SEQUENCE') AND TABLE_NAME <> ${quoteMysqlLiteral(MYSQL_OBJECTS_TABLE)} ORDER BY 1;`,
+    `SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${quoteMysqlLiteral(db)} AND TABLE_TYPE IN ('BASE TABLE', 'SEQUENCE') ORDER BY 1;`,
     signal,
   );
-  return rows.map((r) => r[0] ?? '');
+  return rows.map((r) => r[0] ?? '').filter((t) => !KIT_TABLES.has(t));
 }
 
 /** `a, b and 2 views` style summary for reports. */

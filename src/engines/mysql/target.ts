@@ -13,18 +13,17 @@ import { neverAborted } from '../../core/abort.js';
 import { isDuplicatiKitError, type Phase, RestoreError, VerificationError } from '../../core/errors.js';
 import { MysqlEndpoint, mysqlBoundedName, quoteMysqlIdent, randomTag } from './client.js';
 import { MYSQL_KIND, MYSQL_TARGET_DEFAULTS, type MysqlTargetOptions, mysqlTargetSchema } from './options.js';
+import { describeMysqlObjects, type MysqlObject, readMysqlObjects } from './objects.js';
 import {
-  createMysqlObjects,
-  describeMysqlObjects,
-  dropMysqlObjects,
-  loadMysqlObjects,
-  MYSQL_OBJECTS_TABLE,
-  type MysqlObject,
-  movableTables,
-  readMysqlObjects,
-  saveMysqlObjects,
-} from './objects.js';
-import { compactTimestamp } from '../_shared/timestamps.js';
+  claimMysqlDatabases,
+  type MysqlClaim,
+  MysqlSwapError,
+  type MysqlSwap,
+  leftoverLives,
+  recoverMysqlLeftovers,
+  swapMysqlBack,
+  swapMysqlIn,
+} from './swap.js';
 import { spawnTool } from '../_shared/spawn.js';
 import { configErrorFrom } from '../../core/validate.js';
 import type {
@@ -57,13 +56,7 @@ interface Planned {
   readonly expected: Record<string, number>;
 }
 
-/** One applied swap, as kept in the restore output's state. */
-interface Swap {
-  readonly live: string;
-  readonly safety: string;
-  /** The live database did not exist before the restore. */
-  readonly created: boolean;
-}
+type Swap = MysqlSwap;
 
 function countsOf(meta: JsonValue | undefined, db: string): Record<string, number> {
   if (!meta || typeof meta !== 'object' || Array.isArray(meta)) return {};
@@ -155,6 +148,13 @@ export class MysqlTarget implements RestoreTarget {
   }
 
   #wrap(e: unknown, phase: Phase, endpoint: MysqlEndpoint, signal: AbortSignal): unknown {
+    if (e instanceof MysqlSwapError) {
+      return new RestoreError(endpoint.redact(e.message), this.#where(phase), {
+        cause: e.swapError,
+        secrets: endpoint.secrets,
+        code: 'ERR_MYSQL_SWAP',
+      });
+    }
     if (signal.aborted) return signal.reason;
     if (isDuplicatiKitError(e)) return e;
     return new RestoreError(`${phase} failed: ${(e as Error)?.message ?? String(e)}`, this.#where(phase), {
@@ -162,6 +162,73 @@ export class MysqlTarget implements RestoreTarget {
       secrets: endpoint.secrets,
       code: 'ERR_MYSQL_RESTORE',
     });
+  }
+
+  #rewrite(): ((o: MysqlObject) => string) | undefined {
+    return this.#hooks.rewriteObject?.bind(this.#hooks);
+  }
+
+  /**
+   * Claim the live databases for this run (a server-wide lock each, freed when this process
+   * ends, however it ends), then — unless a dry run — finish or undo swaps killed runs left and
+   * drop their scratch databases. Throws `ERR_MYSQL_BUSY` when another run holds one.
+   */
+  async #claim(
+    endpoint: MysqlEndpoint,
+    lives: readonly string[],
+    phase: Phase,
+    ctx: SourceContext,
+  ): Promise<MysqlClaim> {
+    const claim = await claimMysqlDatabases(endpoint, lives, ctx.signal);
+    if ('busy' in claim) {
+      throw new RestoreError(
+        `another duplicati-kit run is verifying or restoring ${claim.busy.map((b) => `"${b}"`).join(', ')} on this server; wait for it to end`,
+        this.#where(phase),
+        { code: 'ERR_MYSQL_BUSY' },
+      );
+    }
+    try {
+      if (!ctx.dryRun) {
+        for (const live of lives) {
+          const done = await recoverMysqlLeftovers(endpoint, live, this.#rewrite(), neverAborted());
+          if (done.length) ctx.logger.warn('recovered what an interrupted earlier restore left', { done });
+        }
+      }
+    } catch (e) {
+      await claim.release();
+      throw e;
+    }
+    return claim;
+  }
+
+  /**
+   * Finish or undo what killed runs of this kind left on the server (swaps cut short, scratch
+   * databases), for every live database no running restore holds. Returns what was done.
+   */
+  async recover(ctx: SourceContext): Promise<string[]> {
+    const endpoint = this.#endpoint();
+    await endpoint.open('restore', ctx.signal);
+    const done: string[] = [];
+    try {
+      const lives =
+        this.#options.database !== undefined
+          ? [this.#options.database]
+          : leftoverLives(await endpoint.listDatabases(ctx.signal));
+      for (const live of lives) {
+        const claim = await claimMysqlDatabases(endpoint, [live], ctx.signal);
+        if ('busy' in claim) continue;
+        try {
+          done.push(...(await recoverMysqlLeftovers(endpoint, live, this.#rewrite(), neverAborted())));
+        } finally {
+          await claim.release();
+        }
+      }
+      return done;
+    } catch (e) {
+      throw this.#wrap(e, 'restore', endpoint, ctx.signal);
+    } finally {
+      await endpoint.close();
+    }
   }
 
   /** Stream a dump file into `database` through the client; its first error stops it. */
@@ -251,8 +318,16 @@ export class MysqlTarget implements RestoreTarget {
     const endpoint = this.#endpoint();
     await endpoint.open('verify', ctx.signal);
     const checks: Check[] = [];
+    let claim: MysqlClaim | undefined;
     try {
-      for (const p of this.#plan(input, 'verify')) {
+      const plan = this.#plan(input, 'verify');
+      claim = await this.#claim(
+        endpoint,
+        plan.map((p) => p.live),
+        'verify',
+        ctx,
+      );
+      for (const p of plan) {
         if (ctx.dryRun) {
           checks.push({ name: `load:${p.dumped}`, ok: true, detail: 'dry run: not loaded' });
           continue;
@@ -274,6 +349,7 @@ export class MysqlTarget implements RestoreTarget {
     } catch (e) {
       throw this.#wrap(e, 'verify', endpoint, ctx.signal);
     } finally {
+      await claim?.release();
       await endpoint.close();
     }
   }
@@ -284,8 +360,15 @@ export class MysqlTarget implements RestoreTarget {
     await endpoint.open('restore', ctx.signal);
     const fresh: string[] = [];
     const swaps: Swap[] = [];
+    let claim: MysqlClaim | undefined;
     try {
       const plan = this.#plan(input, 'restore');
+      claim = await this.#claim(
+        endpoint,
+        plan.map((p) => p.live),
+        'restore',
+        ctx,
+      );
       if (ctx.dryRun) return { restored: [], metadata: { dryRun: true, databases: plan.map((p) => p.live) } };
       const loaded: { p: Planned; db: string }[] = [];
       for (const p of plan) {
@@ -304,7 +387,7 @@ export class MysqlTarget implements RestoreTarget {
       if (this.#options.scratch) {
         return { restored: [], metadata: { scratch: true, databases: plan.map((p) => p.live) } };
       }
-      for (const { p, db } of loaded) swaps.push(await this.#swap(endpoint, db, p.live, ctx.signal));
+      for (const { p, db } of loaded) swaps.push(await swapMysqlIn(endpoint, db, p.live, this.#rewrite(), ctx.signal));
       ctx.logger.info('restored MySQL databases', { databases: swaps.map((s) => s.live) });
       return {
         restored: swaps.map((s) => `mysql database ${s.live}`),
@@ -313,96 +396,15 @@ export class MysqlTarget implements RestoreTarget {
         metadata: { databases: swaps.map((s) => s.live) },
       };
     } catch (e) {
-      for (const s of swaps.reverse()) await this.#swapBack(endpoint, s).catch(() => {});
+      for (const s of swaps.reverse()) await swapMysqlBack(endpoint, s).catch(() => {});
       throw this.#wrap(e, 'restore', endpoint, ctx.signal);
     } finally {
       for (const db of fresh) {
         await endpoint.query(`DROP DATABASE IF EXISTS ${quoteMysqlIdent(db)};`, neverAborted()).catch(() => {});
       }
+      await claim?.release();
       await endpoint.close();
     }
-  }
-
-  /**
-   * Swap `fresh` in for `live`. Tables move with one atomic `RENAME TABLE` (live ones into a new
-   * safety database, fresh ones into live); triggers, views, routines and events cannot move, so
-   * the live ones are kept as definitions in the safety database and dropped, and the restored
-   * ones are created again in live after the rename. Any failure puts everything back.
-   */
-  async #swap(endpoint: MysqlEndpoint, fresh: string, live: string, signal: AbortSignal): Promise<Swap> {
-    const safety = mysqlBoundedName(live, `_before_restore_${compactTimestamp(new Date(), '')}`);
-    const q = quoteMysqlIdent;
-    const created = !(await endpoint.exists(live, signal));
-    const freshObjects = await readMysqlObjects(endpoint, fresh, signal);
-    const liveObjects = created ? [] : await readMysqlObjects(endpoint, live, signal);
-    const liveTables = created ? [] : await movableTables(endpoint, live, signal);
-    const freshTables = await movableTables(endpoint, fresh, signal);
-    const moves = [
-      ...liveTables.map((t) => `${q(live)}.${q(t)} TO ${q(safety)}.${q(t)}`),
-      ...freshTables.map((t) => `${q(fresh)}.${q(t)} TO ${q(live)}.${q(t)}`),
-    ];
-    // From here on nothing may be cut short by the caller's signal: every step either completes
-    // or is undone below.
-    const never = neverAborted();
-    let stage: 'safety' | 'objects-dropped' | 'renamed' = 'safety';
-    await endpoint.query(`CREATE DATABASE ${q(safety)};`, never);
-    try {
-      if (created) await endpoint.query(`CREATE DATABASE ${q(live)};`, never);
-      if (liveObjects.length) await saveMysqlObjects(endpoint, safety, liveObjects, never);
-      // Triggers would block the rename; the rest would linger (events could fire) in the scratch database.
-      await dropMysqlObjects(endpoint, fresh, never);
-      stage = 'objects-dropped';
-      await dropMysqlObjects(endpoint, live, never);
-      if (moves.length) await endpoint.query(`RENAME TABLE ${moves.join(', ')};`, never);
-      stage = 'renamed';
-      await createMysqlObjects(endpoint, live, freshObjects, never, this.#hooks.rewriteObject?.bind(this.#hooks));
-    } catch (e) {
-      try {
-        if (stage === 'renamed') {
-          await dropMysqlObjects(endpoint, live, never);
-          const back = [
-            ...freshTables.map((t) => `${q(live)}.${q(t)} TO ${q(fresh)}.${q(t)}`),
-            ...liveTables.map((t) => `${q(safety)}.${q(t)} TO ${q(live)}.${q(t)}`),
-          ];
-          if (back.length) await endpoint.query(`RENAME TABLE ${back.join(', ')};`, never);
-        }
-        if (stage !== 'safety') {
-          await dropMysqlObjects(endpoint, live, never);
-          await createMysqlObjects(endpoint, live, liveObjects, never);
-        }
-        await endpoint.query(`DROP DATABASE IF EXISTS ${q(safety)};`, never);
-        if (created) await endpoint.query(`DROP DATABASE IF EXISTS ${q(live)};`, never);
-      } catch (undo) {
-        throw new RestoreError(
-          `swapping "${live}" failed (${(e as Error)?.message ?? String(e)}) and putting it back failed too (${(undo as Error)?.message ?? String(undo)}); the previous tables and the definitions of its triggers, views, routines and events (table ${MYSQL_OBJECTS_TABLE}) are in "${safety}"`,
-          this.#where('restore'),
-          { cause: e, secrets: endpoint.secrets, code: 'ERR_MYSQL_SWAP' },
-        );
-      }
-      throw e;
-    }
-    return { live, safety, created };
-  }
-
-  /**
-   * Put the safety tables back into live, drop what the restore brought and recreate the live
-   * database's previous triggers, views, routines and events from the safety database.
-   */
-  async #swapBack(endpoint: MysqlEndpoint, s: Swap): Promise<void> {
-    const never = neverAborted();
-    const q = quoteMysqlIdent;
-    const previous = await loadMysqlObjects(endpoint, s.safety, never);
-    const failed = mysqlBoundedName(s.live, `_failed_restore_${randomTag()}`);
-    await dropMysqlObjects(endpoint, s.live, never);
-    await endpoint.query(`CREATE DATABASE ${q(failed)};`, never);
-    const moves = [
-      ...(await movableTables(endpoint, s.live, never)).map((t) => `${q(s.live)}.${q(t)} TO ${q(failed)}.${q(t)}`),
-      ...(await movableTables(endpoint, s.safety, never)).map((t) => `${q(s.safety)}.${q(t)} TO ${q(s.live)}.${q(t)}`),
-    ];
-    if (moves.length) await endpoint.query(`RENAME TABLE ${moves.join(', ')};`, never);
-    if (!s.created) await createMysqlObjects(endpoint, s.live, previous, never);
-    await endpoint.query(`DROP DATABASE ${q(failed)}; DROP DATABASE ${q(s.safety)};`, never);
-    if (s.created) await endpoint.query(`DROP DATABASE IF EXISTS ${q(s.live)};`, never);
   }
 
   #swaps(output: RestoreOutput): Swap[] {
@@ -421,11 +423,19 @@ export class MysqlTarget implements RestoreTarget {
     if (!swaps.length) return;
     const endpoint = this.#endpoint();
     await endpoint.open('rollback', ctx.signal);
+    let claim: MysqlClaim | undefined;
     try {
-      for (const s of swaps.reverse()) await this.#swapBack(endpoint, s);
+      claim = await this.#claim(
+        endpoint,
+        swaps.map((s) => s.live),
+        'rollback',
+        ctx,
+      );
+      for (const s of swaps.reverse()) await swapMysqlBack(endpoint, s);
     } catch (e) {
       throw this.#wrap(e, 'rollback', endpoint, ctx.signal);
     } finally {
+      await claim?.release();
       await endpoint.close();
     }
   }

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { compactTimestamp } from '../_shared/timestamps.js';
 import { quoteIdent, quoteLiteral } from './connection.js';
 import type { SqlSession } from './session.js';
 
@@ -74,23 +75,123 @@ export async function dropDatabase(s: SqlSession, name: string): Promise<void> {
   await s.exec(`DROP DATABASE IF EXISTS ${quoteIdent(name)}`);
 }
 
+/** One rename of a swap. */
+export interface DatabaseRename {
+  readonly from: string;
+  readonly to: string;
+}
+
+/** SQLSTATE of "database is being accessed by other users". */
+const OBJECT_IN_USE = '55006';
+
 /**
- * Rename `from` to `to`. Connections are refused first and then terminated, so a client that
- * reconnects cannot block the rename; connections are allowed again under the new name.
+ * Apply `renames`, in order, in ONE transaction, so a crash at any instant (of this process, its
+ * connection or the server) leaves every rename done or none. Before each rename the other
+ * sessions on the database are terminated; `ALTER DATABASE … RENAME` then holds a lock that makes
+ * new connections wait until COMMIT (they then find the database under its new name). A client
+ * that connects in the instant between the termination and the lock makes the rename fail once
+ * PostgreSQL has waited 5 s for it; the transaction is rolled back and tried again.
  */
-export async function renameDatabase(s: SqlSession, from: string, to: string): Promise<void> {
-  await s.exec(`ALTER DATABASE ${quoteIdent(from)} ALLOW_CONNECTIONS false`);
-  try {
-    await terminateConnections(s, from);
-    await s.exec(`ALTER DATABASE ${quoteIdent(from)} RENAME TO ${quoteIdent(to)}`);
-  } catch (e) {
-    await s.exec(`ALTER DATABASE ${quoteIdent(from)} ALLOW_CONNECTIONS true`).catch(() => {});
-    throw e;
+export async function renameDatabasesAtomically(
+  s: SqlSession,
+  renames: readonly DatabaseRename[],
+  attempts = 3,
+): Promise<void> {
+  if (renames.length === 0) return;
+  for (let attempt = 1; ; attempt++) {
+    await s.exec('BEGIN');
+    try {
+      for (const r of renames) {
+        await terminateConnections(s, r.from);
+        await s.exec(`ALTER DATABASE ${quoteIdent(r.from)} RENAME TO ${quoteIdent(r.to)}`);
+      }
+      await s.exec('COMMIT');
+      return;
+    } catch (e) {
+      await s.exec('ROLLBACK').catch(() => {});
+      const busy = (e as { sqlstate?: string }).sqlstate === OBJECT_IN_USE;
+      if (!busy || attempt >= attempts) throw e;
+    }
   }
-  await s.exec(`ALTER DATABASE ${quoteIdent(to)} ALLOW_CONNECTIONS true`);
 }
 
 /** True when a database named `name` exists. */
 export async function databaseExists(s: SqlSession, name: string): Promise<boolean> {
   return (await databaseInfo(s, name)) !== undefined;
+}
+
+/** First key of the advisory locks duplicati-kit takes ("dkrs"). */
+const LOCK_CLASS = 0x646b7273;
+
+/** Second key: 31 bits of the database name's SHA-256 (the lock stands for that name). */
+function lockKey(name: string): number {
+  return createHash('sha256').update(name).digest().readUInt32BE(0) & 0x7fffffff;
+}
+
+/**
+ * Claim `names` for this session: a session-level advisory lock per live database name, held
+ * until the session ends (a killed process's session ends with its connection). Advisory locks
+ * are per database, so the claim also fails when a session on another database holds the same
+ * key (`pg_locks` shows the whole server). Returns the names another session holds (and the
+ * claim is not taken for any of them); an empty list means claimed.
+ */
+export async function claimDatabases(s: SqlSession, names: readonly string[]): Promise<string[]> {
+  const taken: string[] = [];
+  const busy: string[] = [];
+  for (const name of [...new Set(names)].sort()) {
+    const key = lockKey(name);
+    const rows = await s.query<{ ok: boolean; others: string | number }>(
+      `SELECT pg_try_advisory_lock(${LOCK_CLASS}, ${key}) AS ok,
+              (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = ${LOCK_CLASS}
+                 AND objid = ${key} AND objsubid = 2 AND pid <> pg_backend_pid()) AS others`,
+    );
+    const r = rows[0];
+    if (r?.ok === true) taken.push(name);
+    if (r?.ok !== true || Number(r?.others) > 0) busy.push(name);
+  }
+  if (busy.length) {
+    for (const name of taken) {
+      await s.query(`SELECT pg_advisory_unlock(${LOCK_CLASS}, ${lockKey(name)}) AS ok`).catch(() => {});
+    }
+  }
+  return busy;
+}
+
+/** The name a swap-back gives the restored database it puts aside before dropping it. */
+export function failedName(live: string, safety: string | undefined): string {
+  const tag = safety?.split('_before_restore_')[1];
+  return boundedName(live, `_failed_restore_${tag ?? compactTimestamp()}`);
+}
+
+/** True when `name` has the shape {@link failedName} gives for `live`. */
+export function isFailedNameOf(name: string, live: string): boolean {
+  const m = /^(.*)_failed_restore_\d{8}T\d{6}(_[0-9a-f]{4})?$/.exec(name);
+  return m !== null && name !== live && name === boundedName(live, name.slice((m[1] as string).length));
+}
+
+/**
+ * Drop what killed earlier runs left for `live`: scratch databases (`<live>_restore_<random>`)
+ * and swapped-back restored ones (`<live>_failed_restore_<ts>`), never anything else (not the
+ * `_before_restore_` safety copies, which are restore points). Call only while holding the claim
+ * on `live` ({@link claimDatabases}): no other run of duplicati-kit is then working on it. As a
+ * second guard, a database someone is connected to is left alone. Returns the dropped names.
+ */
+export async function sweepLeftovers(
+  s: SqlSession,
+  live: string,
+  keep: ReadonlySet<string> = new Set(),
+): Promise<string[]> {
+  const rows = await s.query<{ name: string; sessions: string | number }>(
+    `SELECT d.datname AS name,
+            (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname AND a.pid <> pg_backend_pid()) AS sessions
+       FROM pg_database d ORDER BY 1`,
+  );
+  const dropped: string[] = [];
+  for (const r of rows) {
+    if (keep.has(r.name) || Number(r.sessions) > 0) continue;
+    if (!isScratchNameOf(r.name, live) && !isFailedNameOf(r.name, live)) continue;
+    await dropDatabase(s, r.name);
+    dropped.push(r.name);
+  }
+  return dropped;
 }

@@ -8,7 +8,7 @@
  */
 import { neverAborted } from '../../core/abort.js';
 import { isDuplicatiKitError, type Phase, RestoreError, VerificationError } from '../../core/errors.js';
-import { databaseInfo, dropDatabase, type PgDatabaseInfo, scratchName } from './admin.js';
+import { databaseInfo, dropDatabase, failedName, type PgDatabaseInfo, scratchName } from './admin.js';
 import { PG_GLOBALS_FORMAT } from './cluster-source.js';
 import { quoteIdent, type ResolvedPgConnection } from './connection.js';
 import { type PgDumpFormat, readAvailableExtensions, readServerInfo } from './dump.js';
@@ -17,6 +17,7 @@ import { loadDump } from './load.js';
 import {
   asCounts,
   type Check,
+  claimAndSweep,
   DUMP_FORMATS,
   loadAndInspect,
   serverVersionCheck,
@@ -273,6 +274,17 @@ async function open(c: ClusterTargetContext, input: RestoreInput, phase: Phase, 
   );
   // The admin session ignores the caller's signal: after an abort it still drops what it created.
   const admin = await c.endpoint.open(conn, adminDb, phase, neverAborted());
+  try {
+    await claimAndSweep(
+      admin,
+      dbs.map((d) => d.name),
+      { ...c.where, phase },
+      ctx,
+    );
+  } catch (e) {
+    await admin.close(true);
+    throw e;
+  }
   return { conn, admin, adminDb, dbs };
 }
 
@@ -500,6 +512,15 @@ export async function rollbackCluster(
   );
   const admin = await c.endpoint.open(conn, adminDb, 'rollback', neverAborted());
   try {
+    // Kept from the sweep: what an interrupted earlier swap-back leaves for this one to finish.
+    const keep = new Set(databases.map((d) => failedName(d.database, d.safety ?? undefined)));
+    await claimAndSweep(
+      admin,
+      databases.map((d) => d.database),
+      { ...c.where, phase: 'rollback' },
+      ctx,
+      keep,
+    );
     const stuck = await swapAllBack(admin, databases);
     if (stuck.length) {
       throw new RestoreError(

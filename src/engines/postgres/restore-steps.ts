@@ -11,11 +11,15 @@ import type { Transform } from 'node:stream';
 import { type Phase, RestoreError, type VerificationProblem } from '../../core/errors.js';
 import {
   boundedName,
+  claimDatabases,
   createDatabase,
+  type DatabaseRename,
   databaseInfo,
   dropDatabase,
+  failedName,
   type PgDatabaseInfo,
-  renameDatabase,
+  renameDatabasesAtomically,
+  sweepLeftovers,
 } from './admin.js';
 import { compactTimestamp } from '../_shared/timestamps.js';
 import type { ResolvedPgConnection } from './connection.js';
@@ -166,36 +170,14 @@ export async function loadAndInspect(o: LoadAndInspectOptions): Promise<Check[]>
   }
 }
 
-/**
- * Put `fresh` in place of `live`: live (if it exists) becomes `<live>_before_restore_<ts>`, then
- * fresh takes the live name. When the second rename fails the first is undone. Returns the
- * safety copy's name (undefined when there was no live database).
- */
-export async function swapIn(admin: SqlSession, live: string, fresh: string): Promise<string | undefined> {
-  let safety: string | undefined;
-  if (await databaseInfo(admin, live)) {
-    safety = boundedName(live, `_before_restore_${compactTimestamp()}`);
-    // Long names sharing their first bytes shorten to the same name within the same second.
-    if (await databaseInfo(admin, safety)) {
-      safety = boundedName(live, `_before_restore_${compactTimestamp()}_${randomBytes(2).toString('hex')}`);
-    }
-    await renameDatabase(admin, live, safety);
-  }
-  try {
-    await renameDatabase(admin, fresh, live);
-  } catch (e) {
-    if (safety) await renameDatabase(admin, safety, live);
-    throw e;
+/** A new name for the safety copy of `live`: `<live>_before_restore_<ts>`, unique on the server. */
+async function safetyNameFor(admin: SqlSession, live: string, taken: ReadonlySet<string>): Promise<string> {
+  let safety = boundedName(live, `_before_restore_${compactTimestamp()}`);
+  // Long names sharing their first bytes shorten to the same name within the same second.
+  while (taken.has(safety) || (await databaseInfo(admin, safety))) {
+    safety = boundedName(live, `_before_restore_${compactTimestamp()}_${randomBytes(2).toString('hex')}`);
   }
   return safety;
-}
-
-/** Undo {@link swapIn}: the restored database is dropped and the safety copy takes the live name again. */
-export async function swapBack(admin: SqlSession, live: string, safety: string | undefined): Promise<void> {
-  const failed = boundedName(live, `_failed_restore_${compactTimestamp()}`);
-  if (await databaseInfo(admin, live)) await renameDatabase(admin, live, failed);
-  if (safety !== undefined) await renameDatabase(admin, safety, live);
-  await dropDatabase(admin, failed);
 }
 
 /** A database swapped in by {@link swapInAll}, and its safety copy (null when there was no live one). */
@@ -205,10 +187,9 @@ export type SwappedDatabase = {
 };
 
 /**
- * Swap several restored databases in, in order. When one swap fails, the ones swapped before it
- * are swapped back (newest first) and the error is rethrown; if swapping back fails too, a
- * RestoreError (`ERR_PG_ROLLBACK`) names the databases needing a hand. `onSwapped` is told each
- * live name whose new database took its place.
+ * Put each `fresh` in place of its `live`, all in ONE transaction: every live database (if it
+ * exists) becomes `<live>_before_restore_<ts>` and every fresh one takes the live name, or — on a
+ * failure or a crash at any instant — nothing changes at all. Returns the safety copies.
  */
 export async function swapInAll(
   admin: SqlSession,
@@ -217,35 +198,143 @@ export async function swapInAll(
   onSwapped: (live: string) => void = () => {},
 ): Promise<SwappedDatabase[]> {
   const swapped: SwappedDatabase[] = [];
-  try {
-    for (const p of pairs) {
-      const safety = await swapIn(admin, p.live, p.fresh);
-      onSwapped(p.live);
-      swapped.push({ database: p.live, safety: safety ?? null });
+  const renames: DatabaseRename[] = [];
+  const taken = new Set<string>();
+  for (const p of pairs) {
+    const safety = (await databaseInfo(admin, p.live)) ? await safetyNameFor(admin, p.live, taken) : undefined;
+    if (safety) {
+      taken.add(safety);
+      renames.push({ from: p.live, to: safety });
     }
-  } catch (e) {
-    const stuck = await swapAllBack(admin, swapped);
-    if (stuck.length) {
-      throw new RestoreError(
-        `swapping the restored databases in failed, and swapping back failed for ${stuck.join(', ')}: ${(e as Error).message}`,
-        where,
-        { cause: e, code: 'ERR_PG_ROLLBACK' },
-      );
-    }
-    throw e;
+    swapped.push({ database: p.live, safety: safety ?? null });
   }
+  for (const p of pairs) renames.push({ from: p.fresh, to: p.live });
+  try {
+    await renameDatabasesAtomically(admin, renames);
+  } catch (e) {
+    throw new RestoreError(
+      `swapping the restored database(s) in failed; every live database is as it was: ${(e as Error).message}`,
+      where,
+      { cause: e, code: 'ERR_PG_SWAP' },
+    );
+  }
+  for (const p of pairs) onSwapped(p.live);
   return swapped;
 }
 
-/** Swap back, newest first; returns the databases that could not be swapped back. */
+/**
+ * Put `fresh` in place of `live` in one transaction (see {@link swapInAll}). Returns the safety
+ * copy's name (undefined when there was no live database).
+ */
+export async function swapIn(
+  admin: SqlSession,
+  live: string,
+  fresh: string,
+  where: { readonly source: string; readonly kind: string; readonly phase: Phase },
+): Promise<string | undefined> {
+  const [s] = await swapInAll(admin, [{ live, fresh }], where);
+  return s?.safety ?? undefined;
+}
+
+/** What swapping one database back takes, read from what exists now. */
+async function planSwapBack(
+  admin: SqlSession,
+  live: string,
+  safety: string | undefined,
+  fresh: string | undefined,
+): Promise<{ renames: DatabaseRename[]; drop: string[] }> {
+  const failed = failedName(live, safety);
+  const liveExists = (await databaseInfo(admin, live)) !== undefined;
+  if (safety === undefined) {
+    // There was no live database before the restore: the restored one goes.
+    return { renames: liveExists ? [{ from: live, to: failed }] : [], drop: [failed] };
+  }
+  if (await databaseInfo(admin, safety)) {
+    return {
+      renames: [...(liveExists ? [{ from: live, to: failed }] : []), { from: safety, to: live }],
+      drop: [failed],
+    };
+  }
+  // No safety copy. The swap creates it in the same transaction that renames the restored
+  // database in, and a swap-back removes it in the one that renames it out: so either an earlier
+  // swap-back committed (its put-aside database may still wait to be dropped), or the swap never
+  // committed (its scratch database is still there, live was never touched).
+  if (await databaseInfo(admin, failed)) return { renames: [], drop: [failed] };
+  if (fresh !== undefined && (await databaseInfo(admin, fresh))) return { renames: [], drop: [fresh] };
+  throw new Error(
+    `the safety copy "${safety}" of "${live}" does not exist (dropped already?): there is nothing to swap back`,
+  );
+}
+
+/**
+ * Undo {@link swapIn}: in one transaction the restored database is put aside and the safety copy
+ * takes the live name again; then the restored one is dropped. Safe to run again after a crash at
+ * any point of an earlier swap-back, and after a swap that never committed (nothing is renamed;
+ * the scratch database `fresh`, when given, is dropped).
+ */
+export async function swapBack(
+  admin: SqlSession,
+  live: string,
+  safety: string | undefined,
+  fresh?: string,
+): Promise<void> {
+  const plan = await planSwapBack(admin, live, safety, fresh);
+  await renameDatabasesAtomically(admin, plan.renames);
+  for (const db of plan.drop) await dropDatabase(admin, db);
+}
+
+/**
+ * Swap several databases back in one transaction (all or none), then drop the restored ones.
+ * Returns the databases that could not be swapped back (all of them when the transaction failed).
+ */
 export async function swapAllBack(admin: SqlSession, swapped: readonly SwappedDatabase[]): Promise<string[]> {
+  const describe = (s: SwappedDatabase) => (s.safety ? `${s.database} (safety copy ${s.safety})` : s.database);
+  const renames: DatabaseRename[] = [];
+  const drop: string[] = [];
   const stuck: string[] = [];
-  for (const s of [...swapped].reverse()) {
+  for (const s of swapped) {
     try {
-      await swapBack(admin, s.database, s.safety ?? undefined);
+      const plan = await planSwapBack(admin, s.database, s.safety ?? undefined, undefined);
+      renames.push(...plan.renames);
+      drop.push(...plan.drop);
     } catch {
-      stuck.push(s.safety ? `${s.database} (safety copy ${s.safety})` : s.database);
+      stuck.push(describe(s));
     }
   }
-  return stuck;
+  if (stuck.length) return stuck;
+  try {
+    await renameDatabasesAtomically(admin, renames);
+  } catch {
+    return swapped.map(describe);
+  }
+  for (const db of drop) await dropDatabase(admin, db).catch(() => {});
+  return [];
+}
+
+/**
+ * Claim the live databases for this run (see {@link claimDatabases}) and drop what killed earlier
+ * runs left for them (see {@link sweepLeftovers}), except `keep` (a staged scratch database this
+ * plan run still uses). Throws `ERR_PG_BUSY` when another run holds one of them. The claim lasts
+ * as long as `admin`. A dry run only claims.
+ */
+export async function claimAndSweep(
+  admin: SqlSession,
+  lives: readonly string[],
+  where: { readonly source: string; readonly kind: string; readonly phase: Phase },
+  ctx: Pick<SourceContext, 'logger' | 'dryRun'>,
+  keep: ReadonlySet<string> = new Set(),
+): Promise<string[]> {
+  const busy = await claimDatabases(admin, lives);
+  if (busy.length) {
+    throw new RestoreError(
+      `another duplicati-kit run is verifying or restoring ${busy.map((b) => `"${b}"`).join(', ')} on this server; wait for it to end`,
+      where,
+      { code: 'ERR_PG_BUSY' },
+    );
+  }
+  const dropped: string[] = [];
+  if (ctx.dryRun) return dropped;
+  for (const live of lives) dropped.push(...(await sweepLeftovers(admin, live, keep)));
+  if (dropped.length) ctx.logger.warn('dropped databases an interrupted earlier restore left', { databases: dropped });
+  return dropped;
 }

@@ -10,7 +10,7 @@
 import type { Transform } from 'node:stream';
 import { neverAborted } from '../../core/abort.js';
 import { isDuplicatiKitError, type Phase, RestoreError, VerificationError } from '../../core/errors.js';
-import { databaseInfo, dropDatabase, isScratchNameOf, scratchName } from './admin.js';
+import { databaseInfo, dropDatabase, failedName, isScratchNameOf, scratchName } from './admin.js';
 import {
   type ClusterTargetContext,
   finalizeCluster,
@@ -25,6 +25,7 @@ import { type PgDumpFormat, readAvailableExtensions } from './dump.js';
 import {
   asCounts,
   type Check,
+  claimAndSweep,
   DUMP_FORMATS,
   defaultRestoreJobs,
   loadAndInspect,
@@ -269,6 +270,7 @@ export class PostgresTarget implements RestoreTarget {
     const conn = await this.#endpoint.resolve(ctx.signal);
     const admin = await this.#admin(conn, 'verify');
     try {
+      await claimAndSweep(admin, [this.database], { source: this.name, kind: this.kind, phase: 'verify' }, ctx);
       const checks = await this.#preflight(input, conn, admin, ctx);
       if (checks.some((c) => !c.ok)) return { ok: false, checks };
       if (ctx.dryRun) {
@@ -311,6 +313,7 @@ export class PostgresTarget implements RestoreTarget {
     const fresh = staged ?? scratchName(live);
     let swapped = false;
     try {
+      await claimAndSweep(admin, [live], where, ctx, new Set(staged ? [staged] : []));
       // What verify loaded and checked in this plan run is taken over as is: no second load.
       const reused = staged !== undefined && !ctx.dryRun && (await databaseInfo(admin, staged)) !== undefined;
       if (!reused) {
@@ -340,13 +343,13 @@ export class PostgresTarget implements RestoreTarget {
       if (this.#options.scratch) {
         return { restored: [], metadata: { scratch: true, database: fresh, checks: checkReport } };
       }
-      const safety = await swapIn(admin, live, fresh);
+      const safety = await swapIn(admin, live, fresh, where);
       swapped = true;
       ctx.logger.info('restored PostgreSQL database', { database: live, safetyCopy: safety });
       return {
         restored: [`postgresql database ${live}`],
         ...(safety ? { safetyCopy: safety } : {}),
-        state: { database: live, safety: safety ?? null },
+        state: { database: live, safety: safety ?? null, fresh },
         metadata: { database: live, checks: checkReport },
       };
     } catch (e) {
@@ -390,10 +393,35 @@ export class PostgresTarget implements RestoreTarget {
     if (typeof state.database !== 'string') return;
     const conn = await this.#endpoint.resolve(ctx.signal);
     const admin = await this.#admin(conn, 'rollback');
+    const where = { source: this.name, kind: this.kind, phase: 'rollback' as const };
     try {
-      await swapBack(admin, state.database, typeof state.safety === 'string' ? state.safety : undefined);
+      const safety = typeof state.safety === 'string' ? state.safety : undefined;
+      // Only a scratch name this target gives its live database may be dropped from a record.
+      const fresh =
+        typeof state.fresh === 'string' && isScratchNameOf(state.fresh, state.database) ? state.fresh : undefined;
+      // Kept from the sweep: what an interrupted earlier swap-back or swap leaves for this one to finish.
+      const keep = new Set([failedName(state.database, safety), ...(fresh ? [fresh] : [])]);
+      await claimAndSweep(admin, [state.database], where, ctx, keep);
+      await swapBack(admin, state.database, safety, fresh);
     } catch (e) {
       throw this.#wrap(e, 'rollback', conn, ctx.signal);
+    } finally {
+      await admin.close(true);
+    }
+  }
+
+  /**
+   * Drop what killed runs left for the live database (scratch and swapped-back databases), unless
+   * another run holds it (`ERR_PG_BUSY`). Returns the dropped names. Restores do this themselves
+   * first; this is for `cleanup`-style callers.
+   */
+  async recover(ctx: SourceContext): Promise<string[]> {
+    const conn = await this.#endpoint.resolve(ctx.signal);
+    const admin = await this.#admin(conn, 'restore');
+    try {
+      return await claimAndSweep(admin, [this.database], { source: this.name, kind: this.kind, phase: 'restore' }, ctx);
+    } catch (e) {
+      throw this.#wrap(e, 'restore', conn, ctx.signal);
     } finally {
       await admin.close(true);
     }

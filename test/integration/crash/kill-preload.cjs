@@ -1,0 +1,68 @@
+/**
+ * Test-only preload for the kill harness (`node --require <this> dist/cli/main.js …`): numbers
+ * every SQL statement the process sends (through the `pg` driver) and every database client it
+ * starts (psql, pg_restore, mariadb: each is one statement batch), and SIGKILLs its own process at
+ * one of them. Read only here, never by the library:
+ *
+ * - DK_KILL_LOG: file to append `<n>\t<kind>\t<text>` to for every point (the counting pass).
+ * - DK_KILL_AT: the point to die at; DK_KILL_WHEN: `before` (not sent), `sent` (sent, no answer
+ *   read: the server may or may not run it) or `after` (answered / the client exited).
+ */
+'use strict';
+const fs = require('node:fs');
+const childProcess = require('node:child_process');
+const { syncBuiltinESMExports } = require('node:module');
+
+const log = process.env.DK_KILL_LOG;
+const at = Number(process.env.DK_KILL_AT ?? 0);
+const when = process.env.DK_KILL_WHEN ?? 'before';
+let n = 0;
+
+const die = () => process.kill(process.pid, 'SIGKILL');
+const oneLine = (s) =>
+  String(s ?? '')
+    .replace(/\s+/g, ' ')
+    .slice(0, 160);
+
+/** Number a point; returns true when this process must die around it. */
+function point(kind, text) {
+  n += 1;
+  if (log) fs.appendFileSync(log, `${n}\t${kind}\t${oneLine(text)}\n`);
+  return n === at;
+}
+
+const pg = require('pg');
+const query = pg.Client.prototype.query;
+pg.Client.prototype.query = function (...args) {
+  const text = typeof args[0] === 'string' ? args[0] : args[0]?.text;
+  const hit = point('sql', text);
+  if (hit && when === 'before') die();
+  const r = query.apply(this, args);
+  if (hit && when === 'sent') die();
+  if (hit && when === 'after' && typeof r?.then === 'function') r.then(die, die);
+  return r;
+};
+
+const CLIENTS = /(^|\/)(psql|pg_restore|mariadb|mysql)$/;
+const spawn = childProcess.spawn;
+childProcess.spawn = function (file, args, ...rest) {
+  const argv = Array.isArray(args) ? args : [];
+  const counted = CLIENTS.test(String(file)) && !argv.includes('--version');
+  const hit = counted && point('client', [file, ...argv.filter((a) => !a.startsWith('--defaults'))].join(' '));
+  if (hit && when === 'before') die();
+  const child = spawn.call(this, file, args, ...rest);
+  const me = n;
+  // The statements go through stdin: log their start next to the point (the counting pass).
+  if (counted && log && child.stdin) {
+    const write = child.stdin.write;
+    child.stdin.write = function (chunk, ...more) {
+      child.stdin.write = write;
+      fs.appendFileSync(log, `${me}\tstdin\t${oneLine(chunk)}\n`);
+      return write.call(this, chunk, ...more);
+    };
+  }
+  if (hit && when === 'sent') child.once('spawn', die);
+  if (hit && when === 'after') child.once('exit', die);
+  return child;
+};
+syncBuiltinESMExports();

@@ -196,6 +196,7 @@ export async function swapInAll(
   pairs: readonly { readonly live: string; readonly fresh: string }[],
   where: { readonly source: string; readonly kind: string; readonly phase: Phase },
   onSwapped: (live: string) => void = () => {},
+  beforeSwap: (planned: readonly SwappedDatabase[]) => Promise<void> = async () => {},
 ): Promise<SwappedDatabase[]> {
   const swapped: SwappedDatabase[] = [];
   const renames: DatabaseRename[] = [];
@@ -209,6 +210,8 @@ export async function swapInAll(
     swapped.push({ database: p.live, safety: safety ?? null });
   }
   for (const p of pairs) renames.push({ from: p.fresh, to: p.live });
+  // Write ahead: the restore record names the safety copies before the transaction that makes them.
+  await beforeSwap(swapped);
   try {
     await renameDatabasesAtomically(admin, renames);
   } catch (e) {
@@ -231,8 +234,11 @@ export async function swapIn(
   live: string,
   fresh: string,
   where: { readonly source: string; readonly kind: string; readonly phase: Phase },
+  beforeSwap?: (safety: string | undefined) => Promise<void>,
 ): Promise<string | undefined> {
-  const [s] = await swapInAll(admin, [{ live, fresh }], where);
+  const [s] = await swapInAll(admin, [{ live, fresh }], where, undefined, async (planned) => {
+    await beforeSwap?.(planned[0]?.safety ?? undefined);
+  });
   return s?.safety ?? undefined;
 }
 

@@ -343,7 +343,15 @@ export class PostgresTarget implements RestoreTarget {
       if (this.#options.scratch) {
         return { restored: [], metadata: { scratch: true, database: fresh, checks: checkReport } };
       }
-      const safety = await swapIn(admin, live, fresh, where);
+      const safety = await swapIn(admin, live, fresh, where, async (planned) => {
+        // The way back, recorded before the swap: rollback of an output whose swap never committed
+        // only drops the scratch database.
+        await ctx.restoreJournal?.record({
+          restored: [`postgresql database ${live}`],
+          ...(planned ? { safetyCopy: planned } : {}),
+          state: { database: live, safety: planned ?? null, fresh },
+        });
+      });
       swapped = true;
       ctx.logger.info('restored PostgreSQL database', { database: live, safetyCopy: safety });
       return {

@@ -248,6 +248,7 @@ async function planSwapBack(
   live: string,
   safety: string | undefined,
   fresh: string | undefined,
+  writtenAhead = false,
 ): Promise<{ renames: DatabaseRename[]; drop: string[] }> {
   const failed = failedName(live, safety);
   const liveExists = (await databaseInfo(admin, live)) !== undefined;
@@ -267,6 +268,9 @@ async function planSwapBack(
   // committed (its scratch database is still there, live was never touched).
   if (await databaseInfo(admin, failed)) return { renames: [], drop: [failed] };
   if (fresh !== undefined && (await databaseInfo(admin, fresh))) return { renames: [], drop: [fresh] };
+  // Recorded before a swap that never committed, its scratch database already swept: live was
+  // never touched. (Nothing sweeps a `_before_restore_` copy, so a committed swap would have one.)
+  if (writtenAhead) return { renames: [], drop: [] };
   throw new Error(
     `the safety copy "${safety}" of "${live}" does not exist (dropped already?): there is nothing to swap back`,
   );
@@ -283,8 +287,9 @@ export async function swapBack(
   live: string,
   safety: string | undefined,
   fresh?: string,
+  writtenAhead = false,
 ): Promise<void> {
-  const plan = await planSwapBack(admin, live, safety, fresh);
+  const plan = await planSwapBack(admin, live, safety, fresh, writtenAhead);
   await renameDatabasesAtomically(admin, plan.renames);
   for (const db of plan.drop) await dropDatabase(admin, db);
 }

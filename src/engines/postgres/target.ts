@@ -349,7 +349,7 @@ export class PostgresTarget implements RestoreTarget {
         await ctx.restoreJournal?.record({
           restored: [`postgresql database ${live}`],
           ...(planned ? { safetyCopy: planned } : {}),
-          state: { database: live, safety: planned ?? null, fresh },
+          state: { database: live, safety: planned ?? null, fresh, writtenAhead: true },
         });
       });
       swapped = true;
@@ -410,7 +410,7 @@ export class PostgresTarget implements RestoreTarget {
       // Kept from the sweep: what an interrupted earlier swap-back or swap leaves for this one to finish.
       const keep = new Set([failedName(state.database, safety), ...(fresh ? [fresh] : [])]);
       await claimAndSweep(admin, [state.database], where, ctx, keep);
-      await swapBack(admin, state.database, safety, fresh);
+      await swapBack(admin, state.database, safety, fresh, state.writtenAhead === true);
     } catch (e) {
       throw this.#wrap(e, 'rollback', conn, ctx.signal);
     } finally {

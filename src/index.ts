@@ -65,9 +65,6 @@ export {
   type RestorePlanOptions,
   type RestoreRunOptions,
   type RestoreJournalSink,
-  lockRestoreTargets,
-  type RestoreLocks,
-  restoreLockOf,
 } from './plan/restore-plan.js';
 export type { RestoreReport } from './contracts/restore-report.js';
 

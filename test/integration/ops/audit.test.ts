@@ -81,6 +81,9 @@ describe.each(['2.0', '2.1'] as FakeGeneration[])('3-2-1 audit against the %s fa
       tokenLifetimeMs: 30 * D,
     });
     configFile = path.join(dir, 'duplicati-kit.yaml');
+    // The hook Duplicati runs reads the server's jobs for the recovery kit: it needs the login from
+    // the config, as a systemd unit or Duplicati's own environment would not carry it.
+    await fsp.writeFile(path.join(dir, 'duplicati-password'), PASSWORD, { mode: 0o600 });
     await fsp.writeFile(
       configFile,
       `workDir: ${dir}/staging
@@ -97,7 +100,7 @@ localCopies:
   keep: { keepLast: 3 }
 duplicati:
   url: ${server.url}
-  passwordEnv: AUDIT_TEST_DUP_PASSWORD
+  passwordFile: ${dir}/duplicati-password
 notify:
   - type: webhook
     url: ${webhook.url}/alert
@@ -139,6 +142,10 @@ audit:
       workDir: cfg.config.workDir,
     });
     expect((await dup.backups.runAndWait(home)).result).toBe('Success');
+    // The fake runs the installed hook as Duplicati does: its AFTER kept a newer local copy and
+    // notified the run. The tests judge that copy, and count only the audit's own alerts.
+    copy = path.join(copiesDir, ((await fsp.readdir(copiesDir)).sort().at(-1) as string) ?? '');
+    webhook.requests.length = 0;
     // What the scheduler leaves: daily runs, the next one a day after the last start.
     server.setSchedule(home, { time: new Date(T + D - 5 * 60_000), repeat: '1D', lastRun: new Date(T - 5 * 60_000) });
     server.setSchedule(careless, { time: new Date(T + D - 5 * 60_000), repeat: '1D', lastRun: new Date(T - 3 * D) });

@@ -61,14 +61,18 @@ export function resolveDuplicatiServer(inputs: DuplicatiServerInputs): Duplicati
   }
   const fromVar = config ? env[config.passwordEnv ?? 'DUPLICATI_PASSWORD'] : undefined;
   if (fromVar) return optionsFromEnv(base, { auth: { type: 'password', password: fromVar } });
-  throw new ConfigError('no Duplicati login: nothing in the command line, the environment or the config', [
-    { path: '--password-file', message: 'a file holding the Duplicati UI password' },
-    { path: 'DUPLICATI_PASSWORD_FILE', message: `or one of ${ENV_LOGIN.join(', ')} in the environment` },
-    {
-      path: 'duplicati.passwordFile',
-      message: config
-        ? `or passwordFile in the config's duplicati section${config.passwordEnv ? ` (${config.passwordEnv} is not set)` : ''}`
-        : 'or a duplicati: { url, passwordFile } section in the config',
-    },
-  ]);
+  throw new ConfigError(
+    'no Duplicati login: nothing in the command line, the environment or the config',
+    [
+      { path: '--password-file', message: 'a file holding the Duplicati UI password' },
+      { path: 'DUPLICATI_PASSWORD_FILE', message: `or one of ${ENV_LOGIN.join(', ')} in the environment` },
+      {
+        path: 'duplicati.passwordFile',
+        message: config
+          ? `or passwordFile in the config's duplicati section${config.passwordEnv ? ` (${config.passwordEnv} is not set)` : ''}`
+          : 'or a duplicati: { url, passwordFile } section in the config',
+      },
+    ],
+    { code: 'ERR_DUPLICATI_NO_CREDENTIALS' },
+  );
 }

@@ -91,7 +91,8 @@ describe('commands read the config (no environment)', () => {
   it('says where a login may come from when there is none', async () => {
     await writeFile(path.join(dir, 'duplicati-kit.yaml'), YAML.stringify({ workDir: dir, sources: [] }));
     const r = await cli('versions', 'Photos');
-    expect(r.code).toBe(ExitCode.Usage);
+    // Missing credentials are "could not log in" (6), as for hook install (#12).
+    expect(r.code).toBe(ExitCode.Unavailable);
     expect(r.stderr).toContain('duplicati.passwordFile');
   });
 

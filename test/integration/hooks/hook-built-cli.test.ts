@@ -127,7 +127,11 @@ describe('duplicati-kit hook (built CLI, environment like Duplicati)', () => {
     await fsp.writeFile(`${gate}.go`, '');
     const again = await runCli(['hook', '--config', config], { cwd: dir, env: hookEnv('BEFORE') });
     expect(again.code).toBe(0);
-    expect((await readManifest(path.join(dir, 'staging'))).sources).toHaveLength(1);
+    // The plan's one source, and the recovery kit the CLI's hook adds to every backup.
+    expect((await readManifest(path.join(dir, 'staging'))).sources.map((s) => s.name).sort()).toEqual([
+      'db',
+      'recovery',
+    ]);
   });
 
   it('listings exit 0 without reading the config; a missing config stops a Backup', async () => {

@@ -5,7 +5,6 @@
  * and the passphrase, under other roots. Runs when the Mono build is installed at
  * $HOME/.cache/duplicati-kit/duplicati-2.0.7.3 (or DUPLICATI_DIST); skips with one line otherwise.
  */
-import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -21,7 +20,7 @@ import { duplicatiDirectReader } from '../../src/ops/recovery/reader.js';
 import { recoverServer } from '../../src/ops/recovery/recover.js';
 import { createBackupPlan } from '../../src/plan/backup-plan.js';
 import { createRestorePlan } from '../../src/plan/restore-plan.js';
-import { tempDir } from '../helpers/context.js';
+import { tempDir, tree } from '../helpers/context.js';
 import { realDuplicatiDist, type RealServer, startRealDuplicati } from '../helpers/real-duplicati.js';
 import { dropDatabases, PG, pgAvailable, sql, uniqueDb } from '../integration/engines/postgres/pg-helpers.js';
 
@@ -31,21 +30,6 @@ if (!dist || !pg) console.warn('skipping the live recovery test: real Duplicati 
 const [PORT_A, PORT_B] = (process.env.DUPLICATI_RECOVER_PORTS ?? '18362,18363').split(',').map(Number);
 const PW = 'recover-live-pw';
 const PASSPHRASE = 'family photos passphrase';
-
-async function tree(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for (const e of await readdir(dir, { withFileTypes: true })) {
-      if (e.isDirectory()) await walk(path.join(dir, e.name), `${rel}${e.name}/`);
-      else
-        out[`${rel}${e.name}`] = createHash('sha256')
-          .update(await readFile(path.join(dir, e.name)))
-          .digest('hex');
-    }
-  };
-  await walk(root, '');
-  return out;
-}
 
 describe.runIf(dist && pg)('recover on a new host with two real Duplicati 2.0.7.3 servers', () => {
   let dir: string;

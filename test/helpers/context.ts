@@ -1,4 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ArtifactWriter } from '../../src/core/artifact-writer.js';
@@ -27,4 +28,20 @@ export function makeContext(
     artifacts: new ArtifactWriter(workDir, sourceName),
     onProgress: (e) => progress?.push({ ...e, source: e.source ?? sourceName }),
   };
+}
+
+/** Every file under `root` (relative path → sha256), to compare two trees. */
+export async function tree(root: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) await walk(path.join(dir, e.name), `${rel}${e.name}/`);
+      else
+        out[`${rel}${e.name}`] = createHash('sha256')
+          .update(await readFile(path.join(dir, e.name)))
+          .digest('hex');
+    }
+  };
+  await walk(root, '');
+  return out;
 }

@@ -6,7 +6,6 @@
  * with a fresh fake server for the jobs. The Duplicati direct-restore path is covered live in
  * test/contract/recover-live.test.ts.
  */
-import { createHash } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -23,26 +22,11 @@ import { mapPath, recoverServer } from '../../../src/ops/recovery/recover.js';
 import { createBackupPlan } from '../../../src/plan/backup-plan.js';
 import { createRestorePlan } from '../../../src/plan/restore-plan.js';
 import { FakeDuplicatiServer } from '../../../src/testing/index.js';
-import { tempDir } from '../../helpers/context.js';
+import { tempDir, tree } from '../../helpers/context.js';
 import { dropDatabases, PG, pgAvailable, sql, uniqueDb } from '../engines/postgres/pg-helpers.js';
 
 const available = await pgAvailable();
 const PW = 'recover-fake-pw';
-
-async function tree(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for (const e of await readdir(dir, { withFileTypes: true })) {
-      if (e.isDirectory()) await walk(path.join(dir, e.name), `${rel}${e.name}/`);
-      else
-        out[`${rel}${e.name}`] = createHash('sha256')
-          .update(await readFile(path.join(dir, e.name)))
-          .digest('hex');
-    }
-  };
-  await walk(root, '');
-  return out;
-}
 
 describe('mapPath', () => {
   it('maps through the longest matching root, folders only', () => {

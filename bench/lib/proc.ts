@@ -42,9 +42,9 @@ sys.exit(0)
 `;
 
 export interface MeasureOptions {
-  readonly cwd?: string;
-  readonly env?: NodeJS.ProcessEnv;
-  readonly signal?: AbortSignal;
+  readonly cwd?: string | undefined;
+  readonly env?: NodeJS.ProcessEnv | undefined;
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** Run `argv` as a whole process tree and measure it. Rejects when it exits non-zero. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { sleep } from '../core/abort.js';
-import { isDuplicatiAPIError } from '../core/errors.js';
+import { isDuplicatiAPIError, isDuplicatiServerError } from '../core/errors.js';
 import { resultMessageWire } from './schemas.js';
 import type { LogEntry, OperationOutcome, OperationResult } from './types.js';
 
@@ -76,7 +76,15 @@ export interface ResultQuery {
   readonly operation: string;
 }
 
-/** Newest log row id of a backup, or undefined when unknown. */
+/**
+ * True for the answer 2.0.7.3 gives to the log of a job that never ran (it has no database yet):
+ * HTTP 500 `SQLite error / no such table: LogData`. That log is empty, not unreadable.
+ */
+export function isNoLogYet(e: unknown): boolean {
+  return isDuplicatiServerError(e) && /no such table:\s*"?LogData/i.test(`${e.message}\n${e.body ?? ''}`);
+}
+
+/** Newest log row id of a backup (0 for a job without a log yet), or undefined when unknown. */
 export async function newestLogId(
   fetchPage: (offset: number | undefined, pageSize: number) => Promise<LogEntry[]>,
 ): Promise<number | undefined> {
@@ -84,6 +92,8 @@ export async function newestLogId(
     const rows = await fetchPage(undefined, 10);
     return rows.reduce<number | undefined>((m, r) => (m === undefined || r.id > m ? r.id : m), undefined) ?? 0;
   } catch (e) {
+    // No database yet: every row the operation writes is new.
+    if (isNoLogYet(e)) return 0;
     if (isDuplicatiAPIError(e)) return undefined;
     throw e;
   }
@@ -116,6 +126,8 @@ export async function findResultRow(
       }
       return null;
     } catch (e) {
+      // Still no database (a required script stopped the job's first run): no Result row.
+      if (isNoLogYet(e)) return null;
       const locked = isDuplicatiAPIError(e) && e.status === 400 && /DatabaseLocked/i.test(e.body ?? '');
       if (!locked || attempt >= 10) throw e;
       await sleep(1000, signal);

@@ -17,6 +17,7 @@ import { isInside } from '../core/fs.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { MANIFEST_FILE, readManifest } from '../core/manifest.js';
 import type { DuplicatiClient } from '../duplicati/client.js';
+import { isNoLogYet } from '../duplicati/outcome.js';
 import type { Backup, BackupSummary, LogEntry } from '../duplicati/types.js';
 import { sourceContext } from '../plan/backup-plan.js';
 import { configErrorFrom } from '../core/validate.js';
@@ -323,14 +324,29 @@ async function inspectScript(file: string): Promise<HookScriptInfo> {
   }
 }
 
-/** Log rows, newest first, up to the newest successful backup (at most 500 rows). */
+/**
+ * Log rows, newest first, up to the newest successful backup (at most 500 rows). The first page is
+ * the server's smallest (10 rows): the newest run is usually that success, and a row is ~5-7 KB.
+ */
 async function recentLog(client: DuplicatiClient, id: string, signal: AbortSignal | undefined): Promise<LogEntry[]> {
   const rows: LogEntry[] = [];
-  for await (const row of client.backups.log(id, { pageSize: 100, ...(signal ? { signal } : {}) })) {
-    rows.push(row);
-    if (rows.length >= 500 || isSuccessfulBackupRow(row)) break;
+  let offset: number | undefined;
+  for (let pageSize = 10; ; pageSize = 100) {
+    const page = await client.backups
+      .logPage(id, { pageSize, ...(offset === undefined ? {} : { offset }), ...(signal ? { signal } : {}) })
+      .catch((e: unknown) => {
+        // A job that never ran has no log yet (2.0.7.3: HTTP 500 "no such table: LogData").
+        if (isNoLogYet(e)) return [];
+        throw e;
+      });
+    for (const row of page) {
+      rows.push(row);
+      if (rows.length >= 500 || isSuccessfulBackupRow(row)) return rows;
+    }
+    const last = page.at(-1);
+    if (!last || page.length < pageSize || (offset !== undefined && last.id >= offset)) return rows;
+    offset = last.id;
   }
-  return rows;
 }
 
 interface JobState {

@@ -9,12 +9,17 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { throwIfAborted } from '../core/abort.js';
+import {
+  isDuplicatiAuthenticationError,
+  isDuplicatiAPIError,
+  isDuplicatiPermissionDeniedError,
+} from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 import { readManifest } from '../core/manifest.js';
 import type { BackupSource } from '../contracts/types.js';
 import type { DuplicatiClient } from '../duplicati/client.js';
-import { parseResultRow } from '../duplicati/outcome.js';
+import { isNoLogYet, parseResultRow } from '../duplicati/outcome.js';
 import type { BackupSummary, LogEntry } from '../duplicati/types.js';
 import { type AuditReport, auditBackups } from '../ops/audit.js';
 import type { AuditRule } from '../ops/audit-rules.js';
@@ -67,6 +72,11 @@ export interface CollectOptions {
   readonly checkTimeoutMs?: number;
   /** Days of job history to read. @default 365 */
   readonly historyDays?: number;
+  /**
+   * Job logs kept between reads ({@link createHistoryCache}): with one, a read fetches only the
+   * log rows written since the previous read. Without, every read reads the whole window.
+   */
+  readonly history?: HistoryCache;
   /** Lists the certificates of the sources (the CLI passes the nginx engine's reader). */
   readonly certificates?: (sources: readonly BackupSource[]) => Promise<readonly CertificateInfoLike[]>;
   readonly now?: Date;
@@ -131,19 +141,133 @@ export function runPoint(row: LogEntry): RunPoint | null {
   };
 }
 
-async function readHistory(
+/**
+ * What the dashboard keeps of one job's log between refreshes: the compact runs and a marker (the
+ * newest row read), so the next refresh reads only the rows written since. Owned by the caller
+ * (the dashboard server keeps one per process); nothing global.
+ */
+export interface JobLog {
+  /** The job's local database when it was read: another path under the same id is another job. */
+  readonly dbPath: string | null;
+  /** Id and time (ms) of the newest log row read; null when the log was empty. */
+  readonly newest: { readonly id: number; readonly at: number } | null;
+  /** Backup runs, oldest first, at most {@link MAX_RUNS}. */
+  readonly runs: readonly RunPoint[];
+}
+
+/** The job logs the dashboard keeps between refreshes, by `<server>/<job id>`. */
+export interface HistoryCache {
+  readonly jobs: Map<string, JobLog>;
+  /** Log rows and pages read (counters for the refresh's own report and the tests). */
+  rowsRead: number;
+  pagesRead: number;
+  /** Characters of log text read since `reclaim` last ran. */
+  charsSinceReclaim: number;
+  /**
+   * Called after every {@link RECLAIM_CHARS} of log text read (the dashboard server passes a full
+   * GC): a response body lives in a Buffer outside the JS heap, and V8 lets ~64 MB of dead ones
+   * pile up before it collects them on its own.
+   */
+  readonly reclaim: (() => void) | undefined;
+}
+
+/** Log text read between two {@link HistoryCache.reclaim} calls. */
+export const RECLAIM_CHARS = 8 * 1024 * 1024;
+
+/** A new, empty {@link HistoryCache}. */
+export function createHistoryCache(o: { reclaim?: (() => void) | undefined } = {}): HistoryCache {
+  return { jobs: new Map(), rowsRead: 0, pagesRead: 0, charsSinceReclaim: 0, reclaim: o.reclaim };
+}
+
+/** The server's smallest page (2.0.7.3 clamps `pagesize` to 10…500). */
+const MIN_PAGE = 10;
+const MAX_PAGE = 100;
+/** A page's log text is kept near this size (a 2.0.7.3 Result row is ~5-7 KB): few requests, bounded strings. */
+const PAGE_CHARS = 256 * 1024;
+
+/** A page's size guess: Message and Exception dominate a row. */
+function pageChars(rows: readonly LogEntry[]): number {
+  let chars = 0;
+  for (const r of rows) chars += 96 + (r.message?.length ?? 0) + (r.exception?.length ?? 0);
+  return chars;
+}
+
+/** The next page's size, so that it holds about {@link PAGE_CHARS} of text. */
+function nextPageSize(rows: readonly LogEntry[]): number {
+  const perRow = rows.length ? pageChars(rows) / rows.length : 4096;
+  return Math.max(MIN_PAGE, Math.min(MAX_PAGE, Math.floor(PAGE_CHARS / perRow)));
+}
+
+/**
+ * Read a job's log newest first, only as far as needed: down to the held marker (the newest row
+ * of the previous read) when the log still holds it, else down to the held runs' time (the
+ * database was recreated: its ids start again), else (another job under this id, or nothing held)
+ * down to `since`. One page is parsed at a time and only its RunPoints are kept.
+ */
+export async function readJobLog(
   client: DuplicatiClient,
   id: string,
+  dbPath: string | null,
+  held: JobLog | undefined,
   since: number,
-  signal: AbortSignal | undefined,
-): Promise<RunPoint[]> {
-  const out: RunPoint[] = [];
-  for await (const row of client.backups.log(id, { pageSize: 100, ...(signal ? { signal } : {}) })) {
-    if (row.timestamp.getTime() < since || out.length >= MAX_RUNS) break;
-    const p = runPoint(row);
-    if (p) out.push(p);
+  o: { signal?: AbortSignal | undefined; cache?: HistoryCache | undefined } = {},
+): Promise<JobLog> {
+  const signal = o.signal;
+  const fresh: RunPoint[] = [];
+  let newest: JobLog['newest'] = null;
+  // incremental: stop at the marker; resync: the marker is gone, stop at the held time; full: read to `since`.
+  let mode: 'incremental' | 'resync' | 'full' = held?.newest ? 'incremental' : held ? 'resync' : 'full';
+  const lastHeld = held?.runs.at(-1);
+  const heldAt = held?.newest?.at ?? (lastHeld ? lastHeld.t * 1000 : Number.NEGATIVE_INFINITY);
+  let offset: number | undefined;
+  let pageSize = held ? MIN_PAGE : 20;
+  read: for (;;) {
+    let rows: LogEntry[];
+    try {
+      rows = await client.backups.logPage(id, {
+        pageSize,
+        ...(offset === undefined ? {} : { offset }),
+        ...(signal ? { signal } : {}),
+      });
+    } catch (e) {
+      if (!isNoLogYet(e)) throw e;
+      rows = [];
+    }
+    const cache = o.cache;
+    if (cache) {
+      cache.pagesRead++;
+      cache.rowsRead += rows.length;
+      cache.charsSinceReclaim += pageChars(rows);
+      if (cache.reclaim && cache.charsSinceReclaim >= RECLAIM_CHARS) {
+        cache.charsSinceReclaim = 0;
+        cache.reclaim();
+      }
+    }
+    for (const row of rows) {
+      const at = row.timestamp.getTime();
+      newest ??= { id: row.id, at };
+      if (mode === 'incremental' && held?.newest) {
+        if (row.id === held.newest.id && at === held.newest.at) break read;
+        if (row.id <= held.newest.id) mode = held.dbPath === dbPath ? 'resync' : 'full';
+      }
+      if (mode === 'resync' && at <= heldAt) break read;
+      if (at < since || fresh.length >= MAX_RUNS) break read;
+      const p = runPoint(row);
+      if (p) fresh.push(p);
+    }
+    const last = rows.at(-1);
+    // A short page is the end; a server that ignored the offset would repeat the page forever.
+    if (!last || rows.length < pageSize || (offset !== undefined && last.id >= offset)) break;
+    offset = last.id;
+    pageSize = nextPageSize(rows);
   }
-  return out.reverse();
+  fresh.reverse();
+  // An empty log under another database path: another job took this id; what was held is not its history.
+  const keep = held && mode !== 'full' && !(newest === null && held.dbPath !== dbPath) ? held.runs : [];
+  const sinceS = since / 1000;
+  let runs = keep.length ? [...keep.filter((r) => r.t >= sinceS), ...fresh] : fresh;
+  if (runs.length > MAX_RUNS) runs = runs.slice(runs.length - MAX_RUNS);
+  return { dbPath, newest: newest ?? (keep.length ? (held?.newest ?? null) : null), runs };
 }
 
 /** `14D`, `10 versions`, `1W:1D,4W:1W` — the job's retention as Duplicati settings say it. */
@@ -386,7 +510,7 @@ function splitAudit(a: AuditReport): { local: AuditReport; jobs: AuditReport } {
 
 interface ServerRead {
   readonly view: ServerView;
-  readonly history: Record<string, RunPoint[]>;
+  readonly history: Record<string, readonly RunPoint[]>;
   readonly localAudit: AuditReport | null;
 }
 
@@ -429,15 +553,38 @@ async function readServer(
   const since = now.getTime() - (o.historyDays ?? 365) * DAY;
   const serverDefaults = await s.client.server.settings(req).catch(() => ({}));
   const jobs: JobView[] = [];
-  const history: Record<string, RunPoint[]> = {};
+  const history: Record<string, readonly RunPoint[]> = {};
+  const cache = o.history;
+  const keys = new Set<string>();
   for (const summary of wanted) {
     throwIfAborted(signal);
+    const key = `${s.name}/${summary.id}`;
+    keys.add(key);
     const backup = await s.client.backups.get(summary.id, req).catch(() => null);
-    const runs = await readHistory(s.client, summary.id, since, signal);
-    history[`${s.name}/${summary.id}`] = runs;
+    const held = cache?.jobs.get(key);
+    let runs: readonly RunPoint[];
+    try {
+      const log = await readJobLog(s.client, summary.id, summary.dbPath, held, since, { signal, cache });
+      cache?.jobs.set(key, log);
+      runs = log.runs;
+    } catch (e) {
+      // One job's log that cannot be read (2.3.1+ answers 400 while the job runs, a job deleted
+      // meanwhile) keeps its last good read; a server that is down or refuses us fails the whole read.
+      const refused = isDuplicatiAuthenticationError(e) || isDuplicatiPermissionDeniedError(e);
+      if (!isDuplicatiAPIError(e) || refused) throw e;
+      o.logger?.warn('dashboard: cannot read a job log; keeping the last read', {
+        server: s.name,
+        job: summary.name,
+        error: oneLine(String((e as Error).message)),
+      });
+      runs = held?.runs ?? [];
+    }
+    history[key] = runs;
     const options = backup ? jobOptions(backup.settings, serverDefaults) : null;
     jobs.push(jobView(s.name, summary, runs, options, backup?.targetUrl ?? summary.targetUrl, audit, drills, now));
   }
+  // Jobs gone from the server leave the cache (bounded by the jobs that exist).
+  if (cache) for (const k of cache.jobs.keys()) if (k.startsWith(`${s.name}/`) && !keys.has(k)) cache.jobs.delete(k);
   return {
     view: {
       name: s.name,
@@ -463,7 +610,7 @@ export async function collectSnapshot(o: CollectOptions, previous?: DashboardSna
   const signal = o.signal;
   const drills = o.evidenceDirs?.length ? await readDrills(o.evidenceDirs, signal) : [];
   const servers: ServerView[] = [];
-  const history: Record<string, RunPoint[]> = {};
+  const history: Record<string, readonly RunPoint[]> = {};
   let localAudit: AuditReport | null = null;
   for (const [i, s] of o.servers.entries()) {
     try {
@@ -485,7 +632,7 @@ export async function collectSnapshot(o: CollectOptions, previous?: DashboardSna
         jobs: old?.jobs ?? [],
         audit: old?.audit ?? null,
       });
-      for (const [k, v] of Object.entries(previous?.history ?? {})) if (k.startsWith(`${s.name}/`)) history[k] = [...v];
+      for (const [k, v] of Object.entries(previous?.history ?? {})) if (k.startsWith(`${s.name}/`)) history[k] = v;
     }
   }
   if (o.servers.length === 0 && (o.sources?.length || o.localCopies)) {

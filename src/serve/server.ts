@@ -13,9 +13,11 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { ConfigError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
-import { type CollectOptions, collectSnapshot } from './collect.js';
+import { type CollectOptions, collectSnapshot, createHistoryCache } from './collect.js';
 import { renderMetrics } from './metrics.js';
 import { PAGES, type PageId, renderPage } from './render.js';
 import type { DashboardSnapshot } from './types.js';
@@ -23,7 +25,7 @@ import type { DashboardSnapshot } from './types.js';
 /** Options of {@link startDashboard}. */
 export interface DashboardOptions {
   /** What to read (without `signal`: the server owns the refresh's signal). */
-  readonly collect: Omit<CollectOptions, 'signal' | 'now'>;
+  readonly collect: Omit<CollectOptions, 'signal' | 'now' | 'history'>;
   /** @default '127.0.0.1' */
   readonly host?: string;
   /** @default 8300; 0 picks a free port */
@@ -97,6 +99,24 @@ async function loadAssets(): Promise<Map<string, Asset>> {
   const out = new Map<string, Asset>();
   for (const [name, file, type] of files) out.set(name, { body: await fsp.readFile(file), type });
   return out;
+}
+
+/**
+ * A full garbage collection, for the history reads of a long-running dashboard: without it V8 lets
+ * ~64 MB of dead response Buffers (outside its heap) pile up, past the server's memory budget.
+ * `gc` exists when node runs with --expose-gc; otherwise it is taken from a fresh context after
+ * setting the flag (the flag only adds `gc` to new contexts). Undefined when neither works.
+ */
+function fullGc(): (() => void) | undefined {
+  const own = (globalThis as { gc?: unknown }).gc;
+  if (typeof own === 'function') return own as () => void;
+  try {
+    setFlagsFromString('--expose-gc');
+    const fn: unknown = runInNewContext('gc');
+    return typeof fn === 'function' ? (fn as () => void) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
@@ -177,7 +197,10 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   const closing = new AbortController();
   let snapshot: DashboardSnapshot | null = null;
   let metrics = '# no data yet\n';
+  // Rendered pages and API bodies of the current snapshot, made on first request, dropped on refresh.
   let pages = new Map<string, string>();
+  // The job logs kept between refreshes: a refresh reads only the rows written since the last one.
+  const history = createHistoryCache({ reclaim: fullGc() });
   let running: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
 
@@ -185,7 +208,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     const t0 = performance.now();
     const signal = AbortSignal.any([closing.signal, AbortSignal.timeout(o.refreshTimeoutMs ?? 120_000)]);
     try {
-      const next = await collectSnapshot({ ...o.collect, signal, logger }, snapshot ?? undefined);
+      const next = await collectSnapshot({ ...o.collect, history, signal, logger }, snapshot ?? undefined);
       snapshot = { ...next, refreshMs: Math.round(performance.now() - t0) };
       metrics = await renderMetrics(snapshot);
       pages = new Map();
@@ -249,8 +272,22 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     const api = /^\/api\/([a-z]+)$/.exec(p);
     if (api?.[1]) {
       if (!snapshot) return send(res, 503, 'application/json', '{"error":"no data yet"}\n', { 'retry-after': '5' });
-      const body = apiBody(api[1], snapshot, url.searchParams);
-      if (body !== undefined) return send(res, 200, 'application/json; charset=utf-8', JSON.stringify(body));
+      const key = `api:${api[1]}${api[1] === 'history' ? `?${url.searchParams.get('key') ?? ''}` : ''}`;
+      let json = pages.get(key);
+      if (json === undefined) {
+        const body = apiBody(api[1], snapshot, url.searchParams);
+        if (body !== undefined) {
+          json = JSON.stringify(body);
+          // Only answers about jobs that exist are kept: a scan of made-up keys cannot grow the cache.
+          if (
+            api[1] !== 'history' ||
+            url.searchParams.get('key') === null ||
+            snapshot.history[url.searchParams.get('key') ?? '']
+          )
+            pages.set(key, json);
+        }
+      }
+      if (json !== undefined) return send(res, 200, 'application/json; charset=utf-8', json);
     }
     const ev = /^\/evidence\/(\d+)\/(drill-[\w-]+\.md)$/.exec(p);
     const dir = ev ? o.collect.evidenceDirs?.[Number(ev[1])] : undefined;

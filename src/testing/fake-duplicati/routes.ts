@@ -382,14 +382,34 @@ function files(ctx: RouteContext, x: Exchange, b: FakeBackup, filter: string): R
   return ok({ ...Object.fromEntries(x.queryList), ...out });
 }
 
-function log(x: Exchange, b: FakeBackup): Reply {
-  const pageSize = Math.min(500, Math.max(10, Number(x.params.get('pagesize') ?? 100) || 100));
-  const offset = x.params.get('offset');
-  const rows = [...b.log]
-    .reverse()
-    .filter((r) => offset === undefined || r.ID < Number(offset))
-    .slice(0, pageSize);
-  return ok(rows);
+/** A whole number as .NET's `long.TryParse` reads it, else undefined. */
+function longParam(v: string | undefined): number | undefined {
+  const t = v?.trim();
+  return t && /^[+-]?\d+$/.test(t) ? Number(t) : undefined;
+}
+
+/**
+ * `GET backup/{id}/log` as 2.0.7.3 answers it (checked against the real server): newest first,
+ * `pagesize` clamped to 10…500 (100 when missing or not a number), `offset` = rows with an id
+ * below it (ignored when missing or not a number; 0 or less gives no rows). A job that never ran
+ * has no database: HTTP 500 with SQLite's `no such table: LogData`.
+ */
+function log(ctx: RouteContext, x: Exchange, b: FakeBackup): Reply {
+  if (ctx.generation === '2.0' && b.log.length === 0 && b.versions.length === 0) {
+    return {
+      status: 500,
+      reason: 'Error',
+      json: { Message: 'SQLite error\r\nno such table: LogData', Type: 'SqliteException' },
+    };
+  }
+  const pageSize = Math.min(500, Math.max(10, longParam(x.params.get('pagesize')) ?? 100));
+  const offset = longParam(x.params.get('offset'));
+  const out: FakeBackup['log'] = [];
+  for (let i = b.log.length - 1; i >= 0 && out.length < pageSize; i--) {
+    const r = b.log[i] as FakeBackup['log'][number];
+    if (offset === undefined || r.ID < offset) out.push(r);
+  }
+  return ok(out);
 }
 
 function restore(ctx: RouteContext, x: Exchange, b: FakeBackup): Reply {
@@ -730,7 +750,7 @@ export async function routeApi(
             : (x.params.get('filter') ?? '');
         return files(ctx, x, b, filter);
       }
-      if (action === 'log' && m === 'GET') return log(x, b);
+      if (action === 'log' && m === 'GET') return log(ctx, x, b);
       if (action === 'remotelog' && m === 'GET') return ok([]);
       if (m === 'GET' && ctx.generation === '2.0' && action === 'export') {
         if (boolParam(x.params.get('cmdline'))) return exportCommandLine(x, b, 'cmdline');

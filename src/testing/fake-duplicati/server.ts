@@ -431,6 +431,24 @@ export class FakeDuplicatiServer {
     return [...(this.state.getBackup(backupId)?.log ?? [])].reverse();
   }
 
+  /**
+   * Delete the job's log rows written before `before`, as the server's log retention does (all of
+   * them when the table empties, the next row's id starts again at 1, as SQLite's rowid does).
+   *
+   * @example
+   * ```ts
+   * server.purgeLog(id, new Date(Date.now() - 30 * 86_400_000));
+   * ```
+   */
+  purgeLog(backupId: string, before: Date): number {
+    const b = this.state.getBackup(backupId);
+    if (!b) throw new Error(`no backup ${backupId}`);
+    const kept = b.log.filter((r) => r.Timestamp * 1000 >= before.getTime());
+    const removed = b.log.length - kept.length;
+    b.log.splice(0, b.log.length, ...kept);
+    return removed;
+  }
+
   /** Known tasks (queued, running and the remembered finished ones), by id. */
   tasks(): FakeTaskInfo[] {
     return [...this.state.tasks.values()].map((t) => ({

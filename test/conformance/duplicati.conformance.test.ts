@@ -11,6 +11,7 @@ import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDuplicatiKitError } from '../../src/core/errors.js';
 import { DuplicatiClient } from '../../src/duplicati/index.js';
+import { isNoLogYet } from '../../src/duplicati/outcome.js';
 import type { JobSpec } from '../../src/duplicati/resources/jobs.js';
 import { installHook } from '../../src/ops/hook-install.js';
 import { FakeDuplicatiServer } from '../../src/testing/index.js';
@@ -255,6 +256,25 @@ describe.each(targets)('Duplicati conformance: $name', ({ start }) => {
     const outcome = await dup.backups.runAndWait(id ?? '?', { totalTimeout: 60_000 });
     expect(outcome.result).toBe('Fatal');
     expect(await dup.backups.versions(id ?? '?')).toEqual([]);
+  });
+
+  it('pages a job log as the dashboard reads it: none before the first run, newest first, offset = ids below', async () => {
+    const id = (await apply(spec('logpaging'))).id ?? '?';
+    // No database before the first run: HTTP 500 "no such table: LogData", which is an empty log.
+    const before = await dup.backups.logPage(id, { pageSize: 10 }).catch((e: unknown) => e);
+    expect(isNoLogYet(before)).toBe(true);
+    for (let i = 0; i < 2; i++) {
+      expect((await dup.backups.runAndWait(id, { totalTimeout: 120_000 })).result).toBe('Success');
+    }
+    const all = await dup.backups.logPage(id, { pageSize: 10 });
+    expect(all.length).toBeGreaterThanOrEqual(2);
+    const ids = all.map((r) => r.id);
+    expect(ids).toEqual([...ids].sort((a, b) => b - a));
+    const newest = ids[0] as number;
+    expect((await dup.backups.logPage(id, { pageSize: 10, offset: newest })).map((r) => r.id)).toEqual(ids.slice(1));
+    expect(await dup.backups.logPage(id, { pageSize: 10, offset: 0 })).toEqual([]);
+    // A page size under 10 is raised to 10.
+    expect((await dup.backups.logPage(id, { pageSize: 1 })).map((r) => r.id)).toEqual(ids);
   });
 
   it('lists versions, the roots and a folder of a version, and restores into another folder', async () => {

@@ -19,14 +19,18 @@ import type { SqlSession } from '../../engines/postgres/index.js';
 import { configErrorFrom } from '../../core/validate.js';
 import { PostgresTarget } from '../../engines/postgres/index.js';
 import type {
+  JsonValue,
   ManifestEntry,
+  RecoveryContext,
   ResolvedArtifact,
   RestoreInput,
   RestoreOutput,
   RestoreTarget,
   SourceContext,
+  StoredPathMapping,
   VerificationReport,
 } from '../../contracts/types.js';
+import { checkImmichRecovery, rewriteEvidence, rewriteImmichPaths } from './recovery.js';
 import { type ImmichClient, type ImmichClientOptions, immichApiOptionSchema, toImmichClient } from './api.js';
 import { IMMICH_DATABASE_KIND, IMMICH_DB_CONTAINER } from './database-source.js';
 import {
@@ -365,6 +369,38 @@ export class ImmichDatabaseTarget implements RestoreTarget {
 
   discard(report: VerificationReport, ctx: SourceContext): Promise<void> {
     return this.#pg.discard(report, ctx);
+  }
+
+  /**
+   * Recovery on a new host: rewrite the paths the restored database stores under the map, in one
+   * transaction (see `rewriteImmichPaths`). A scratch target has no live database: nothing to do.
+   */
+  async rewriteStoredPaths(map: readonly StoredPathMapping[], ctx: RecoveryContext): Promise<JsonValue> {
+    if (this.#options.scratch) return { skipped: 'scratch target' };
+    const session = await this.#pg.openDatabase(ctx.signal);
+    try {
+      return rewriteEvidence(await rewriteImmichPaths(session, map));
+    } finally {
+      await session.close();
+    }
+  }
+
+  /**
+   * Recovery on a new host: every asset's original in the restored database exists in the
+   * restored library (`library.uploadLocation` maps container paths).
+   */
+  async recoveryCheck(ctx: RecoveryContext): Promise<VerificationReport> {
+    if (this.#options.scratch)
+      return { ok: true, checks: [{ name: 'immich-recovery', ok: true, detail: 'scratch target' }] };
+    const session = await this.#pg.openDatabase(ctx.signal);
+    try {
+      return await checkImmichRecovery(session, {
+        ...(this.#options.library ? { uploadLocation: this.#options.library.uploadLocation } : {}),
+        signal: ctx.signal,
+      });
+    } finally {
+      await session.close();
+    }
   }
 }
 

@@ -38,6 +38,8 @@ export interface BackupReader {
   findStagedFolder(time: string, signal: AbortSignal): Promise<string>;
   /** Restore folders of the version at `time`, each into its own destination. */
   restoreFolders(time: string, folders: readonly FolderRestore[], signal: AbortSignal): Promise<void>;
+  /** Bytes of the files under `folder` in the version at `time` (for the free-space preflight). */
+  folderBytes?(time: string, folder: string, signal: AbortSignal): Promise<number>;
 }
 
 /** The backup holds nothing duplicati-kit staged, or cannot be read with what was given. */
@@ -126,6 +128,11 @@ export function duplicatiDirectReader(o: DirectReaderOptions): BackupReader {
       }
       return asFolderPath((hits[0] as string).slice(0, -KIT_MARKER.length));
     },
+    async folderBytes(time, folder, signal) {
+      const id = await prepared(time, signal);
+      const { files } = await dup.backups.files(id, { time, search: `${asFolderPath(folder)}*`, signal });
+      return files.reduce((n, f) => n + (f.isFolder ? 0 : Math.max(0, f.sizes[0] ?? 0)), 0);
+    },
     async restoreFolders(time, folders, signal) {
       if (folders.length === 0) return;
       const id = await prepared(time, signal);
@@ -173,6 +180,18 @@ export function restoredTreeReader(root: string): BackupReader {
       if (hits.length === 0) throw noKit(root);
       if (hits.length > 1) throw new RecoveryError(`${root} holds several staged folders: ${hits.join(', ')}`);
       return asFolderPath(hits[0] as string);
+    },
+    async folderBytes(_time, folder) {
+      let n = 0;
+      const walk = async (dir: string): Promise<void> => {
+        for (const e of await fsp.readdir(dir, { withFileTypes: true })) {
+          const p = path.join(dir, e.name);
+          if (e.isDirectory()) await walk(p);
+          else if (e.isFile()) n += (await fsp.stat(p)).size;
+        }
+      };
+      await walk(inside(folder));
+      return n;
     },
     async restoreFolders(_time, folders) {
       for (const f of folders) {

@@ -28,6 +28,8 @@ import { asFolderPath, isInside, writeFileAtomic } from '../../core/fs.js';
 import type { JsonValue } from '../../core/json.js';
 import { type Logger, silentLogger } from '../../core/logger.js';
 import { type Manifest, readManifest } from '../../core/manifest.js';
+import { mapPath as mapThrough, type PathMapping } from '../../core/path-map.js';
+import type { RecoveryContext, VerificationReport } from '../../contracts/types.js';
 import type { RestorePlan } from '../../plan/restore-plan.js';
 import type { DuplicatiClient } from '../../duplicati/client.js';
 import { RECOVERY_KIND, RECOVERY_SOURCE, type RecoveryJobsFile } from './types.js';
@@ -44,11 +46,7 @@ import {
 } from './state.js';
 import { recreateJobs } from './jobs.js';
 
-/** One entry of a path map: everything under `from` (old host) goes under `to` (new host). */
-export interface PathMapping {
-  readonly from: string;
-  readonly to: string;
-}
+export type { PathMapping } from '../../core/path-map.js';
 
 /** What a caller-supplied step gets. */
 export interface RecoverStepContext {
@@ -112,15 +110,9 @@ export const RECOVER_REPORT_FILE = 'recover-report.json';
 
 /** Map a path through the longest matching entry of the map; unchanged when none matches. */
 export function mapPath(map: readonly PathMapping[], p: string): string {
-  let best: PathMapping | undefined;
-  for (const m of map) {
-    const from = m.from.replace(/\/+$/, '');
-    if ((p === from || p.startsWith(`${from}/`)) && (!best || from.length > best.from.replace(/\/+$/, '').length))
-      best = m;
-  }
-  if (!best) return p;
-  const from = best.from.replace(/\/+$/, '');
-  return `${best.to.replace(/\/+$/, '')}${p.slice(from.length)}`;
+  const mapped = mapThrough(map, p);
+  // Folder paths keep their trailing slash (Duplicati's form).
+  return p.endsWith('/') && !mapped.endsWith('/') ? `${mapped}/` : mapped;
 }
 
 /** Pick the version: `time` (newest at or before), `version`, or the newest. */
@@ -142,6 +134,21 @@ export function pickRecoveryVersion(
   const hit = sorted.find((v) => v.version === want);
   if (!hit) throw new RecoveryError(`no version ${want}: the target has ${sorted.length} (0 = newest)`);
   return hit;
+}
+
+/** The deepest existing folder at or above `dir` (where a folder to be created would live). */
+async function nearestExisting(dir: string): Promise<string> {
+  let d = path.resolve(dir);
+  for (;;) {
+    try {
+      await fsp.stat(d);
+      return d;
+    } catch {
+      const up = path.dirname(d);
+      if (up === d) return d;
+      d = up;
+    }
+  }
 }
 
 /** The folder a live path restores to, and whether it is empty (or absent). */
@@ -277,10 +284,39 @@ async function preflight(run: Run): Promise<JsonValue> {
       problems.push(`${f.to} (for ${f.from}) is not empty: the recovery writes only into empty or absent folders`);
     }
   }
+  // Free space, per file system: the staged dumps are already in the work folder (a database
+  // restore reads them from there); each folder needs the size of its files in this version.
   const dumpBytes = manifest.sources.reduce((n, s) => n + s.artifacts.reduce((m, a) => m + a.bytes, 0), 0);
-  const fsStat = await fsp.statfs(run.o.workDir);
-  const free = fsStat.bavail * fsStat.bsize;
-  if (free < dumpBytes) problems.push(`only ${free} bytes free in ${run.o.workDir}; the dumps need ${dumpBytes}`);
+  const space = new Map<string, { free: number; need: number; what: string[] }>();
+  const fsOf = async (dir: string) => {
+    const existing = await nearestExisting(dir);
+    const st = await fsp.statfs(existing);
+    const key = `${st.type}:${st.blocks}:${st.bsize}:${(await fsp.stat(existing)).dev}`;
+    let e = space.get(key);
+    if (!e) {
+      e = { free: st.bavail * st.bsize, need: 0, what: [] };
+      space.set(key, e);
+    }
+    return e;
+  };
+  const folderBytes: { folder: string; bytes: number | null }[] = [];
+  for (const f of folders) {
+    if (run.state.foldersDone.includes(f.from)) continue;
+    const bytes = run.o.reader.folderBytes
+      ? await run.o.reader.folderBytes(run.state.time as string, f.from, run.signal)
+      : null;
+    folderBytes.push({ folder: f.to, bytes });
+    if (bytes === null) continue;
+    const e = await fsOf(f.to);
+    e.need += bytes;
+    e.what.push(`${f.to} (${bytes} bytes)`);
+  }
+  for (const e of space.values()) {
+    if (e.need > e.free)
+      problems.push(`not enough free space: ${e.what.join(' + ')} need ${e.need} bytes, ${e.free} free`);
+  }
+  const work = await fsp.statfs(run.o.workDir);
+  const free = work.bavail * work.bsize;
   const dbs = databaseSources(manifest);
   let verified: JsonValue = { skipped: 'no restore plan given' };
   if (run.o.restorePlan && dbs.length > 0) {
@@ -307,7 +343,13 @@ async function preflight(run: Run): Promise<JsonValue> {
       },
     );
   }
-  return { folders: folders.map((f) => ({ from: f.from, to: f.to })), dumpBytes, freeBytes: free, targets: verified };
+  return {
+    folders: folders.map((f) => ({ from: f.from, to: f.to })),
+    folderBytes,
+    dumpBytes,
+    freeBytes: free,
+    targets: verified,
+  };
 }
 
 async function restoreDatabases(run: Run): Promise<JsonValue> {
@@ -445,4 +487,59 @@ export async function recoverServer(o: RecoverOptions): Promise<RecoverReport> {
   };
   await writeFileAtomic(path.join(o.workDir, RECOVER_REPORT_FILE), `${JSON.stringify(report, null, 2)}\n`);
   return report;
+}
+
+/**
+ * The recovery hooks of a restore plan's targets (Immich, Jellyfin: `rewriteStoredPaths`,
+ * `recoveryCheck`), as the `rewritePaths` and `appChecks` options of {@link recoverServer}.
+ * A failed app check fails the step (the evidence names it); the next run runs the checks again.
+ *
+ * @example
+ * ```ts
+ * const plan = cfg.restorePlan();
+ * await recoverServer({ reader, workDir, restorePlan: plan, ...recoveryHooksOf(plan) });
+ * ```
+ */
+export function recoveryHooksOf(plan: RestorePlan): Pick<RecoverOptions, 'rewritePaths' | 'appChecks'> {
+  const rewriters = plan.targets.filter((t) => typeof t.rewriteStoredPaths === 'function');
+  const checkers = plan.targets.filter((t) => typeof t.recoveryCheck === 'function');
+  const ctxOf = (c: RecoverStepContext): RecoveryContext => ({ signal: c.signal, logger: c.logger });
+  return {
+    ...(rewriters.length
+      ? {
+          rewritePaths: async (c: RecoverStepContext) => {
+            const out: Record<string, JsonValue> = {};
+            for (const t of rewriters) {
+              out[t.name] = await (t.rewriteStoredPaths as NonNullable<typeof t.rewriteStoredPaths>)(
+                c.pathMap,
+                ctxOf(c),
+              );
+            }
+            return out;
+          },
+        }
+      : {}),
+    ...(checkers.length
+      ? {
+          appChecks: async (c: RecoverStepContext) => {
+            const out: Record<string, JsonValue> = {};
+            const failed: string[] = [];
+            for (const t of checkers) {
+              const r: VerificationReport = await (t.recoveryCheck as NonNullable<typeof t.recoveryCheck>)(ctxOf(c));
+              out[t.name] = {
+                ok: r.ok,
+                checks: r.checks.map((x) => ({ name: x.name, ok: x.ok, detail: x.detail ?? null })),
+              };
+              for (const x of r.checks) if (!x.ok) failed.push(`${t.name}: ${x.name}: ${x.detail ?? 'failed'}`);
+            }
+            if (failed.length) {
+              throw new RecoveryError(`app checks failed after the restore:\n  - ${failed.join('\n  - ')}`, {
+                code: 'ERR_RECOVERY_APP_CHECKS',
+              });
+            }
+            return out;
+          },
+        }
+      : {}),
+  };
 }

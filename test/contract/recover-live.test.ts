@@ -185,8 +185,8 @@ describe.runIf(dist && pg)('recover on a new host with two real Duplicati 2.0.7.
     });
     expect(dry.ok, dry.error).toBe(true);
     expect(dry.planned.map((p) => p.step)).toEqual([
-      'restore-databases',
       'restore-folders',
+      'restore-databases',
       'rewrite-paths',
       'app-checks',
       'recreate-jobs',

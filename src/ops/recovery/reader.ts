@@ -23,10 +23,14 @@ export interface RecoveryVersion {
   readonly time: string;
 }
 
-/** A folder of the backup and where it is restored to (its content lands directly in `to`). */
+/**
+ * A folder of the backup and where it is restored to (its content lands directly in `to`), or
+ * with `file`, a single file and the path it is restored to.
+ */
 export interface FolderRestore {
   readonly from: string;
   readonly to: string;
+  readonly file?: boolean;
 }
 
 /** What a recovery needs from the backup. */
@@ -38,8 +42,10 @@ export interface BackupReader {
   findStagedFolder(time: string, signal: AbortSignal): Promise<string>;
   /** Restore folders of the version at `time`, each into its own destination. */
   restoreFolders(time: string, folders: readonly FolderRestore[], signal: AbortSignal): Promise<void>;
-  /** Bytes of the files under `folder` in the version at `time` (for the free-space preflight). */
-  folderBytes?(time: string, folder: string, signal: AbortSignal): Promise<number>;
+  /** Bytes of the files under `folder` (or of the file, with `file`) in the version at `time` (free-space preflight). */
+  folderBytes?(time: string, folder: string, signal: AbortSignal, file?: boolean): Promise<number>;
+  /** Whether `p` (a backed-up path written without a trailing `/`) is a folder in the version at `time`. */
+  isFolder?(time: string, p: string, signal: AbortSignal): Promise<boolean>;
 }
 
 /** The backup holds nothing duplicati-kit staged, or cannot be read with what was given. */
@@ -128,20 +134,29 @@ export function duplicatiDirectReader(o: DirectReaderOptions): BackupReader {
       }
       return asFolderPath((hits[0] as string).slice(0, -KIT_MARKER.length));
     },
-    async folderBytes(time, folder, signal) {
+    async folderBytes(time, folder, signal, file) {
       const id = await prepared(time, signal);
-      const { files } = await dup.backups.files(id, { time, search: `${asFolderPath(folder)}*`, signal });
+      const search = file ? folder : `${asFolderPath(folder)}*`;
+      const { files } = await dup.backups.files(id, { time, search, signal });
       return files.reduce((n, f) => n + (f.isFolder ? 0 : Math.max(0, f.sizes[0] ?? 0)), 0);
+    },
+    async isFolder(time, p, signal) {
+      const id = await prepared(time, signal);
+      const folder = asFolderPath(p);
+      const { files } = await dup.backups.files(id, { time, search: folder, signal });
+      return files.some((f) => f.isFolder && f.path === folder);
     },
     async restoreFolders(time, folders, signal) {
       if (folders.length === 0) return;
       const id = await prepared(time, signal);
       for (const f of folders) {
-        await fsp.mkdir(f.to, { recursive: true });
+        // A single file lands in the restore folder under its own name.
+        const to = f.file ? path.dirname(f.to) : f.to;
+        await fsp.mkdir(to, { recursive: true });
         const out = await dup.backups.restoreAndWait(id, {
           time,
-          paths: [asFolderPath(f.from)],
-          to: f.to,
+          paths: [f.file ? f.from : asFolderPath(f.from)],
+          to,
           overwrite: false,
           signal,
           totalTimeout: o.restoreTimeoutMs ?? 86_400_000,
@@ -181,7 +196,11 @@ export function restoredTreeReader(root: string): BackupReader {
       if (hits.length > 1) throw new RecoveryError(`${root} holds several staged folders: ${hits.join(', ')}`);
       return asFolderPath(hits[0] as string);
     },
-    async folderBytes(_time, folder) {
+    async isFolder(_time, p) {
+      return (await fsp.stat(inside(p))).isDirectory();
+    },
+    async folderBytes(_time, folder, _signal, file) {
+      if (file) return (await fsp.stat(inside(folder))).size;
       let n = 0;
       const walk = async (dir: string): Promise<void> => {
         for (const e of await fsp.readdir(dir, { withFileTypes: true })) {
@@ -195,6 +214,11 @@ export function restoredTreeReader(root: string): BackupReader {
     },
     async restoreFolders(_time, folders) {
       for (const f of folders) {
+        if (f.file) {
+          await fsp.mkdir(path.dirname(f.to), { recursive: true });
+          await fsp.copyFile(inside(f.from), f.to, fsp.constants.COPYFILE_EXCL);
+          continue;
+        }
         await fsp.mkdir(f.to, { recursive: true });
         await fsp.cp(inside(f.from), f.to, {
           recursive: true,

@@ -10,8 +10,9 @@
  *    path map) empty or absent, free space for the dumps, and the restore targets' own checks in a
  *    dry run (database servers reachable, major versions, the vector extension a dump needs,
  *    Jellyfin stopped);
- * 5. restore-databases — through the restore targets of the new host's config;
- * 6. restore-folders — the live folders through Duplicati, with the path map applied;
+ * 5. restore-folders — the live folders through Duplicati, with the path map applied (first: a
+ *    database may live inside a restored folder, as Jellyfin's does);
+ * 6. restore-databases — through the restore targets of the new host's config;
  * 7. rewrite-paths — paths stored inside the apps, under the map (a rewriter supplied by the caller);
  * 8. app-checks — the caller's app checks;
  * 9. recreate-jobs — the Duplicati jobs from `recovery/jobs.json`, sources mapped.
@@ -24,7 +25,7 @@ import path from 'node:path';
 import { neverAborted, throwIfAborted } from '../../core/abort.js';
 import { hashFile } from '../../core/artifact-writer.js';
 import { describeError } from '../../core/errors.js';
-import { asFolderPath, isInside, writeFileAtomic } from '../../core/fs.js';
+import { asFolderPath, exists, isInside, writeFileAtomic } from '../../core/fs.js';
 import type { JsonValue } from '../../core/json.js';
 import { type Logger, silentLogger } from '../../core/logger.js';
 import { type Manifest, readManifest } from '../../core/manifest.js';
@@ -169,6 +170,8 @@ interface Run {
   readonly logger: Logger;
   readonly map: readonly PathMapping[];
   readonly stagedDir: string;
+  /** Folder (true) or file, per include path without a trailing `/`. */
+  readonly kinds: Map<string, boolean>;
   manifest?: Manifest;
 }
 
@@ -216,13 +219,30 @@ async function step(
   }
 }
 
-/** The live folders of the backup, each with its destination on the new host. */
-function folderPlan(run: Run, manifest: Manifest): FolderRestore[] {
+/**
+ * The live folders (and single files, such as Immich's `.immich` markers of folders left out) of
+ * the backup, each with its destination on the new host. A path written without a trailing `/`
+ * is looked up in the backup: folder or file.
+ */
+async function folderPlan(run: Run, manifest: Manifest): Promise<FolderRestore[]> {
   const staged = run.state.stagedFolder ?? '';
-  return manifest.includePaths
-    .map((p) => asFolderPath(p))
-    .filter((p) => !isInside(staged, p))
-    .map((p) => ({ from: p, to: asFolderPath(mapPath(run.map, p)) }));
+  const out: FolderRestore[] = [];
+  for (const p of manifest.includePaths) {
+    if (isInside(staged, asFolderPath(p))) continue;
+    let folder = p.endsWith('/');
+    if (!folder) {
+      const known = run.kinds.get(p);
+      folder =
+        known ?? (run.o.reader.isFolder ? await run.o.reader.isFolder(run.state.time as string, p, run.signal) : true);
+      run.kinds.set(p, folder);
+    }
+    out.push(
+      folder
+        ? { from: asFolderPath(p), to: asFolderPath(mapPath(run.map, asFolderPath(p))) }
+        : { from: p, to: mapPath(run.map, p), file: true },
+    );
+  }
+  return out;
 }
 
 /** Names of the manifest sources the restore plan handles (dumps), recovery kit excluded. */
@@ -277,10 +297,12 @@ async function verifyChecksums(run: Run): Promise<JsonValue> {
 async function preflight(run: Run): Promise<JsonValue> {
   const manifest = run.manifest as Manifest;
   const problems: string[] = [];
-  const folders = folderPlan(run, manifest);
+  const folders = await folderPlan(run, manifest);
   for (const f of folders) {
     if (run.state.foldersDone.includes(f.from)) continue;
-    if (!(await isEmptyOrAbsent(f.to))) {
+    if (f.file) {
+      if (await exists(f.to)) problems.push(`${f.to} (for ${f.from}) exists: the recovery never overwrites a file`);
+    } else if (!(await isEmptyOrAbsent(f.to))) {
       problems.push(`${f.to} (for ${f.from}) is not empty: the recovery writes only into empty or absent folders`);
     }
   }
@@ -303,7 +325,7 @@ async function preflight(run: Run): Promise<JsonValue> {
   for (const f of folders) {
     if (run.state.foldersDone.includes(f.from)) continue;
     const bytes = run.o.reader.folderBytes
-      ? await run.o.reader.folderBytes(run.state.time as string, f.from, run.signal)
+      ? await run.o.reader.folderBytes(run.state.time as string, f.from, run.signal, f.file)
       : null;
     folderBytes.push({ folder: f.to, bytes });
     if (bytes === null) continue;
@@ -368,7 +390,7 @@ async function restoreDatabases(run: Run): Promise<JsonValue> {
 }
 
 async function restoreFolders(run: Run): Promise<JsonValue> {
-  const folders = folderPlan(run, run.manifest as Manifest);
+  const folders = await folderPlan(run, run.manifest as Manifest);
   if (folders.length === 0) return { skipped: 'the backup has no live folders' };
   for (const f of folders) {
     if (run.state.foldersDone.includes(f.from)) continue;
@@ -399,7 +421,15 @@ export async function recoverServer(o: RecoverOptions): Promise<RecoverReport> {
   const t0 = performance.now();
   await fsp.mkdir(o.workDir, { recursive: true, mode: 0o700 });
   const state = await readRecoverState(o.workDir);
-  const run: Run = { o, state, signal, logger, map: o.pathMap ?? [], stagedDir: path.join(o.workDir, 'staged') };
+  const run: Run = {
+    o,
+    state,
+    signal,
+    logger,
+    map: o.pathMap ?? [],
+    stagedDir: path.join(o.workDir, 'staged'),
+    kinds: new Map(),
+  };
   const planned: { step: RecoverStepName; would: string }[] = [];
   let error: string | undefined;
   let shownSteps: readonly RecoverStepRecord[] | undefined;
@@ -429,7 +459,7 @@ export async function recoverServer(o: RecoverOptions): Promise<RecoverReport> {
     }
     await step(run, 'preflight', () => preflight(run));
     if (o.dryRun) {
-      const folders = folderPlan(run, run.manifest as Manifest);
+      const folders = await folderPlan(run, run.manifest as Manifest);
       const describe: Partial<Record<RecoverStepName, string>> = {
         'restore-databases': `restore ${databaseSources(run.manifest as Manifest).join(', ') || 'no dumps'} through the restore targets`,
         'restore-folders': folders.map((f) => `${f.from} -> ${f.to}`).join(', ') || 'no live folders',
@@ -446,8 +476,10 @@ export async function recoverServer(o: RecoverOptions): Promise<RecoverReport> {
       state.steps.splice(0, state.steps.length, ...state.steps.filter((s) => s.step !== 'preflight'));
       await writeRecoverState(o.workDir, state);
     } else {
-      await step(run, 'restore-databases', () => restoreDatabases(run));
+      // Folders first: a database target may write inside a restored folder (Jellyfin's database
+      // lives in its data folder, which the folder restore starts from empty).
       await step(run, 'restore-folders', () => restoreFolders(run));
+      await step(run, 'restore-databases', () => restoreDatabases(run));
       await step(run, 'rewrite-paths', async () =>
         o.rewritePaths && run.map.length > 0
           ? o.rewritePaths(ctxOf(run))

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { DuplicatiKitError, errorGuard } from '../../core/errors.js';
 import { asFolderPath, exists } from '../../core/fs.js';
 import type { DuplicatiClient } from '../../duplicati/client.js';
+import type { FileEntry } from '../../duplicati/types.js';
 import { RECOVERY_SOURCE } from './types.js';
 
 /** One version of the backup. Version 0 is the newest. */
@@ -115,6 +116,20 @@ export function duplicatiDirectReader(o: DirectReaderOptions): BackupReader {
     }
     return id;
   };
+  // One listing per path (`<path>*`: the path itself and, for a folder, everything below it).
+  const listings = new Map<string, Promise<FileEntry[]>>();
+  const under = (time: string, p: string, signal: AbortSignal): Promise<FileEntry[]> => {
+    const key = `${time}\0${p}`;
+    let l = listings.get(key);
+    if (!l) {
+      l = prepared(time, signal).then(
+        async (id) => (await dup.backups.files(id, { time, search: `${p.replace(/\/+$/, '')}*`, signal })).files,
+      );
+      l.catch(() => listings.delete(key));
+      listings.set(key, l);
+    }
+    return l;
+  };
   return {
     describe: 'the Duplicati target (direct restore)',
     async versions(signal) {
@@ -135,16 +150,15 @@ export function duplicatiDirectReader(o: DirectReaderOptions): BackupReader {
       return asFolderPath((hits[0] as string).slice(0, -KIT_MARKER.length));
     },
     async folderBytes(time, folder, signal, file) {
-      const id = await prepared(time, signal);
-      const search = file ? folder : `${asFolderPath(folder)}*`;
-      const { files } = await dup.backups.files(id, { time, search, signal });
-      return files.reduce((n, f) => n + (f.isFolder ? 0 : Math.max(0, f.sizes[0] ?? 0)), 0);
+      const files = await under(time, folder, signal);
+      const own = file
+        ? files.filter((f) => f.path === folder)
+        : files.filter((f) => f.path.startsWith(asFolderPath(folder)));
+      return own.reduce((n, f) => n + (f.isFolder ? 0 : Math.max(0, f.sizes[0] ?? 0)), 0);
     },
     async isFolder(time, p, signal) {
-      const id = await prepared(time, signal);
-      const folder = asFolderPath(p);
-      const { files } = await dup.backups.files(id, { time, search: folder, signal });
-      return files.some((f) => f.isFolder && f.path === folder);
+      // 2.0.7.3 matches a plain folder path only as an exact entry: list with a wildcard instead.
+      return (await under(time, p, signal)).some((f) => f.path.startsWith(asFolderPath(p)));
     },
     async restoreFolders(time, folders, signal) {
       if (folders.length === 0) return;

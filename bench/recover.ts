@@ -271,7 +271,7 @@ export default {
           'sh',
           '-c',
           `set -e
-mono "${path.join(dist as string, 'Duplicati.CommandLine.exe')}" restore "$URL" "*" --restore-path="${manualRoot}" --no-local-db=true >/dev/null
+mono "${path.join(dist as string, 'Duplicati.CommandLine.exe')}" restore "$URL" "*" --restore-path="${manualRoot}" --no-local-db=true >/dev/null || [ $? -le 2 ]  # 2: finished with warnings
 createdb -h 127.0.0.1 -U postgres ${manualDb}
 gunzip -c "${staged}"/immich-db/*.sql.gz | psql -h 127.0.0.1 -U postgres -d ${manualDb} -q -v ON_ERROR_STOP=1 >/dev/null
 mkdir -p "${path.join(dir, 'manual-jf')}"

@@ -23,6 +23,29 @@ export function normalizePathMap(map: readonly PathMapping[]): PathMapping[] {
     .sort((a, b) => b.from.length - a.from.length);
 }
 
+/** The entry (normalized) that maps `p`, or undefined when none does. */
+export function mappingOf(map: readonly PathMapping[], p: string): PathMapping | undefined {
+  return normalizePathMap(map).find((m) => p === m.from || p.startsWith(m.from === '/' ? '/' : `${m.from}/`));
+}
+
+/**
+ * The deepest folder (ending in `/`) that holds every path: folders end with `/`, files do not
+ * (a file counts as its folder), as Duplicati computes where a restore's files land.
+ *
+ * @example
+ * ```ts
+ * commonFolderPrefix(['/srv/a/', '/srv/b/x.txt']); // '/srv/'
+ * ```
+ */
+export function commonFolderPrefix(paths: readonly string[]): string {
+  const dirs = paths.map((p) => (p.endsWith('/') ? p : p.slice(0, p.lastIndexOf('/') + 1)).split('/').filter(Boolean));
+  if (dirs.length === 0) return '/';
+  let n = 0;
+  const first = dirs[0] as string[];
+  while (n < first.length && dirs.every((d) => d[n] === first[n])) n += 1;
+  return n === 0 ? '/' : `/${first.slice(0, n).join('/')}/`;
+}
+
 /**
  * Map a path through the longest matching entry (whole path components only); unchanged when
  * none matches.

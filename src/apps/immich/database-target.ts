@@ -151,6 +151,40 @@ export function dumpKind(head: string): 'pg_dump' | 'pg_dumpall' | 'unknown' {
   return 'unknown';
 }
 
+/** The vector extensions an Immich dump may need, and what provides them. */
+const VECTOR_EXTENSIONS: Readonly<Record<string, string>> = {
+  vchord: 'VectorChord (extension vchord, Immich ≥ v1.133)',
+  vectors: 'pgvecto.rs (extension vectors, Immich < v1.133; dropped in v3)',
+  vector: 'pgvector (extension vector)',
+};
+
+/**
+ * The vector extension the dump needs must be installable on the target server: a missing one is
+ * refused with what to install (the generic `extensions` check only names it).
+ */
+async function vectorExtensionChecks(input: RestoreInput, admin: SqlSession): Promise<Check[]> {
+  const ext = input.entry.metadata.extensions;
+  if (!ext || typeof ext !== 'object' || Array.isArray(ext)) return [];
+  const wanted = Object.keys(ext).filter((x) => x in VECTOR_EXTENSIONS);
+  if (wanted.length === 0) return [];
+  const rows = await admin.query<{ name: string }>('SELECT name FROM pg_available_extensions');
+  const available = new Set(rows.map((r) => r.name));
+  const missing = wanted.filter((x) => !available.has(x));
+  const version = (x: string) => {
+    const v = (ext as Record<string, JsonValue>)[x];
+    return typeof v === 'string' ? ` ${v}` : '';
+  };
+  return [
+    {
+      name: 'vector-extension',
+      ok: missing.length === 0,
+      detail: missing.length
+        ? `the dump needs ${missing.map((x) => `${VECTOR_EXTENSIONS[x]}${version(x)}`).join(' and ')}, which this PostgreSQL server cannot install: install it first — Immich's image ghcr.io/immich-app/postgres (the tag for this PostgreSQL major with that extension version) ships it, or the extension's package for this server`
+        : `${wanted.join(', ')} available`,
+    },
+  ];
+}
+
 /** Map a path inside the server container to the host. */
 export function hostPathOf(originalPath: string, uploadLocation: string): string | undefined {
   for (const prefix of IMMICH_CONTAINER_PREFIXES) {
@@ -204,7 +238,10 @@ export class ImmichDatabaseTarget implements RestoreTarget {
       },
       {
         transform: () => createReplaceStream(SEARCH_PATH_LINE, SEARCH_PATH_FIX),
-        preflight: (input, dump, _admin, ctx, openLive) => this.#preflight(input, dump, ctx, openLive),
+        preflight: async (input, dump, admin, ctx, openLive) => [
+          ...(await vectorExtensionChecks(input, admin)),
+          ...(await this.#preflight(input, dump, ctx, openLive)),
+        ],
         inspect: (input, loaded, ctx) => this.#inspect(input, loaded, ctx),
       },
       [IMMICH_DATABASE_KIND],

@@ -43,6 +43,17 @@ export interface BackupReader {
   findStagedFolder(time: string, signal: AbortSignal): Promise<string>;
   /** Restore folders of the version at `time`, each into its own destination. */
   restoreFolders(time: string, folders: readonly FolderRestore[], signal: AbortSignal): Promise<void>;
+  /**
+   * Restore several folders and files of the version at `time` in one pass: everything lands under
+   * `to` by its path below `prefix` (their deepest common folder). Readers that cannot, leave it out.
+   */
+  restoreMany?(
+    time: string,
+    items: readonly FolderRestore[],
+    prefix: string,
+    to: string,
+    signal: AbortSignal,
+  ): Promise<void>;
   /** Bytes of the files under `folder` (or of the file, with `file`) in the version at `time` (free-space preflight). */
   folderBytes?(time: string, folder: string, signal: AbortSignal, file?: boolean): Promise<number>;
   /** Whether `p` (a backed-up path written without a trailing `/`) is a folder in the version at `time`. */
@@ -159,6 +170,25 @@ export function duplicatiDirectReader(o: DirectReaderOptions): BackupReader {
     async isFolder(time, p, signal) {
       // 2.0.7.3 matches a plain folder path only as an exact entry: list with a wildcard instead.
       return (await under(time, p, signal)).some((f) => f.path.startsWith(asFolderPath(p)));
+    },
+    async restoreMany(time, items, _prefix, to, signal) {
+      // One restore task for all of them: the version's volumes are read once, not once per folder.
+      const id = await prepared(time, signal);
+      await fsp.mkdir(to, { recursive: true });
+      const out = await dup.backups.restoreAndWait(id, {
+        time,
+        paths: items.map((f) => (f.file ? f.from : asFolderPath(f.from))),
+        to,
+        overwrite: false,
+        signal,
+        totalTimeout: o.restoreTimeoutMs ?? 86_400_000,
+      });
+      if (out.result !== 'Success' && out.result !== 'Warning') {
+        throw new RecoveryError(
+          `Duplicati could not restore ${items.map((f) => f.from).join(', ')} into ${to} (${out.result}): ${out.errors.join('; ') || 'see the server log'}`,
+          { code: 'ERR_RECOVERY_RESTORE' },
+        );
+      }
     },
     async restoreFolders(time, folders, signal) {
       if (folders.length === 0) return;

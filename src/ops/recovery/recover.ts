@@ -29,7 +29,7 @@ import { asFolderPath, exists, isInside, writeFileAtomic } from '../../core/fs.j
 import type { JsonValue } from '../../core/json.js';
 import { type Logger, silentLogger } from '../../core/logger.js';
 import { type Manifest, readManifest } from '../../core/manifest.js';
-import { mapPath as mapThrough, type PathMapping } from '../../core/path-map.js';
+import { commonFolderPrefix, mappingOf, mapPath as mapThrough, type PathMapping } from '../../core/path-map.js';
 import type { RecoveryContext, VerificationReport } from '../../contracts/types.js';
 import type { RestorePlan } from '../../plan/restore-plan.js';
 import type { DuplicatiClient } from '../../duplicati/client.js';
@@ -392,15 +392,34 @@ async function restoreDatabases(run: Run): Promise<JsonValue> {
 async function restoreFolders(run: Run): Promise<JsonValue> {
   const folders = await folderPlan(run, run.manifest as Manifest);
   if (folders.length === 0) return { skipped: 'the backup has no live folders' };
-  for (const f of folders) {
-    if (run.state.foldersDone.includes(f.from)) continue;
-    // A folder cut short by a crash: start it again from empty (it was empty before we began).
-    await fsp.rm(f.to, { recursive: true, force: true });
-    await run.o.reader.restoreFolders(run.state.time as string, [f], run.signal);
-    run.state.foldersDone.push(f.from);
+  const pending = folders.filter((f) => !run.state.foldersDone.includes(f.from));
+  // Folders moved by the same map entry go in one restore (the reader reads the volumes once):
+  // below their common folder, each lands where the map puts it.
+  const groups = new Map<string, FolderRestore[]>();
+  for (const f of pending) {
+    const m = mappingOf(run.map, f.from);
+    const key = m ? `${m.from}\0${m.to}` : '';
+    groups.set(key, [...(groups.get(key) ?? []), f]);
+  }
+  const passes: JsonValue[] = [];
+  for (const group of groups.values()) {
+    // A pass cut short by a crash: start its folders again from empty (they were empty before we began).
+    for (const f of group) await fsp.rm(f.to, { recursive: true, force: true });
+    if (run.o.reader.restoreMany && group.length > 1) {
+      const prefix = commonFolderPrefix(group.map((f) => f.from));
+      const to = asFolderPath(mapPath(run.map, prefix));
+      await run.o.reader.restoreMany(run.state.time as string, group, prefix, to, run.signal);
+      passes.push({ from: prefix, to, items: group.length });
+    } else {
+      for (const f of group) {
+        await run.o.reader.restoreFolders(run.state.time as string, [f], run.signal);
+        passes.push({ from: f.from, to: f.to, items: 1 });
+      }
+    }
+    run.state.foldersDone.push(...group.map((f) => f.from));
     await writeRecoverState(run.o.workDir, run.state);
   }
-  return folders.map((f) => ({ from: f.from, to: f.to }));
+  return { folders: folders.map((f) => ({ from: f.from, to: f.to, file: f.file === true })), passes };
 }
 
 /**

@@ -6,11 +6,15 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImmichDatabaseSource } from '../../../src/apps/immich/database-source.js';
 import { ImmichDatabaseTarget } from '../../../src/apps/immich/database-target.js';
+import { createBackupPlan } from '../../../src/plan/backup-plan.js';
+import { createRestorePlan } from '../../../src/plan/restore-plan.js';
 import { JellyfinDatabaseTarget } from '../../../src/apps/jellyfin/database-target.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { tempDir } from '../../helpers/context.js';
 import { dropDatabases, PG, pgAvailable, sql, uniqueDb } from '../engines/postgres/pg-helpers.js';
+import { createImmichSchema } from './immich/fixture.js';
 import { build1011Db } from './jellyfin/fixtures.js';
 
 const pg = await pgAvailable();
@@ -127,6 +131,55 @@ describe.skipIf(!pg)('Immich: stored paths rewritten in one transaction, origina
     await writeFile(path.join(dir, 'lib', 'upload', 'u1', "it's é.mp4"), 'x');
     await sql(db, `DELETE FROM asset WHERE "originalPath" LIKE '/srv/immichx/%'`);
     expect((await target(db, path.join(dir, 'up')).recoveryCheck(ctx())).ok).toBe(true);
+  });
+});
+
+describe.skipIf(!pg)('Immich: a dump that needs a vector extension the new server lacks', () => {
+  it('is refused before anything is written, naming what to install', async () => {
+    const { dir, cleanup } = await tempDir('dk-vector-');
+    const db = uniqueDb('vecsrc');
+    const target = uniqueDb('vecdst');
+    try {
+      await sql('postgres', `CREATE DATABASE ${db}`);
+      await createImmichSchema(db, 'singular', { version: 'v2.5.6', seed: 2 });
+      const workDir = path.join(dir, 'staging');
+      const plan = createBackupPlan({
+        workDir,
+        sources: [
+          new ImmichDatabaseSource({ name: 'immich-db', connection: { ...PG, database: db }, executor: 'local' }),
+        ],
+      });
+      expect((await plan.prepare()).ok).toBe(true);
+      // The old server had VectorChord (as Immich ≥ v1.133 does); this one cannot install it.
+      const file = path.join(workDir, 'manifest.json');
+      const manifest = JSON.parse(await readFile(file, 'utf8')) as { sources: { metadata: Record<string, unknown> }[] };
+      for (const src of manifest.sources) src.metadata.extensions = { vchord: '0.4.3', plpgsql: '1.0' };
+      await writeFile(file, JSON.stringify(manifest));
+      const restore = createRestorePlan({
+        targets: [
+          new ImmichDatabaseTarget({
+            name: 'immich-db',
+            source: 'immich-db',
+            connection: { ...PG, database: target },
+            executor: 'local',
+            immichVersion: 'v2.5.6',
+          }),
+        ],
+      });
+      const r = await restore.run({ from: workDir, dryRun: true, reject: false });
+      expect(r.ok).toBe(false);
+      const checks = r.entries[0]?.verification?.checks ?? [];
+      const vector = checks.find((c) => c.name === 'vector-extension');
+      expect(vector?.ok).toBe(false);
+      expect(vector?.detail).toMatch(/VectorChord \(extension vchord, .*\) 0\.4\.3.*install it first/);
+      expect(
+        await sql<{ n: number }>('postgres', `SELECT count(*)::int AS n FROM pg_database WHERE datname = '${target}'`),
+      ).toEqual([{ n: 0 }]);
+      await plan.cleanup();
+    } finally {
+      await dropDatabases([db, target]);
+      await cleanup();
+    }
   });
 });
 

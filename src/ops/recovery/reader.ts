@@ -141,6 +141,25 @@ export function duplicatiDirectReader(o: DirectReaderOptions): BackupReader {
     }
     return l;
   };
+  // Restore items of the version at `time` into `to` (below their common folder) in one task.
+  const restoreInto = async (time: string, items: readonly FolderRestore[], to: string, signal: AbortSignal) => {
+    const id = await prepared(time, signal);
+    await fsp.mkdir(to, { recursive: true });
+    const out = await dup.backups.restoreAndWait(id, {
+      time,
+      paths: items.map((f) => (f.file ? f.from : asFolderPath(f.from))),
+      to,
+      overwrite: false,
+      signal,
+      totalTimeout: o.restoreTimeoutMs ?? 86_400_000,
+    });
+    if (out.result !== 'Success' && out.result !== 'Warning') {
+      throw new RecoveryError(
+        `Duplicati could not restore ${items.map((f) => f.from).join(', ')} into ${to} (${out.result}): ${out.errors.join('; ') || 'see the server log'}`,
+        { code: 'ERR_RECOVERY_RESTORE' },
+      );
+    }
+  };
   return {
     describe: 'the Duplicati target (direct restore)',
     async versions(signal) {
@@ -173,45 +192,11 @@ export function duplicatiDirectReader(o: DirectReaderOptions): BackupReader {
     },
     async restoreMany(time, items, _prefix, to, signal) {
       // One restore task for all of them: the version's volumes are read once, not once per folder.
-      const id = await prepared(time, signal);
-      await fsp.mkdir(to, { recursive: true });
-      const out = await dup.backups.restoreAndWait(id, {
-        time,
-        paths: items.map((f) => (f.file ? f.from : asFolderPath(f.from))),
-        to,
-        overwrite: false,
-        signal,
-        totalTimeout: o.restoreTimeoutMs ?? 86_400_000,
-      });
-      if (out.result !== 'Success' && out.result !== 'Warning') {
-        throw new RecoveryError(
-          `Duplicati could not restore ${items.map((f) => f.from).join(', ')} into ${to} (${out.result}): ${out.errors.join('; ') || 'see the server log'}`,
-          { code: 'ERR_RECOVERY_RESTORE' },
-        );
-      }
+      await restoreInto(time, items, to, signal);
     },
     async restoreFolders(time, folders, signal) {
-      if (folders.length === 0) return;
-      const id = await prepared(time, signal);
-      for (const f of folders) {
-        // A single file lands in the restore folder under its own name.
-        const to = f.file ? path.dirname(f.to) : f.to;
-        await fsp.mkdir(to, { recursive: true });
-        const out = await dup.backups.restoreAndWait(id, {
-          time,
-          paths: [f.file ? f.from : asFolderPath(f.from)],
-          to,
-          overwrite: false,
-          signal,
-          totalTimeout: o.restoreTimeoutMs ?? 86_400_000,
-        });
-        if (out.result !== 'Success' && out.result !== 'Warning') {
-          throw new RecoveryError(
-            `Duplicati could not restore ${f.from} into ${f.to} (${out.result}): ${out.errors.join('; ') || 'see the server log'}`,
-            { code: 'ERR_RECOVERY_RESTORE' },
-          );
-        }
-      }
+      // A single file lands in the restore folder under its own name.
+      for (const f of folders) await restoreInto(time, [f], f.file ? path.dirname(f.to) : f.to, signal);
     },
   };
 }

@@ -175,6 +175,18 @@ export interface RestoreOutput {
  * - `finalize` drops the way back once the whole plan succeeded.
  * - `discard` drops what a staged `verify` kept when the restore that would use it never runs.
  */
+/** What a target's recovery hooks get: a recovery on a new host runs them after the restore. */
+export interface RecoveryContext {
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+}
+
+/** One entry of a recovery path map: what was under `from` on the old host is under `to` now. */
+export interface StoredPathMapping {
+  readonly from: string;
+  readonly to: string;
+}
+
 export interface RestoreTarget {
   readonly name: string;
   readonly kind: string;
@@ -193,4 +205,11 @@ export interface RestoreTarget {
   finalize?(output: RestoreOutput, ctx: SourceContext): Promise<void>;
   /** Drop what a staged verify kept (`report.staged`) when no restore will use it. */
   discard?(report: VerificationReport, ctx: SourceContext): Promise<void>;
+  /**
+   * Recovery on a new host: rewrite the absolute paths the application stores (in its database,
+   * its config files) under the path map, after the restore, all or nothing. Returns what changed.
+   */
+  rewriteStoredPaths?(map: readonly StoredPathMapping[], ctx: RecoveryContext): Promise<JsonValue>;
+  /** Recovery on a new host: the application's checks on the restored live data (read-only). */
+  recoveryCheck?(ctx: RecoveryContext): Promise<VerificationReport>;
 }

@@ -173,13 +173,18 @@ export class DuplicatiClient {
     const p = this.#generation;
     const { signal } = options;
     if (!signal) return p;
+    if (signal.aborted) return Promise.reject(signal.reason);
+    // The listener goes once the answer is there: a long-lived signal serves many requests.
+    let onAbort: (() => void) | undefined;
     return Promise.race([
       p,
       new Promise<never>((_, reject) => {
-        if (signal.aborted) reject(signal.reason);
-        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+        onAbort = () => reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
       }),
-    ]);
+    ]).finally(() => {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+    });
   }
 
   /** Avoid dumping internals (cookies, tokens) with `util.inspect` / `console.log`. */

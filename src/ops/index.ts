@@ -123,6 +123,7 @@ export {
   type RecoverReport,
   type RecoverStepContext,
   recoverServer,
+  recoveryHooksOf,
 } from './recovery/recover.js';
 export { RECOVER_STEPS, type RecoverStepName, type RecoverStepRecord } from './recovery/state.js';
 export {

@@ -15,10 +15,12 @@ import type {
   JsonValue,
   ManifestEntry,
   PreparedSource,
+  RecoveryContext,
   RestoreInput,
   RestoreOutput,
   RestoreTarget,
   SourceContext,
+  StoredPathMapping,
   VerificationReport,
 } from '../contracts/types.js';
 
@@ -197,6 +199,28 @@ export function composeTargets(
       entry.kind === COMPOSITE_KIND &&
       (options.source === undefined || entry.name === options.source) &&
       expandEntry(entry).every((p) => list.some((t) => t.accepts(p))),
+    // A recovery on a new host reaches the parts' hooks (Jellyfin's database part rewrites paths).
+    ...(list.some((t) => t.rewriteStoredPaths)
+      ? {
+          async rewriteStoredPaths(map: readonly StoredPathMapping[], ctx: RecoveryContext): Promise<JsonValue> {
+            const out: Record<string, JsonValue> = {};
+            for (const t of list) if (t.rewriteStoredPaths) out[t.name] = await t.rewriteStoredPaths(map, ctx);
+            return out;
+          },
+        }
+      : {}),
+    ...(list.some((t) => t.recoveryCheck)
+      ? {
+          async recoveryCheck(ctx: RecoveryContext): Promise<VerificationReport> {
+            const checks: VerificationReport['checks'][number][] = [];
+            for (const t of list) {
+              if (!t.recoveryCheck) continue;
+              for (const c of (await t.recoveryCheck(ctx)).checks) checks.push({ ...c, name: `${t.name}: ${c.name}` });
+            }
+            return { ok: checks.every((c) => c.ok), checks };
+          },
+        }
+      : {}),
     async verify(input, ctx): Promise<VerificationReport> {
       const checks: { name: string; ok: boolean; detail?: string }[] = [];
       // Parts' staged work, kept per part so each gets its own back at restore.

@@ -10,6 +10,9 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DuplicatiClient } from '../../src/duplicati/index.js';
+import { ImmichDatabaseSource } from '../../src/apps/immich/database-source.js';
+import { ImmichDatabaseTarget } from '../../src/apps/immich/database-target.js';
+import { ImmichLibrarySource } from '../../src/apps/immich/library-source.js';
 import { DirectorySource } from '../../src/engines/directory/source.js';
 import { PostgresSource } from '../../src/engines/postgres/source.js';
 import { PostgresTarget } from '../../src/engines/postgres/target.js';
@@ -17,7 +20,7 @@ import { SqliteSource } from '../../src/engines/sqlite/source.js';
 import { SqliteTarget } from '../../src/engines/sqlite/target.js';
 import { readRecoveryJobs, writeRecoveryKit } from '../../src/ops/recovery/kit.js';
 import { duplicatiDirectReader } from '../../src/ops/recovery/reader.js';
-import { recoverServer } from '../../src/ops/recovery/recover.js';
+import { recoverServer, recoveryHooksOf } from '../../src/ops/recovery/recover.js';
 import { createBackupPlan } from '../../src/plan/backup-plan.js';
 import { createRestorePlan } from '../../src/plan/restore-plan.js';
 import { tempDir, tree } from '../helpers/context.js';
@@ -42,12 +45,21 @@ describe.runIf(dist && pg)('recover on a new host with two real Duplicati 2.0.7.
   const newDbs: string[] = [];
   let target: string;
   let oldRoot: string;
+  let immichDb: string;
 
   const newHostPlan = (root: string, database: string) =>
     createRestorePlan({
       targets: [
         new PostgresTarget({ name: 'app-db', source: 'app-db', connection: { ...PG, database } }),
         new SqliteTarget({ name: 'app', source: 'app', path: path.join(root, 'app', 'app.db') }),
+        new ImmichDatabaseTarget({
+          name: 'immich-db',
+          source: 'immich-db',
+          connection: { ...PG, database: `${database}_immich` },
+          executor: 'local',
+          immichVersion: 'v2.5.6',
+          library: { uploadLocation: path.join(root, 'immich') },
+        }),
       ],
     });
 
@@ -70,6 +82,31 @@ describe.runIf(dist && pg)('recover on a new host with two real Duplicati 2.0.7.
     const s = new Database(path.join(oldRoot, 'app', 'app.db'));
     s.exec("CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO items (v) VALUES ('a'), ('b'), ('c');");
     s.close();
+    // Immich, bare-metal paths: originals under upload/, thumbs/ left out of the backup (its .immich
+    // marker is backed up as a single file).
+    const immich = path.join(oldRoot, 'immich');
+    immichDb = uniqueDb('recimm');
+    await sql('postgres', `CREATE DATABASE ${immichDb}`);
+    await sql(
+      immichDb,
+      `CREATE TABLE "user" (id serial PRIMARY KEY, "profileImagePath" text NOT NULL DEFAULT '');
+       CREATE TABLE asset (id serial PRIMARY KEY, "originalPath" text NOT NULL, status text NOT NULL DEFAULT 'active');
+       CREATE TABLE version_history (id serial PRIMARY KEY, "createdAt" timestamptz NOT NULL DEFAULT now(), version text NOT NULL);
+       CREATE TABLE system_metadata (key text PRIMARY KEY, value jsonb NOT NULL);
+       INSERT INTO version_history (version) VALUES ('v2.5.6');
+       INSERT INTO system_metadata VALUES ('MediaLocation', '{"location": "${immich}"}');
+       INSERT INTO "user" ("profileImagePath") VALUES ('${immich}/profile/u1/me.jpg');
+       INSERT INTO asset ("originalPath") SELECT '${immich}/upload/u1/IMG_' || g || '.jpg' FROM generate_series(1, 8) g;`,
+    );
+    for (const f of ['upload/u1', 'profile/u1', 'thumbs/u1', 'library', 'encoded-video', 'backups']) {
+      await mkdir(path.join(immich, f), { recursive: true });
+    }
+    for (const f of ['upload', 'profile', 'thumbs', 'library', 'encoded-video', 'backups'])
+      await writeFile(path.join(immich, f, '.immich'), '1700000000000');
+    for (let i = 1; i <= 8; i++)
+      await writeFile(path.join(immich, 'upload', 'u1', `IMG_${i}.jpg`), `img ${i} `.repeat(300));
+    await writeFile(path.join(immich, 'profile', 'u1', 'me.jpg'), 'me');
+    await writeFile(path.join(immich, 'thumbs', 'u1', 'regenerable.webp'), 'thumb');
     for (let i = 0; i < 20; i++) {
       await mkdir(path.join(oldRoot, 'photos', `2024-0${(i % 5) + 1}`), { recursive: true });
       await writeFile(path.join(oldRoot, 'photos', `2024-0${(i % 5) + 1}`, `img${i}.jpg`), `photo ${i} `.repeat(500));
@@ -77,9 +114,19 @@ describe.runIf(dist && pg)('recover on a new host with two real Duplicati 2.0.7.
     const workDir = path.join(oldRoot, 'staging');
     target = `file://${path.join(dir, 'offsite')}`;
     await mkdir(path.join(dir, 'offsite'));
+    const immichLibrary = new ImmichLibrarySource({
+      name: 'immich-library',
+      uploadLocation: immich,
+      folders: ['upload', 'profile', 'library'],
+    });
+    // What the library source includes: the chosen folders, and the markers of the others.
+    const libraryPaths = [
+      ...['upload', 'profile', 'library'].map((f) => `${path.join(immich, f)}/`),
+      ...['thumbs', 'encoded-video', 'backups'].map((f) => path.join(immich, f, '.immich')),
+    ];
     const job = await dupA.jobs.apply({
       name: 'Home server',
-      sources: [`${workDir}/`, `${path.join(oldRoot, 'photos')}/`],
+      sources: [`${workDir}/`, `${path.join(oldRoot, 'photos')}/`, ...libraryPaths],
       target,
       passphrase: PASSPHRASE,
       schedule: { time: '03:00', repeat: '1D' },
@@ -91,6 +138,8 @@ describe.runIf(dist && pg)('recover on a new host with two real Duplicati 2.0.7.
         new PostgresSource({ name: 'app-db', connection: { ...PG, database: db } }),
         new SqliteSource({ name: 'app', path: path.join(oldRoot, 'app', 'app.db'), counts: ['items'] }),
         new DirectorySource({ name: 'photos', paths: [path.join(oldRoot, 'photos')] }),
+        new ImmichDatabaseSource({ name: 'immich-db', connection: { ...PG, database: immichDb }, executor: 'local' }),
+        immichLibrary,
       ],
     });
     const backupOnce = async (damage: boolean) => {
@@ -117,7 +166,7 @@ describe.runIf(dist && pg)('recover on a new host with two real Duplicati 2.0.7.
   afterAll(async () => {
     await b?.stop();
     await a?.stop();
-    if (db) await dropDatabases([db, ...newDbs]);
+    if (db) await dropDatabases([db, immichDb, ...newDbs, ...newDbs.map((d) => `${d}_immich`)]);
     await cleanup?.();
   });
 
@@ -185,20 +234,22 @@ describe.runIf(dist && pg)('recover on a new host with two real Duplicati 2.0.7.
     });
     expect(dry.ok, dry.error).toBe(true);
     expect(dry.planned.map((p) => p.step)).toEqual([
-      'restore-databases',
       'restore-folders',
+      'restore-databases',
       'rewrite-paths',
       'app-checks',
       'recreate-jobs',
     ]);
     await expect(readdir(root)).rejects.toThrow();
 
+    const plan = newHostPlan(root, database);
     const r = await recoverServer({
       reader: reader(),
       workDir: path.join(dir, 'work-new'),
       version: 1,
       pathMap: [{ from: oldRoot, to: root }],
-      restorePlan: newHostPlan(root, database),
+      restorePlan: plan,
+      ...recoveryHooksOf(plan),
       client: dupB,
       passphrase: PASSPHRASE,
       targetUrl: target,
@@ -212,11 +263,26 @@ describe.runIf(dist && pg)('recover on a new host with two real Duplicati 2.0.7.
     expect((s.prepare('SELECT group_concat(v) AS v FROM items').get() as { v: string }).v).toBe('a,b,c');
     s.close();
     expect(await tree(path.join(root, 'photos'))).toEqual(await tree(path.join(oldRoot, 'photos')));
+    // Immich: the library without thumbs/ content but with its marker, the stored paths rewritten, checked.
+    const { ['thumbs/u1/regenerable.webp']: _thumb, ...backedUp } = await tree(path.join(oldRoot, 'immich'));
+    expect(await tree(path.join(root, 'immich'))).toEqual(backedUp);
+    const assets = await sql<{ p: string }>(`${database}_immich`, 'SELECT "originalPath" AS p FROM asset ORDER BY id');
+    expect(assets.map((x) => x.p)).toEqual(
+      Array.from({ length: 8 }, (_, i) => path.join(root, 'immich', 'upload', 'u1', `IMG_${i + 1}.jpg`)),
+    );
+    const media = await sql<{ l: string }>(
+      `${database}_immich`,
+      "SELECT value->>'location' AS l FROM system_metadata WHERE key = 'MediaLocation'",
+    );
+    expect(media[0]?.l).toBe(path.join(root, 'immich'));
+    const evidence = r.steps.find((x) => x.step === 'app-checks')?.detail as Record<string, { ok: boolean }>;
+    expect(evidence['immich-db']?.ok).toBe(true);
     const jobs = await dupB.backups.list();
     const job = jobs.find((j) => j.name === 'Home server');
     expect(job).toBeDefined();
     const full = await dupB.backups.get(job?.id as string);
-    expect(full.sources).toEqual([`${path.join(root, 'staging')}/`, `${path.join(root, 'photos')}/`]);
+    expect(full.sources.slice(0, 2)).toEqual([`${path.join(root, 'staging')}/`, `${path.join(root, 'photos')}/`]);
+    expect(full.sources).toContain(path.join(root, 'immich', 'thumbs', '.immich'));
     expect(full.schedule?.repeat).toBe('1D');
     expect(full.settings.find((x) => x.name === 'keep-time')?.value).toBe('30D');
     const runbook = await readFile(path.join(dir, 'work-new', 'staged', 'recovery', 'RECOVERY.md'), 'utf8');

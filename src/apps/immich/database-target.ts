@@ -19,14 +19,18 @@ import type { SqlSession } from '../../engines/postgres/index.js';
 import { configErrorFrom } from '../../core/validate.js';
 import { PostgresTarget } from '../../engines/postgres/index.js';
 import type {
+  JsonValue,
   ManifestEntry,
+  RecoveryContext,
   ResolvedArtifact,
   RestoreInput,
   RestoreOutput,
   RestoreTarget,
   SourceContext,
+  StoredPathMapping,
   VerificationReport,
 } from '../../contracts/types.js';
+import { checkImmichRecovery, rewriteEvidence, rewriteImmichPaths } from './recovery.js';
 import { type ImmichClient, type ImmichClientOptions, immichApiOptionSchema, toImmichClient } from './api.js';
 import { IMMICH_DATABASE_KIND, IMMICH_DB_CONTAINER } from './database-source.js';
 import {
@@ -147,6 +151,40 @@ export function dumpKind(head: string): 'pg_dump' | 'pg_dumpall' | 'unknown' {
   return 'unknown';
 }
 
+/** The vector extensions an Immich dump may need, and what provides them. */
+const VECTOR_EXTENSIONS: Readonly<Record<string, string>> = {
+  vchord: 'VectorChord (extension vchord, Immich ≥ v1.133)',
+  vectors: 'pgvecto.rs (extension vectors, Immich < v1.133; dropped in v3)',
+  vector: 'pgvector (extension vector)',
+};
+
+/**
+ * The vector extension the dump needs must be installable on the target server: a missing one is
+ * refused with what to install (the generic `extensions` check only names it).
+ */
+async function vectorExtensionChecks(input: RestoreInput, admin: SqlSession): Promise<Check[]> {
+  const ext = input.entry.metadata.extensions;
+  if (!ext || typeof ext !== 'object' || Array.isArray(ext)) return [];
+  const wanted = Object.keys(ext).filter((x) => x in VECTOR_EXTENSIONS);
+  if (wanted.length === 0) return [];
+  const rows = await admin.query<{ name: string }>('SELECT name FROM pg_available_extensions');
+  const available = new Set(rows.map((r) => r.name));
+  const missing = wanted.filter((x) => !available.has(x));
+  const version = (x: string) => {
+    const v = (ext as Record<string, JsonValue>)[x];
+    return typeof v === 'string' ? ` ${v}` : '';
+  };
+  return [
+    {
+      name: 'vector-extension',
+      ok: missing.length === 0,
+      detail: missing.length
+        ? `the dump needs ${missing.map((x) => `${VECTOR_EXTENSIONS[x]}${version(x)}`).join(' and ')}, which this PostgreSQL server cannot install: install it first — Immich's image ghcr.io/immich-app/postgres (the tag for this PostgreSQL major with that extension version) ships it, or the extension's package for this server`
+        : `${wanted.join(', ')} available`,
+    },
+  ];
+}
+
 /** Map a path inside the server container to the host. */
 export function hostPathOf(originalPath: string, uploadLocation: string): string | undefined {
   for (const prefix of IMMICH_CONTAINER_PREFIXES) {
@@ -200,7 +238,10 @@ export class ImmichDatabaseTarget implements RestoreTarget {
       },
       {
         transform: () => createReplaceStream(SEARCH_PATH_LINE, SEARCH_PATH_FIX),
-        preflight: (input, dump, _admin, ctx, openLive) => this.#preflight(input, dump, ctx, openLive),
+        preflight: async (input, dump, admin, ctx, openLive) => [
+          ...(await vectorExtensionChecks(input, admin)),
+          ...(await this.#preflight(input, dump, ctx, openLive)),
+        ],
         inspect: (input, loaded, ctx) => this.#inspect(input, loaded, ctx),
       },
       [IMMICH_DATABASE_KIND],
@@ -365,6 +406,38 @@ export class ImmichDatabaseTarget implements RestoreTarget {
 
   discard(report: VerificationReport, ctx: SourceContext): Promise<void> {
     return this.#pg.discard(report, ctx);
+  }
+
+  /**
+   * Recovery on a new host: rewrite the paths the restored database stores under the map, in one
+   * transaction (see `rewriteImmichPaths`). A scratch target has no live database: nothing to do.
+   */
+  async rewriteStoredPaths(map: readonly StoredPathMapping[], ctx: RecoveryContext): Promise<JsonValue> {
+    if (this.#options.scratch) return { skipped: 'scratch target' };
+    const session = await this.#pg.openDatabase(ctx.signal);
+    try {
+      return rewriteEvidence(await rewriteImmichPaths(session, map));
+    } finally {
+      await session.close();
+    }
+  }
+
+  /**
+   * Recovery on a new host: every asset's original in the restored database exists in the
+   * restored library (`library.uploadLocation` maps container paths).
+   */
+  async recoveryCheck(ctx: RecoveryContext): Promise<VerificationReport> {
+    if (this.#options.scratch)
+      return { ok: true, checks: [{ name: 'immich-recovery', ok: true, detail: 'scratch target' }] };
+    const session = await this.#pg.openDatabase(ctx.signal);
+    try {
+      return await checkImmichRecovery(session, {
+        ...(this.#options.library ? { uploadLocation: this.#options.library.uploadLocation } : {}),
+        signal: ctx.signal,
+      });
+    } finally {
+      await session.close();
+    }
   }
 }
 

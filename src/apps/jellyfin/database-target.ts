@@ -26,13 +26,16 @@ import {
 import type {
   JsonValue,
   ManifestEntry,
+  RecoveryContext,
   ResolvedArtifact,
   RestoreInput,
   RestoreOutput,
   RestoreTarget,
   SourceContext,
+  StoredPathMapping,
   VerificationReport,
 } from '../../contracts/types.js';
+import { checkJellyfinRecovery, type JellyfinRecoveryPaths, rewriteJellyfinPaths } from './recovery.js';
 import type { JellyfinClient } from './api.js';
 import { clientOf, JELLYFIN_DATABASE_KIND, type JellyfinApiOption } from './database-source.js';
 import { type JellyfinLocationOptions, locationShape, resolveJellyfinPaths } from './layout.js';
@@ -437,6 +440,44 @@ export class JellyfinDatabaseTarget implements RestoreTarget {
     } catch (e) {
       throw new RestoreError('removing the safety copies failed', this.#where('finalize'), { cause: e });
     }
+  }
+
+  /** The restored server's files, for the recovery hooks. */
+  async #recoveryPaths(): Promise<JellyfinRecoveryPaths> {
+    const live = await this.#livePaths();
+    const dataDir = (await resolveJellyfinPaths(this.#o)).dataDir;
+    return { dataDir, jellyfinDb: live.jellyfin, ...((await exists(live.library)) ? { libraryDb: live.library } : {}) };
+  }
+
+  /**
+   * Recovery on a new host: rewrite the library folders and item paths Jellyfin stores under the
+   * map (see `rewriteJellyfinPaths`). Jellyfin must be stopped (its API, when given, must not answer).
+   */
+  async rewriteStoredPaths(map: readonly StoredPathMapping[], ctx: RecoveryContext): Promise<JsonValue> {
+    if (this.#o.scratch) return { skipped: 'scratch target' };
+    if (this.#client && !this.#o.force) {
+      const up = await this.#client.publicInfo({ signal: ctx.signal }).then(
+        () => true,
+        () => false,
+      );
+      if (up) {
+        throw new RestoreError(
+          'Jellyfin is running: stop it before its stored paths are rewritten',
+          this.#where('restore'),
+        );
+      }
+    }
+    return rewriteJellyfinPaths(await this.#recoveryPaths(), map, ctx.signal);
+  }
+
+  /** Recovery on a new host: integrity and counts of the databases, library folders present. */
+  async recoveryCheck(_ctx: RecoveryContext): Promise<VerificationReport> {
+    if (this.#o.scratch)
+      return { ok: true, checks: [{ name: 'jellyfin-recovery', ok: true, detail: 'scratch target' }] };
+    return checkJellyfinRecovery(
+      await this.#recoveryPaths(),
+      this.#o.integrity ? { integrity: this.#o.integrity } : {},
+    );
   }
 }
 

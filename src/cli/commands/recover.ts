@@ -110,14 +110,17 @@ async function runRecover(ctx: CliContext): Promise<number> {
   }
   const version = versionFlag(ctx);
   const time = timeFlag(ctx);
-  const { recoverServer } = await import('../../ops/recovery/recover.js');
+  const { recoverServer, recoveryHooksOf } = await import('../../ops/recovery/recover.js');
+  const restorePlan = cfg ? cfg.restorePlan({ logger: ctx.logger }) : undefined;
   const report = await recoverServer({
     reader,
     workDir: path.resolve(ctx.cwd, workDirFlag),
     pathMap: mapFlags(ctx.flags.map),
     ...(version !== undefined ? { version } : {}),
     ...(time !== undefined ? { time } : {}),
-    ...(cfg ? { restorePlan: cfg.restorePlan({ logger: ctx.logger }) } : {}),
+    // The new host's targets restore the databases, rewrite the paths their apps store under the
+    // map (Immich, Jellyfin) and run the app checks.
+    ...(restorePlan ? { restorePlan, ...recoveryHooksOf(restorePlan) } : {}),
     ...(client && ctx.flags['no-jobs'] !== true ? { client } : {}),
     passphrase,
     ...(targetUrl ? { targetUrl } : {}),

@@ -4,7 +4,7 @@
  *
  * @module
  */
-export { pgConnectionSchema, quoteIdent, safeNameSchema } from './connection.js';
+export { pgConnectionSchema, quoteIdent, quoteLiteral, safeNameSchema } from './connection.js';
 export type { PgConnectionFields, PgConnectionOptions, PgConnectionUrl } from './connection.js';
 export { readCopyRows } from './copy-rows.js';
 export type { PgCountSelection, PgDumpFormat } from './dump.js';

@@ -435,6 +435,15 @@ export class PostgresTarget implements RestoreTarget {
     }
   }
 
+  /**
+   * A session on the live database, for work after a restore (a recovery's path rewrite and
+   * checks). The caller closes it.
+   */
+  async openDatabase(signal: AbortSignal): Promise<SqlSession> {
+    const conn = await this.#endpoint.resolve(signal);
+    return this.#endpoint.open(conn, this.database, 'restore', signal);
+  }
+
   /** Drop the safety copy, unless `keepSafetyCopy`. */
   async finalize(output: RestoreOutput, ctx: SourceContext): Promise<void> {
     if (isClusterOutput(output)) return finalizeCluster(this.#clusterContext(), output, ctx);

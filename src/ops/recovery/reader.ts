@@ -15,6 +15,7 @@ import path from 'node:path';
 import { DuplicatiKitError, errorGuard } from '../../core/errors.js';
 import { asFolderPath, exists } from '../../core/fs.js';
 import type { DuplicatiClient } from '../../duplicati/client.js';
+import type { FileEntry } from '../../duplicati/types.js';
 import { RECOVERY_SOURCE } from './types.js';
 
 /** One version of the backup. Version 0 is the newest. */
@@ -23,10 +24,14 @@ export interface RecoveryVersion {
   readonly time: string;
 }
 
-/** A folder of the backup and where it is restored to (its content lands directly in `to`). */
+/**
+ * A folder of the backup and where it is restored to (its content lands directly in `to`), or
+ * with `file`, a single file and the path it is restored to.
+ */
 export interface FolderRestore {
   readonly from: string;
   readonly to: string;
+  readonly file?: boolean;
 }
 
 /** What a recovery needs from the backup. */
@@ -38,6 +43,21 @@ export interface BackupReader {
   findStagedFolder(time: string, signal: AbortSignal): Promise<string>;
   /** Restore folders of the version at `time`, each into its own destination. */
   restoreFolders(time: string, folders: readonly FolderRestore[], signal: AbortSignal): Promise<void>;
+  /**
+   * Restore several folders and files of the version at `time` in one pass: everything lands under
+   * `to` by its path below `prefix` (their deepest common folder). Readers that cannot, leave it out.
+   */
+  restoreMany?(
+    time: string,
+    items: readonly FolderRestore[],
+    prefix: string,
+    to: string,
+    signal: AbortSignal,
+  ): Promise<void>;
+  /** Bytes of the files under `folder` (or of the file, with `file`) in the version at `time` (free-space preflight). */
+  folderBytes?(time: string, folder: string, signal: AbortSignal, file?: boolean): Promise<number>;
+  /** Whether `p` (a backed-up path written without a trailing `/`) is a folder in the version at `time`. */
+  isFolder?(time: string, p: string, signal: AbortSignal): Promise<boolean>;
 }
 
 /** The backup holds nothing duplicati-kit staged, or cannot be read with what was given. */
@@ -107,6 +127,39 @@ export function duplicatiDirectReader(o: DirectReaderOptions): BackupReader {
     }
     return id;
   };
+  // One listing per path (`<path>*`: the path itself and, for a folder, everything below it).
+  const listings = new Map<string, Promise<FileEntry[]>>();
+  const under = (time: string, p: string, signal: AbortSignal): Promise<FileEntry[]> => {
+    const key = `${time}\0${p}`;
+    let l = listings.get(key);
+    if (!l) {
+      l = prepared(time, signal).then(
+        async (id) => (await dup.backups.files(id, { time, search: `${p.replace(/\/+$/, '')}*`, signal })).files,
+      );
+      l.catch(() => listings.delete(key));
+      listings.set(key, l);
+    }
+    return l;
+  };
+  // Restore items of the version at `time` into `to` (below their common folder) in one task.
+  const restoreInto = async (time: string, items: readonly FolderRestore[], to: string, signal: AbortSignal) => {
+    const id = await prepared(time, signal);
+    await fsp.mkdir(to, { recursive: true });
+    const out = await dup.backups.restoreAndWait(id, {
+      time,
+      paths: items.map((f) => (f.file ? f.from : asFolderPath(f.from))),
+      to,
+      overwrite: false,
+      signal,
+      totalTimeout: o.restoreTimeoutMs ?? 86_400_000,
+    });
+    if (out.result !== 'Success' && out.result !== 'Warning') {
+      throw new RecoveryError(
+        `Duplicati could not restore ${items.map((f) => f.from).join(', ')} into ${to} (${out.result}): ${out.errors.join('; ') || 'see the server log'}`,
+        { code: 'ERR_RECOVERY_RESTORE' },
+      );
+    }
+  };
   return {
     describe: 'the Duplicati target (direct restore)',
     async versions(signal) {
@@ -126,26 +179,24 @@ export function duplicatiDirectReader(o: DirectReaderOptions): BackupReader {
       }
       return asFolderPath((hits[0] as string).slice(0, -KIT_MARKER.length));
     },
+    async folderBytes(time, folder, signal, file) {
+      const files = await under(time, folder, signal);
+      const own = file
+        ? files.filter((f) => f.path === folder)
+        : files.filter((f) => f.path.startsWith(asFolderPath(folder)));
+      return own.reduce((n, f) => n + (f.isFolder ? 0 : Math.max(0, f.sizes[0] ?? 0)), 0);
+    },
+    async isFolder(time, p, signal) {
+      // 2.0.7.3 matches a plain folder path only as an exact entry: list with a wildcard instead.
+      return (await under(time, p, signal)).some((f) => f.path.startsWith(asFolderPath(p)));
+    },
+    async restoreMany(time, items, _prefix, to, signal) {
+      // One restore task for all of them: the version's volumes are read once, not once per folder.
+      await restoreInto(time, items, to, signal);
+    },
     async restoreFolders(time, folders, signal) {
-      if (folders.length === 0) return;
-      const id = await prepared(time, signal);
-      for (const f of folders) {
-        await fsp.mkdir(f.to, { recursive: true });
-        const out = await dup.backups.restoreAndWait(id, {
-          time,
-          paths: [asFolderPath(f.from)],
-          to: f.to,
-          overwrite: false,
-          signal,
-          totalTimeout: o.restoreTimeoutMs ?? 86_400_000,
-        });
-        if (out.result !== 'Success' && out.result !== 'Warning') {
-          throw new RecoveryError(
-            `Duplicati could not restore ${f.from} into ${f.to} (${out.result}): ${out.errors.join('; ') || 'see the server log'}`,
-            { code: 'ERR_RECOVERY_RESTORE' },
-          );
-        }
-      }
+      // A single file lands in the restore folder under its own name.
+      for (const f of folders) await restoreInto(time, [f], f.file ? path.dirname(f.to) : f.to, signal);
     },
   };
 }
@@ -174,8 +225,29 @@ export function restoredTreeReader(root: string): BackupReader {
       if (hits.length > 1) throw new RecoveryError(`${root} holds several staged folders: ${hits.join(', ')}`);
       return asFolderPath(hits[0] as string);
     },
+    async isFolder(_time, p) {
+      return (await fsp.stat(inside(p))).isDirectory();
+    },
+    async folderBytes(_time, folder, _signal, file) {
+      if (file) return (await fsp.stat(inside(folder))).size;
+      let n = 0;
+      const walk = async (dir: string): Promise<void> => {
+        for (const e of await fsp.readdir(dir, { withFileTypes: true })) {
+          const p = path.join(dir, e.name);
+          if (e.isDirectory()) await walk(p);
+          else if (e.isFile()) n += (await fsp.stat(p)).size;
+        }
+      };
+      await walk(inside(folder));
+      return n;
+    },
     async restoreFolders(_time, folders) {
       for (const f of folders) {
+        if (f.file) {
+          await fsp.mkdir(path.dirname(f.to), { recursive: true });
+          await fsp.copyFile(inside(f.from), f.to, fsp.constants.COPYFILE_EXCL);
+          continue;
+        }
         await fsp.mkdir(f.to, { recursive: true });
         await fsp.cp(inside(f.from), f.to, {
           recursive: true,

@@ -10,8 +10,9 @@
  *    path map) empty or absent, free space for the dumps, and the restore targets' own checks in a
  *    dry run (database servers reachable, major versions, the vector extension a dump needs,
  *    Jellyfin stopped);
- * 5. restore-databases — through the restore targets of the new host's config;
- * 6. restore-folders — the live folders through Duplicati, with the path map applied;
+ * 5. restore-folders — the live folders through Duplicati, with the path map applied (first: a
+ *    database may live inside a restored folder, as Jellyfin's does);
+ * 6. restore-databases — through the restore targets of the new host's config;
  * 7. rewrite-paths — paths stored inside the apps, under the map (a rewriter supplied by the caller);
  * 8. app-checks — the caller's app checks;
  * 9. recreate-jobs — the Duplicati jobs from `recovery/jobs.json`, sources mapped.
@@ -24,10 +25,12 @@ import path from 'node:path';
 import { neverAborted, throwIfAborted } from '../../core/abort.js';
 import { hashFile } from '../../core/artifact-writer.js';
 import { describeError } from '../../core/errors.js';
-import { asFolderPath, isInside, writeFileAtomic } from '../../core/fs.js';
+import { asFolderPath, exists, isInside, writeFileAtomic } from '../../core/fs.js';
 import type { JsonValue } from '../../core/json.js';
 import { type Logger, silentLogger } from '../../core/logger.js';
 import { type Manifest, readManifest } from '../../core/manifest.js';
+import { commonFolderPrefix, mappingOf, mapPath as mapThrough, type PathMapping } from '../../core/path-map.js';
+import type { RecoveryContext, VerificationReport } from '../../contracts/types.js';
 import type { RestorePlan } from '../../plan/restore-plan.js';
 import type { DuplicatiClient } from '../../duplicati/client.js';
 import { RECOVERY_KIND, RECOVERY_SOURCE, type RecoveryJobsFile } from './types.js';
@@ -44,11 +47,7 @@ import {
 } from './state.js';
 import { recreateJobs } from './jobs.js';
 
-/** One entry of a path map: everything under `from` (old host) goes under `to` (new host). */
-export interface PathMapping {
-  readonly from: string;
-  readonly to: string;
-}
+export type { PathMapping } from '../../core/path-map.js';
 
 /** What a caller-supplied step gets. */
 export interface RecoverStepContext {
@@ -112,15 +111,9 @@ export const RECOVER_REPORT_FILE = 'recover-report.json';
 
 /** Map a path through the longest matching entry of the map; unchanged when none matches. */
 export function mapPath(map: readonly PathMapping[], p: string): string {
-  let best: PathMapping | undefined;
-  for (const m of map) {
-    const from = m.from.replace(/\/+$/, '');
-    if ((p === from || p.startsWith(`${from}/`)) && (!best || from.length > best.from.replace(/\/+$/, '').length))
-      best = m;
-  }
-  if (!best) return p;
-  const from = best.from.replace(/\/+$/, '');
-  return `${best.to.replace(/\/+$/, '')}${p.slice(from.length)}`;
+  const mapped = mapThrough(map, p);
+  // Folder paths keep their trailing slash (Duplicati's form).
+  return p.endsWith('/') && !mapped.endsWith('/') ? `${mapped}/` : mapped;
 }
 
 /** Pick the version: `time` (newest at or before), `version`, or the newest. */
@@ -144,6 +137,21 @@ export function pickRecoveryVersion(
   return hit;
 }
 
+/** The deepest existing folder at or above `dir` (where a folder to be created would live). */
+async function nearestExisting(dir: string): Promise<string> {
+  let d = path.resolve(dir);
+  for (;;) {
+    try {
+      await fsp.stat(d);
+      return d;
+    } catch {
+      const up = path.dirname(d);
+      if (up === d) return d;
+      d = up;
+    }
+  }
+}
+
 /** The folder a live path restores to, and whether it is empty (or absent). */
 async function isEmptyOrAbsent(dir: string): Promise<boolean> {
   try {
@@ -162,6 +170,8 @@ interface Run {
   readonly logger: Logger;
   readonly map: readonly PathMapping[];
   readonly stagedDir: string;
+  /** Folder (true) or file, per include path without a trailing `/`. */
+  readonly kinds: Map<string, boolean>;
   manifest?: Manifest;
 }
 
@@ -209,13 +219,30 @@ async function step(
   }
 }
 
-/** The live folders of the backup, each with its destination on the new host. */
-function folderPlan(run: Run, manifest: Manifest): FolderRestore[] {
+/**
+ * The live folders (and single files, such as Immich's `.immich` markers of folders left out) of
+ * the backup, each with its destination on the new host. A path written without a trailing `/`
+ * is looked up in the backup: folder or file.
+ */
+async function folderPlan(run: Run, manifest: Manifest): Promise<FolderRestore[]> {
   const staged = run.state.stagedFolder ?? '';
-  return manifest.includePaths
-    .map((p) => asFolderPath(p))
-    .filter((p) => !isInside(staged, p))
-    .map((p) => ({ from: p, to: asFolderPath(mapPath(run.map, p)) }));
+  const out: FolderRestore[] = [];
+  for (const p of manifest.includePaths) {
+    if (isInside(staged, asFolderPath(p))) continue;
+    let folder = p.endsWith('/');
+    if (!folder) {
+      const known = run.kinds.get(p);
+      folder =
+        known ?? (run.o.reader.isFolder ? await run.o.reader.isFolder(run.state.time as string, p, run.signal) : true);
+      run.kinds.set(p, folder);
+    }
+    out.push(
+      folder
+        ? { from: asFolderPath(p), to: asFolderPath(mapPath(run.map, asFolderPath(p))) }
+        : { from: p, to: mapPath(run.map, p), file: true },
+    );
+  }
+  return out;
 }
 
 /** Names of the manifest sources the restore plan handles (dumps), recovery kit excluded. */
@@ -270,17 +297,48 @@ async function verifyChecksums(run: Run): Promise<JsonValue> {
 async function preflight(run: Run): Promise<JsonValue> {
   const manifest = run.manifest as Manifest;
   const problems: string[] = [];
-  const folders = folderPlan(run, manifest);
+  const folders = await folderPlan(run, manifest);
   for (const f of folders) {
     if (run.state.foldersDone.includes(f.from)) continue;
-    if (!(await isEmptyOrAbsent(f.to))) {
+    if (f.file) {
+      if (await exists(f.to)) problems.push(`${f.to} (for ${f.from}) exists: the recovery never overwrites a file`);
+    } else if (!(await isEmptyOrAbsent(f.to))) {
       problems.push(`${f.to} (for ${f.from}) is not empty: the recovery writes only into empty or absent folders`);
     }
   }
+  // Free space, per file system: the staged dumps are already in the work folder (a database
+  // restore reads them from there); each folder needs the size of its files in this version.
   const dumpBytes = manifest.sources.reduce((n, s) => n + s.artifacts.reduce((m, a) => m + a.bytes, 0), 0);
-  const fsStat = await fsp.statfs(run.o.workDir);
-  const free = fsStat.bavail * fsStat.bsize;
-  if (free < dumpBytes) problems.push(`only ${free} bytes free in ${run.o.workDir}; the dumps need ${dumpBytes}`);
+  const space = new Map<string, { free: number; need: number; what: string[] }>();
+  const fsOf = async (dir: string) => {
+    const existing = await nearestExisting(dir);
+    const st = await fsp.statfs(existing);
+    const key = `${st.type}:${st.blocks}:${st.bsize}:${(await fsp.stat(existing)).dev}`;
+    let e = space.get(key);
+    if (!e) {
+      e = { free: st.bavail * st.bsize, need: 0, what: [] };
+      space.set(key, e);
+    }
+    return e;
+  };
+  const folderBytes: { folder: string; bytes: number | null }[] = [];
+  for (const f of folders) {
+    if (run.state.foldersDone.includes(f.from)) continue;
+    const bytes = run.o.reader.folderBytes
+      ? await run.o.reader.folderBytes(run.state.time as string, f.from, run.signal, f.file)
+      : null;
+    folderBytes.push({ folder: f.to, bytes });
+    if (bytes === null) continue;
+    const e = await fsOf(f.to);
+    e.need += bytes;
+    e.what.push(`${f.to} (${bytes} bytes)`);
+  }
+  for (const e of space.values()) {
+    if (e.need > e.free)
+      problems.push(`not enough free space: ${e.what.join(' + ')} need ${e.need} bytes, ${e.free} free`);
+  }
+  const work = await fsp.statfs(run.o.workDir);
+  const free = work.bavail * work.bsize;
   const dbs = databaseSources(manifest);
   let verified: JsonValue = { skipped: 'no restore plan given' };
   if (run.o.restorePlan && dbs.length > 0) {
@@ -307,7 +365,13 @@ async function preflight(run: Run): Promise<JsonValue> {
       },
     );
   }
-  return { folders: folders.map((f) => ({ from: f.from, to: f.to })), dumpBytes, freeBytes: free, targets: verified };
+  return {
+    folders: folders.map((f) => ({ from: f.from, to: f.to })),
+    folderBytes,
+    dumpBytes,
+    freeBytes: free,
+    targets: verified,
+  };
 }
 
 async function restoreDatabases(run: Run): Promise<JsonValue> {
@@ -326,17 +390,36 @@ async function restoreDatabases(run: Run): Promise<JsonValue> {
 }
 
 async function restoreFolders(run: Run): Promise<JsonValue> {
-  const folders = folderPlan(run, run.manifest as Manifest);
+  const folders = await folderPlan(run, run.manifest as Manifest);
   if (folders.length === 0) return { skipped: 'the backup has no live folders' };
-  for (const f of folders) {
-    if (run.state.foldersDone.includes(f.from)) continue;
-    // A folder cut short by a crash: start it again from empty (it was empty before we began).
-    await fsp.rm(f.to, { recursive: true, force: true });
-    await run.o.reader.restoreFolders(run.state.time as string, [f], run.signal);
-    run.state.foldersDone.push(f.from);
+  const pending = folders.filter((f) => !run.state.foldersDone.includes(f.from));
+  // Folders moved by the same map entry go in one restore (the reader reads the volumes once):
+  // below their common folder, each lands where the map puts it.
+  const groups = new Map<string, FolderRestore[]>();
+  for (const f of pending) {
+    const m = mappingOf(run.map, f.from);
+    const key = m ? `${m.from}\0${m.to}` : '';
+    groups.set(key, [...(groups.get(key) ?? []), f]);
+  }
+  const passes: JsonValue[] = [];
+  for (const group of groups.values()) {
+    // A pass cut short by a crash: start its folders again from empty (they were empty before we began).
+    for (const f of group) await fsp.rm(f.to, { recursive: true, force: true });
+    if (run.o.reader.restoreMany && group.length > 1) {
+      const prefix = commonFolderPrefix(group.map((f) => f.from));
+      const to = asFolderPath(mapPath(run.map, prefix));
+      await run.o.reader.restoreMany(run.state.time as string, group, prefix, to, run.signal);
+      passes.push({ from: prefix, to, items: group.length });
+    } else {
+      for (const f of group) {
+        await run.o.reader.restoreFolders(run.state.time as string, [f], run.signal);
+        passes.push({ from: f.from, to: f.to, items: 1 });
+      }
+    }
+    run.state.foldersDone.push(...group.map((f) => f.from));
     await writeRecoverState(run.o.workDir, run.state);
   }
-  return folders.map((f) => ({ from: f.from, to: f.to }));
+  return { folders: folders.map((f) => ({ from: f.from, to: f.to, file: f.file === true })), passes };
 }
 
 /**
@@ -357,7 +440,15 @@ export async function recoverServer(o: RecoverOptions): Promise<RecoverReport> {
   const t0 = performance.now();
   await fsp.mkdir(o.workDir, { recursive: true, mode: 0o700 });
   const state = await readRecoverState(o.workDir);
-  const run: Run = { o, state, signal, logger, map: o.pathMap ?? [], stagedDir: path.join(o.workDir, 'staged') };
+  const run: Run = {
+    o,
+    state,
+    signal,
+    logger,
+    map: o.pathMap ?? [],
+    stagedDir: path.join(o.workDir, 'staged'),
+    kinds: new Map(),
+  };
   const planned: { step: RecoverStepName; would: string }[] = [];
   let error: string | undefined;
   let shownSteps: readonly RecoverStepRecord[] | undefined;
@@ -387,7 +478,7 @@ export async function recoverServer(o: RecoverOptions): Promise<RecoverReport> {
     }
     await step(run, 'preflight', () => preflight(run));
     if (o.dryRun) {
-      const folders = folderPlan(run, run.manifest as Manifest);
+      const folders = await folderPlan(run, run.manifest as Manifest);
       const describe: Partial<Record<RecoverStepName, string>> = {
         'restore-databases': `restore ${databaseSources(run.manifest as Manifest).join(', ') || 'no dumps'} through the restore targets`,
         'restore-folders': folders.map((f) => `${f.from} -> ${f.to}`).join(', ') || 'no live folders',
@@ -404,8 +495,10 @@ export async function recoverServer(o: RecoverOptions): Promise<RecoverReport> {
       state.steps.splice(0, state.steps.length, ...state.steps.filter((s) => s.step !== 'preflight'));
       await writeRecoverState(o.workDir, state);
     } else {
-      await step(run, 'restore-databases', () => restoreDatabases(run));
+      // Folders first: a database target may write inside a restored folder (Jellyfin's database
+      // lives in its data folder, which the folder restore starts from empty).
       await step(run, 'restore-folders', () => restoreFolders(run));
+      await step(run, 'restore-databases', () => restoreDatabases(run));
       await step(run, 'rewrite-paths', async () =>
         o.rewritePaths && run.map.length > 0
           ? o.rewritePaths(ctxOf(run))
@@ -445,4 +538,59 @@ export async function recoverServer(o: RecoverOptions): Promise<RecoverReport> {
   };
   await writeFileAtomic(path.join(o.workDir, RECOVER_REPORT_FILE), `${JSON.stringify(report, null, 2)}\n`);
   return report;
+}
+
+/**
+ * The recovery hooks of a restore plan's targets (Immich, Jellyfin: `rewriteStoredPaths`,
+ * `recoveryCheck`), as the `rewritePaths` and `appChecks` options of {@link recoverServer}.
+ * A failed app check fails the step (the evidence names it); the next run runs the checks again.
+ *
+ * @example
+ * ```ts
+ * const plan = cfg.restorePlan();
+ * await recoverServer({ reader, workDir, restorePlan: plan, ...recoveryHooksOf(plan) });
+ * ```
+ */
+export function recoveryHooksOf(plan: RestorePlan): Pick<RecoverOptions, 'rewritePaths' | 'appChecks'> {
+  const rewriters = plan.targets.filter((t) => typeof t.rewriteStoredPaths === 'function');
+  const checkers = plan.targets.filter((t) => typeof t.recoveryCheck === 'function');
+  const ctxOf = (c: RecoverStepContext): RecoveryContext => ({ signal: c.signal, logger: c.logger });
+  return {
+    ...(rewriters.length
+      ? {
+          rewritePaths: async (c: RecoverStepContext) => {
+            const out: Record<string, JsonValue> = {};
+            for (const t of rewriters) {
+              out[t.name] = await (t.rewriteStoredPaths as NonNullable<typeof t.rewriteStoredPaths>)(
+                c.pathMap,
+                ctxOf(c),
+              );
+            }
+            return out;
+          },
+        }
+      : {}),
+    ...(checkers.length
+      ? {
+          appChecks: async (c: RecoverStepContext) => {
+            const out: Record<string, JsonValue> = {};
+            const failed: string[] = [];
+            for (const t of checkers) {
+              const r: VerificationReport = await (t.recoveryCheck as NonNullable<typeof t.recoveryCheck>)(ctxOf(c));
+              out[t.name] = {
+                ok: r.ok,
+                checks: r.checks.map((x) => ({ name: x.name, ok: x.ok, detail: x.detail ?? null })),
+              };
+              for (const x of r.checks) if (!x.ok) failed.push(`${t.name}: ${x.name}: ${x.detail ?? 'failed'}`);
+            }
+            if (failed.length) {
+              throw new RecoveryError(`app checks failed after the restore:\n  - ${failed.join('\n  - ')}`, {
+                code: 'ERR_RECOVERY_APP_CHECKS',
+              });
+            }
+            return out;
+          },
+        }
+      : {}),
+  };
 }

@@ -14,6 +14,7 @@ import type {
   FakeVersion,
   JobSpec,
 } from './state.js';
+import { RemoteReadError } from './remote.js';
 import { type JobFilter, matchesExpression } from './store.js';
 import { boolParam, type Exchange, type FakeGeneration, prop, type Reply } from './wire.js';
 
@@ -239,7 +240,62 @@ function getBackup(ctx: RouteContext, b: FakeBackup): Reply {
   return ok(ctx.generation === '2.0' ? { success: true, data } : data);
 }
 
+/** The reply 2.0.7.3 gives for a failed read of the target (captured live); 2.1+: its generic error. */
+function remoteFailure(ctx: RouteContext, e: unknown): Reply {
+  if (!(e instanceof RemoteReadError)) throw e;
+  if (ctx.generation !== '2.0' || e.type === null) return fail(ctx, 500, e.message);
+  return { status: 500, reason: e.message, json: { Message: e.message, Type: e.type } };
+}
+
+/** `POST /backups?temporary=true`: an in-memory backup with a GUID id, no validation, no name check. */
+function createTemporary(ctx: RouteContext, x: Exchange): Reply {
+  const backup = prop(requestData(ctx, x), 'Backup');
+  const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v));
+  const rawSettings = prop(backup, 'Settings');
+  const rawSources = prop(backup, 'Sources');
+  const b = ctx.state.addBackup(
+    {
+      name: str(prop(backup, 'Name')),
+      description: '',
+      tags: [],
+      targetUrl: str(prop(backup, 'TargetURL')),
+      sources: Array.isArray(rawSources) ? rawSources.map(String) : [],
+      settings: (Array.isArray(rawSettings) ? rawSettings : []).map((st) => ({
+        Name: str(prop(st, 'Name')),
+        Value: prop(st, 'Value') === null ? null : str(prop(st, 'Value')),
+        Filter: '',
+        Argument: null,
+      })),
+      filters: [],
+      metadata: {},
+      schedule: null,
+    },
+    true,
+  );
+  return ok(ctx.generation === '2.0' ? { status: 'OK', ID: b.id } : { ID: b.id, Temporary: true });
+}
+
+/** `copytotemp`: a temporary copy of the backup's configuration (not its database). */
+function copyToTemp(ctx: RouteContext, b: FakeBackup): Reply {
+  const copy = ctx.state.addBackup(
+    {
+      name: b.name,
+      description: b.description,
+      tags: [...b.tags],
+      targetUrl: b.targetUrl,
+      sources: [...b.sources],
+      settings: b.settings.map((st) => ({ ...st })),
+      filters: b.filters.map((f) => ({ ...f })),
+      metadata: {},
+      schedule: null,
+    },
+    true,
+  );
+  return ok({ ID: copy.id, Temporary: true });
+}
+
 function createBackup(ctx: RouteContext, x: Exchange): Reply {
+  if (boolParam(x.params.get('temporary')) === true) return createTemporary(ctx, x);
   const input = readJob(ctx, requestData(ctx, x));
   if (isReply(input)) return input;
   if (ctx.state.findByName(input.name)) {
@@ -293,8 +349,16 @@ function filesetDto(ctx: RouteContext, version: number, v: FakeVersion, withMeta
   };
 }
 
-function filesets(ctx: RouteContext, x: Exchange, b: FakeBackup): Reply {
+async function filesets(ctx: RouteContext, x: Exchange, b: FakeBackup): Promise<Reply> {
   ctx.state.consumeListOperation(b);
+  if (boolParam(x.params.get('from-remote-only')) === true || !b.hasLocalDb) {
+    // Read from the target's files alone: counts and sizes are unknown (-1), as 2.0.7.3 answers.
+    try {
+      return ok((await ctx.state.remoteVersionsOf(b)).map(({ version, v }) => filesetDto(ctx, version, v, false)));
+    } catch (e) {
+      return remoteFailure(ctx, e);
+    }
+  }
   const withMeta = boolParam(x.params.get('include-metadata')) === true;
   return ok(ctx.state.versionsOf(b).map(({ version, v }) => filesetDto(ctx, version, v, withMeta)));
 }
@@ -325,18 +389,31 @@ function scheduleDays(rule: unknown, days: unknown): { Rule: string; AllowedDays
   return { Rule: list.length ? `AllowedWeekDays=${list.map((d) => WEEKDAYS[d]).join(',')}` : '', AllowedDays: list };
 }
 
-function files(ctx: RouteContext, x: Exchange, b: FakeBackup, filter: string): Reply {
+async function files(ctx: RouteContext, x: Exchange, b: FakeBackup, filter: string): Promise<Reply> {
   ctx.state.consumeListOperation(b);
   const allVersions = boolParam(x.params.get('all-versions')) === true;
   const timeArg = x.params.get('time');
+  let list: { version: number; v: FakeVersion }[];
+  try {
+    // Without a local database the server lists from the target's files (a temporary database).
+    list = b.hasLocalDb ? ctx.state.versionsOf(b) : await ctx.state.remoteVersionsOf(b);
+  } catch (e) {
+    return remoteFailure(ctx, e);
+  }
   let chosen: { version: number; v: FakeVersion }[];
   if (allVersions) {
-    chosen = ctx.state.versionsOf(b);
+    chosen = list;
   } else {
     if ((timeArg === undefined || timeArg === '') && ctx.generation === '2.1') {
       return fail(ctx, 400, 'Invalid or missing time');
     }
-    const at = ctx.state.versionAt(b, parseTimeArgument(timeArg, ctx.now()));
+    const time = parseTimeArgument(timeArg, ctx.now());
+    const at =
+      time === undefined
+        ? list[0]
+        : Number.isNaN(time.getTime())
+          ? undefined
+          : list.find(({ v }) => v.time.getTime() <= time.getTime() + 999);
     if (!at) return fail(ctx, 400, 'Invalid or missing time');
     chosen = [at];
   }
@@ -730,6 +807,13 @@ export async function routeApi(
         const skip = ctx.generation === '2.1' && boolParam(x.params.get('skipqueue')) === true;
         const task = s.enqueueRun(b.id, skip);
         return ok(ctx.generation === '2.0' ? { Status: 'OK' } : { Status: 'OK', ID: task.id });
+      }
+      if (action === 'copytotemp' && m === 'POST') return copyToTemp(ctx, b);
+      if ((action === 'repair' || action === 'repairupdate') && m === 'POST') {
+        const raw = ctx.generation === '2.0' ? x.params.get('time') : prop(x.json, 'time');
+        const time = typeof raw === 'string' && raw !== '' ? parseTimeArgument(raw, ctx.now()) : undefined;
+        if (time && Number.isNaN(time.getTime())) return fail(ctx, 400, `Invalid time: ${String(raw)}`);
+        return ok({ Status: 'OK', ID: s.enqueue(b.id, 'Repair', false, undefined, time).id });
       }
       const op = TASK_ROUTES.get(action);
       if (op && m === 'POST') return ok({ Status: 'OK', ID: s.enqueue(b.id, op, false).id });

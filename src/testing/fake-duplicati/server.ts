@@ -203,8 +203,12 @@ const PUBLIC_21 = new Set(['/api/v1/auth/login', '/api/v1/auth/refresh', '/api/v
  * restores that write files back, job logs with `Result` rows, long-poll, expiring tokens) that
  * speaks the wire format of a 2.0.x or a 2.1+ server, plus fault injection.
  *
- * Not modelled: encryption, compression and the remote target (`TargetURL` is stored, never
- * written), symlinks (skipped), schedules (stored, never fire; `setSchedule` sets what the scheduler would), the WebSocket and `/api/v2`.
+ * The remote target is modelled for `file://` URLs whose folder exists: a run keeps its version
+ * there, and a fresh server reads it directly (temporary backup, `filesets?from-remote-only=true`,
+ * `copytotemp`, `repair` with a time, `files`, `restore`), with 2.0.7.3's errors for a wrong or
+ * missing passphrase, a missing folder and a folder without versions (see `remote.ts`).
+ * Not modelled: encryption (a salted check value stands for it), compression, other target
+ * schemes (`TargetURL` is stored, never written), symlinks (skipped), schedules (stored, never fire; `setSchedule` sets what the scheduler would), the WebSocket and `/api/v2`.
  * The real server tolerates a refresh token replayed within 30 s; the fake rejects every replay.
  *
  * @example

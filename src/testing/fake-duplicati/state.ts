@@ -4,11 +4,12 @@
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../core/logger.js';
 import { compactUtc, logLineTime, sizeString, timeSpanText } from './format.js';
+import { existingTargetFolder, FILESET_FILE, filesetText, readRemoteVersions, remoteVersionDir } from './remote.js';
 import { type BeforeOutcome, jobScripts, runAfter, runBefore } from './run-script.js';
 import {
   type BackendFigures,
@@ -102,6 +103,10 @@ export interface FakeBackup {
   readonly log: FakeLogRow[];
   operationCounter: number;
   versionCounter: number;
+  /** An in-memory backup (`POST /backups?temporary=true`, `copytotemp`): GUID id, never listed. */
+  readonly temporary: boolean;
+  /** False for a temporary backup whose local database was never built (`repair` builds it from the target). */
+  hasLocalDb: boolean;
 }
 
 /** Queue operations, named as the server's `DuplicatiOperation` enum. */
@@ -132,6 +137,8 @@ export interface FakeTask {
   result: ParsedResult | undefined;
   readonly controller: AbortController;
   readonly restore?: RestoreRequest;
+  /** `repair` with a `time`: build the local database of that version only. */
+  readonly repairTime?: Date;
 }
 
 /** A notification as the server lists it. */
@@ -300,8 +307,8 @@ export class FakeState {
   // ------------------------------------------------------------------ jobs
 
   /** Register a job and return it. */
-  addBackup(input: JobSpec & { metadata: Record<string, string> }): FakeBackup {
-    const id = String(this.nextBackupId++);
+  addBackup(input: JobSpec & { metadata: Record<string, string> }, temporary = false): FakeBackup {
+    const id = temporary ? randomUUID() : String(this.nextBackupId++);
     const letters = [...randomBytes(10)].map((b) => String.fromCharCode(65 + (b % 26)));
     const backup: FakeBackup = {
       id,
@@ -313,6 +320,8 @@ export class FakeState {
       log: [],
       operationCounter: 0,
       versionCounter: 0,
+      temporary,
+      hasLocalDb: !temporary,
     };
     this.backups.set(id, backup);
     this.signal('data');
@@ -327,7 +336,7 @@ export class FakeState {
 
   /** Live jobs in id order. */
   listBackups(): FakeBackup[] {
-    return [...this.backups.values()].filter((b) => !b.deleted);
+    return [...this.backups.values()].filter((b) => !b.deleted && !b.temporary);
   }
 
   /** A job whose name equals `name`, compared without case as the server does. */
@@ -384,7 +393,13 @@ export class FakeState {
   }
 
   /** Queue a task; `front` puts it before the waiting ones. */
-  enqueue(backupId: string | undefined, operation: FakeOperation, front: boolean, restore?: RestoreRequest): FakeTask {
+  enqueue(
+    backupId: string | undefined,
+    operation: FakeOperation,
+    front: boolean,
+    restore?: RestoreRequest,
+    repairTime?: Date,
+  ): FakeTask {
     const task: FakeTask = {
       id: this.nextTaskId++,
       backupId,
@@ -397,6 +412,7 @@ export class FakeState {
       result: undefined,
       controller: new AbortController(),
       ...(restore ? { restore } : {}),
+      ...(repairTime ? { repairTime } : {}),
     };
     this.tasks.set(task.id, task);
     for (const old of [...this.tasks.keys()].slice(0, Math.max(0, this.tasks.size - MAX_TASK_HISTORY))) {
@@ -541,6 +557,8 @@ export class FakeState {
         await this.withScripts(task, backup, (hook) => this.runBackup(task, backup, hook));
       } else if (task.operation === 'Restore') {
         await this.runRestore(task, backup);
+      } else if (task.operation === 'Repair' && !backup.hasLocalDb) {
+        await this.rebuildFromTarget(task, backup);
       } else if (task.operation === 'Remove') {
         backup.deleted = true;
         this.backups.delete(backup.id);
@@ -723,7 +741,9 @@ export class FakeState {
     ];
     this.setProgress(task, 'Backup_Begin');
     const key = ++b.versionCounter;
-    const dir = path.join(this.config.dataDir, `backup-${b.id}`, `v${key}`);
+    // A file:// target whose folder exists gets the version itself, so another server can read it.
+    const remote = await existingTargetFolder(b.targetUrl);
+    const dir = remote ? remoteVersionDir(remote) : path.join(this.config.dataDir, `backup-${b.id}`, `v${key}`);
     await mkdir(dir, { recursive: true });
     let entries: StoredEntry[] = [];
     let fatal: string | undefined;
@@ -766,7 +786,7 @@ export class FakeState {
     let uploaded = 0;
     const verified: string[] = [];
     if (keepVersion) {
-      verified.push(await this.storeVersion(b, { key, begin, dir, entries, files, interrupted }));
+      verified.push(await this.storeVersion(b, { key, begin, dir, entries, files, interrupted, remote: !!remote }));
       uploaded = addedSize + modifiedSize;
     } else {
       await rm(dir, { recursive: true, force: true });
@@ -845,6 +865,7 @@ export class FakeState {
       entries: StoredEntry[];
       files: StoredEntry[];
       interrupted: boolean;
+      remote: boolean;
     },
   ): Promise<string> {
     const { key, dir, entries, files } = run;
@@ -853,6 +874,15 @@ export class FakeState {
     if (previous && time.getTime() <= previous.time.getTime()) time = new Date(previous.time.getTime() + 1000);
     const fileSizes = files.reduce((n, e) => n + e.size, 0);
     b.versions.push({ key, time, dir, entries, fileCount: files.length, fileSizes, isFull: !run.interrupted });
+    if (run.remote) {
+      const encrypted = !isTrue(settingValue(b, 'no-encryption'));
+      const passphrase = encrypted ? (settingValue(b, 'passphrase') ?? null) : null;
+      const text = filesetText(
+        { time, entries, fileCount: files.length, fileSizes, isFull: !run.interrupted },
+        passphrase,
+      );
+      await writeFile(path.join(dir, FILESET_FILE), text);
+    }
     const keep = Number(settingValue(b, 'keep-versions'));
     if (Number.isInteger(keep) && keep > 0) {
       for (const old of b.versions.splice(0, Math.max(0, b.versions.length - keep))) {
@@ -896,11 +926,25 @@ export class FakeState {
       logLine(begin, 'Information', 'Controller-StartingOperation', 'The operation Restore has started'),
     ];
     this.setProgress(task, 'Restore_Begin');
-    const chosen = this.versionAt(b, req.time);
+    let fatal: string | undefined;
+    let chosen: { version: number; v: FakeVersion } | undefined;
+    if (b.hasLocalDb) {
+      chosen = this.versionAt(b, req.time);
+    } else {
+      // No local database: read the target directly (a temporary database for this restore).
+      try {
+        const list = await this.remoteVersionsOf(b);
+        chosen = req.time ? list.find(({ v }) => v.time.getTime() <= (req.time as Date).getTime() + 999) : list[0];
+        if (!chosen) fatal = 'No backup at the specified date';
+      } catch (e) {
+        fatal = (e as Error).message;
+      }
+    }
     let figures = { restoredFiles: 0, sizeOfRestoredFiles: 0, restoredFolders: 0 };
     let interrupted = false;
-    let fatal: string | undefined;
-    if (!chosen) {
+    if (fatal) {
+      // reported below
+    } else if (!chosen) {
       fatal = b.versions.length === 0 ? 'No filesets found on remote target' : 'No backup at the specified date';
     } else {
       const { version, v } = chosen;
@@ -971,6 +1015,43 @@ export class FakeState {
       TotalFileCount: figures.restoredFiles,
       TotalFileSize: figures.sizeOfRestoredFiles,
     });
+  }
+
+  /**
+   * Versions of a backup that has no local database, read from its target (a direct restore).
+   *
+   * @throws {RemoteReadError} as the real server fails the read.
+   */
+  async remoteVersionsOf(b: FakeBackup): Promise<{ version: number; v: FakeVersion }[]> {
+    const passphrase = isTrue(settingValue(b, 'no-encryption')) ? null : (settingValue(b, 'passphrase') ?? null);
+    const read = await readRemoteVersions(b.targetUrl, passphrase);
+    return read
+      .map((r, i) => ({ key: i + 1, ...r }))
+      .reverse()
+      .map((v, version) => ({ version, v }));
+  }
+
+  /**
+   * `repair` of a backup without a local database: build it from the target, only the version at
+   * `time` when one is given (2.0.7.3 then lists that one version, as version 0). A read that
+   * fails (a wrong passphrase) leaves no database and still ends `Completed` without an error
+   * message, as 2.0.7.3 does.
+   */
+  private async rebuildFromTarget(task: FakeTask, b: FakeBackup): Promise<void> {
+    let all: { version: number; v: FakeVersion }[];
+    try {
+      all = await this.remoteVersionsOf(b);
+    } catch {
+      // 2.0.7.3 ends the task Completed without an error message (captured live); no database is built.
+      task.result = 'Error';
+      return;
+    }
+    const at = task.repairTime;
+    const picked = at ? all.filter(({ v }) => v.time.getTime() <= at.getTime() + 999).slice(0, 1) : all;
+    b.versions.splice(0, b.versions.length, ...picked.map(({ v }) => v).reverse());
+    b.versionCounter = b.versions.length;
+    b.hasLocalDb = true;
+    this.runGeneric(task, b);
   }
 
   private runGeneric(task: FakeTask, b: FakeBackup): void {

@@ -221,8 +221,8 @@ describe.skipIf(!available)('recoverServer from a restored tree, real PostgreSQL
     expect(r.ok, r.error).toBe(true);
     expect(r.steps.map((x) => x.step)).toEqual(['select-version', 'restore-staged', 'verify-checksums', 'preflight']);
     expect(r.planned.map((x) => x.step)).toEqual([
-      'restore-databases',
       'restore-folders',
+      'restore-databases',
       'rewrite-paths',
       'app-checks',
       'recreate-jobs',

@@ -340,7 +340,6 @@ async function checkSnapshot(
     db.close();
     db = new Database(dest, { readonly: true, fileMustExist: true });
     const fileBytes = (await fsp.stat(dest)).size;
-    db.pragma(`mmap_size = ${Math.min(0x7fff0000, fileBytes)}`);
     const wanted = options.counts ?? [];
     const present = tableNames(db);
     const missing = wanted.filter((t) => !present.has(t));

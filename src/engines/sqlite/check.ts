@@ -23,6 +23,9 @@ import { Worker } from 'node:worker_threads';
 /** Most worker threads one check starts. */
 export const MAX_WORKERS = 4;
 
+/** Niceness of the worker threads (Linux; elsewhere they run at the caller's priority). */
+const WORKER_NICE = 10;
+
 /** SQLite's largest mmap (`SQLITE_MAX_MMAP_SIZE` of better-sqlite3's build). */
 const MAX_MMAP = 0x7fff0000;
 
@@ -76,6 +79,12 @@ export function checkParts(
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
+// Linux: lower this thread's priority only (a thread id is a pid to setpriority), so the
+// application's own commits win the CPU over the check while both want it.
+try {
+  const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
+  if (tid > 0 && workerData.nice > 0) require('node:os').setPriority(tid, workerData.nice);
+} catch {}
 let db;
 try {
   db = new Database(workerData.file, { readonly: true, fileMustExist: true });
@@ -152,7 +161,7 @@ export function runIntegrityCheck(
       w.postMessage(part.pragma);
     };
     for (let i = 0; i < count; i++) {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, file, mmap } });
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, file, mmap, nice: WORKER_NICE } });
       workers.push(w);
       running += 1;
       w.on('message', (m: Reply) => {

@@ -308,22 +308,28 @@ export class ArtifactWriter {
   /**
    * For tools that write a file themselves (SQLite's online backup, `pg_dump -f`): `produce`
    * gets the partial path to write; the result is then hashed, fsynced and renamed into place.
+   *
+   * A producer that already hashed the finished file (beside other work, after its last write)
+   * may return `{ bytes, sha256 }` instead; the size is checked against the file, and the file is
+   * fsynced and renamed as usual. It must not write to the file after hashing it.
    */
   async adopt(
     name: string,
     options: ArtifactWriteOptions,
-    produce: (partialPath: string, signal: AbortSignal | undefined) => Promise<void>,
+    produce: (partialPath: string, signal: AbortSignal | undefined) => Promise<void> | Promise<FileDigest | undefined>,
   ): Promise<ArtifactRef> {
     throwIfAborted(options.signal);
     const p = this.#paths(name);
     await mkdirPrivate(path.dirname(p.final));
     await fsp.rm(p.partial, { force: true });
     try {
-      await produce(p.partial, options.signal);
+      const produced = await produce(p.partial, options.signal);
       throwIfAborted(options.signal);
       // Tools create their files with the umask's mode (0644); the copy is as private as the live data.
       await fsp.chmod(p.partial, PRIVATE_FILE);
-      const { bytes, sha256 } = await hashFile(p.partial, options.signal);
+      const { bytes, sha256 } = produced
+        ? await checkDigest(p.partial, produced)
+        : await hashFile(p.partial, options.signal);
       const fh = await fsp.open(p.partial, 'r+');
       try {
         await fh.sync();
@@ -336,6 +342,25 @@ export class ArtifactWriter {
       throw e;
     }
   }
+}
+
+/** Size and sha256 of a file, as a producer hashed it. */
+export interface FileDigest {
+  readonly bytes: number;
+  /** Lower-case hex sha256. */
+  readonly sha256: string;
+}
+
+/** A producer's digest, after checking it has the shape of one and the file's size. */
+async function checkDigest(file: string, d: FileDigest): Promise<FileDigest> {
+  const st = await fsp.lstat(file);
+  if (!st.isFile()) throw new NotRegularFileError(file, fileTypeOf(st));
+  if (!/^[0-9a-f]{64}$/.test(d.sha256) || st.size !== d.bytes) {
+    throw new Error(
+      `the producer of ${file} reported ${d.bytes} bytes, sha256 ${d.sha256}; the file has ${st.size} bytes`,
+    );
+  }
+  return { bytes: d.bytes, sha256: d.sha256 };
 }
 
 /**

@@ -284,6 +284,8 @@ export class JellyfinDatabaseSource implements BackupSource {
               onPages: (completed, total) =>
                 ctx.onProgress({ phase: 'prepare', unit: 'pages', completed, total, description: live }),
             });
+            // Hashed beside the integrity check, after the snapshot's last write.
+            return result.file;
           },
         );
         artifacts.push(ref);

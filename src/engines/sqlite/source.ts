@@ -97,6 +97,8 @@ export class SqliteSource implements BackupSource {
           onPages: (completed, total) =>
             ctx.onProgress({ phase: 'prepare', unit: 'pages', completed, total, description: o.path }),
         });
+        // Hashed beside the integrity check, after the snapshot's last write.
+        return result.file;
       });
       const r = result as unknown as SnapshotResult;
       ctx.logger.info('sqlite snapshot taken', { file: o.path, pages: r.snapshot.pageCount, restarts: r.restarts });

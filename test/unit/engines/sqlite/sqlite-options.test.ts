@@ -86,6 +86,7 @@ describe('helpers', () => {
       snapshot: { sqliteVersion: '3.50.0', pageSize: 4096, pageCount: 10, userVersion: 7 },
       counts: { users: 2 },
       extra: {},
+      file: { bytes: 40960, sha256: 'a'.repeat(64) },
     });
     expect(meta).toEqual({
       file: '/srv/a.db',

@@ -34,7 +34,7 @@ export const PG_DUMP_EXTENSION: Readonly<Record<PgDumpFormat, string>> = {
  * 6's CPU: level 6 searches four times longer hash chains for matches that hardly exist there.
  * Pass `gzip: { level: 6 }` for zlib's own default.
  */
-export const DUMP_GZIP_LEVEL = 5;
+export const DUMP_GZIP_LEVEL = 1;
 
 /** Server facts recorded in the manifest. */
 export interface PgServerInfo {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Readable, type Transform } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
@@ -35,6 +36,18 @@ describe('parallel gzip', () => {
     for (let i = 0; i + 2 < gz.length; i++) if (gz[i] === 0x1f && gz[i + 1] === 0x8b && gz[i + 2] === 8) members++;
     expect(members).toBeGreaterThanOrEqual(Math.ceil(input.length / 2048));
     expect(gunzipSync(gz).toString()).toBe(input.toString());
+  });
+
+  it('round-trips incompressible blocks, whose gzip member is larger than the block', async () => {
+    const input = randomBytes(3 * 65536 + 17);
+    for (const level of [0, 1, 6]) {
+      const gz = await run(
+        cutInto(input, [7000, 65536, 100]),
+        createParallelGzip({ level, blockSize: 65536, inFlight: 2 }),
+      );
+      expect(gz.length).toBeGreaterThan(input.length);
+      expect(gunzipSync(gz).equals(input)).toBe(true);
+    }
   });
 
   it('turns empty input into a valid empty gzip file', async () => {

@@ -17,7 +17,7 @@
  * and `rows` (no embeddings: millions of short rows of uuids, timestamps and text).
  *
  *   npx tsx bench/immich.ts generate shape=rows mb=1024
- *   npx tsx bench/immich.ts measure shape=rows mb=1024 reps=3
+ *   npx tsx bench/immich.ts measure shape=rows mb=1024 reps=3 [ops=gz,sql,restore]
  *   npx tsx bench/immich.ts drop shape=rows mb=1024
  *   all at once: npx tsx bench/immich.ts shape=embeddings mb=100 reps=3   (or BENCH_SHAPE, BENCH_MB, BENCH_REPS)
  *
@@ -205,7 +205,7 @@ function artifactBytes(workDir: string): number {
  * database, each a whole process (node start, config load, dump, sha256, fsync, counts, manifest;
  * restore: checksums, gates, load, counts, drop).
  */
-async function measureAll(shape: ImmichShape, mb: number, reps: number): Promise<void> {
+async function measureAll(shape: ImmichShape, mb: number, reps: number, ops: ReadonlySet<string>): Promise<void> {
   const db = dbName(shape, mb);
   if (!(await exists(db)))
     throw new Error(`no database ${db}: run "bench/immich.ts generate shape=${shape} mb=${mb}" first`);
@@ -229,69 +229,82 @@ async function measureAll(shape: ImmichShape, mb: number, reps: number): Promise
   try {
     console.log(`Immich database, ${shape} shape, ${fmtBytes(size)} (${db}); load before: ${loadNow()}`);
     await measure(['pg_dump', ...conn, '-f', '/dev/null', db]); // warm the caches alike for everyone
-    const gz = await compare(
-      'sql.gz: duplicati-kit prepare vs pg_dump | gzip -6',
-      {
-        argv: [...cli, 'prepare', '--config', cfgGz],
-        before: () => rmSync(wGz, { recursive: true, force: true }),
-        after: () => {
-          oursGzBytes = artifactBytes(wGz);
+    if (ops.has('gz')) {
+      const gz = await compare(
+        'sql.gz: duplicati-kit prepare vs pg_dump | gzip -6',
+        {
+          argv: [...cli, 'prepare', '--config', cfgGz],
+          before: () => rmSync(wGz, { recursive: true, force: true }),
+          after: () => {
+            oursGzBytes = artifactBytes(wGz);
+          },
         },
-      },
-      {
-        argv: ['sh', '-c', `pg_dump --clean --if-exists ${sh} ${db} | gzip -6 > ${shellGz}`],
-        before: () => rmSync(shellGz, { force: true }),
-        after: () => {
-          shellGzBytes = statSync(shellGz).size;
+        {
+          argv: ['sh', '-c', `pg_dump --clean --if-exists ${sh} ${db} | gzip -6 > ${shellGz}`],
+          before: () => rmSync(shellGz, { force: true }),
+          after: () => {
+            shellGzBytes = statSync(shellGz).size;
+          },
         },
-      },
-      reps,
-    );
-    results.push({ c: gz, goal: 0.5 });
-    console.log(describe(gz, 0.5));
-    rmSync(wGz, { recursive: true, force: true });
-    rmSync(shellGz, { force: true });
-    const sqlGoal = shape === 'rows' ? 1.3 : 1.1;
-    const sql = await compare(
-      'sql: duplicati-kit prepare vs pg_dump -f',
-      {
-        argv: [...cli, 'prepare', '--config', cfgSql],
-        before: () => rmSync(wSql, { recursive: true, force: true }),
-      },
-      {
-        argv: ['pg_dump', '--clean', '--if-exists', ...conn, '-f', shellSql, db],
-        before: () => rmSync(shellSql, { force: true }),
-        after: () => {
-          sqlBytes = statSync(shellSql).size;
+        reps,
+      );
+      results.push({ c: gz, goal: 0.5 });
+      console.log(describe(gz, 0.5));
+      rmSync(wGz, { recursive: true, force: true });
+      rmSync(shellGz, { force: true });
+    }
+    if (ops.has('sql')) {
+      const sqlGoal = shape === 'rows' ? 1.3 : 1.1;
+      const sql = await compare(
+        'sql: duplicati-kit prepare vs pg_dump -f',
+        {
+          argv: [...cli, 'prepare', '--config', cfgSql],
+          before: () => rmSync(wSql, { recursive: true, force: true }),
         },
-      },
-      reps,
-    );
-    results.push({ c: sql, goal: sqlGoal });
-    console.log(describe(sql, sqlGoal));
+        {
+          argv: ['pg_dump', '--clean', '--if-exists', ...conn, '-f', shellSql, db],
+          before: () => rmSync(shellSql, { force: true }),
+          after: () => {
+            sqlBytes = statSync(shellSql).size;
+          },
+        },
+        reps,
+      );
+      results.push({ c: sql, goal: sqlGoal });
+      console.log(describe(sql, sqlGoal));
+    }
+    if (ops.has('restore') && !ops.has('sql')) {
+      // A restore-only run (a split benchmark): the dumps both sides restore, made untimed.
+      await measure([...cli, 'prepare', '--config', cfgSql]);
+      await measure(['pg_dump', '--clean', '--if-exists', ...conn, '-f', shellSql, db]);
+      sqlBytes = statSync(shellSql).size;
+    }
     // The shell restore loads the plain dump with Immich's documented search_path fix (its `sed`);
     // ours restores the work folder of the last `prepare` above (plain sql) into a scratch database.
-    await rewriteForShell(shellSql, rewritten);
-    rmSync(shellSql, { force: true });
-    const restore = await compare(
-      'restore: duplicati-kit restore --from (scratch) vs createdb + psql -1 -f + dropdb',
-      { argv: [...cli, 'restore', '--from', wSql, '--config', cfgSql] },
-      {
-        argv: [
-          'sh',
-          '-c',
-          `createdb ${sh} -T template0 ${scratch} && psql -X -q ${sh} -v ON_ERROR_STOP=1 --single-transaction -f ${rewritten} -d ${scratch} && dropdb ${sh} ${scratch}`,
-        ],
-        before: () => dropDatabases(scratch),
-      },
-      reps,
-    );
-    results.push({ c: restore, goal: 1.15 });
-    console.log(describe(restore, 1.15));
+    if (ops.has('restore')) {
+      await rewriteForShell(shellSql, rewritten);
+      rmSync(shellSql, { force: true });
+      const restore = await compare(
+        'restore: duplicati-kit restore --from (scratch) vs createdb + psql -1 -f + dropdb',
+        { argv: [...cli, 'restore', '--from', wSql, '--config', cfgSql] },
+        {
+          argv: [
+            'sh',
+            '-c',
+            `createdb ${sh} -T template0 ${scratch} && psql -X -q ${sh} -v ON_ERROR_STOP=1 --single-transaction -f ${rewritten} -d ${scratch} && dropdb ${sh} ${scratch}`,
+          ],
+          before: () => dropDatabases(scratch),
+        },
+        reps,
+      );
+      results.push({ c: restore, goal: 1.15 });
+      console.log(describe(restore, 1.15));
+    }
   } finally {
     await dropDatabases(scratch);
     rmSync(dir, { recursive: true, force: true });
   }
+  if (!results.length) return;
   const sizeRatio = oursGzBytes / shellGzBytes;
   const peak = Math.max(...results.flatMap((r) => r.c.ours.map((m) => m.maxRssKb))) / 1024;
   console.log(
@@ -299,9 +312,10 @@ async function measureAll(shape: ImmichShape, mb: number, reps: number): Promise
   );
   for (const { c, goal } of results)
     console.log(`  ${c.name}: ${c.ratio.toFixed(2)}× goal ≤ ${goal.toFixed(2)}× ${c.ratio <= goal ? 'met' : 'MISSED'}`);
-  console.log(
-    `  sql.gz size ours / gzip -6: ${fmtBytes(oursGzBytes)} / ${fmtBytes(shellGzBytes)} = ${sizeRatio.toFixed(3)}× goal ≤ 1.10× ${sizeRatio <= 1.1 ? 'met' : 'MISSED'}`,
-  );
+  if (ops.has('gz'))
+    console.log(
+      `  sql.gz size ours / gzip -6: ${fmtBytes(oursGzBytes)} / ${fmtBytes(shellGzBytes)} = ${sizeRatio.toFixed(3)}× goal ≤ 1.10× ${sizeRatio <= 1.1 ? 'met' : 'MISSED'}`,
+    );
   console.log(`  peak RSS of our process: ${peak.toFixed(0)} MiB goal ≤ 150 MiB ${peak <= 150 ? 'met' : 'MISSED'}`);
 }
 
@@ -322,6 +336,8 @@ async function main(): Promise<void> {
   const shapeArg = process.argv.find((a) => a.startsWith('shape='))?.slice(6) ?? process.env.BENCH_SHAPE ?? 'rows';
   if (shapeArg !== 'rows' && shapeArg !== 'embeddings') throw new Error('shape must be rows or embeddings');
   const shape: ImmichShape = shapeArg;
+  // ops=gz,sql,restore (default all): a subset, to split a long run into shorter ones.
+  const ops = new Set((process.argv.find((a) => a.startsWith('ops='))?.slice(4) ?? 'gz,sql,restore').split(','));
   const db = dbName(shape, mb);
   if (phase === 'generate' || phase === 'all') {
     if (await exists(db)) throw new Error(`${db} exists: drop it first (bench/immich.ts drop shape=${shape} mb=${mb})`);
@@ -337,7 +353,7 @@ async function main(): Promise<void> {
     console.error(`generated ${fmtBytes(size)} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   }
   try {
-    if (phase === 'measure' || phase === 'all') await measureAll(shape, mb, reps);
+    if (phase === 'measure' || phase === 'all') await measureAll(shape, mb, reps, ops);
   } finally {
     if (phase === 'drop' || phase === 'all') await dropDatabases(db);
   }

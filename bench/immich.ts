@@ -1,58 +1,54 @@
 /**
- * Benchmark: the Immich database source and target against the shell pipelines Immich documents,
- * on the same generated Immich-shaped database (singular table names, the contrib extensions,
- * the trigram and earthdistance indexes, CLIP and face embeddings as `real[512]`), in the same
- * run, alternating:
+ * Benchmark: what a user of the Immich database source runs — `duplicati-kit prepare` and
+ * `duplicati-kit restore` of the BUILT package (`npm run build` first), each a whole process with
+ * node's start-up — against the shell pipelines Immich documents, on the same generated
+ * Immich-shaped database (singular table names, the contrib extensions, the trigram and
+ * earthdistance indexes), interleaved in one run, median of `reps`, with CPU use (user+sys per
+ * wall second, every process of the tree) and peak RSS beside each figure (bench/lib/proc.ts):
  *
- *   - `sql.gz` (ImmichDatabaseSource in a backup plan: gzip on all cores, sha256, fsync, counts,
- *     manifest) vs `pg_dump --clean --if-exists | gzip -6 > file`
+ *   - `sql.gz` (`prepare`: pg_dump, gzip on all cores, sha256, fsync, counts, manifest) vs
+ *     `pg_dump --clean --if-exists | gzip -6 > file`
  *   - `sql` (the same, plain) vs `pg_dump --clean --if-exists -f file`
- *   - restore (a restore plan with ImmichDatabaseTarget scratch: checksums, search_path rewrite,
- *     psql --single-transaction into a new database, Immich and per-table counts, drop) vs
- *     `createdb && psql --single-transaction -f <rewritten file> && dropdb`
+ *   - restore (`restore --from` with an `immich-database` target `scratch: true`: checksums, the
+ *     gates, search_path rewrite, psql --single-transaction into a new database, Immich and
+ *     per-table counts, drop) vs `createdb && psql --single-transaction -f <rewritten> && dropdb`
  *
- * Ours runs the BUILT package (`npm run build` first) in a child process, so its peak RSS is its
- * own and has no TypeScript loader in it.
+ * Two data shapes: `embeddings` (CLIP and face embeddings as `real[512]`: long lines of floats)
+ * and `rows` (no embeddings: millions of short rows of uuids, timestamps and text).
  *
- *   npx tsx bench/immich.ts [mb=1024] [reps=3]    (or BENCH_MB, BENCH_REPS)
- *   quick: npx tsx bench/immich.ts mb=100 reps=1
+ *   npx tsx bench/immich.ts generate shape=rows mb=1024
+ *   npx tsx bench/immich.ts measure shape=rows mb=1024 reps=3 [ops=gz,sql,restore]
+ *   npx tsx bench/immich.ts drop shape=rows mb=1024
+ *   all at once: npx tsx bench/immich.ts shape=embeddings mb=100 reps=3   (or BENCH_SHAPE, BENCH_MB, BENCH_REPS)
  *
  * Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust) with the contrib extensions and
- * pg_dump/psql on PATH. The database `dk_bench_immich_<random>` is dropped at the end. Not part
- * of `npm test`.
+ * pg_dump/psql on PATH. The database is `dk_bench_immich_<shape>_<mb>`. Not part of `npm test`.
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { arg, fmtBytes, load } from './lib/common.js';
-import { dropDatabases, PG, emptyTimings, printDumpSummary, psql, run, shellRestore, timed } from './lib/pg.js';
+import { dropDatabases, PG, psql, run } from './lib/pg.js';
+import { type Comparison, compare, describe, loadNow, measure } from './lib/proc.js';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const childScript = path.join(root, 'bench', 'lib', 'immich-child.mjs');
 
-/** Bytes of `pg_database_size` per generated asset (measured on this generator). */
-const BYTES_PER_ASSET = 4_700;
+/** The data shapes of the generator: CLIP and face embeddings (`real[512]`), or many short rows. */
+export type ImmichShape = 'embeddings' | 'rows';
 
-interface Report {
-  ms: number;
-  maxRssKb: number;
-  baseRssKb: number;
-  bytes?: number;
-  file?: string;
-  ok?: boolean;
-}
+/** Bytes of `pg_database_size` per generated asset, by shape (measured on this generator). */
+const BYTES_PER_ASSET: Record<ImmichShape, number> = { embeddings: 4_700, rows: 880 };
 
-async function ours(mode: string, db: string, workDir: string): Promise<Report> {
-  const out = await run(process.execPath, [childScript, mode, db, workDir]);
-  return JSON.parse(out.trim().split('\n').pop() ?? '{}') as Report;
-}
-
-/** An Immich-shaped database of about `mb` MiB (pg_database_size). */
-export async function generate(db: string, mb: number): Promise<void> {
+/**
+ * An Immich-shaped database of about `mb` MiB (pg_database_size). `embeddings`: every asset has a
+ * CLIP embedding and every third a face with one (most bytes are `real[512]` text); `rows`: the
+ * same tables without embeddings, so the dump is millions of short lines of uuids, timestamps and
+ * text (a large library whose ML jobs are off, or the row-heavy part of any library).
+ */
+export async function generate(db: string, mb: number, shape: ImmichShape = 'embeddings'): Promise<void> {
   await psql('postgres', `CREATE DATABASE ${db}`);
-  const assets = Math.max(1000, Math.round((mb * 1024 * 1024) / BYTES_PER_ASSET));
+  const assets = Math.max(1000, Math.round((mb * 1024 * 1024) / BYTES_PER_ASSET[shape]));
   const emb = (seed: string) => `array(SELECT (random() * 2 - 1)::real FROM generate_series(1, 512) WHERE ${seed} > 0)`;
   await psql(
     db,
@@ -115,7 +111,7 @@ export async function generate(db: string, mb: number): Promise<void> {
       `WITH u AS (SELECT array_agg(id ORDER BY email) AS ids FROM "user")
        INSERT INTO asset ("deviceAssetId", "ownerId", "deviceId", type, "originalPath", "fileCreatedAt", "fileModifiedAt",
               checksum, "originalFileName", thumbhash, "localDateTime", status, "deletedAt")
-       SELECT 'IMG_' || g || '.HEIC-' || (g * 7919 % 100000), u.ids[1 + g % 4], 'iphone-' || (g % 3),
+       SELECT 'IMG_' || g || '.HEIC-' || (g::bigint * 7919 % 100000), u.ids[1 + g % 4], 'iphone-' || (g % 3),
               CASE WHEN g % 10 = 0 THEN 'VIDEO' ELSE 'IMAGE' END,
               '/data/library/admin/' || (2015 + g % 10) || '/' || lpad((1 + g % 12)::text, 2, '0') || '/IMG_' || g || '.heic',
               now() - (g || ' minutes')::interval, now() - (g || ' minutes')::interval,
@@ -135,14 +131,14 @@ export async function generate(db: string, mb: number): Promise<void> {
               '1', "fileCreatedAt", 'iPhone back camera 6.86mm f/1.78', 1.78, 6.86, 50 + length("deviceAssetId") * 7,
               '1/120', 48 + random(), 2 + random(), 'Paris', 'Île-de-France', 'France', 'Europe/Paris'
          FROM asset;
-     INSERT INTO smart_search SELECT id, ${emb('length("deviceAssetId")')} FROM asset;
+     ${shape === 'embeddings' ? `INSERT INTO smart_search SELECT id, ${emb('length("deviceAssetId")')} FROM asset;` : ''}
      INSERT INTO asset_face ("assetId", "personId", "imageWidth", "imageHeight", "boundingBoxX1", "boundingBoxY1",
             "boundingBoxX2", "boundingBoxY2")
        SELECT a.id, p.id, 4032, 3024, 100, 200, 400, 600
          FROM (SELECT id, row_number() OVER () AS rn FROM asset) a
          JOIN (SELECT id, row_number() OVER () - 1 AS k FROM person) p ON p.k = a.rn % 500
         WHERE a.rn % 3 = 0;
-     INSERT INTO face_search SELECT id, ${emb('"imageWidth"')} FROM asset_face;
+     ${shape === 'embeddings' ? `INSERT INTO face_search SELECT id, ${emb('"imageWidth"')} FROM asset_face;` : ''}
      INSERT INTO album_asset SELECT al.id, a.id
        FROM (SELECT id, row_number() OVER () AS rn FROM album) al
        JOIN (SELECT id, row_number() OVER () AS rn FROM asset) a ON a.rn % 200 = al.rn - 1 AND a.rn % 7 = 0;`,
@@ -160,78 +156,207 @@ async function rewriteForShell(file: string, out: string): Promise<void> {
   ]);
 }
 
-async function main(): Promise<void> {
-  if (!existsSync(path.join(root, 'dist', 'immich', 'index.js'))) {
-    throw new Error('build the package first: npm run build');
-  }
-  const mb = arg('mb', 1024);
-  const reps = arg('reps', 3);
-  const db = `dk_bench_immich_${randomBytes(4).toString('hex')}`;
-  const scratch = `${db}_shell_restore`;
+/** Name of the benchmark database of one shape and size (kept between the phases of a split run). */
+const dbName = (shape: ImmichShape, mb: number): string => `dk_bench_immich_${shape}_${mb}`;
+
+async function exists(db: string): Promise<boolean> {
+  return (await psql('postgres', `SELECT 1 FROM pg_database WHERE datname = '${db}'`)).trim() === '1';
+}
+
+/** The config file of `duplicati-kit prepare` / `restore` for this database, as a user writes it. */
+function writeConfig(dir: string, name: string, db: string, format: 'sql' | 'sql.gz', workDir: string): string {
+  const file = path.join(dir, `${name}.yaml`);
+  const connection = `{ host: ${PG.host}, port: ${PG.port}, user: ${PG.user}, database: ${db} }`;
+  writeFileSync(
+    file,
+    [
+      `workDir: ${workDir}`,
+      'sources:',
+      '  - type: immich-database',
+      '    name: immich-db',
+      `    connection: ${connection}`,
+      '    executor: local',
+      `    format: ${format}`,
+      'restore:',
+      `  stateDir: ${path.join(dir, 'restore-state')}`,
+      '  targets:',
+      '    - type: immich-database',
+      '      name: immich-db',
+      `      connection: ${connection}`,
+      '      executor: local',
+      '      scratch: true',
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+/** Size of the one artifact of a prepared work folder, from its manifest. */
+function artifactBytes(workDir: string): number {
+  const manifest = JSON.parse(readFileSync(path.join(workDir, 'manifest.json'), 'utf8')) as {
+    sources: { artifacts: { bytes: number }[] }[];
+  };
+  return manifest.sources[0]?.artifacts[0]?.bytes ?? 0;
+}
+
+/**
+ * Time what a user runs against the shell anchors, interleaved, on an existing database:
+ * `duplicati-kit prepare` (sql.gz, then sql) and `duplicati-kit restore --from` into a scratch
+ * database, each a whole process (node start, config load, dump, sha256, fsync, counts, manifest;
+ * restore: checksums, gates, load, counts, drop).
+ */
+async function measureAll(shape: ImmichShape, mb: number, reps: number, ops: ReadonlySet<string>): Promise<void> {
+  const db = dbName(shape, mb);
+  if (!(await exists(db)))
+    throw new Error(`no database ${db}: run "bench/immich.ts generate shape=${shape} mb=${mb}" first`);
+  const size = Number(await psql(db, 'SELECT pg_database_size(current_database())'));
   const dir = mkdtempSync(path.join(tmpdir(), 'dk-bench-immich-'));
-  const conn = ['-h', PG.host, '-U', PG.user];
-  const r = emptyTimings();
-  let size = 0;
+  const scratch = `${db}_shell_restore`;
+  const cli = [process.execPath, path.join(root, 'dist', 'cli', 'main.js')];
+  const conn = ['-h', PG.host, '-p', String(PG.port), '-U', PG.user];
+  const sh = conn.join(' ');
+  const wGz = path.join(dir, 'work-gz');
+  const wSql = path.join(dir, 'work-sql');
+  const cfgGz = writeConfig(dir, 'gz', db, 'sql.gz', wGz);
+  const cfgSql = writeConfig(dir, 'sql', db, 'sql', wSql);
+  const shellGz = path.join(dir, 'shell.sql.gz');
+  const shellSql = path.join(dir, 'shell.sql');
+  const rewritten = path.join(dir, 'shell-rewritten.sql');
+  let oursGzBytes = 0;
+  let shellGzBytes = 0;
   let sqlBytes = 0;
+  const results: { c: Comparison; goal: number }[] = [];
   try {
-    const t0 = performance.now();
-    console.error(`load before: ${load()}; generating an Immich-shaped database of ~${mb} MiB in ${db}…`);
-    await generate(db, mb);
-    size = Number(await psql(db, 'SELECT pg_database_size(current_database())'));
-    console.error(`generated ${fmtBytes(size)} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-    const shellGz = path.join(dir, 'shell.sql.gz');
-    const shellSql = path.join(dir, 'shell.sql');
-    const rewritten = path.join(dir, 'shell-rewritten.sql');
-    await timed('pg_dump', [...conn, '-f', '/dev/null', db]); // warm the caches alike for everyone
-    for (let i = 0; i < reps; i++) {
-      const gz = await timed('sh', [
-        '-c',
-        `pg_dump --clean --if-exists ${conn.join(' ')} ${db} | gzip -6 > ${shellGz}`,
-      ]);
-      r.gzShell.push(gz);
-      r.gzShellBytes = statSync(shellGz).size;
-      rmSync(shellGz);
-      const w1 = path.join(dir, `w-gz-${i}`);
-      const o1 = await ours('sql.gz', db, w1);
-      r.gzOurs.push(o1.ms);
-      r.gzOurBytes = o1.bytes ?? 0;
-      r.rss.push(o1.maxRssKb);
-      r.base.push(o1.baseRssKb);
-      rmSync(w1, { recursive: true, force: true });
-
-      const plain = await timed('pg_dump', ['--clean', '--if-exists', ...conn, '-f', shellSql, db]);
-      r.sqlShell.push(plain);
+    console.log(`Immich database, ${shape} shape, ${fmtBytes(size)} (${db}); load before: ${loadNow()}`);
+    await measure(['pg_dump', ...conn, '-f', '/dev/null', db]); // warm the caches alike for everyone
+    if (ops.has('gz')) {
+      const gz = await compare(
+        'sql.gz: duplicati-kit prepare vs pg_dump | gzip -6',
+        {
+          argv: [...cli, 'prepare', '--config', cfgGz],
+          before: () => rmSync(wGz, { recursive: true, force: true }),
+          after: () => {
+            oursGzBytes = artifactBytes(wGz);
+          },
+        },
+        {
+          argv: ['sh', '-c', `pg_dump --clean --if-exists ${sh} ${db} | gzip -6 > ${shellGz}`],
+          before: () => rmSync(shellGz, { force: true }),
+          after: () => {
+            shellGzBytes = statSync(shellGz).size;
+          },
+        },
+        reps,
+      );
+      results.push({ c: gz, goal: 0.5 });
+      console.log(describe(gz, 0.5));
+      rmSync(wGz, { recursive: true, force: true });
+      rmSync(shellGz, { force: true });
+    }
+    if (ops.has('sql')) {
+      const sqlGoal = shape === 'rows' ? 1.3 : 1.1;
+      const sql = await compare(
+        'sql: duplicati-kit prepare vs pg_dump -f',
+        {
+          argv: [...cli, 'prepare', '--config', cfgSql],
+          before: () => rmSync(wSql, { recursive: true, force: true }),
+        },
+        {
+          argv: ['pg_dump', '--clean', '--if-exists', ...conn, '-f', shellSql, db],
+          before: () => rmSync(shellSql, { force: true }),
+          after: () => {
+            sqlBytes = statSync(shellSql).size;
+          },
+        },
+        reps,
+      );
+      results.push({ c: sql, goal: sqlGoal });
+      console.log(describe(sql, sqlGoal));
+    }
+    if (ops.has('restore') && !ops.has('sql')) {
+      // A restore-only run (a split benchmark): the dumps both sides restore, made untimed.
+      await measure([...cli, 'prepare', '--config', cfgSql]);
+      await measure(['pg_dump', '--clean', '--if-exists', ...conn, '-f', shellSql, db]);
       sqlBytes = statSync(shellSql).size;
-      const w2 = path.join(dir, `w-sql-${i}`);
-      const o2 = await ours('sql', db, w2);
-      r.sqlOurs.push(o2.ms);
-      r.rss.push(o2.maxRssKb);
-
+    }
+    // The shell restore loads the plain dump with Immich's documented search_path fix (its `sed`);
+    // ours restores the work folder of the last `prepare` above (plain sql) into a scratch database.
+    if (ops.has('restore')) {
       await rewriteForShell(shellSql, rewritten);
       rmSync(shellSql, { force: true });
-      const rs = await shellRestore(rewritten, scratch);
-      r.restoreShell.push(rs);
-      rmSync(rewritten, { force: true });
-      const o3 = await ours('restore', db, w2);
-      if (!o3.ok) throw new Error('our restore failed');
-      r.restoreOurs.push(o3.ms);
-      r.rss.push(o3.maxRssKb);
-      rmSync(w2, { recursive: true, force: true });
-      console.error(
-        `rep ${i + 1}: sql.gz ${(o1.ms / gz).toFixed(2)}x, sql ${(o2.ms / plain).toFixed(2)}x, restore ${(o3.ms / rs).toFixed(2)}x (load ${load()})`,
+      const restore = await compare(
+        'restore: duplicati-kit restore --from (scratch) vs createdb + psql -1 -f + dropdb',
+        { argv: [...cli, 'restore', '--from', wSql, '--config', cfgSql] },
+        {
+          argv: [
+            'sh',
+            '-c',
+            `createdb ${sh} -T template0 ${scratch} && psql -X -q ${sh} -v ON_ERROR_STOP=1 --single-transaction -f ${rewritten} -d ${scratch} && dropdb ${sh} ${scratch}`,
+          ],
+          before: () => dropDatabases(scratch),
+        },
+        reps,
       );
+      results.push({ c: restore, goal: 1.15 });
+      console.log(describe(restore, 1.15));
     }
   } finally {
-    await dropDatabases(db, scratch);
+    await dropDatabases(scratch);
     rmSync(dir, { recursive: true, force: true });
   }
-  printDumpSummary(
-    `Immich database ${fmtBytes(size)} (plain dump ${fmtBytes(sqlBytes)}), median of ${reps}, load ${load()}`,
-    r,
-  );
+  if (!results.length) return;
+  const sizeRatio = oursGzBytes / shellGzBytes;
+  const peak = Math.max(...results.flatMap((r) => r.c.ours.map((m) => m.maxRssKb))) / 1024;
   console.log(
-    'ours = a backup plan (sha256 + fsync of the dump, Immich and per-table counts, manifest) and a restore plan (checksums, scratch load, counts, drop).',
+    `\nsummary (${shape}, ${fmtBytes(size)}, plain dump ${fmtBytes(sqlBytes)}, median of ${reps}, load now ${loadNow()})`,
   );
+  for (const { c, goal } of results)
+    console.log(`  ${c.name}: ${c.ratio.toFixed(2)}× goal ≤ ${goal.toFixed(2)}× ${c.ratio <= goal ? 'met' : 'MISSED'}`);
+  if (ops.has('gz'))
+    console.log(
+      `  sql.gz size ours / gzip -6: ${fmtBytes(oursGzBytes)} / ${fmtBytes(shellGzBytes)} = ${sizeRatio.toFixed(3)}× goal ≤ 1.10× ${sizeRatio <= 1.1 ? 'met' : 'MISSED'}`,
+    );
+  console.log(`  peak RSS of our process: ${peak.toFixed(0)} MiB goal ≤ 150 MiB ${peak <= 150 ? 'met' : 'MISSED'}`);
+}
+
+/**
+ *   npx tsx bench/immich.ts generate shape=rows mb=1024        (data generation only)
+ *   npx tsx bench/immich.ts measure shape=rows mb=1024 reps=3  (the timed part only)
+ *   npx tsx bench/immich.ts drop shape=rows mb=1024
+ *   npx tsx bench/immich.ts [shape=…] [mb=…] [reps=…]          (all three)
+ */
+async function main(): Promise<void> {
+  if (!existsSync(path.join(root, 'dist', 'cli', 'main.js'))) {
+    throw new Error('build the package first: npm run build');
+  }
+  const phase = process.argv.slice(2).find((a) => !a.includes('=')) ?? 'all';
+  if (!['generate', 'measure', 'drop', 'all'].includes(phase)) throw new Error(`unknown phase ${phase}`);
+  const mb = arg('mb', 1024);
+  const reps = arg('reps', 3);
+  const shapeArg = process.argv.find((a) => a.startsWith('shape='))?.slice(6) ?? process.env.BENCH_SHAPE ?? 'rows';
+  if (shapeArg !== 'rows' && shapeArg !== 'embeddings') throw new Error('shape must be rows or embeddings');
+  const shape: ImmichShape = shapeArg;
+  // ops=gz,sql,restore (default all): a subset, to split a long run into shorter ones.
+  const ops = new Set((process.argv.find((a) => a.startsWith('ops='))?.slice(4) ?? 'gz,sql,restore').split(','));
+  const db = dbName(shape, mb);
+  if (phase === 'generate' || phase === 'all') {
+    if (await exists(db)) throw new Error(`${db} exists: drop it first (bench/immich.ts drop shape=${shape} mb=${mb})`);
+    const t0 = performance.now();
+    console.error(`load before: ${load()}; generating an Immich-shaped database (${shape}) of ~${mb} MiB in ${db}…`);
+    try {
+      await generate(db, mb, shape);
+    } catch (e) {
+      await dropDatabases(db);
+      throw e;
+    }
+    const size = Number(await psql(db, 'SELECT pg_database_size(current_database())'));
+    console.error(`generated ${fmtBytes(size)} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  }
+  try {
+    if (phase === 'measure' || phase === 'all') await measureAll(shape, mb, reps, ops);
+  } finally {
+    if (phase === 'drop' || phase === 'all') await dropDatabases(db);
+  }
 }
 
 // Run when started as a script (other benchmarks may import the generator).

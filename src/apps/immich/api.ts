@@ -4,7 +4,7 @@
  *
  * @module
  */
-import axios, { type AxiosInstance } from 'axios';
+import type { AxiosInstance } from 'axios';
 import { z } from 'zod';
 import { DuplicatiKitError, errorGuard, type ErrorOptions } from '../../core/errors.js';
 import { type Logger, silentLogger } from '../../core/logger.js';
@@ -120,7 +120,9 @@ function queueStates(body: unknown): Map<string, boolean | undefined> {
  * ```
  */
 export class ImmichClient {
-  readonly #http: AxiosInstance;
+  /** Created on the first request: loading axios costs ~0.2 s of start-up, and most runs never call the API. */
+  #http: Promise<AxiosInstance> | undefined;
+  readonly #httpOptions: { baseURL: string; timeout: number; headers: Record<string, string> };
   readonly #key: string;
   readonly #logger: Logger;
 
@@ -130,13 +132,18 @@ export class ImmichClient {
     const base = options.baseUrl.replace(/\/+$/, '').replace(/\/api$/, '');
     this.#key = options.apiKey;
     this.#logger = options.logger ?? silentLogger;
-    this.#http = axios.create({
+    this.#httpOptions = {
       baseURL: `${base}/api`,
       timeout: options.timeoutMs ?? 30_000,
       headers: { 'x-api-key': options.apiKey, accept: 'application/json' },
-      validateStatus: () => true,
-      maxRedirects: 0,
-    });
+    };
+  }
+
+  #client(): Promise<AxiosInstance> {
+    this.#http ??= import('axios').then((m) =>
+      m.default.create({ ...this.#httpOptions, validateStatus: () => true, maxRedirects: 0 }),
+    );
+    return this.#http;
   }
 
   async #call<T>(
@@ -146,7 +153,8 @@ export class ImmichClient {
     signal?: AbortSignal,
   ): Promise<{ status: number; data: T }> {
     try {
-      const r = await this.#http.request<T>({ method, url: path, data: body, ...(signal ? { signal } : {}) });
+      const http = await this.#client();
+      const r = await http.request<T>({ method, url: path, data: body, ...(signal ? { signal } : {}) });
       if (r.status >= 400) {
         const text = typeof r.data === 'string' ? r.data : JSON.stringify(r.data ?? '');
         throw new ImmichApiError(

@@ -17,7 +17,6 @@ import {
   type PgExecutorOptions,
   type PgToolName,
   pgToolVersionMessage,
-  pickPgTool,
 } from './executor.js';
 import { openDriverSession, openPsqlSession, type SqlSession } from './session.js';
 import { POSTGRES_SOURCE_DEFAULTS } from './options.js';
@@ -25,6 +24,8 @@ import { POSTGRES_SOURCE_DEFAULTS } from './options.js';
 /** Shared plumbing of PostgreSQL sources and targets: connection, executor, tools, sessions. */
 export class PgEndpoint {
   readonly executor: PgExecutor;
+  /** Tools found so far, by `<tool>@<server major>`. */
+  readonly #tools = new Map<string, FoundPgTool>();
   constructor(
     readonly connection: PgConnectionOptions,
     executor: PgExecutorOptions | undefined,
@@ -71,10 +72,16 @@ export class PgEndpoint {
     }
   }
 
-  /** Find `tool` at a major version that can handle `serverMajor`, or fail listing what exists. */
+  /**
+   * Find `tool` at a major version that can handle `serverMajor`, or fail listing what exists.
+   * A tool found is remembered for this endpoint (a plan's `check` and `prepare` look it up twice
+   * in one process, and each lookup starts the tools with `--version`).
+   */
   async tool(name: PgToolName, serverMajor: number, phase: Phase, signal: AbortSignal): Promise<FoundPgTool> {
-    const found = await this.executor.findTools(name, signal);
-    const pick = pickPgTool(found, serverMajor);
+    const key = `${name}@${serverMajor}`;
+    const known = this.#tools.get(key);
+    if (known) return known;
+    const { pick, found } = await this.executor.findToolFor(name, serverMajor, signal);
     if (!pick) {
       throw new SourceUnavailableError(
         pgToolVersionMessage(name, found, serverMajor),
@@ -84,6 +91,7 @@ export class PgEndpoint {
         },
       );
     }
+    this.#tools.set(key, pick);
     return pick;
   }
 }

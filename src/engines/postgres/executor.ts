@@ -144,6 +144,27 @@ export class PgExecutor {
 
   /** Every version of `tool` this executor can run, each with its reported version. */
   async findTools(tool: PgToolName, signal?: AbortSignal): Promise<FoundPgTool[]> {
+    return this.#probe(tool, undefined, signal);
+  }
+
+  /**
+   * What {@link pickPgTool} would choose among {@link findTools}' results, found with fewer
+   * `--version` runs: candidates are probed in the same order and the first one of exactly
+   * `serverMajor` ends the search (no later one can be preferred over it). Only when none is of
+   * that major are all probed. On Debian this skips `/usr/bin/pg_dump`, a Perl wrapper that
+   * costs a few hundred milliseconds per start, when `/usr/lib/postgresql/<major>/bin` has it.
+   * Returns the tool picked (if any) and every tool probed, for the error message.
+   */
+  async findToolFor(
+    tool: PgToolName,
+    serverMajor: number,
+    signal?: AbortSignal,
+  ): Promise<{ pick: FoundPgTool | undefined; found: FoundPgTool[] }> {
+    const found = await this.#probe(tool, serverMajor, signal);
+    return { pick: pickPgTool(found, serverMajor), found };
+  }
+
+  async #probe(tool: PgToolName, stopAtMajor: number | undefined, signal?: AbortSignal): Promise<FoundPgTool[]> {
     const candidates = this.#options === 'local' ? await this.#localCandidates(tool) : [tool];
     const found: FoundPgTool[] = [];
     const seen = new Set<string>();
@@ -164,6 +185,7 @@ export class PgExecutor {
       if (seen.has(key)) continue;
       seen.add(key);
       found.push({ path: c, ...v });
+      if (v.major === stopAtMajor) break;
     }
     return found;
   }

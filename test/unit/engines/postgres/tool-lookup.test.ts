@@ -1,0 +1,71 @@
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PgEndpoint } from '../../../../src/engines/postgres/endpoint.js';
+import { PgExecutor, pickPgTool } from '../../../../src/engines/postgres/executor.js';
+
+// Tool folders as `binDirs` names them (a custom install): each `pg_dump` reports its version
+// and appends a line to `runs` every time it is started, so the tests see which were probed.
+const root = mkdtempSync(path.join(tmpdir(), 'dk-tool-lookup-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function toolDir(name: string, version: string): { dir: string; runs: string } {
+  const dir = path.join(root, name);
+  const runs = path.join(dir, 'runs');
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'pg_dump');
+  writeFileSync(file, `#!/bin/sh\necho run >> '${runs}'\necho 'pg_dump (PostgreSQL) ${version}'\n`);
+  chmodSync(file, 0o755);
+  return { dir, runs };
+}
+
+const runsOf = (file: string): number => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').length - 1 : 0);
+const signal = new AbortController().signal;
+
+describe('finding pg_dump', () => {
+  it('stops at the first tool of the server major, and picks what a full search would pick', async () => {
+    const v17 = toolDir('a17', '17.2');
+    const v15 = toolDir('b15', '15.1');
+    const later = toolDir('c15', '15.9');
+    const executor = new PgExecutor('local', [v17.dir, v15.dir, later.dir]);
+    const { pick, found } = await executor.findToolFor('pg_dump', 15, signal);
+    expect(pick?.path).toBe(path.join(v15.dir, 'pg_dump'));
+    expect(found.map((t) => t.version)).toEqual(['17.2', '15.1']);
+    expect(runsOf(later.runs)).toBe(0);
+    // The full search (every candidate, the system's own tools included) picks the same one.
+    expect(pickPgTool(await executor.findTools('pg_dump', signal), 15)?.path).toBe(pick?.path);
+  });
+
+  it('probes every candidate when none is of the server major, and picks the oldest newer one', async () => {
+    const v18 = toolDir('d18', '18.0');
+    const v16 = toolDir('e16', '16.4');
+    const executor = new PgExecutor('local', [v18.dir, v16.dir]);
+    const { pick, found } = await executor.findToolFor('pg_dump', 14, signal);
+    expect(found.length).toBeGreaterThanOrEqual(2);
+    expect(pick).toEqual(pickPgTool(found, 14));
+    expect(pick?.major).toBeLessThanOrEqual(16);
+    const none = await executor.findToolFor('pg_dump', 99, signal);
+    expect(none.pick).toBeUndefined();
+    expect(none.found.map((t) => t.version)).toEqual(expect.arrayContaining(['18.0', '16.4']));
+  });
+
+  it('an endpoint looks a tool up once, and still fails when none is new enough', async () => {
+    const v15 = toolDir('f15', '15.3');
+    const endpoint = new PgEndpoint({ host: '127.0.0.1', user: 'postgres', database: 'postgres' }, 'local', [v15.dir], {
+      source: 'db',
+      kind: 'postgres',
+    });
+    const first = await endpoint.tool('pg_dump', 15, 'check', signal);
+    const second = await endpoint.tool('pg_dump', 15, 'prepare', signal);
+    expect(second).toEqual(first);
+    expect(first.path).toBe(path.join(v15.dir, 'pg_dump'));
+    expect(runsOf(v15.runs)).toBe(1);
+    await expect(endpoint.tool('pg_dump', 99, 'prepare', signal)).rejects.toMatchObject({
+      code: 'ERR_PG_TOOL_VERSION',
+    });
+    await expect(endpoint.tool('pg_dump', 99, 'prepare', signal)).rejects.toMatchObject({
+      code: 'ERR_PG_TOOL_VERSION',
+    });
+  });
+});

@@ -45,16 +45,22 @@ const vanished = (e: unknown): boolean => {
 
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** The entry's type; file systems that do not fill `d_type` (some NFS, old XFS) cost an `lstat`. */
-function typeOf(d: Dirent, abs: string): { kind: 'dir' | 'file' | 'symlink' | 'other'; st?: Stats } {
-  if (d.isDirectory()) return { kind: 'dir' };
-  if (d.isFile()) return { kind: 'file' };
-  if (d.isSymbolicLink()) return { kind: 'symlink' };
-  if (d.isFIFO() || d.isSocket() || d.isCharacterDevice() || d.isBlockDevice()) return { kind: 'other' };
-  const st = lstatSync(abs, { throwIfNoEntry: false });
-  if (!st) return { kind: 'other' };
-  const kind = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : 'other';
-  return { kind, st };
+const NO_THROW = { throwIfNoEntry: false } as const;
+
+/** What an entry is, from its `d_type`; `unknown` when the file system does not say (some NFS, old XFS). */
+function kindOf(d: Dirent): Kind {
+  if (d.isFile()) return 'file';
+  if (d.isDirectory()) return 'dir';
+  if (d.isSymbolicLink()) return 'symlink';
+  if (d.isFIFO() || d.isSocket() || d.isCharacterDevice() || d.isBlockDevice()) return 'other';
+  return 'unknown';
+}
+
+type Kind = 'file' | 'dir' | 'symlink' | 'other' | 'unknown';
+
+function kindOfStats(st: Stats | undefined): Kind {
+  if (!st) return 'other'; // gone since the folder was read
+  return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
 }
 
 /**
@@ -95,6 +101,8 @@ export async function walkTree(root: string, options: WalkOptions = {}): Promise
       if (dir !== top && vanished(e)) continue;
       throw e;
     }
+    const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
+    const relPrefix = dirRel ? `${dirRel}/` : '';
     try {
       for (let d = handle.readSync(); d !== null; d = handle.readSync()) {
         if (--budget <= 0) {
@@ -102,38 +110,53 @@ export async function walkTree(root: string, options: WalkOptions = {}): Promise
           await yieldToLoop();
           throwIfAborted(signal);
         }
-        const abs = dir.endsWith(path.sep) ? `${dir}${d.name}` : `${dir}${path.sep}${d.name}`;
-        const rel = dirRel ? `${dirRel}/${d.name}` : d.name;
-        const { kind, st: known } = typeOf(d, abs);
-        if (kind === 'dir') {
+        const abs = prefix + d.name;
+        let kind = kindOf(d);
+        let known: Stats | undefined;
+        if (kind === 'unknown') {
+          known = lstatSync(abs, NO_THROW);
+          kind = kindOfStats(known);
+        }
+        if (kind === 'file') {
+          if (filter?.excludes(abs)) continue;
+          const st = known ?? lstatSync(abs, NO_THROW);
+          if (!st) continue; // removed since the folder was read
+          stats.files++;
+          stats.bytes += st.size;
+          if (onEntry) {
+            const wait = onEntry({
+              path: relPrefix + d.name,
+              type: 'file',
+              size: st.size,
+              mtimeMs: st.mtimeMs,
+              mode: st.mode & 0o7777,
+            });
+            if (wait) await wait;
+          }
+        } else if (kind === 'dir') {
           if (filter?.excludes(`${abs}/`)) continue;
           stats.dirs++;
+          const rel = relPrefix + d.name;
           stack.push([abs, rel]);
-          const st = onEntry ? (known ?? lstatSync(abs, { throwIfNoEntry: false })) : undefined;
+          const st = onEntry ? (known ?? lstatSync(abs, NO_THROW)) : undefined;
           if (onEntry && st) {
             const wait = onEntry({ path: rel, type: 'dir', size: 0, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 });
             if (wait) await wait;
           }
-          continue;
-        }
-        if (filter?.excludes(abs)) continue;
-        if (kind === 'symlink') {
+        } else if (kind === 'symlink') {
+          if (filter?.excludes(abs)) continue;
           stats.symlinks++;
-          const st = onEntry ? (known ?? lstatSync(abs, { throwIfNoEntry: false })) : undefined;
+          const st = onEntry ? (known ?? lstatSync(abs, NO_THROW)) : undefined;
           if (onEntry && st) {
-            const wait = onEntry({ path: rel, type: 'symlink', size: 0, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 });
+            const wait = onEntry({
+              path: relPrefix + d.name,
+              type: 'symlink',
+              size: 0,
+              mtimeMs: st.mtimeMs,
+              mode: st.mode & 0o7777,
+            });
             if (wait) await wait;
           }
-          continue;
-        }
-        if (kind !== 'file') continue;
-        const st = known ?? lstatSync(abs, { throwIfNoEntry: false });
-        if (!st) continue; // removed since the folder was read
-        stats.files++;
-        stats.bytes += st.size;
-        if (onEntry) {
-          const wait = onEntry({ path: rel, type: 'file', size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 });
-          if (wait) await wait;
         }
       }
     } finally {

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { throwIfAborted } from '../core/abort.js';
 import { asFolderPath } from '../core/fs.js';
 import type { DuplicatiClient } from '../duplicati/client.js';
 import { restoreFilters } from '../duplicati/resources/backups.js';
@@ -32,9 +33,25 @@ export function checksOfTarget(target: RestoreTarget): readonly DrillCheck[] {
   return typeof provider.drillChecks === 'function' ? provider.drillChecks() : [];
 }
 
+/** How long one listing request may take: Duplicati 2.0.7.3 answers a search in ~14 ms per file. */
+export const VERSION_LISTING_TIMEOUT_MS = 60 * 60_000;
+
+/** Options of {@link listVersionFiles}. */
+export interface ListVersionFilesOptions {
+  /**
+   * The job's local database (`Backup.DBPath`), when the drill runs on the Duplicati host: the
+   * version's files are then read from it directly (read-only), the same rows the server's search
+   * reads. Unreadable, locked or of an unknown layout: the server is asked instead.
+   */
+  readonly dbPath?: string | null | undefined;
+}
+
 /**
- * The files of one version below `folder`, through the server's search (a regex filter on the
- * folder, as Duplicati's own UI restores folders).
+ * The files of one version below `folder`. Read from the job's local database when `dbPath` is
+ * given and readable (0.2 s for 100 k files), otherwise through the server's search (a regex
+ * filter on the folder, as Duplicati's own UI restores folders), which Duplicati 2.0.7.3 answers
+ * in about 14 ms per file: 23 minutes for 100 k photos on a 2-core host, so that request gets
+ * {@link VERSION_LISTING_TIMEOUT_MS} and no retry.
  *
  * @example
  * ```ts
@@ -47,11 +64,83 @@ export async function listVersionFiles(
   time: string,
   folder: string,
   signal: AbortSignal,
+  options: ListVersionFilesOptions = {},
 ): Promise<string[]> {
   const root = asFolderPath(folder);
+  if (options.dbPath) {
+    const local = await filesFromJobDatabase(options.dbPath, time, root, signal);
+    if (local) return local;
+  }
   const [filter] = restoreFilters([root]);
-  const { files } = await client.backups.files(jobId, { time, search: filter as string, signal });
+  const { files } = await client.backups.files(jobId, {
+    time,
+    search: filter as string,
+    signal,
+    timeout: VERSION_LISTING_TIMEOUT_MS,
+    maxRetries: 0,
+  });
   return files.filter((f) => !f.isFolder && f.path.startsWith(root)).map((f) => f.path);
+}
+
+/**
+ * The files (not folders) of the version taken at `time` below `folder`, read from a Duplicati
+ * job database (2.0.x and later: the `Fileset`, `FilesetEntry` tables and the `File` view, paths
+ * as the server lists them, folders ending in a separator). `undefined` when the database cannot
+ * be read (another host's path, no permission, locked for longer than 5 s, another layout) or has
+ * no fileset at that time: the caller asks the server then. Opened read-only; nothing is written.
+ *
+ * @example
+ * ```ts
+ * const files = await filesFromJobDatabase('/root/.config/Duplicati/ABCDEF.sqlite', v.time, '/srv/photos/', signal);
+ * ```
+ */
+export async function filesFromJobDatabase(
+  dbPath: string,
+  time: string,
+  folder: string,
+  signal: AbortSignal,
+): Promise<string[] | undefined> {
+  throwIfAborted(signal);
+  const secs = Date.parse(time) / 1000;
+  if (!Number.isFinite(secs)) return undefined;
+  let Database: typeof import('better-sqlite3');
+  try {
+    const mod = (await import('better-sqlite3')) as unknown as { default?: typeof import('better-sqlite3') };
+    Database = (mod.default ?? mod) as typeof import('better-sqlite3');
+  } catch {
+    return undefined;
+  }
+  let db: import('better-sqlite3').Database;
+  try {
+    db = new Database(dbPath, { readonly: true, fileMustExist: true, timeout: 5000 });
+  } catch {
+    return undefined;
+  }
+  try {
+    const fileset = db.prepare('SELECT ID FROM Fileset WHERE Timestamp = ?').get(Math.floor(secs)) as
+      | { ID: number }
+      | undefined;
+    if (!fileset) return undefined;
+    const root = asFolderPath(folder);
+    const rows = db
+      .prepare(
+        'SELECT f.Path FROM FilesetEntry e JOIN File f ON f.ID = e.FileID WHERE e.FilesetID = ? AND substr(f.Path, 1, ?) = ?',
+      )
+      .pluck()
+      .iterate(fileset.ID, root.length, root) as IterableIterator<unknown>;
+    const out: string[] = [];
+    let n = 0;
+    for (const p of rows) {
+      if (++n % 65_536 === 0) throwIfAborted(signal);
+      if (typeof p === 'string' && !p.endsWith('/') && !p.endsWith('\\') && p.startsWith(root)) out.push(p);
+    }
+    return out;
+  } catch {
+    if (signal.aborted) throw signal.reason;
+    return undefined;
+  } finally {
+    db.close();
+  }
 }
 
 /**

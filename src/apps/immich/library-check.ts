@@ -314,7 +314,14 @@ async function libraryJobListing(
     list: async (folder) => {
       const root = asFolderPath(folder);
       const [filter] = restoreFilters([root]);
-      const { files } = await client.backups.files(job.id, { time: chosen.time, search: filter as string, signal });
+      // Duplicati 2.0.7.3 answers a search in ~14 ms per file: an hour, and no retry of a long answer.
+      const { files } = await client.backups.files(job.id, {
+        time: chosen.time,
+        search: filter as string,
+        signal,
+        timeout: 60 * 60_000,
+        maxRetries: 0,
+      });
       return files.filter((f) => !f.isFolder && f.path.startsWith(root)).map((f) => f.path);
     },
   };

@@ -9,6 +9,7 @@
  */
 import { asFolderPath } from '../core/fs.js';
 import type { DuplicatiClient } from '../duplicati/client.js';
+import { filesFromJobDatabase } from '../duplicati/job-database.js';
 import { restoreFilters } from '../duplicati/resources/backups.js';
 import type {
   DrillCheck,
@@ -18,6 +19,8 @@ import type {
   DrillConsistency,
 } from '../contracts/drill.js';
 import type { RestoreTarget } from '../contracts/types.js';
+
+export { filesFromJobDatabase };
 
 /**
  * The checks a target offers, if it offers any.
@@ -32,9 +35,25 @@ export function checksOfTarget(target: RestoreTarget): readonly DrillCheck[] {
   return typeof provider.drillChecks === 'function' ? provider.drillChecks() : [];
 }
 
+/** How long one listing request may take: Duplicati 2.0.7.3 answers a search in ~14 ms per file. */
+export const VERSION_LISTING_TIMEOUT_MS = 60 * 60_000;
+
+/** Options of {@link listVersionFiles}. */
+export interface ListVersionFilesOptions {
+  /**
+   * The job's local database (`Backup.DBPath`), when the drill runs on the Duplicati host: the
+   * version's files are then read from it directly (read-only), the same rows the server's search
+   * reads. Unreadable, locked or of an unknown layout: the server is asked instead.
+   */
+  readonly dbPath?: string | null | undefined;
+}
+
 /**
- * The files of one version below `folder`, through the server's search (a regex filter on the
- * folder, as Duplicati's own UI restores folders).
+ * The files of one version below `folder`. Read from the job's local database when `dbPath` is
+ * given and readable (0.2 s for 100 k files), otherwise through the server's search (a regex
+ * filter on the folder, as Duplicati's own UI restores folders), which Duplicati 2.0.7.3 answers
+ * in about 14 ms per file: 23 minutes for 100 k photos on a 2-core host, so that request gets
+ * {@link VERSION_LISTING_TIMEOUT_MS} and no retry.
  *
  * @example
  * ```ts
@@ -47,10 +66,21 @@ export async function listVersionFiles(
   time: string,
   folder: string,
   signal: AbortSignal,
+  options: ListVersionFilesOptions = {},
 ): Promise<string[]> {
   const root = asFolderPath(folder);
+  if (options.dbPath) {
+    const local = await filesFromJobDatabase(options.dbPath, time, root, signal);
+    if (local) return local;
+  }
   const [filter] = restoreFilters([root]);
-  const { files } = await client.backups.files(jobId, { time, search: filter as string, signal });
+  const { files } = await client.backups.files(jobId, {
+    time,
+    search: filter as string,
+    signal,
+    timeout: VERSION_LISTING_TIMEOUT_MS,
+    maxRetries: 0,
+  });
   return files.filter((f) => !f.isFolder && f.path.startsWith(root)).map((f) => f.path);
 }
 

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { throwIfAborted } from '../../core/abort.js';
 import { SourceUnavailableError } from '../../core/errors.js';
+import { walkTree } from '../../engines/directory/index.js';
 import { safeNameSchema } from '../../engines/postgres/index.js';
 import { configErrorFrom } from '../../core/validate.js';
 import type { BackupSource, JsonValue, PreparedSource, SourceContext } from '../../contracts/types.js';
@@ -43,31 +44,23 @@ const schema = z
   })
   .strict();
 
-/** Files and bytes below a folder (regular files only; symlinks are not followed). */
+/**
+ * Files and bytes below a folder (regular files only; symlinks are not followed); a folder that
+ * does not exist counts zero. The directory engine's `walkTree`: synchronous system calls in short
+ * slices between returns to the event loop, one folder handle open at a time, so a library of a
+ * million photos is counted in seconds with flat memory.
+ */
 export async function countTree(dir: string, signal?: AbortSignal): Promise<{ files: number; bytes: number }> {
-  let files = 0;
-  let bytes = 0;
-  const stack = [dir];
-  while (stack.length) {
-    throwIfAborted(signal);
-    const d = stack.pop() as string;
-    let handle: import('node:fs').Dir;
-    try {
-      handle = await fsp.opendir(d);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw e;
+  throwIfAborted(signal);
+  try {
+    const { files, bytes } = await walkTree(dir, signal ? { signal } : {});
+    return { files, bytes };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !(await fsp.lstat(dir).catch(() => undefined))) {
+      return { files: 0, bytes: 0 };
     }
-    for await (const ent of handle) {
-      const p = path.join(d, ent.name);
-      if (ent.isDirectory()) stack.push(p);
-      else if (ent.isFile()) {
-        files++;
-        bytes += (await fsp.lstat(p)).size;
-      }
-    }
+    throw e;
   }
-  return { files, bytes };
 }
 
 /**

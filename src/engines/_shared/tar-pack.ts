@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { constants, promises as fsp, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, promises as fsp, openSync, readSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import tar, { type Pack } from 'tar-stream';
 import { anySignal, raceSignal, throwIfAborted } from '../../core/abort.js';
@@ -330,7 +330,7 @@ class Walker {
       }
       let dir: import('node:fs').Dir;
       try {
-        dir = await fsp.opendir(abs, { bufferSize: 64 });
+        dir = await fsp.opendir(abs, { bufferSize: 256 });
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT' && rel !== startRel) {
           this.#vanished(rel);
@@ -400,7 +400,58 @@ class Walker {
     this.stats.skipped++;
   }
 
+  /**
+   * A small regular file read with synchronous calls: open, fstat, read, fstat, close cost a few
+   * microseconds from the page cache, against five thread-pool round trips (~1 ms a file on a busy
+   * 2-core host, which made 200 k small files take minutes). Returns `undefined` for what the
+   * asynchronous path handles (large files, hard links), `'vanished'` or `'other'` (not a regular
+   * file any more: a symlink or FIFO swapped in after readdir; O_NOFOLLOW and O_NONBLOCK as below).
+   */
+  #readSmall(abs: string): { st: Stats; buf: Buffer; got: number; after: Stats } | 'vanished' | 'other' | undefined {
+    let fd: number;
+    try {
+      fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return 'vanished';
+      if (code === 'ELOOP') return 'other';
+      throw e;
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) return 'other';
+      if (st.size > SMALL_FILE || (this.#hardlinks && st.nlink > 1)) return undefined;
+      const buf = Buffer.allocUnsafe(st.size);
+      let got = 0;
+      while (got < buf.length) {
+        const n = readSync(fd, buf, got, buf.length - got, got);
+        if (n === 0) break;
+        got += n;
+      }
+      if (got < buf.length) buf.fill(0, got);
+      return { st, buf, got, after: fstatSync(fd) };
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   async #file(rel: string, abs: string): Promise<false> {
+    const small = this.#readSmall(abs);
+    if (small === 'vanished') {
+      this.#vanished(rel);
+      return false;
+    }
+    if (small === 'other') return this.#visit(rel, undefined) as Promise<false>;
+    if (small) {
+      const { st, buf, got, after } = small;
+      await this.#entry({ name: rel, type: 'file', size: st.size, ...this.#meta(st) }, buf);
+      if (got !== st.size || after.size !== st.size || after.mtimeMs !== st.mtimeMs)
+        this.#changed(rel, st.size, after.size);
+      this.stats.files++;
+      this.stats.bytes += st.size;
+      this.options.onProgress?.(this.stats);
+      return false;
+    }
     let fh: fsp.FileHandle;
     try {
       // O_NOFOLLOW: a file swapped for a symlink after readdir is not followed; O_NONBLOCK: one

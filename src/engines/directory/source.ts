@@ -78,9 +78,11 @@ export class DirectorySource implements BackupSource {
           signal: ctx.signal,
           ...(sink
             ? {
-                onEntry: async (e: ListingEntry) => {
-                  if (!sink.stream.write(`${JSON.stringify({ root: p, ...e })}\n`)) await once(sink.stream, 'drain');
-                },
+                // A promise only when the listing must wait for the disk (no promise per entry).
+                onEntry: (e: ListingEntry) =>
+                  sink.stream.write(`${JSON.stringify({ root: p, ...e })}\n`)
+                    ? undefined
+                    : once(sink.stream, 'drain').then(() => undefined),
               }
             : {}),
         });

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { promises as fsp } from 'node:fs';
+import { type Dir, type Dirent, lstatSync, opendirSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { throwIfAborted } from '../../core/abort.js';
 import type { PathFilter } from '../../core/filters.js';
@@ -26,53 +26,141 @@ export interface ListingEntry {
   readonly mode: number;
 }
 
+/** Options of {@link walkTree}. */
+export interface WalkOptions {
+  filter?: PathFilter;
+  signal?: AbortSignal;
+  onEntry?: (entry: ListingEntry) => void | Promise<void>;
+  /**
+   * Entries handled between two returns to the event loop (the walk's system calls are
+   * synchronous in between, a few milliseconds of blocking at most). @default 512
+   */
+  yieldEvery?: number;
+}
+
+const vanished = (e: unknown): boolean => {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+};
+
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+const NO_THROW = { throwIfNoEntry: false } as const;
+
+/** What an entry is, from its `d_type`; `unknown` when the file system does not say (some NFS, old XFS). */
+function kindOf(d: Dirent): Kind {
+  if (d.isFile()) return 'file';
+  if (d.isDirectory()) return 'dir';
+  if (d.isSymbolicLink()) return 'symlink';
+  if (d.isFIFO() || d.isSocket() || d.isCharacterDevice() || d.isBlockDevice()) return 'other';
+  return 'unknown';
+}
+
+type Kind = 'file' | 'dir' | 'symlink' | 'other' | 'unknown';
+
+function kindOfStats(st: Stats | undefined): Kind {
+  if (!st) return 'other'; // gone since the folder was read
+  return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+}
+
 /**
  * Walk a tree without following links, skipping what `filter` excludes. Folders are read as
- * streams (`opendir`), so a folder of a million photos costs no more memory than one of ten.
+ * streams (`opendir`, one handle open at a time), so a folder of a million photos costs no more
+ * memory than one of ten; only the folders still to visit are kept. Files and folders removed
+ * while the walk runs (a live library) are left out, not an error; a missing root is one.
+ *
+ * The directory reads and `lstat`s are synchronous calls made in slices of `yieldEvery` entries
+ * with a return to the event loop (and an abort check) between slices: on a warm cache an `lstat`
+ * costs about a microsecond, a promise round trip through the thread pool fifty, which made the
+ * walk of a million-file library take minutes instead of seconds. A promise `onEntry` returns is
+ * awaited (the listing's backpressure); return nothing when there is nothing to wait for.
+ *
+ * @example
+ * ```ts
+ * const { files, bytes } = await walkTree('/srv/photos', { signal });
+ * ```
  */
-export async function walkTree(
-  root: string,
-  options: {
-    filter?: PathFilter;
-    signal?: AbortSignal;
-    onEntry?: (entry: ListingEntry) => void | Promise<void>;
-  } = {},
-): Promise<TreeStats> {
+export async function walkTree(root: string, options: WalkOptions = {}): Promise<TreeStats> {
   const stats: TreeStats = { files: 0, bytes: 0, dirs: 0, symlinks: 0 };
-  const stack: string[] = [root];
+  const { filter, signal, onEntry } = options;
+  const yieldEvery = Math.max(1, options.yieldEvery ?? 512);
+  // Folders still to visit, as [absolute path, path relative to the root] (depth first).
+  const start = path.normalize(root);
+  const top = start.length > 1 && start.endsWith(path.sep) ? start.slice(0, -1) : start;
+  const stack: [string, string][] = [[top, '']];
+  let budget = yieldEvery;
+  throwIfAborted(signal);
   while (stack.length > 0) {
-    throwIfAborted(options.signal);
-    const dir = stack.pop() as string;
-    const handle = await fsp.opendir(dir, { bufferSize: 256 });
-    for await (const d of handle) {
-      const abs = path.join(dir, d.name);
-      const rel = path.relative(root, abs).split(path.sep).join('/');
-      if (d.isDirectory()) {
-        if (options.filter?.excludes(`${abs}/`)) continue;
-        stats.dirs++;
-        stack.push(abs);
-        if (options.onEntry) {
-          const st = await fsp.lstat(abs);
-          await options.onEntry({ path: rel, type: 'dir', size: 0, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 });
+    const [dir, dirRel] = stack.pop() as [string, string];
+    let handle: Dir;
+    try {
+      handle = opendirSync(dir, { bufferSize: 1024 });
+    } catch (e) {
+      // A folder removed (or replaced by a file) since its parent was read: gone, like a live
+      // library's moved album; the root itself must exist.
+      if (dir !== top && vanished(e)) continue;
+      throw e;
+    }
+    const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
+    const relPrefix = dirRel ? `${dirRel}/` : '';
+    try {
+      for (let d = handle.readSync(); d !== null; d = handle.readSync()) {
+        if (--budget <= 0) {
+          budget = yieldEvery;
+          await yieldToLoop();
+          throwIfAborted(signal);
         }
-        continue;
-      }
-      if (options.filter?.excludes(abs)) continue;
-      if (d.isSymbolicLink()) {
-        stats.symlinks++;
-        if (options.onEntry) {
-          const st = await fsp.lstat(abs);
-          await options.onEntry({ path: rel, type: 'symlink', size: 0, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 });
+        const abs = prefix + d.name;
+        let kind = kindOf(d);
+        let known: Stats | undefined;
+        if (kind === 'unknown') {
+          known = lstatSync(abs, NO_THROW);
+          kind = kindOfStats(known);
         }
-        continue;
+        if (kind === 'file') {
+          if (filter?.excludes(abs)) continue;
+          const st = known ?? lstatSync(abs, NO_THROW);
+          if (!st) continue; // removed since the folder was read
+          stats.files++;
+          stats.bytes += st.size;
+          if (onEntry) {
+            const wait = onEntry({
+              path: relPrefix + d.name,
+              type: 'file',
+              size: st.size,
+              mtimeMs: st.mtimeMs,
+              mode: st.mode & 0o7777,
+            });
+            if (wait) await wait;
+          }
+        } else if (kind === 'dir') {
+          if (filter?.excludes(`${abs}/`)) continue;
+          stats.dirs++;
+          const rel = relPrefix + d.name;
+          stack.push([abs, rel]);
+          const st = onEntry ? (known ?? lstatSync(abs, NO_THROW)) : undefined;
+          if (onEntry && st) {
+            const wait = onEntry({ path: rel, type: 'dir', size: 0, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 });
+            if (wait) await wait;
+          }
+        } else if (kind === 'symlink') {
+          if (filter?.excludes(abs)) continue;
+          stats.symlinks++;
+          const st = onEntry ? (known ?? lstatSync(abs, NO_THROW)) : undefined;
+          if (onEntry && st) {
+            const wait = onEntry({
+              path: relPrefix + d.name,
+              type: 'symlink',
+              size: 0,
+              mtimeMs: st.mtimeMs,
+              mode: st.mode & 0o7777,
+            });
+            if (wait) await wait;
+          }
+        }
       }
-      if (!d.isFile()) continue;
-      const st = await fsp.lstat(abs);
-      stats.files++;
-      stats.bytes += st.size;
-      if (options.onEntry) {
-        await options.onEntry({ path: rel, type: 'file', size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 });
-      }
+    } finally {
+      handle.closeSync();
     }
   }
   return stats;

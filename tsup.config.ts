@@ -14,6 +14,8 @@ export default defineConfig([
       'testing/index': 'src/testing/index.ts',
     },
     format: ['esm', 'cjs'],
+    // import.meta.url (the SQLite check resolves better-sqlite3 for its workers) needs a shim in CommonJS.
+    shims: true,
     dts: true,
     sourcemap: true,
     clean: false,

@@ -99,6 +99,28 @@ describe('the built package', () => {
     expect(JSON.parse(cjs.stdout)).toEqual(JSON.parse(esm.stdout));
   });
 
+  it('with require, a SQLite source checks its snapshot on worker threads and stages it', async () => {
+    // The integrity check resolves better-sqlite3 for its workers from import.meta.url, which the
+    // CommonJS build must shim; only a real run of the built .cjs shows it does.
+    const db = path.join(dir, 'cjs.db');
+    const work = path.join(dir, 'cjs-work');
+    const script = `
+      const Database = require('better-sqlite3');
+      const db = new Database(${JSON.stringify(db)});
+      db.exec("create table t(a text); insert into t values ('x'), ('y');");
+      db.close();
+      const { createBackupPlan, SqliteSource } = require('duplicati-kit');
+      createBackupPlan({ workDir: ${JSON.stringify(work)}, sources: [new SqliteSource({ name: 'db', path: ${JSON.stringify(db)} })] })
+        .prepare()
+        .then((r) => console.log(JSON.stringify({ ok: r.ok, results: r.results.map((x) => ({ ok: x.ok, meta: x.metadata })) })))
+        .catch((e) => { console.error(e); process.exit(1); });`;
+    const { stdout } = await run(process.execPath, ['-e', script], { cwd: root });
+    expect(JSON.parse(stdout)).toMatchObject({
+      ok: true,
+      results: [{ ok: true, meta: { method: 'backup', pageCount: 2, journalMode: 'delete' } }],
+    });
+  });
+
   it('the root entry exports the core API and loads no database driver', async () => {
     const { stdout } = await run(
       process.execPath,

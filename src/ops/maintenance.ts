@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { execa } from 'execa';
+import { loadExeca } from '../core/execa.js';
 import { z } from 'zod';
 import { throwIfAborted } from '../core/abort.js';
 import { DuplicatiKitError, errorGuard } from '../core/errors.js';
@@ -129,7 +129,7 @@ export async function runCommand(
   const keep = (chunk: Buffer | string): void => {
     tail = (tail + chunk.toString()).slice(-TAIL);
   };
-  const child = execa(file, args, {
+  const child = (await loadExeca())(file, args, {
     shell: false,
     stdin: 'ignore',
     buffer: false,

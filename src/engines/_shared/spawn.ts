@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
+import { loadExeca } from '../../core/execa.js';
 
 /** A command line ready for execa: file, argument array and the extra environment. */
 export interface ToolCommand {
@@ -24,12 +25,12 @@ export interface SpawnedTool {
  * Start a client tool without buffering its output: stdout is streamed by the caller, stderr is
  * kept as a bounded tail for error messages. A caller's abort kills it (SIGKILL 5 s later).
  */
-export function spawnTool(
+export async function spawnTool(
   cmd: ToolCommand,
   stdio: { readonly stdin: 'pipe' | 'ignore'; readonly stdout: 'pipe' | 'ignore' },
   signal: AbortSignal | undefined,
-): SpawnedTool {
-  const child = execa(cmd.file, cmd.args, {
+): Promise<SpawnedTool> {
+  const child = (await loadExeca())(cmd.file, cmd.args, {
     env: cmd.env,
     stdin: stdio.stdin,
     stdout: stdio.stdout,

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { execa } from 'execa';
+import { loadExeca } from '../../core/execa.js';
 import { z } from 'zod';
 import { throwIfAborted } from '../../core/abort.js';
 import { type Phase, SourceUnavailableError } from '../../core/errors.js';
@@ -81,7 +81,12 @@ export async function mongoToolVersion(
   signal: AbortSignal,
   install = 'install the MongoDB Database Tools (mongodump, mongorestore)',
 ): Promise<string> {
-  const r = await execa(bin, ['--version'], { reject: false, stdin: 'ignore', timeout: 30_000, cancelSignal: signal });
+  const r = await (await loadExeca())(bin, ['--version'], {
+    reject: false,
+    stdin: 'ignore',
+    timeout: 30_000,
+    cancelSignal: signal,
+  });
   throwIfAborted(signal);
   if (r.exitCode !== 0) {
     throw new SourceUnavailableError(`${bin} was not found or does not run; ${install}`, where, {
@@ -93,7 +98,12 @@ export async function mongoToolVersion(
 
 /** True when `bin --version` runs (for optional tools such as mongosh). */
 export async function mongoToolAvailable(bin: string, signal: AbortSignal): Promise<boolean> {
-  const r = await execa(bin, ['--version'], { reject: false, stdin: 'ignore', timeout: 30_000, cancelSignal: signal });
+  const r = await (await loadExeca())(bin, ['--version'], {
+    reject: false,
+    stdin: 'ignore',
+    timeout: 30_000,
+    cancelSignal: signal,
+  });
   throwIfAborted(signal);
   return r.exitCode === 0;
 }
@@ -148,7 +158,7 @@ export async function runMongoTool(options: {
   readonly signal: AbortSignal;
 }): Promise<MongoToolRun> {
   const { signal } = options;
-  const { child, stderrTail } = spawnTool(
+  const { child, stderrTail } = await spawnTool(
     { file: options.bin, args: options.args, env: options.env ?? {} },
     { stdin: options.stdin ? 'pipe' : 'ignore', stdout: options.stdout ? 'pipe' : 'ignore' },
     signal,

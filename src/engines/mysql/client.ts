@@ -15,7 +15,7 @@ import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { execa } from 'execa';
+import { loadExeca } from '../../core/execa.js';
 import { z } from 'zod';
 import { throwIfAborted } from '../../core/abort.js';
 import { type Phase, SourceUnavailableError } from '../../core/errors.js';
@@ -209,7 +209,7 @@ export class MysqlEndpoint {
 
   async #find(tool: MysqlToolName, phase: Phase, signal: AbortSignal): Promise<string> {
     for (const name of CANDIDATES[tool]) {
-      const r = await execa(name, ['--version'], {
+      const r = await (await loadExeca())(name, ['--version'], {
         reject: false,
         stdin: 'ignore',
         timeout: 30_000,
@@ -227,7 +227,7 @@ export class MysqlEndpoint {
 
   /** True when the client knows `--sandbox` (MariaDB 10.5.25, 10.6.18, 10.11.8, 11.0.6 and later). */
   async #hasSandbox(signal: AbortSignal): Promise<boolean> {
-    const r = await execa(this.tool('client'), ['--sandbox', '--version'], {
+    const r = await (await loadExeca())(this.tool('client'), ['--sandbox', '--version'], {
       reject: false,
       stdin: 'ignore',
       timeout: 30_000,
@@ -272,7 +272,7 @@ export class MysqlEndpoint {
    * whose message is the redacted stderr (the caller wraps it in its typed error).
    */
   async query(sql: string, signal: AbortSignal, database?: string): Promise<string[][]> {
-    const r = await execa(
+    const r = await (await loadExeca())(
       this.tool('client'),
       [...this.clientArgs(), '--batch', '--skip-column-names', ...(database ? [`--database=${database}`] : [])],
       { input: sql, reject: false, stripFinalNewline: true, cancelSignal: signal, maxBuffer: 64 << 20 },
@@ -293,14 +293,18 @@ export class MysqlEndpoint {
    * undefined when another session holds it.
    */
   async holdLock(name: string, signal: AbortSignal): Promise<{ release: () => Promise<void> } | undefined> {
-    const child = execa(this.tool('client'), [...this.baseArgs(), '--batch', '--skip-column-names', '--unbuffered'], {
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-      reject: false,
-      cancelSignal: signal,
-    });
+    const child = (await loadExeca())(
+      this.tool('client'),
+      [...this.baseArgs(), '--batch', '--skip-column-names', '--unbuffered'],
+      {
+        stdin: 'pipe',
+        stdout: 'pipe',
+        stderr: 'pipe',
+        buffer: false,
+        reject: false,
+        cancelSignal: signal,
+      },
+    );
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
     let stderr = '';
     child.stderr?.setEncoding('utf8');

@@ -7,7 +7,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
+import { loadExeca } from '../../core/execa.js';
 import { z } from 'zod';
 import { throwIfAborted } from '../../core/abort.js';
 import type { ToolCommand } from '../_shared/spawn.js';
@@ -171,7 +171,7 @@ export class PgExecutor {
     for (const c of candidates) {
       throwIfAborted(signal);
       const cmd = this.command(c, ['--version'], {});
-      const r = await execa(cmd.file, cmd.args, {
+      const r = await (await loadExeca())(cmd.file, cmd.args, {
         reject: false,
         timeout: 30_000,
         stdin: 'ignore',

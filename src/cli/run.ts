@@ -84,6 +84,16 @@ ${optionLines(GLOBAL)}
 ${cmd.help ? `\n${cmd.help}\n` : ''}`;
 }
 
+/** The command `argv` names (its first positional; global flags may come first), if any. */
+export function commandName(argv: readonly string[]): string | undefined {
+  try {
+    return parseArgs({ args: [...argv], options: optionsFor(undefined), strict: false, allowPositionals: true })
+      .positionals[0];
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Run the CLI with `argv` (without `node` and the script) and return the exit code.
  */

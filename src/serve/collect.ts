@@ -171,8 +171,12 @@ export interface HistoryCache {
   readonly reclaim: (() => void) | undefined;
 }
 
-/** Log text read between two {@link HistoryCache.reclaim} calls. */
-export const RECLAIM_CHARS = 8 * 1024 * 1024;
+/**
+ * Log text read between two {@link HistoryCache.reclaim} calls. Measured on a year of history for
+ * 2 servers × 10 jobs: 8 MiB let the first full read peak at 128 MiB RSS, 2 MiB at 109 MiB (the
+ * read takes ~0.4 s longer), 512 KiB at 100 MiB (~1.3 s longer).
+ */
+export const RECLAIM_CHARS = 2 * 1024 * 1024;
 
 /** A new, empty {@link HistoryCache}. */
 export function createHistoryCache(o: { reclaim?: (() => void) | undefined } = {}): HistoryCache {

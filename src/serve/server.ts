@@ -212,6 +212,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       snapshot = { ...next, refreshMs: Math.round(performance.now() - t0) };
       metrics = await renderMetrics(snapshot);
       pages = new Map();
+      history.reclaim?.();
     } catch (e) {
       if (closing.signal.aborted) return;
       logger.warn('dashboard refresh failed; keeping the previous data', {

@@ -249,3 +249,14 @@ ${extra}`;
 export function seededEnv(seed: SeededDashboard): Record<string, string> {
   return Object.fromEntries(seed.servers.map((_, i) => [`DASH_PW_${i}`, SEEDED_SECRETS.uiPassword[i % 2] as string]));
 }
+
+/** {@link seedDashboard}, with {@link seededConfig} written to `<root>/config.yaml`. */
+export async function seedWithConfig(
+  o: Parameters<typeof seedDashboard>[0] = {},
+  extra = '',
+): Promise<{ seed: SeededDashboard; config: string }> {
+  const seed = await seedDashboard(o);
+  const config = path.join(seed.root, 'config.yaml');
+  await fsp.writeFile(config, seededConfig(seed, extra));
+  return { seed, config };
+}

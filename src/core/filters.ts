@@ -12,6 +12,11 @@ import { ConfigError } from './errors.js';
 export interface PathFilter {
   /** True when `absPath` (folders with a trailing `/`) is excluded. */
   excludes(absPath: string): boolean;
+  /**
+   * The expressions `excludes` tests, any one of which excludes a path; present when the filter
+   * is exactly that (what {@link compileFilters} returns), so another thread can rebuild it.
+   */
+  readonly patterns?: readonly RegExp[];
 }
 
 /** A Duplicati glob as an anchored RegExp: `*` any run of characters (separators too), `?` one character. */
@@ -48,5 +53,5 @@ export function compileFilters(patterns: readonly string[]): PathFilter {
     }
     return globToRegExp(p);
   });
-  return { excludes: (absPath) => res.some((r) => r.test(absPath)) };
+  return { excludes: (absPath) => res.some((r) => r.test(absPath)), patterns: res };
 }

@@ -8,6 +8,7 @@ import { type Dir, type Dirent, lstatSync, opendirSync, type Stats } from 'node:
 import path from 'node:path';
 import { throwIfAborted } from '../../core/abort.js';
 import type { PathFilter } from '../../core/filters.js';
+import { finishInParallel, walkWorkers } from './parallel-walk.js';
 
 /** Figures of one folder tree. */
 export interface TreeStats {
@@ -36,6 +37,12 @@ export interface WalkOptions {
    * synchronous in between, a few milliseconds of blocking at most). @default 512
    */
   yieldEvery?: number;
+  /**
+   * Entries walked on this thread before the rest of a counting walk (no `onEntry`) is shared
+   * with worker threads, one per extra core; `Infinity` keeps it on this thread. Below it a
+   * walk never pays for a thread's start. @default 20000
+   */
+  parallelAfter?: number;
 }
 
 const vanished = (e: unknown): boolean => {
@@ -89,8 +96,25 @@ export async function walkTree(root: string, options: WalkOptions = {}): Promise
   const top = start.length > 1 && start.endsWith(path.sep) ? start.slice(0, -1) : start;
   const stack: [string, string][] = [[top, '']];
   let budget = yieldEvery;
+  // A counting walk (nothing wants the entries) of a big tree goes on on every core; a listing
+  // keeps its order and its backpressure on this thread.
+  const patterns = filter ? filter.patterns : [];
+  const workers = onEntry || !patterns ? 0 : walkWorkers();
+  const parallelAfter = options.parallelAfter ?? 20_000;
+  let walked = 0;
   throwIfAborted(signal);
   while (stack.length > 0) {
+    if (workers > 0 && walked >= parallelAfter && stack.length > 0) {
+      await finishInParallel(
+        stack.map(([dir]) => dir),
+        stats,
+        patterns ?? [],
+        workers,
+        signal,
+      );
+      throwIfAborted(signal);
+      return stats;
+    }
     const [dir, dirRel] = stack.pop() as [string, string];
     let handle: Dir;
     try {
@@ -105,6 +129,7 @@ export async function walkTree(root: string, options: WalkOptions = {}): Promise
     const relPrefix = dirRel ? `${dirRel}/` : '';
     try {
       for (let d = handle.readSync(); d !== null; d = handle.readSync()) {
+        walked++;
         if (--budget <= 0) {
           budget = yieldEvery;
           await yieldToLoop();

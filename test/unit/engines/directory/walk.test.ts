@@ -1,7 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { compileFilters } from '../../../../src/core/filters.js';
+import { finishInParallel } from '../../../../src/engines/directory/parallel-walk.js';
 import { type ListingEntry, walkTree } from '../../../../src/engines/directory/walk.js';
 import { tempDir } from '../../../helpers/context.js';
 
@@ -116,5 +118,83 @@ describe('walkTree on a live tree', () => {
     });
     // Removed before the walk went down into them: 60 − 8 files of a/5/b − file-55 (the album's p.jpg too).
     expect(stats.files).toBe(51);
+  });
+});
+
+describe('walkTree on every core (a counting walk past parallelAfter)', () => {
+  /** `folders` folders of 3 files each, nested two deep, with symlinks, a FIFO, excluded files and folders. */
+  async function wide(root: string, folders: number): Promise<void> {
+    for (let i = 0; i < folders; i++) {
+      const d = path.join(root, `y${i % 5}`, `m${i}`);
+      await fsp.mkdir(d, { recursive: true });
+      for (let f = 0; f < 3; f++) await fsp.writeFile(path.join(d, `p${f}.jpg`), 'x'.repeat(i + f));
+      if (i % 10 === 0) await fsp.symlink('p0.jpg', path.join(d, 'latest.jpg'));
+      if (i % 17 === 0) await fsp.writeFile(path.join(d, 'junk.tmp'), 'tmp');
+      if (i % 23 === 0) {
+        await fsp.mkdir(path.join(d, 'thumbs'));
+        await fsp.writeFile(path.join(d, 'thumbs', 't.webp'), 'tt');
+      }
+    }
+    await fsp.mkdir(path.join(root, 'empty'));
+    execFileSync('mkfifo', [path.join(root, 'y0', 'm0', 'pipe')]);
+  }
+
+  it('gives the same figures as the walk on one thread, with and without filters', async () => {
+    await wide(dir, 300);
+    for (const filter of [undefined, compileFilters(['*/thumbs/', '*.tmp']), compileFilters(['[/m1\\d*/$]'])]) {
+      const one = await walkTree(dir, { ...(filter ? { filter } : {}), parallelAfter: Number.POSITIVE_INFINITY });
+      const all = await walkTree(dir, { ...(filter ? { filter } : {}), parallelAfter: 0 });
+      expect(all).toEqual(one);
+      expect(one.files).toBeGreaterThan(0);
+    }
+    expect(await walkTree(dir, { parallelAfter: 0 })).toMatchObject({ files: 300 * 3 + 18 + 14, symlinks: 30 });
+    // A filter that is only a function cannot be rebuilt on another thread: the walk stays on this
+    // one and still counts right.
+    const custom = { excludes: (p: string) => p.endsWith('.tmp') };
+    expect(await walkTree(dir, { filter: custom, parallelAfter: 0 })).toEqual(
+      await walkTree(dir, { filter: compileFilters(['*.tmp']), parallelAfter: Number.POSITIVE_INFINITY }),
+    );
+  });
+
+  it('worker threads alone (this thread takes no folder) count what one thread counts', async () => {
+    await wide(dir, 120);
+    const filter = compileFilters(['*/thumbs/', '*.tmp']);
+    const one = await walkTree(dir, { filter, parallelAfter: Number.POSITIVE_INFINITY });
+    const counts = { files: 0, bytes: 0, dirs: 0, symlinks: 0 };
+    await finishInParallel([dir], counts, filter.patterns ?? [], 2, undefined, false);
+    // The root itself is not counted as a folder by either.
+    expect(counts).toEqual(one);
+  });
+
+  it("a worker's folder error reaches the caller as fs throws it", async () => {
+    // Deeper than PATH_MAX: opendir of the deepest folder fails with ENAMETOOLONG, on any thread.
+    const name = 'd'.repeat(250);
+    execFileSync('bash', [
+      '-c',
+      `cd "$1" && mkdir top && cd top && for i in $(seq 1 20); do mkdir ${name} && cd ${name}; done`,
+      '_',
+      dir,
+    ]);
+    for (let i = 0; i < 40; i++) await fsp.mkdir(path.join(dir, 'top', `side${i}`));
+    try {
+      for (const parallelAfter of [0, Number.POSITIVE_INFINITY]) {
+        await expect(walkTree(dir, { parallelAfter })).rejects.toMatchObject({ code: 'ENAMETOOLONG' });
+      }
+      const counts = { files: 0, bytes: 0, dirs: 0, symlinks: 0 };
+      const err = (await finishInParallel([dir], counts, [], 1, undefined, false).catch((e: unknown) => e)) as Error;
+      expect(err).toMatchObject({ code: 'ENAMETOOLONG', syscall: 'opendir' });
+      expect(err.message).toMatch(/^ENAMETOOLONG: name too long, opendir/);
+    } finally {
+      // rm -r goes down relative to each folder; fs.rm cannot unlink past PATH_MAX.
+      execFileSync('rm', ['-rf', path.join(dir, 'top')]);
+    }
+  });
+
+  it('stops at an abort with the signal reason and leaves no thread behind', async () => {
+    await wide(dir, 600);
+    const ac = new AbortController();
+    const walking = walkTree(dir, { parallelAfter: 0, signal: ac.signal });
+    setTimeout(() => ac.abort(new Error('stop the walk')), 0);
+    await expect(walking).rejects.toThrow('stop the walk');
   });
 });

@@ -1,0 +1,230 @@
+/**
+ * The counting walk on every core: folders are handed out, a batch at a time, to the main thread
+ * and to worker threads, each of which reads its folders and `lstat`s their files with
+ * synchronous calls and sends back its counts and the sub-folders it found. Used by
+ * {@link walkTree} when nothing needs the entries themselves (no listing), once a walk has shown
+ * it is big enough to pay for a thread's start (~30 ms).
+ *
+ * The one function that reads a folder, {@link scanFolders}, runs on both sides: the worker gets
+ * its source text (it uses only what it is passed), so the rules — what is counted, what a
+ * vanished folder means — cannot drift apart.
+ *
+ * @module
+ */
+import * as fs from 'node:fs';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+
+/** Counts of a walk (the same fields as `TreeStats`). */
+export interface Counts {
+  files: number;
+  bytes: number;
+  dirs: number;
+  symlinks: number;
+}
+
+/** A failed folder read, as a worker reports it. */
+interface ScanError {
+  readonly message: string;
+  readonly code?: string;
+  readonly syscall?: string;
+  readonly path?: string;
+}
+
+/**
+ * Read `folders` (absolute paths, never the walk's root) and `lstat` their files: add to `into`,
+ * return the sub-folders to visit. A folder that vanished since its parent was read is skipped.
+ * Self-contained on purpose (no imports, no module constants): its source text is the worker's.
+ */
+export function scanFolders(
+  fsm: Pick<typeof import('node:fs'), 'opendirSync' | 'lstatSync'>,
+  sep: string,
+  folders: readonly string[],
+  excludes: readonly RegExp[],
+  into: { files: number; bytes: number; dirs: number; symlinks: number },
+): string[] {
+  const found: string[] = [];
+  const noThrow = { throwIfNoEntry: false } as const;
+  const excluded = (p: string): boolean => {
+    for (const r of excludes) if (r.test(p)) return true;
+    return false;
+  };
+  for (const dir of folders) {
+    let handle: fs.Dir;
+    try {
+      handle = fsm.opendirSync(dir, { bufferSize: 1024 });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException)?.code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+      throw e;
+    }
+    const prefix = dir.endsWith(sep) ? dir : dir + sep;
+    try {
+      for (let d = handle.readSync(); d !== null; d = handle.readSync()) {
+        const abs = prefix + d.name;
+        let isFile = d.isFile();
+        let isDir = !isFile && d.isDirectory();
+        let isLink = !isFile && !isDir && d.isSymbolicLink();
+        let known: fs.Stats | undefined;
+        const unknown =
+          !isFile && !isDir && !isLink && !d.isFIFO() && !d.isSocket() && !d.isCharacterDevice() && !d.isBlockDevice();
+        if (unknown) {
+          // No d_type from this file system (some NFS, old XFS): ask.
+          known = fsm.lstatSync(abs, noThrow);
+          if (!known) continue;
+          isFile = known.isFile();
+          isDir = known.isDirectory();
+          isLink = known.isSymbolicLink();
+        }
+        if (isFile) {
+          if (excludes.length > 0 && excluded(abs)) continue;
+          const st = known ?? fsm.lstatSync(abs, noThrow);
+          if (!st) continue;
+          into.files++;
+          into.bytes += st.size;
+        } else if (isDir) {
+          if (excludes.length > 0 && excluded(`${abs}/`)) continue;
+          into.dirs++;
+          found.push(abs);
+        } else if (isLink) {
+          if (excludes.length > 0 && excluded(abs)) continue;
+          into.symlinks++;
+        }
+      }
+    } finally {
+      handle.closeSync();
+    }
+  }
+  return found;
+}
+
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const scanFolders = ${scanFolders.toString()};
+const excludes = workerData.excludes.map((r) => new RegExp(r.source, r.flags));
+parentPort.on('message', (folders) => {
+  const counts = { files: 0, bytes: 0, dirs: 0, symlinks: 0 };
+  try {
+    const found = scanFolders(fs, workerData.sep, folders, excludes, counts);
+    parentPort.postMessage({ counts, found });
+  } catch (e) {
+    parentPort.postMessage({ error: { message: String(e && e.message || e), code: e && e.code, syscall: e && e.syscall, path: e && e.path } });
+  }
+});
+`;
+
+/** Folders a thread takes at a time: enough to amortise a message, few enough to share the tail. */
+const BATCH = 16;
+
+/** Most worker threads one walk starts (besides the main thread). */
+const MAX_WORKERS = 3;
+
+function errorOf(e: ScanError): Error {
+  return Object.assign(new Error(e.message), {
+    ...(e.code ? { code: e.code } : {}),
+    ...(e.syscall ? { syscall: e.syscall } : {}),
+    ...(e.path ? { path: e.path } : {}),
+  });
+}
+
+/** Worker threads this machine can use for a walk: one per core beyond the first, at most {@link MAX_WORKERS}. */
+export function walkWorkers(): number {
+  return Math.max(0, Math.min(MAX_WORKERS, availableParallelism() - 1));
+}
+
+/**
+ * Finish a walk whose remaining folders are `pending`, adding to `into`: the main thread and
+ * `workers` worker threads take {@link BATCH} folders at a time until none are left. Rejects with
+ * the first folder error (as `fs` would throw it) or the signal's reason; the threads are gone
+ * when it settles.
+ */
+export function finishInParallel(
+  pending: string[],
+  into: Counts,
+  excludes: readonly RegExp[],
+  workers: number,
+  signal: AbortSignal | undefined,
+  /** Let this thread take folders too (false: the workers do it all; for tests). @default true */
+  mainThread = true,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const threads: Worker[] = [];
+    let busy = 0;
+    let settled = false;
+    const finish = (e?: unknown) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      for (const w of threads) void w.terminate().catch(() => {});
+      if (e === undefined) resolve();
+      else reject(e);
+    };
+    const onAbort = () => finish(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const add = (c: Counts) => {
+      into.files += c.files;
+      into.bytes += c.bytes;
+      into.dirs += c.dirs;
+      into.symlinks += c.symlinks;
+    };
+    const idle: Worker[] = [];
+    const feed = () => {
+      while (idle.length > 0 && pending.length > 0) {
+        const w = idle.pop() as Worker;
+        busy++;
+        w.postMessage(pending.splice(-BATCH, BATCH));
+      }
+      if (pending.length === 0 && busy === 0 && !mainBusy) finish();
+    };
+    let mainBusy = false;
+    // The main thread's share: a batch per turn of the event loop, so the workers' replies are
+    // taken in between.
+    const mainTurn = () => {
+      if (settled) return;
+      if (pending.length === 0 || !mainThread) {
+        mainBusy = false;
+        feed();
+        return;
+      }
+      mainBusy = true;
+      try {
+        const found = scanFolders(fs, path.sep, pending.splice(-BATCH, BATCH), excludes, into);
+        for (const f of found) pending.push(f);
+      } catch (e) {
+        finish(e);
+        return;
+      }
+      feed();
+      setImmediate(mainTurn);
+    };
+    for (let i = 0; i < workers; i++) {
+      const w = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { sep: path.sep, excludes: excludes.map((r) => ({ source: r.source, flags: r.flags })) },
+      });
+      threads.push(w);
+      w.on('message', (m: { counts: Counts; found: string[] } | { error: ScanError }) => {
+        busy--;
+        if ('error' in m) {
+          finish(errorOf(m.error));
+          return;
+        }
+        add(m.counts);
+        for (const f of m.found) pending.push(f);
+        idle.push(w);
+        feed();
+        if (!mainBusy && pending.length > 0 && !settled) {
+          mainBusy = true;
+          setImmediate(mainTurn);
+        }
+      });
+      w.on('error', (e) => finish(e));
+      idle.push(w);
+    }
+    feed();
+    mainBusy = true;
+    setImmediate(mainTurn);
+  });
+}

@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CLI, requireBuiltCli } from '../../helpers/cli.js';
+
+// The CLI bundles its dependencies but a few (tsup.config.ts). What it still imports by name must be
+// a declared dependency, so it resolves from any install layout (a package nested under another's
+// node_modules would not be found from dist/).
+
+const root = path.resolve(import.meta.dirname, '..', '..', '..');
+const EXTERNAL = ['axios', 'better-sqlite3', 'pg', 'prom-client', 'tar-stream'];
+
+/** Bare specifiers imported (statically or dynamically) by `entry` and the files it reaches. */
+function bareImports(entry: string): { files: number; bare: Set<string> } {
+  const seen = new Set<string>();
+  const bare = new Set<string>();
+  const todo = [entry];
+  // esbuild's output: `from "x"`, `import "x"` at a line's start, `import("x")`, `require("x")`.
+  const spec = /(?:\bfrom\s*|^import\s*|\bimport\s*\(\s*|\brequire\s*\(\s*)["']([\w@./:-]+)["']/gm;
+  while (todo.length > 0) {
+    const file = todo.pop() as string;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(spec)) {
+      const s = m[1] as string;
+      if (s.startsWith('.')) todo.push(path.resolve(path.dirname(file), s));
+      else bare.add(s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : (s.split('/')[0] as string));
+    }
+  }
+  return { files: seen.size, bare };
+}
+
+describe('the built CLI', () => {
+  it('imports by name only node builtins and the dependencies it keeps external', () => {
+    requireBuiltCli();
+    const { files, bare } = bareImports(CLI);
+    expect(files).toBeGreaterThan(1);
+    const builtins = new Set(builtinModules.flatMap((b) => [b, `node:${b}`]));
+    const named = [...bare].filter((b) => !builtins.has(b) && !b.startsWith('node:')).sort();
+    const deps = Object.keys(JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).dependencies);
+    expect(named.filter((n) => !EXTERNAL.includes(n))).toEqual([]);
+    for (const n of named) expect(deps).toContain(n);
+  });
+});

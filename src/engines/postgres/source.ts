@@ -162,6 +162,8 @@ export class PostgresSource implements BackupSource {
     const session = await this.#endpoint.open(conn, database, 'prepare', signal);
     try {
       const server = await readServerInfo(session);
+      // The restore's free-space check inside the server needs the database's size, not the dump's.
+      const size = await session.query<{ n: string }>('SELECT pg_database_size(current_database()) AS n');
       const pgDump = await this.#endpoint.tool('pg_dump', server.major, 'prepare', signal);
       const info: PgDumpInfo = { database, server, pgDump, format, startedAt: new Date() };
       if (ctx.dryRun) {
@@ -204,6 +206,7 @@ export class PostgresSource implements BackupSource {
           serverVersion: server.version,
           serverVersionNum: server.versionNum,
           serverMajor: server.major,
+          databaseBytes: Number(size[0]?.n ?? 0),
           pgDumpVersion: pgDump.version,
           executor: this.#endpoint.executor.isDocker ? 'docker' : 'local',
           extensions: dumped.extensions,

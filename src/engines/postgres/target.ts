@@ -33,6 +33,7 @@ import {
   swapBack,
   swapIn,
 } from './restore-steps.js';
+import { serverSpaceCheck } from './server-space.js';
 import type { SqlSession } from './session.js';
 import { configErrorFrom } from '../../core/validate.js';
 import { PgEndpoint } from './endpoint.js';
@@ -212,6 +213,7 @@ export class PostgresTarget implements RestoreTarget {
     const checks: Check[] = [];
     const meta = input.entry.metadata;
     checks.push(await serverVersionCheck(admin, meta));
+    if (typeof meta.databaseBytes === 'number') checks.push(await serverSpaceCheck(admin, meta.databaseBytes));
     const wanted = meta.extensions && typeof meta.extensions === 'object' && !Array.isArray(meta.extensions);
     if (wanted) {
       const available = await readAvailableExtensions(admin);

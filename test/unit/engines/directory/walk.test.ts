@@ -190,7 +190,7 @@ describe('walkTree on every core (a counting walk past parallelAfter)', () => {
     }
   });
 
-  it('stops at an abort with the signal reason and leaves no thread behind', async () => {
+  it('stops at an abort during the parallel part with the signal reason', async () => {
     await wide(dir, 600);
     const ac = new AbortController();
     const walking = walkTree(dir, { parallelAfter: 0, signal: ac.signal });

@@ -38,9 +38,9 @@ export interface WalkOptions {
    */
   yieldEvery?: number;
   /**
-   * Entries walked on this thread before the rest of a counting walk (no `onEntry`) is shared
-   * with worker threads, one per extra core; `Infinity` keeps it on this thread. Below it a
-   * walk never pays for a thread's start. @default 20000
+   * Entries walked on this thread before the rest of a counting walk (no `onEntry`) goes to
+   * worker threads, one per core (this thread then only hands folders out); `Infinity` keeps it
+   * on this thread. Below it a walk never pays for a thread's start. @default 20000
    */
   parallelAfter?: number;
 }
@@ -96,8 +96,8 @@ export async function walkTree(root: string, options: WalkOptions = {}): Promise
   const top = start.length > 1 && start.endsWith(path.sep) ? start.slice(0, -1) : start;
   const stack: [string, string][] = [[top, '']];
   let budget = yieldEvery;
-  // A counting walk (nothing wants the entries) of a big tree goes on on every core; a listing
-  // keeps its order and its backpressure on this thread.
+  // A counting walk (nothing wants the entries) of a big tree goes on on worker threads, one per
+  // core; a listing keeps its order and its backpressure on this thread.
   const patterns = filter ? filter.patterns : [];
   const workers = onEntry || !patterns ? 0 : walkWorkers();
   const parallelAfter = options.parallelAfter ?? 20_000;
@@ -111,6 +111,9 @@ export async function walkTree(root: string, options: WalkOptions = {}): Promise
         patterns ?? [],
         workers,
         signal,
+        // This thread only hands folders out: its young generation cannot be capped, and the
+        // workers' can (measured: faster, and the same peak memory at 100 k and 1 M files).
+        false,
       );
       throwIfAborted(signal);
       return stats;

@@ -44,7 +44,6 @@ if (isMainThread) {
     youngMb === undefined
       ? undefined
       : new Worker(new URL(import.meta.url), {
-          argv: [...argv],
           workerData: { argv, interactive, program } satisfies WorkerData,
           resourceLimits: { maxYoungGenerationSizeMb: youngMb },
         });

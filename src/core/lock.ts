@@ -63,7 +63,8 @@ async function procStartOf(pid: number): Promise<string | undefined> {
   }
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether process `pid` runs (EPERM: it does, under another user). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

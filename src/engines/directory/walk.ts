@@ -111,9 +111,6 @@ export async function walkTree(root: string, options: WalkOptions = {}): Promise
         patterns ?? [],
         workers,
         signal,
-        // This thread only hands folders out: its young generation cannot be capped, and the
-        // workers' can (measured: faster, and the same peak memory at 100 k and 1 M files).
-        false,
       );
       throwIfAborted(signal);
       return stats;

@@ -11,6 +11,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { pidAlive } from '../../core/lock.js';
 import type { SqlSession } from './session.js';
 
 /** The check {@link serverSpaceCheck} returns (the restore steps' `Check`). */
@@ -23,16 +24,6 @@ export interface ServerSpaceCheck {
 const MiB = 1024 * 1024;
 const fmt = (n: number): string =>
   n >= 10 * 1024 * MiB ? `${(n / 1024 / MiB).toFixed(1)} GiB` : `${Math.round(n / MiB)} MiB`;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it runs under another user (postgres), which is what it should do.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Whether the server's data directory has room for a database of `databaseBytes` (its size when
@@ -57,7 +48,7 @@ export async function serverSpaceCheck(admin: SqlSession, databaseBytes: number)
     return skip(`the server's data directory ${dir} is not readable from here (${code}): another host or a container`);
   }
   const [pid, pidDir, , pidPort] = pidFile;
-  if (pidDir !== dir || pidPort?.trim() !== String(row?.port) || !alive(Number(pid))) {
+  if (pidDir !== dir || pidPort?.trim() !== String(row?.port) || !pidAlive(Number(pid))) {
     return skip(`${dir} here is not the data directory of the server this connection reaches`);
   }
   const st = await fsp.statfs(dir);

@@ -1,10 +1,9 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../../src/core/logger.js';
 import { serverSpaceCheck } from '../../../../src/engines/postgres/server-space.js';
-import type { SqlSession } from '../../../../src/engines/postgres/session.js';
+import { openDriverSession, type SqlSession } from '../../../../src/engines/postgres/session.js';
 import { PostgresSource } from '../../../../src/engines/postgres/source.js';
 import { PostgresTarget } from '../../../../src/engines/postgres/target.js';
 import { createBackupPlan } from '../../../../src/plan/backup-plan.js';
@@ -18,16 +17,9 @@ import { databasesLike, dropDatabases, PG, pgAvailable, sql, uniqueDb } from './
 
 const available = await pgAvailable();
 
-/** A bare SqlSession over one pg client (enough for the check's single query). */
-async function session(user: string): Promise<{ s: SqlSession; end: () => Promise<void> }> {
-  const client = new pg.Client({ ...PG, user, database: 'postgres' });
-  client.on('error', () => {});
-  await client.connect();
-  const s = {
-    query: async (text: string) => (await client.query(text)).rows,
-  } as unknown as SqlSession;
-  return { s, end: () => client.end() };
-}
+/** A driver session on the test server as `user`. */
+const session = (user: string): Promise<SqlSession> =>
+  openDriverSession({ ...PG, user, database: 'postgres', password: undefined, sslmode: undefined }, 'postgres');
 
 describe.skipIf(!available)('free space inside the PostgreSQL server', () => {
   const db = uniqueDb('space');
@@ -52,7 +44,7 @@ describe.skipIf(!available)('free space inside the PostgreSQL server', () => {
   });
 
   it("measures the server's own data directory, and refuses a database bigger than its free space", async () => {
-    const { s, end } = await session(PG.user);
+    const s = await session(PG.user);
     try {
       const small = await serverSpaceCheck(s, 50 * 1024 * 1024);
       expect(small.ok).toBe(true);
@@ -62,12 +54,12 @@ describe.skipIf(!available)('free space inside the PostgreSQL server', () => {
       expect(huge.ok).toBe(false);
       expect(huge.detail).toMatch(new RegExp(`^not enough free space in ${dataDir}: the database was`));
     } finally {
-      await end();
+      await s.close();
     }
   });
 
   it('does not measure for a role that may not read data_directory', async () => {
-    const { s, end } = await session(role);
+    const s = await session(role);
     try {
       const r = await serverSpaceCheck(s, 1e18);
       expect(r).toEqual({
@@ -76,7 +68,7 @@ describe.skipIf(!available)('free space inside the PostgreSQL server', () => {
         detail: 'not measured: the role may not read data_directory (superuser or pg_read_all_settings)',
       });
     } finally {
-      await end();
+      await s.close();
     }
   });
 

@@ -156,12 +156,12 @@ describe('walkTree on every core (a counting walk past parallelAfter)', () => {
     );
   });
 
-  it('worker threads alone (this thread takes no folder) count what one thread counts', async () => {
+  it('worker threads count what one thread counts', async () => {
     await wide(dir, 120);
     const filter = compileFilters(['*/thumbs/', '*.tmp']);
     const one = await walkTree(dir, { filter, parallelAfter: Number.POSITIVE_INFINITY });
     const counts = { files: 0, bytes: 0, dirs: 0, symlinks: 0 };
-    await finishInParallel([dir], counts, filter.patterns ?? [], 2, undefined, false);
+    await finishInParallel([dir], counts, filter.patterns ?? [], 2, undefined);
     // The root itself is not counted as a folder by either.
     expect(counts).toEqual(one);
   });
@@ -181,7 +181,7 @@ describe('walkTree on every core (a counting walk past parallelAfter)', () => {
         await expect(walkTree(dir, { parallelAfter })).rejects.toMatchObject({ code: 'ENAMETOOLONG' });
       }
       const counts = { files: 0, bytes: 0, dirs: 0, symlinks: 0 };
-      const err = (await finishInParallel([dir], counts, [], 1, undefined, false).catch((e: unknown) => e)) as Error;
+      const err = (await finishInParallel([dir], counts, [], 1, undefined).catch((e: unknown) => e)) as Error;
       expect(err).toMatchObject({ code: 'ENAMETOOLONG', syscall: 'opendir' });
       expect(err.message).toMatch(/^ENAMETOOLONG: name too long, opendir/);
     } finally {

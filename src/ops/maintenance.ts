@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { loadExeca } from '../core/execa.js';
+import { startChild } from '../core/child.js';
 import { z } from 'zod';
 import { throwIfAborted } from '../core/abort.js';
 import { DuplicatiKitError, errorGuard } from '../core/errors.js';
@@ -129,13 +129,12 @@ export async function runCommand(
   const keep = (chunk: Buffer | string): void => {
     tail = (tail + chunk.toString()).slice(-TAIL);
   };
-  const child = (await loadExeca())(file, args, {
-    shell: false,
+  const child = startChild(file, args, {
     stdin: 'ignore',
-    buffer: false,
-    reject: false,
-    timeout: options.timeoutMs ?? 300_000,
-    ...(options.signal ? { cancelSignal: options.signal } : {}),
+    stdout: 'pipe',
+    stderr: 'pipe',
+    timeoutMs: options.timeoutMs ?? 300_000,
+    ...(options.signal ? { signal: options.signal } : {}),
   });
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
@@ -146,11 +145,13 @@ export async function runCommand(
   if (r.exitCode === 0 && !r.failed) return { ...base, ok: true };
   const error = r.timedOut
     ? `timed out after ${options.timeoutMs ?? 300_000} ms`
-    : r.isCanceled
+    : r.canceled
       ? 'cancelled'
-      : r.exitCode === undefined
-        ? (r.originalMessage ?? r.shortMessage ?? 'could not run')
-        : `exit code ${r.exitCode}`;
+      : r.spawnError
+        ? `could not run ${file}: ${r.spawnError.message}`
+        : r.exitCode === undefined
+          ? `killed by ${r.signal ?? 'a signal'}`
+          : `exit code ${r.exitCode}`;
   return { ...base, ok: false, error };
 }
 

@@ -4,10 +4,9 @@
  *
  * @module
  */
-import type { ResultPromise } from 'execa';
-import { loadExeca } from '../../core/execa.js';
+import { type RunningChild, startChild } from '../../core/child.js';
 
-/** A command line ready for execa: file, argument array and the extra environment. */
+/** A command line: file, argument array and the environment added to this process's. */
 export interface ToolCommand {
   readonly file: string;
   readonly args: readonly string[];
@@ -16,7 +15,7 @@ export interface ToolCommand {
 
 /** A running client tool and the tail of what it wrote to stderr. */
 export interface SpawnedTool {
-  readonly child: ResultPromise<{ buffer: false; reject: false; stderr: 'pipe' }>;
+  readonly child: RunningChild;
   /** The last few kilobytes of stderr (not yet redacted). */
   stderrTail(): string;
 }
@@ -30,16 +29,14 @@ export async function spawnTool(
   stdio: { readonly stdin: 'pipe' | 'ignore'; readonly stdout: 'pipe' | 'ignore' },
   signal: AbortSignal | undefined,
 ): Promise<SpawnedTool> {
-  const child = (await loadExeca())(cmd.file, cmd.args, {
+  const child = startChild(cmd.file, cmd.args, {
     env: cmd.env,
     stdin: stdio.stdin,
     stdout: stdio.stdout,
     stderr: 'pipe',
-    buffer: false,
-    reject: false,
-    forceKillAfterDelay: 5000,
-    ...(signal ? { cancelSignal: signal } : {}),
-  }) as unknown as SpawnedTool['child'];
+    forceKillAfterMs: 5000,
+    ...(signal ? { signal } : {}),
+  });
   let tail = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (d: string) => {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { loadExeca } from '../../core/execa.js';
+import { runChild } from '../../core/child.js';
 import { z } from 'zod';
 import { throwIfAborted } from '../../core/abort.js';
 import { type Phase, SourceUnavailableError } from '../../core/errors.js';
@@ -81,12 +81,7 @@ export async function mongoToolVersion(
   signal: AbortSignal,
   install = 'install the MongoDB Database Tools (mongodump, mongorestore)',
 ): Promise<string> {
-  const r = await (await loadExeca())(bin, ['--version'], {
-    reject: false,
-    stdin: 'ignore',
-    timeout: 30_000,
-    cancelSignal: signal,
-  });
+  const r = await runChild(bin, ['--version'], { timeoutMs: 30_000, signal });
   throwIfAborted(signal);
   if (r.exitCode !== 0) {
     throw new SourceUnavailableError(`${bin} was not found or does not run; ${install}`, where, {
@@ -98,12 +93,7 @@ export async function mongoToolVersion(
 
 /** True when `bin --version` runs (for optional tools such as mongosh). */
 export async function mongoToolAvailable(bin: string, signal: AbortSignal): Promise<boolean> {
-  const r = await (await loadExeca())(bin, ['--version'], {
-    reject: false,
-    stdin: 'ignore',
-    timeout: 30_000,
-    cancelSignal: signal,
-  });
+  const r = await runChild(bin, ['--version'], { timeoutMs: 30_000, signal });
   throwIfAborted(signal);
   return r.exitCode === 0;
 }

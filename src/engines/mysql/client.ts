@@ -15,7 +15,7 @@ import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { loadExeca } from '../../core/execa.js';
+import { runChild, startChild } from '../../core/child.js';
 import { z } from 'zod';
 import { throwIfAborted } from '../../core/abort.js';
 import { type Phase, SourceUnavailableError } from '../../core/errors.js';
@@ -209,12 +209,7 @@ export class MysqlEndpoint {
 
   async #find(tool: MysqlToolName, phase: Phase, signal: AbortSignal): Promise<string> {
     for (const name of CANDIDATES[tool]) {
-      const r = await (await loadExeca())(name, ['--version'], {
-        reject: false,
-        stdin: 'ignore',
-        timeout: 30_000,
-        cancelSignal: signal,
-      });
+      const r = await runChild(name, ['--version'], { timeoutMs: 30_000, signal });
       throwIfAborted(signal);
       if (r.exitCode === 0) return name;
     }
@@ -227,12 +222,7 @@ export class MysqlEndpoint {
 
   /** True when the client knows `--sandbox` (MariaDB 10.5.25, 10.6.18, 10.11.8, 11.0.6 and later). */
   async #hasSandbox(signal: AbortSignal): Promise<boolean> {
-    const r = await (await loadExeca())(this.tool('client'), ['--sandbox', '--version'], {
-      reject: false,
-      stdin: 'ignore',
-      timeout: 30_000,
-      cancelSignal: signal,
-    });
+    const r = await runChild(this.tool('client'), ['--sandbox', '--version'], { timeoutMs: 30_000, signal });
     throwIfAborted(signal);
     return r.exitCode === 0;
   }
@@ -272,12 +262,13 @@ export class MysqlEndpoint {
    * whose message is the redacted stderr (the caller wraps it in its typed error).
    */
   async query(sql: string, signal: AbortSignal, database?: string): Promise<string[][]> {
-    const r = await (await loadExeca())(
+    const r = await runChild(
       this.tool('client'),
       [...this.clientArgs(), '--batch', '--skip-column-names', ...(database ? [`--database=${database}`] : [])],
-      { input: sql, reject: false, stripFinalNewline: true, cancelSignal: signal, maxBuffer: 64 << 20 },
+      { input: sql, signal, maxBuffer: 64 << 20 },
     );
     if (signal.aborted) throw signal.reason;
+    if (r.truncated) throw new Error('the query returned more than 64 MiB');
     if (r.exitCode !== 0) {
       const err = this.redact(String(r.stderr).trim()) || `exit ${r.exitCode ?? r.signal}`;
       throw new Error(err);
@@ -293,16 +284,14 @@ export class MysqlEndpoint {
    * undefined when another session holds it.
    */
   async holdLock(name: string, signal: AbortSignal): Promise<{ release: () => Promise<void> } | undefined> {
-    const child = (await loadExeca())(
+    const child = startChild(
       this.tool('client'),
       [...this.baseArgs(), '--batch', '--skip-column-names', '--unbuffered'],
       {
         stdin: 'pipe',
         stdout: 'pipe',
         stderr: 'pipe',
-        buffer: false,
-        reject: false,
-        cancelSignal: signal,
+        signal,
       },
     );
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();

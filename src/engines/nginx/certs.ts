@@ -8,7 +8,7 @@
 import { X509Certificate } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { loadExeca } from '../../core/execa.js';
+import { runChild } from '../../core/child.js';
 import { throwIfAborted } from '../../core/abort.js';
 
 /** One certificate as listed in the manifest. */
@@ -127,12 +127,7 @@ const NGINX_CANDIDATES = ['nginx', '/usr/sbin/nginx', '/usr/local/sbin/nginx', '
 /** The nginx binary to run: `binary` when given, else the first that answers `-v`. */
 export async function findNginx(binary: string | undefined, signal: AbortSignal): Promise<string | undefined> {
   for (const c of binary ? [binary] : NGINX_CANDIDATES) {
-    const r = await (await loadExeca())(c, ['-v'], {
-      reject: false,
-      stdin: 'ignore',
-      timeout: 30_000,
-      cancelSignal: signal,
-    });
+    const r = await runChild(c, ['-v'], { timeoutMs: 30_000, signal });
     throwIfAborted(signal);
     if (r.exitCode === 0) return c;
   }
@@ -147,12 +142,7 @@ export async function testNginxConfig(
 ): Promise<NginxTestResult> {
   const bin = await findNginx(binary, signal);
   if (!bin) return { ran: false, ok: false, output: 'nginx is not installed' };
-  const r = await (await loadExeca())(bin, ['-t', '-c', conf], {
-    reject: false,
-    stdin: 'ignore',
-    timeout: 60_000,
-    cancelSignal: signal,
-  });
+  const r = await runChild(bin, ['-t', '-c', conf], { timeoutMs: 60_000, signal });
   throwIfAborted(signal);
   const output = `${String(r.stderr)}\n${String(r.stdout)}`.trim().split('\n').slice(-20).join('\n');
   return { ran: true, ok: r.exitCode === 0, output, binary: bin };

@@ -7,7 +7,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { loadExeca } from '../../core/execa.js';
+import { runChild } from '../../core/child.js';
 import { z } from 'zod';
 import { throwIfAborted } from '../../core/abort.js';
 import type { ToolCommand } from '../_shared/spawn.js';
@@ -70,7 +70,7 @@ export interface FoundPgTool {
   readonly major: number;
 }
 
-/** A command line ready for execa: file, argument array and the extra environment. */
+/** A command line: file, argument array and the extra environment. */
 export type PgCommand = ToolCommand;
 
 /** Parse the output of `<tool> --version`, e.g. `pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)`. */
@@ -171,11 +171,10 @@ export class PgExecutor {
     for (const c of candidates) {
       throwIfAborted(signal);
       const cmd = this.command(c, ['--version'], {});
-      const r = await (await loadExeca())(cmd.file, cmd.args, {
-        reject: false,
-        timeout: 30_000,
-        stdin: 'ignore',
-        ...(signal ? { cancelSignal: signal } : {}),
+      const r = await runChild(cmd.file, cmd.args, {
+        env: cmd.env,
+        timeoutMs: 30_000,
+        ...(signal ? { signal } : {}),
       });
       throwIfAborted(signal);
       if (r.exitCode !== 0) continue;

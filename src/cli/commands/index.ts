@@ -53,6 +53,7 @@ const TABLE: readonly (readonly [string, Loader])[] = [
  * (for help and for the "unknown command" message).
  */
 export async function loadCommands(name?: string): Promise<readonly CliCommand[]> {
+  await import('../zod-setup.js');
   const hit = TABLE.find(([n]) => n === name);
   const loaders = hit ? [hit[1]] : [...new Set(TABLE.map(([, l]) => l))];
   const loaded = (await Promise.all(loaders.map((l) => l()))).flat();

@@ -1,6 +1,6 @@
 /**
  * Test-only preload for the kill harness (`node --require <this> dist/cli/main.js …`): numbers
- * every SQL statement the process sends (through the `pg` driver) and every database client it
+ * every SQL statement the process sends (on the wire, to PostgreSQL's port) and every database client it
  * starts (psql, pg_restore, mariadb: each is one statement batch), and SIGKILLs its own process at
  * one of them. Read only here, never by the library:
  *
@@ -31,15 +31,38 @@ function point(kind, text) {
   return n === at;
 }
 
-const pg = require('pg');
-const query = pg.Client.prototype.query;
-pg.Client.prototype.query = function (...args) {
-  const text = typeof args[0] === 'string' ? args[0] : args[0]?.text;
+// SQL statements are numbered where they leave the process: the PostgreSQL wire protocol's Query
+// ('Q') and Parse ('P') messages written to a socket connected to the server's port. The CLI
+// bundles its own copy of pg, so patching the `pg` package here would not reach it.
+const net = require('node:net');
+const PG_PORT = Number(process.env.DK_KILL_PG_PORT ?? process.env.PGPORT ?? 5432);
+const READY = Buffer.from([0x5a, 0, 0, 0, 5]); // ReadyForQuery: the server answered
+
+/** The SQL text of a Query or Parse message at the start of `buf`, or undefined. */
+function sqlOf(buf) {
+  if (!Buffer.isBuffer(buf) || buf.length < 6) return undefined;
+  const type = buf[0];
+  if (type !== 0x51 && type !== 0x50) return undefined;
+  let at = 5;
+  if (type === 0x50) at = buf.indexOf(0, at) + 1; // skip the statement name
+  if (at <= 0) return undefined;
+  const end = buf.indexOf(0, at);
+  return buf.toString('utf8', at, end < 0 ? buf.length : end);
+}
+
+const write = net.Socket.prototype.write;
+net.Socket.prototype.write = function (chunk, ...rest) {
+  const text = this.remotePort === PG_PORT ? sqlOf(chunk) : undefined;
+  if (text === undefined) return write.call(this, chunk, ...rest);
   const hit = point('sql', text);
   if (hit && when === 'before') die();
-  const r = query.apply(this, args);
+  if (hit && when === 'after') {
+    this.on('data', (d) => {
+      if (d.indexOf(READY) >= 0) die();
+    });
+  }
+  const r = write.call(this, chunk, ...rest);
   if (hit && when === 'sent') die();
-  if (hit && when === 'after' && typeof r?.then === 'function') r.then(die, die);
   return r;
 };
 

@@ -9,11 +9,12 @@ import { CLI, requireBuiltCli } from '../../helpers/cli.js';
 // node_modules would not be found from dist/).
 
 const root = path.resolve(import.meta.dirname, '..', '..', '..');
-const EXTERNAL = ['axios', 'better-sqlite3', 'pg', 'prom-client', 'tar-stream'];
+const EXTERNAL = ['axios', 'better-sqlite3', 'prom-client', 'tar-stream'];
 
 /** Bare specifiers imported (statically or dynamically) by `entry` and the files it reaches. */
-function bareImports(entry: string): { files: number; bare: Set<string> } {
+function bareImports(entry: string): { files: number; bare: Set<string>; text: string } {
   const seen = new Set<string>();
+  let all = '';
   const bare = new Set<string>();
   const todo = [entry];
   // esbuild's output: `from "x"`, `import "x"` at a line's start, `import("x")`, `require("x")`.
@@ -23,13 +24,14 @@ function bareImports(entry: string): { files: number; bare: Set<string> } {
     if (seen.has(file)) continue;
     seen.add(file);
     const text = readFileSync(file, 'utf8');
+    all += text;
     for (const m of text.matchAll(spec)) {
       const s = m[1] as string;
       if (s.startsWith('.')) todo.push(path.resolve(path.dirname(file), s));
       else bare.add(s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : (s.split('/')[0] as string));
     }
   }
-  return { files: seen.size, bare };
+  return { files: seen.size, bare, text: all };
 }
 
 describe('the built CLI', () => {
@@ -42,5 +44,17 @@ describe('the built CLI', () => {
     const deps = Object.keys(JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).dependencies);
     expect(named.filter((n) => !EXTERNAL.includes(n))).toEqual([]);
     for (const n of named) expect(deps).toContain(n);
+  });
+
+  it('bundles pg without its Cloudflare probe, and zod without its other locales', () => {
+    requireBuiltCli();
+    const { text } = bareImports(CLI);
+    // pg is in the bundle (its client code), with the Node-only stream module of build/.
+    expect(text).toContain('node_modules/pg/lib/client.js');
+    expect(text).toContain('build/pg-stream-node.cjs');
+    // pg's own lib/stream.js builds a `Response` to detect Cloudflare, which loads undici on Node 20.
+    expect(text).not.toMatch(/new Response\(null, \{ cf:/);
+    expect(text).toContain('node_modules/zod/v4/locales/en.js');
+    expect(text).not.toContain('node_modules/zod/v4/locales/de.js');
   });
 });

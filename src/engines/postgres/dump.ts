@@ -257,7 +257,7 @@ export interface StreamToolOptions {
  * tool writes to stdout is ever logged (pg_dumpall's output holds password hashes).
  */
 export async function streamToolToArtifact(o: StreamToolOptions): Promise<ArtifactRef> {
-  const cmd = o.executor.command(o.tool.path, o.args, toolEnv(o.conn));
+  const cmd = await o.executor.streamingCommand(o.tool.path, o.args, toolEnv(o.conn), o.signal);
   const { child, stderrTail } = await spawnTool(cmd, { stdin: 'ignore', stdout: 'pipe' }, o.signal);
   const sink = o.artifacts.open(o.name, { format: o.format, signal: o.signal });
   const stdout = child.stdout as Readable;

@@ -9,7 +9,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { runChild } from '../../core/child.js';
 import { z } from 'zod';
-import { throwIfAborted } from '../../core/abort.js';
+import { raceSignal, throwIfAborted } from '../../core/abort.js';
 import type { ToolCommand } from '../_shared/spawn.js';
 
 /**
@@ -106,6 +106,8 @@ export function pgToolVersionMessage(tool: PgToolName, found: readonly FoundPgTo
 export class PgExecutor {
   readonly #options: PgExecutorOptions;
   readonly #binDirs: readonly string[];
+  /** Whether `stdbuf` runs here (local executor), probed once. */
+  #stdbuf: Promise<boolean> | undefined;
 
   /**
    * @param options where the tools run
@@ -142,6 +144,37 @@ export class PgExecutor {
     };
   }
 
+  /**
+   * The command for a tool whose stdout is streamed into an artifact (pg_dump, pg_dumpall): locally,
+   * run through `stdbuf -o 1M` when coreutils' stdbuf works here, else as {@link command}.
+   *
+   * pg_dump writes a plain dump through stdio in 8 KiB pieces, and each one wakes this process's
+   * event loop: ~12 000 reads per 100 MB at ~30 µs of JavaScript each. With a 1 MiB stdio buffer
+   * the pipe hands over 64 KiB at a time, a seventh of the reads (measured: 0.37 → 0.23 s of CPU
+   * for 86 MB, the same bytes). Where stdbuf cannot act (a tool that sets its own buffering,
+   * a static binary) it changes nothing. Docker's client already relays large pieces.
+   */
+  async streamingCommand(
+    toolPath: string,
+    args: readonly string[],
+    env: Readonly<Record<string, string>>,
+    signal?: AbortSignal,
+  ): Promise<PgCommand> {
+    const cmd = this.command(toolPath, args, env);
+    if (this.isDocker || !(await this.#stdbufWorks(signal))) return cmd;
+    return { file: 'stdbuf', args: ['-o', '1M', cmd.file, ...cmd.args], env: cmd.env };
+  }
+
+  /** True when `stdbuf -o 1M true` runs (its library found, preloading allowed); probed once. */
+  #stdbufWorks(signal?: AbortSignal): Promise<boolean> {
+    this.#stdbuf ??= runChild('stdbuf', ['-o', '1M', 'true'], { timeoutMs: 10_000 }).then(
+      (r) => r.exitCode === 0,
+      () => false,
+    );
+    // The probe is shared and never cancelled; a caller's abort only stops the wait.
+    return raceSignal(this.#stdbuf, signal);
+  }
+
   /** Every version of `tool` this executor can run, each with its reported version. */
   async findTools(tool: PgToolName, signal?: AbortSignal): Promise<FoundPgTool[]> {
     return this.#probe(tool, undefined, signal);
@@ -165,6 +198,8 @@ export class PgExecutor {
   }
 
   async #probe(tool: PgToolName, stopAtMajor: number | undefined, signal?: AbortSignal): Promise<FoundPgTool[]> {
+    // Started now, beside the version probes, so a dump does not wait for it later.
+    if (!this.isDocker && (tool === 'pg_dump' || tool === 'pg_dumpall')) this.#stdbufWorks().catch(() => {});
     const candidates = this.#options === 'local' ? await this.#localCandidates(tool) : [tool];
     const found: FoundPgTool[] = [];
     const seen = new Set<string>();

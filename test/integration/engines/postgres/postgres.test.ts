@@ -1,9 +1,11 @@
 import { promises as fsp } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRestoreError, isSourceUnavailableError } from '../../../../src/core/errors.js';
+import { PgExecutor } from '../../../../src/engines/postgres/executor.js';
 import { PostgresSource } from '../../../../src/engines/postgres/source.js';
 import { PostgresTarget } from '../../../../src/engines/postgres/target.js';
 import { makeContext, tempDir } from '../../../helpers/context.js';
@@ -238,6 +240,32 @@ describe.skipIf(!available)('PostgresSource / PostgresTarget against a real serv
       expect(String((err as Error).stack)).not.toContain(password);
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
+
+describe('the streaming command of a dump', () => {
+  it('runs a local tool through stdbuf with a 1 MiB stdout buffer, and a container tool as it is', async () => {
+    const local = await new PgExecutor('local').streamingCommand('/usr/bin/pg_dump', ['--version'], { PGX: '1' });
+    expect(local).toEqual({ file: 'stdbuf', args: ['-o', '1M', '/usr/bin/pg_dump', '--version'], env: { PGX: '1' } });
+    const docker = await new PgExecutor({ docker: { container: 'db' } }).streamingCommand('pg_dump', ['-V'], {});
+    expect(docker.file).toBe('docker');
+    expect(docker.args).not.toContain('stdbuf');
+  });
+
+  it('writes the same bytes through stdbuf as pg_dump -f does', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'dk-stdbuf-'));
+    try {
+      const args = ['--no-password', '-h', PG.host, '-p', String(PG.port), '-U', PG.user, 'postgres'];
+      await execa('pg_dump', [...args, '-f', path.join(dir, 'direct.sql')]);
+      const cmd = await new PgExecutor('local').streamingCommand('pg_dump', args, {});
+      await execa(cmd.file, cmd.args, { stdout: { file: path.join(dir, 'stdbuf.sql') } });
+      const strip = (s: string) => s.replace(/^\\(un)?restrict .*$/gm, '');
+      expect(strip(await fsp.readFile(path.join(dir, 'stdbuf.sql'), 'utf8'))).toBe(
+        strip(await fsp.readFile(path.join(dir, 'direct.sql'), 'utf8')),
+      );
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
     }
   });
 });

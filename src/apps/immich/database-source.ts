@@ -16,7 +16,13 @@ import { type PgDumpInfo, PostgresSource } from '../../engines/postgres/index.js
 import type { BackupSource, JsonValue, PreparedSource, SourceContext } from '../../contracts/types.js';
 import type { PausedQueues } from '../../contracts/maintenance.js';
 import { type ImmichClient, type ImmichClientOptions, immichApiOptionSchema, toImmichClient } from './api.js';
-import { compareImmichVersions, detectGeneration, readImmichCounts, readImmichVersion } from './schema.js';
+import {
+  compareImmichVersions,
+  detectGeneration,
+  immichCountsFromDump,
+  readImmichCounts,
+  readImmichVersion,
+} from './schema.js';
 
 /**
  * Manifest kind of {@link ImmichDatabaseSource} entries (and what `ImmichDatabaseTarget` accepts).
@@ -138,9 +144,12 @@ export class ImmichDatabaseSource implements BackupSource {
             format,
             info.startedAt,
           ),
-        during: async (session) => {
+        during: async (session, info) => {
           const generation = await detectGeneration(session);
-          return { immich: generation ? await readImmichCounts(session, generation) : {} };
+          // A plain dump counts every table's rows as it streams (prepare() adds those below): only
+          // the counts that need a filter are read here, beside the dump, not whole-table scans.
+          const tableCounts = info.format === 'custom';
+          return { immich: generation ? await readImmichCounts(session, generation, { tableCounts }) : {} };
         },
       },
       IMMICH_DATABASE_KIND,
@@ -178,6 +187,16 @@ export class ImmichDatabaseSource implements BackupSource {
       );
     }
     const metadata: Record<string, JsonValue> = { ...(result.metadata ?? {}) };
+    const immich = metadata.immich;
+    const generation = metadata.schemaGeneration;
+    if (
+      metadata.countsFrom === 'dump' &&
+      isRecord(immich) &&
+      isRecord(metadata.counts) &&
+      (generation === 'singular' || generation === 'plural')
+    ) {
+      metadata.immich = { ...immich, ...immichCountsFromDump(generation, metadata.counts) };
+    }
     if (serverVersion) metadata.immichServerVersion = serverVersion;
     if (paused) metadata.pausedQueues = [...paused.names];
     return { ...result, metadata };
@@ -201,4 +220,8 @@ export class ImmichDatabaseSource implements BackupSource {
   cleanup(ctx: SourceContext): Promise<void> {
     return this.#pg.cleanup(ctx);
   }
+}
+
+function isRecord(v: JsonValue | undefined): v is { [key: string]: JsonValue } {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -85,6 +85,7 @@ async function hasColumn(s: SqlSession, table: string, column: string): Promise<
 export async function readImmichCounts(
   s: SqlSession,
   generation: ImmichSchemaGeneration,
+  options: { readonly tableCounts?: boolean } = {},
 ): Promise<Record<string, JsonValue>> {
   const t = IMMICH_TABLES[generation];
   const table = (key: string): string => `public.${quoteIdent(t[key] as string)}`;
@@ -117,10 +118,32 @@ export async function readImmichCounts(
     );
     out.users = Number(r[0]?.n);
   }
-  for (const key of ['albums', 'albumAssets', 'exif', 'faces', 'people']) {
+  if (options.tableCounts === false) return out;
+  for (const key of IMMICH_WHOLE_TABLE_COUNTS) {
     if (!(await present(key))) continue;
     const r = await s.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${table(key)}`);
     out[key] = Number(r[0]?.n);
+  }
+  return out;
+}
+
+/** The keys of {@link readImmichCounts} that are a whole table's row count. */
+const IMMICH_WHOLE_TABLE_COUNTS = ['albums', 'albumAssets', 'exif', 'faces', 'people'] as const;
+
+/**
+ * The whole-table counts of {@link readImmichCounts} (albums, album assets, exif rows, faces,
+ * people) taken from a plain dump's own row counts (`schema.table` → rows) instead of scanning
+ * the tables again while the dump reads them. Tables the dump does not hold are left out.
+ */
+export function immichCountsFromDump(
+  generation: ImmichSchemaGeneration,
+  counts: Readonly<Record<string, unknown>>,
+): Record<string, number> {
+  const t = IMMICH_TABLES[generation];
+  const out: Record<string, number> = {};
+  for (const key of IMMICH_WHOLE_TABLE_COUNTS) {
+    const n = counts[`public.${t[key] as string}`];
+    if (typeof n === 'number') out[key] = n;
   }
   return out;
 }

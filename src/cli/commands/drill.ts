@@ -18,7 +18,8 @@ import type { RestoreTarget } from '../../contracts/types.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatBytes, formatMs, printJson } from '../output.js';
 import type { CliCommand, CliContext } from '../types.js';
-import { clientFromContext, serverOf, versionFlag } from './duplicati.js';
+import { clientFromContext, serverOf } from './duplicati.js';
+import { timeFlag, versionFlag } from './flags.js';
 import { contextConfig } from './plan.js';
 
 /**
@@ -101,16 +102,6 @@ export async function drillTargets(
     }
   }
   return { targets, notes, allScratch };
-}
-
-/** `--time ISO`, checked. */
-export function timeFlag(ctx: CliContext): string | undefined {
-  const t = ctx.flags.time;
-  if (t === undefined) return undefined;
-  if (typeof t !== 'string' || Number.isNaN(Date.parse(t))) {
-    throw new ConfigError('bad --time', [{ path: '--time', message: 'an ISO date or time, e.g. 2026-11-01T03:00Z' }]);
-  }
-  return t;
 }
 
 /** Where evidence goes without `--evidence`: systemd's StateDirectory, XDG state, or ~/.local/state. */

@@ -19,6 +19,7 @@ import type { BackupSummary, OperationOutcome, OperationResult } from '../../dup
 import { ExitCode } from '../exit-codes.js';
 import { formatBytes, printJson } from '../output.js';
 import type { CliCommand, CliContext, CliOption } from '../types.js';
+import { versionFlag } from './flags.js';
 
 const CONNECTION: Record<string, CliOption> = {
   url: {
@@ -107,16 +108,6 @@ async function resolveJob(dup: DuplicatiClient, ref: string | undefined, signal:
     ]);
   }
   return job;
-}
-
-/** `--version N` (0 = newest), validated. */
-export function versionFlag(ctx: CliContext): number | undefined {
-  const v = ctx.flags.version;
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !/^\d+$/.test(v)) {
-    throw new ConfigError('bad --version', [{ path: '--version', message: 'a version number, 0 = newest' }]);
-  }
-  return Number(v);
 }
 
 function printOutcome(ctx: CliContext, what: string, o: OperationOutcome): number {

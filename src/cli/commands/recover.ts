@@ -11,8 +11,8 @@ import type { PathMapping, RecoverReport } from '../../ops/recovery/recover.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatMs, printJson } from '../output.js';
 import type { CliCommand, CliContext } from '../types.js';
-import { timeFlag } from './drill.js';
-import { clientFromContext, serverOf, versionFlag } from './duplicati.js';
+import { clientFromContext, serverOf } from './duplicati.js';
+import { timeFlag, versionFlag } from './flags.js';
 import { configPath } from './plan.js';
 
 /** A secret from a file: first line, trailing newline removed. */

@@ -17,8 +17,7 @@ import type { RestoreTarget } from '../../contracts/types.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatMs, printJson, progressPrinter } from '../output.js';
 import type { CliCommand, CliContext } from '../types.js';
-import { timeFlag } from './drill.js';
-import { clientFromContext, serverOf, versionFlag } from './duplicati.js';
+import { timeFlag, versionFlag } from './flags.js';
 import { contextConfig } from './plan.js';
 
 /** Where restore records go without `--state-dir` or `restore.stateDir`: systemd's StateDirectory, XDG state, or ~/.local/state. */
@@ -262,14 +261,16 @@ safety copies) are kept: undo with 'restore-points rollback ID', make final with
     const workFlag = ctx.flags['work-dir'];
     const progress = progressPrinter(ctx);
     const { restoreWithChecklist } = await import('../../ops/checklist-restore.js');
+    // The Duplicati client (and axios) only for a restore from a Duplicati version.
+    const duplicatiCli = job ? await import('./duplicati.js') : undefined;
     try {
       const report = await restoreWithChecklist({
         targets: cfg.targets,
         ...(from ? { from } : {}),
-        ...(job
+        ...(job && duplicatiCli
           ? {
               duplicati: {
-                client: clientFromContext(ctx, serverOf(cfg)),
+                client: duplicatiCli.clientFromContext(ctx, duplicatiCli.serverOf(cfg)),
                 job,
                 workDir: typeof workFlag === 'string' ? workFlag : cfg.config.workDir,
                 ...(ctx.flags['skip-duplicati-verify'] === true ? { verify: false } : {}),

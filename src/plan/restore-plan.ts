@@ -16,7 +16,7 @@ import { configErrorFrom } from '../core/validate.js';
 import type { RestoreReport } from '../contracts/restore-report.js';
 import type { RestoreTarget } from '../contracts/types.js';
 import { applyAll } from './restore/apply.js';
-import { entryResult, fail, type RestoreRun, succeed, targetContexts } from './restore/context.js';
+import { entryResult, fail, type RestoreRun, succeed, targetContexts, type VerifiedFiles } from './restore/context.js';
 import {
   optionsSchema,
   RESTORE_PLAN_DEFAULTS,
@@ -48,7 +48,10 @@ export function createRestorePlan(options: RestorePlanOptions): RestorePlan {
   if (!parsed.success) throw configErrorFrom('invalid restore plan options', parsed.error);
   const targets = [...options.targets];
   const logger = options.logger ?? silentLogger;
-  const run = (opts: RestoreRunOptions): Promise<RestoreReport> => runRestore(options, targets, logger, opts);
+  // Per plan, not global: a second run (the checklist's restore after its dry run) skips re-hashing
+  // a file whose identity is unchanged since the first run hashed it.
+  const verified: VerifiedFiles = new Map();
+  const run = (opts: RestoreRunOptions): Promise<RestoreReport> => runRestore(options, targets, logger, opts, verified);
   return { targets, run };
 }
 
@@ -58,6 +61,7 @@ async function runRestore(
   targets: readonly RestoreTarget[],
   logger: Logger,
   opts: RestoreRunOptions,
+  verified: VerifiedFiles,
 ): Promise<RestoreReport> {
   if (!opts || typeof opts.from !== 'string' || !opts.from) {
     throw new ConfigError('restore needs a folder to restore from', [{ path: 'from', message: 'required' }]);
@@ -77,6 +81,7 @@ async function runRestore(
     from,
     manifest,
     entries: [],
+    verified,
   };
 
   // 1. Every checksum, before any target sees anything.

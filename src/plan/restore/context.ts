@@ -56,7 +56,17 @@ export interface RestoreRun {
   readonly manifest: Manifest;
   /** Each entry's outcome, in the order the steps settle them. */
   readonly entries: EntryResult[];
+  /** Files an earlier run of the same plan hashed and found matching (see {@link VerifiedFiles}). */
+  readonly verified: VerifiedFiles;
 }
+
+/**
+ * Artifacts a plan has hashed and found matching the manifest, by real path, with the identity of
+ * the file then (device, inode, size, mtime and ctime in nanoseconds). A later run of the same plan
+ * (the checklist's restore after its dry run) hashes a file again only when that identity changed:
+ * any write to it, or a rename of another file into its place, changes the ctime or the inode.
+ */
+export type VerifiedFiles = Map<string, { readonly id: string; readonly sha256: string }>;
 
 /** A failed run: thrown as RestorePlanError, or returned with `reject: false`. */
 export function fail(run: RestoreRun, message: string, checksums: RestoreReport['checksums']): RestoreReport {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { promises as fsp } from 'node:fs';
+import { type BigIntStats, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { throwIfAborted } from '../../core/abort.js';
 import { hashFile } from '../../core/artifact-writer.js';
@@ -20,9 +20,14 @@ import type {
   SourceContext,
   VerificationReport,
 } from '../../contracts/types.js';
-import { asError, entryResult, fail, type RestoreRun, type TargetContexts } from './context.js';
+import { asError, entryResult, fail, type RestoreRun, type TargetContexts, type VerifiedFiles } from './context.js';
 import { RESTORE_PLAN_DEFAULTS } from './options.js';
 import type { RoutedEntry } from './route.js';
+
+/** What identifies one state of a file: any write changes the ctime, a replacement the inode. */
+function fileIdentity(st: BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
 
 /**
  * Verify every artifact of a manifest against the files in `from`: existence, size, sha256, and
@@ -31,7 +36,7 @@ import type { RoutedEntry } from './route.js';
 export async function verifyArtifacts(
   from: string,
   manifest: Manifest,
-  options: { signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {},
+  options: { signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void; verified?: VerifiedFiles } = {},
 ): Promise<{ checks: RestoreReport['checksums']; problems: VerificationProblem[] }> {
   const checks: { path: string; ok: boolean; bytes: number; problem?: string }[] = [];
   const problems: VerificationProblem[] = [];
@@ -56,18 +61,27 @@ export async function verifyArtifacts(
       continue;
     }
     // Only a regular file of the declared size is read: a FIFO or a device would block the read.
-    const st = await fsp.lstat(real);
+    const st = await fsp.lstat(real, { bigint: true });
     const unread = !st.isFile()
       ? `is a ${fileTypeOf(st)}, not a regular file`
-      : st.size !== a.bytes
+      : st.size !== BigInt(a.bytes)
         ? `size differs: ${st.size} bytes, manifest says ${a.bytes}`
         : undefined;
     if (unread) {
-      problems.push({ check: `artifact ${a.path}`, message: unread, expected: a.bytes, actual: st.size });
-      checks.push({ path: a.path, ok: false, bytes: st.isFile() ? st.size : 0, problem: unread });
+      problems.push({ check: `artifact ${a.path}`, message: unread, expected: a.bytes, actual: Number(st.size) });
+      checks.push({ path: a.path, ok: false, bytes: st.isFile() ? Number(st.size) : 0, problem: unread });
       continue;
     }
-    const got = await hashFile(real, options.signal);
+    const id = fileIdentity(st);
+    const known = options.verified?.get(real);
+    const got =
+      known && known.id === id && known.sha256 === a.sha256
+        ? { bytes: a.bytes, sha256: known.sha256 }
+        : await hashFile(real, options.signal);
+    // Remembered only when the file did not change while it was read.
+    if (options.verified && got.sha256 === a.sha256 && fileIdentity(await fsp.lstat(real, { bigint: true })) === id) {
+      options.verified.set(real, { id, sha256: got.sha256 });
+    }
     done += got.bytes;
     options.onProgress?.({ source: 'manifest', phase: 'verify', completed: done, total, unit: 'bytes' });
     let problem: string | undefined;
@@ -93,6 +107,7 @@ export async function checkArtifacts(
   const { from, manifest, opts } = run;
   const { checks, problems } = await verifyArtifacts(from, manifest, {
     signal: run.signal,
+    verified: run.verified,
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
   });
   if (problems.length === 0) return { checks };

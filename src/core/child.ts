@@ -4,7 +4,7 @@
  * grace period), and a spawn failure (a missing binary) is a result, not an exception.
  *
  * This replaces execa in the library: execa is ~250 KB of JavaScript that every command spawning a
- * tool (a PostgreSQL dump, a restore) compiled at start, ~40 ms of a half-second backup.
+ * tool (a PostgreSQL dump, a restore) compiled at start, ~30 ms of a half-second backup.
  *
  * @module
  */

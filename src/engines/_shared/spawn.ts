@@ -24,17 +24,16 @@ export interface SpawnedTool {
  * Start a client tool without buffering its output: stdout is streamed by the caller, stderr is
  * kept as a bounded tail for error messages. A caller's abort kills it (SIGKILL 5 s later).
  */
-export async function spawnTool(
+export function spawnTool(
   cmd: ToolCommand,
   stdio: { readonly stdin: 'pipe' | 'ignore'; readonly stdout: 'pipe' | 'ignore' },
   signal: AbortSignal | undefined,
-): Promise<SpawnedTool> {
+): SpawnedTool {
   const child = startChild(cmd.file, cmd.args, {
     env: cmd.env,
     stdin: stdio.stdin,
     stdout: stdio.stdout,
     stderr: 'pipe',
-    forceKillAfterMs: 5000,
     ...(signal ? { signal } : {}),
   });
   let tail = '';

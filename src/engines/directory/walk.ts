@@ -104,7 +104,7 @@ export async function walkTree(root: string, options: WalkOptions = {}): Promise
   let walked = 0;
   throwIfAborted(signal);
   while (stack.length > 0) {
-    if (workers > 0 && walked >= parallelAfter && stack.length > 0) {
+    if (workers > 0 && walked >= parallelAfter) {
       await finishInParallel(
         stack.map(([dir]) => dir),
         stats,

@@ -148,7 +148,7 @@ export async function runMongoTool(options: {
   readonly signal: AbortSignal;
 }): Promise<MongoToolRun> {
   const { signal } = options;
-  const { child, stderrTail } = await spawnTool(
+  const { child, stderrTail } = spawnTool(
     { file: options.bin, args: options.args, env: options.env ?? {} },
     { stdin: options.stdin ? 'pipe' : 'ignore', stdout: options.stdout ? 'pipe' : 'ignore' },
     signal,

@@ -220,7 +220,7 @@ export class MysqlSource implements BackupSource {
     ctx: SourceContext,
   ): Promise<{ ref: ArtifactRef; counts: Record<string, number> }> {
     const signal = ctx.signal;
-    const { child, stderrTail } = await spawnTool(
+    const { child, stderrTail } = spawnTool(
       { file: endpoint.tool('dump'), args: [...endpoint.baseArgs(), ...MYSQL_DUMP_OPTIONS, '--', db], env: {} },
       { stdin: 'ignore', stdout: 'pipe' },
       signal,

@@ -233,7 +233,7 @@ export class MysqlTarget implements RestoreTarget {
 
   /** Stream a dump file into `database` through the client; its first error stops it. */
   async #load(endpoint: MysqlEndpoint, p: Planned, database: string, signal: AbortSignal): Promise<void> {
-    const { child, stderrTail } = await spawnTool(
+    const { child, stderrTail } = spawnTool(
       { file: endpoint.tool('client'), args: [...endpoint.clientArgs(), '--batch', `--database=${database}`], env: {} },
       { stdin: 'pipe', stdout: 'ignore' },
       signal,

@@ -258,7 +258,7 @@ export interface StreamToolOptions {
  */
 export async function streamToolToArtifact(o: StreamToolOptions): Promise<ArtifactRef> {
   const cmd = await o.executor.streamingCommand(o.tool.path, o.args, toolEnv(o.conn), o.signal);
-  const { child, stderrTail } = await spawnTool(cmd, { stdin: 'ignore', stdout: 'pipe' }, o.signal);
+  const { child, stderrTail } = spawnTool(cmd, { stdin: 'ignore', stdout: 'pipe' }, o.signal);
   const sink = o.artifacts.open(o.name, { format: o.format, signal: o.signal });
   const stdout = child.stdout as Readable;
   if (o.onBytes) {

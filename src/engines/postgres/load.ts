@@ -209,11 +209,7 @@ export async function loadDump(o: LoadDumpOptions): Promise<void> {
   }
   const { args, stdinFile } = loadArgs(o);
   const cmd = o.executor.command(o.tool.path, args, toolEnv(o.conn));
-  const { child, stderrTail } = await spawnTool(
-    cmd,
-    { stdin: stdinFile ? 'pipe' : 'ignore', stdout: 'ignore' },
-    o.signal,
-  );
+  const { child, stderrTail } = spawnTool(cmd, { stdin: stdinFile ? 'pipe' : 'ignore', stdout: 'ignore' }, o.signal);
   let pipeError: unknown;
   if (stdinFile) {
     const stages: (NodeJS.ReadableStream | NodeJS.ReadWriteStream | Writable)[] =

@@ -179,7 +179,7 @@ export async function openPsqlSession(
     ['-X', '-q', '--no-align', '--tuples-only', '-v', 'ON_ERROR_STOP=0', ...connectionArgs(target, database)],
     toolEnv(conn),
   );
-  const { child, stderrTail } = await spawnTool(cmd, { stdin: 'pipe', stdout: 'pipe' }, signal);
+  const { child, stderrTail } = spawnTool(cmd, { stdin: 'pipe', stdout: 'pipe' }, signal);
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream, crlfDelay: Number.POSITIVE_INFINITY })[
     Symbol.asyncIterator
   ]();

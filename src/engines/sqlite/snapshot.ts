@@ -369,7 +369,7 @@ async function checkSnapshot(
     }
     const parts = checkParts(mode, mode === 'full' ? checkWeights(db) : []);
     const checking = runIntegrityCheck(dest, parts, { fileBytes, signal });
-    const hashing = hashSnapshot(dest, signal);
+    const hashing = hashFile(dest, signal);
     // Both are awaited below; until then a rejection must not count as unhandled.
     checking.catch(() => {});
     hashing.catch(() => {});
@@ -415,14 +415,6 @@ async function checkSnapshot(
     stop.abort();
     closeQuietly(db);
   }
-}
-
-/** sha256 and size of the finished snapshot ({@link hashFile}: the next read in flight while one is hashed). */
-export function hashSnapshot(
-  file: string,
-  signal?: AbortSignal,
-): Promise<{ readonly bytes: number; readonly sha256: string }> {
-  return hashFile(file, signal);
 }
 
 /**

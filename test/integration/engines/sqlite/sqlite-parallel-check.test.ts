@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isDumpError } from '../../../../src/core/errors.js';
 import { CheckError, checkParts, runIntegrityCheck } from '../../../../src/engines/sqlite/check.js';
-import { hashSnapshot } from '../../../../src/engines/sqlite/snapshot.js';
+import { hashFile } from '../../../../src/core/artifact-writer.js';
 import { SqliteSource } from '../../../../src/engines/sqlite/source.js';
 import { makeContext, tempDir } from '../../../helpers/context.js';
 import { createLedgerDb, startWriter } from './helpers.js';
@@ -74,12 +74,12 @@ describe('SQLite snapshot: checks beside the hash', () => {
     expect(filesIn(path.join(work, 'app'))).toEqual(['app.db']);
   });
 
-  it('hashSnapshot reads the whole file across its double buffer', async () => {
+  it('hashFile reads the whole file across its double buffer', async () => {
     const file = path.join(dir, 'blob.bin');
     const data = Buffer.alloc(9 * 1024 * 1024 + 123);
     for (let i = 0; i < data.length; i += 4096) data.writeUInt32LE(i, i);
     writeFileSync(file, data);
-    expect(await hashSnapshot(file)).toEqual({ bytes: data.length, sha256: sha256(file) });
+    expect(await hashFile(file)).toEqual({ bytes: data.length, sha256: sha256(file) });
   });
 
   it('splits a full check into quick_check and one part per table; quick is one part', () => {

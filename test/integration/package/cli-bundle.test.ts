@@ -6,17 +6,19 @@ import { CLI, requireBuiltCli } from '../../helpers/cli.js';
 
 // The CLI bundles its dependencies but a few (tsup.config.ts). What it still imports by name must be
 // a declared dependency, so it resolves from any install layout (a package nested under another's
-// node_modules would not be found from dist/).
+// node_modules would not be found from dist/). The bin is a launcher (src/cli/launch.ts) that runs
+// `bundle.cjs` beside it.
 
 const root = path.resolve(import.meta.dirname, '..', '..', '..');
 const EXTERNAL = ['axios', 'better-sqlite3', 'prom-client', 'tar-stream'];
+const BUNDLE = path.join(path.dirname(CLI), 'bundle.cjs');
 
 /** Bare specifiers imported (statically or dynamically) by `entry` and the files it reaches. */
 function bareImports(entry: string): { files: number; bare: Set<string>; text: string } {
   const seen = new Set<string>();
   let all = '';
   const bare = new Set<string>();
-  const todo = [entry];
+  const todo = [entry, BUNDLE];
   // esbuild's output: `from "x"`, `import "x"` at a line's start, `import("x")`, `require("x")`.
   const spec = /(?:\bfrom\s*|^import\s*|\bimport\s*\(\s*|\brequire\s*\(\s*)["']([\w@./:-]+)["']/gm;
   while (todo.length > 0) {
@@ -38,12 +40,31 @@ describe('the built CLI', () => {
   it('imports by name only node builtins and the dependencies it keeps external', () => {
     requireBuiltCli();
     const { files, bare } = bareImports(CLI);
-    expect(files).toBeGreaterThan(1);
+    expect(files).toBe(2);
     const builtins = new Set(builtinModules.flatMap((b) => [b, `node:${b}`]));
     const named = [...bare].filter((b) => !builtins.has(b) && !b.startsWith('node:')).sort();
     const deps = Object.keys(JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).dependencies);
     expect(named.filter((n) => !EXTERNAL.includes(n))).toEqual([]);
     for (const n of named) expect(deps).toContain(n);
+  });
+
+  it('is a launcher with node builtins only, and one ASCII bundle', () => {
+    requireBuiltCli();
+    const launcher = readFileSync(CLI, 'utf8');
+    expect(launcher.startsWith('#!/usr/bin/env node')).toBe(true);
+    expect(launcher).toContain('new URL("./bundle.cjs", import.meta.url)');
+    expect(bareImports(CLI).bare.size).toBeGreaterThan(0);
+    for (const m of launcher.matchAll(/\bfrom\s*["']([^"']+)["']/g)) {
+      expect(builtinModules).toContain((m[1] as string).replace(/^node:/, ''));
+    }
+    // Read as latin1 by the launcher: a byte above 0x7f would turn into the wrong character.
+    const bundle = readFileSync(BUNDLE);
+    expect(bundle.every((b) => b < 0x80)).toBe(true);
+    // Its import() calls go through the launcher's (a script from a code cache has none of its own),
+    // falling back to its own only when loaded by require.
+    const imports = bundle.toString('latin1').match(/(?<![\w$.])import\(.*/g);
+    expect(imports).toEqual(['import(s);']);
+    expect(bundle.toString('latin1')).toMatch(/^#!.*\n"use strict";\nvar __dkImportOf = /);
   });
 
   it('bundles pg without its Cloudflare probe, and zod without its other locales', () => {

@@ -1,0 +1,145 @@
+/**
+ * V8's code cache for the CLI bundle: the bytecode of every function a command ran, kept per
+ * command in the user's cache folder and handed back to V8 at the next start, so a start compiles
+ * almost nothing (Node 20 has no `module.enableCompileCache`; `vm.Script` `cachedData` works on
+ * every Node the package supports).
+ *
+ * A cache file holds code this process will run, so it is only read from a folder and a file that
+ * belong to the user running it and that no one else may write: `sudo duplicati-kit …` keeping the
+ * caller's `HOME` must not run bytecode the caller could have planted. V8 itself checks the Node
+ * version and flags, but recognises its source only by length, so a file's name carries the
+ * bundle's own identity (its device, inode, size and mtime): a rebuilt or reinstalled bundle
+ * never meets the bytecode of another.
+ *
+ * Nothing here may fail a command: every error leaves the start as it would be without a cache.
+ * `DUPLICATI_KIT_CODE_CACHE=off` turns it off.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  type Stats,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import path from 'node:path';
+
+/** The folder of the cache files, or undefined when there is none to use. */
+export function codeCacheDir(env: NodeJS.ProcessEnv): string | undefined {
+  const off = env.DUPLICATI_KIT_CODE_CACHE?.trim().toLowerCase();
+  if (off === 'off' || off === '0' || off === 'false' || off === 'no') return undefined;
+  const xdg = env.XDG_CACHE_HOME;
+  const base =
+    xdg && path.isAbsolute(xdg)
+      ? xdg
+      : env.HOME && path.isAbsolute(env.HOME)
+        ? path.join(env.HOME, '.cache')
+        : undefined;
+  return base === undefined ? undefined : path.join(base, 'duplicati-kit', 'v8');
+}
+
+/** True when `st` belongs to `uid` and neither its group nor others may write it. */
+export function ownedPrivately(st: Pick<Stats, 'uid' | 'mode'>, uid: number): boolean {
+  return st.uid === uid && (st.mode & 0o022) === 0;
+}
+
+const hash = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 16);
+
+/**
+ * The cache file's name: the bundle's path, then its identity on disk and this Node, then the
+ * command. `place` is the name's start shared by every build installed at that path.
+ */
+export function codeCacheName(
+  bundlePath: string,
+  bundle: Stats,
+  command: string | undefined,
+): { name: string; prefix: string; place: string } {
+  const id = [process.version, process.arch, bundle.dev, bundle.ino, bundle.size, bundle.mtimeMs, bundle.ctimeMs];
+  const place = hash(path.resolve(bundlePath));
+  const prefix = `${place}-${hash(id.join(':'))}`;
+  const cmd = command !== undefined && /^[a-z][a-z0-9-]{0,31}$/.test(command) ? command : '_';
+  return { name: `${prefix}-${cmd}.bin`, prefix, place };
+}
+
+/** Where this start's cache is read from and written to. */
+export interface CodeCacheSlot {
+  readonly dir: string;
+  readonly file: string;
+  readonly prefix: string;
+  readonly place: string;
+  readonly uid: number;
+}
+
+/** The slot for `bundle` and `command`, or undefined when caching is off or impossible here. */
+export function codeCacheSlot(
+  bundlePath: string,
+  command: string | undefined,
+  env: NodeJS.ProcessEnv,
+): CodeCacheSlot | undefined {
+  const dir = codeCacheDir(env);
+  const uid = process.getuid?.();
+  if (dir === undefined || uid === undefined) return undefined;
+  try {
+    const { name, prefix, place } = codeCacheName(bundlePath, statSync(bundlePath), command);
+    return { dir, file: path.join(dir, name), prefix, place, uid };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The cached bytecode of `slot`, when the folder and the file are the user's own and private. */
+export function readCodeCache(slot: CodeCacheSlot): Buffer | undefined {
+  let fd: number | undefined;
+  try {
+    if (!ownedPrivately(statSync(slot.dir), slot.uid)) return undefined;
+    // O_NOFOLLOW: a symlink planted in the folder is not followed to someone else's file.
+    fd = openSync(slot.file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const st = fstatSync(fd);
+    if (!st.isFile() || !ownedPrivately(st, slot.uid)) return undefined;
+    return readFileSync(fd);
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Store `data` as the cache of `slot` (mode 0600, written aside and renamed into place, so a
+ * concurrent start reads the old file or the new one), and remove the caches of earlier builds at
+ * the same path (another install's caches are left alone).
+ */
+export function writeCodeCache(slot: CodeCacheSlot, data: Buffer): boolean {
+  const tmp = `${slot.file}.${process.pid}.tmp`;
+  try {
+    mkdirSync(slot.dir, { recursive: true, mode: 0o700 });
+    if (!ownedPrivately(statSync(slot.dir), slot.uid)) return false;
+    writeFileSync(tmp, data, { mode: 0o600, flag: 'wx' });
+    renameSync(tmp, slot.file);
+  } catch {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // nothing was written
+    }
+    return false;
+  }
+  try {
+    for (const name of readdirSync(slot.dir)) {
+      const stale = name.startsWith(`${slot.place}-`) && !name.startsWith(`${slot.prefix}-`);
+      if (stale && name.endsWith('.bin')) unlinkSync(path.join(slot.dir, name));
+    }
+  } catch {
+    // a stale cache is only disk space
+  }
+  return true;
+}

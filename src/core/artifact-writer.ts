@@ -314,19 +314,25 @@ export class ArtifactWriter {
    *
    * A producer that already hashed the finished file (beside other work, after its last write)
    * may return `{ bytes, sha256 }` instead; the size is checked against the file, and the file is
-   * fsynced and renamed as usual. It must not write to the file after hashing it.
+   * fsynced and renamed as usual. It must not write to the file after hashing it. Such a
+   * producer reports the bytes it read through `progress` (this writer's `onBytes`).
    */
   async adopt(
     name: string,
     options: ArtifactWriteOptions,
-    produce: (partialPath: string, signal: AbortSignal | undefined) => Promise<void> | Promise<FileDigest | undefined>,
+    produce: (
+      partialPath: string,
+      signal: AbortSignal | undefined,
+      progress: (n: number) => void,
+    ) => Promise<void> | Promise<FileDigest | undefined>,
   ): Promise<ArtifactRef> {
     throwIfAborted(options.signal);
     const p = this.#paths(name);
     await mkdirPrivate(path.dirname(p.final));
     await fsp.rm(p.partial, { force: true });
+    const onBytes = this.#onBytes;
     try {
-      const produced = await produce(p.partial, options.signal);
+      const produced = await produce(p.partial, options.signal, (n) => onBytes?.(n));
       throwIfAborted(options.signal);
       // Tools create their files with the umask's mode (0644); the copy is as private as the live data.
       await fsp.chmod(p.partial, PRIVATE_FILE);

@@ -42,7 +42,8 @@ export interface StartChildOptions {
   /** Added to (not replacing) this process's environment. */
   readonly env?: Readonly<Record<string, string>>;
   readonly stdin?: 'pipe' | 'ignore';
-  readonly stdout?: 'pipe' | 'ignore';
+  /** A number is a file descriptor of this process the child writes to (a file it fills). */
+  readonly stdout?: 'pipe' | 'ignore' | number;
   readonly stderr?: 'pipe' | 'ignore';
   /** Aborting kills the child. */
   readonly signal?: AbortSignal;

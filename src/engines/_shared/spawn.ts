@@ -26,7 +26,7 @@ export interface SpawnedTool {
  */
 export function spawnTool(
   cmd: ToolCommand,
-  stdio: { readonly stdin: 'pipe' | 'ignore'; readonly stdout: 'pipe' | 'ignore' },
+  stdio: { readonly stdin: 'pipe' | 'ignore'; readonly stdout: 'pipe' | 'ignore' | number },
   signal: AbortSignal | undefined,
 ): SpawnedTool {
   const child = startChild(cmd.file, cmd.args, {

@@ -58,8 +58,16 @@ export interface CopyRowCounter extends Transform {
   readonly counts: Record<string, number>;
 }
 
-/** Create a {@link CopyRowCounter}. */
-export function createCopyRowCounter(): CopyRowCounter {
+/** The row counting of {@link CopyRowCounter} as a function of the bytes, in order. */
+export interface CopyRowScanner {
+  /** Count the rows in `chunk` (kept only as copies: the caller may reuse its buffer). */
+  feed(chunk: Buffer): void;
+  /** Rows per `schema.table`, for every table whose data the dump contains (0 for empty ones). */
+  readonly counts: Record<string, number>;
+}
+
+/** Create a {@link CopyRowScanner}. */
+export function createCopyRowScanner(): CopyRowScanner {
   const counts: Record<string, number> = {};
   let table: string | undefined;
   // The start of the current, unfinished line (bounded) and its full length so far.
@@ -94,39 +102,48 @@ export function createCopyRowCounter(): CopyRowCounter {
     }
   };
 
+  const feed = (chunk: Buffer): void => {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(NL, start);
+      if (nl < 0) break;
+      if (lineLen === 0) {
+        // Hot path (one call per row): compare bytes in place, allocate nothing.
+        if (table !== undefined && !(nl - start === 2 && chunk[start] === 0x5c && chunk[start + 1] === 0x2e)) {
+          counts[table] = (counts[table] as number) + 1;
+        } else endLine(chunk.subarray(start, Math.min(nl, start + PREFIX_MAX)), nl - start);
+      } else {
+        const rest = chunk.subarray(start, nl);
+        const room = Math.max(0, PREFIX_MAX - prefix.length);
+        const line = room > 0 ? Buffer.concat([prefix, rest.subarray(0, room)]) : prefix;
+        endLine(line, lineLen + rest.length);
+        prefix = Buffer.alloc(0);
+        lineLen = 0;
+      }
+      start = nl + 1;
+    }
+    if (start < chunk.length) {
+      const rest = chunk.subarray(start);
+      const room = Math.max(0, PREFIX_MAX - prefix.length);
+      if (room > 0) prefix = Buffer.concat([prefix, rest.subarray(0, room)]);
+      lineLen += rest.length;
+    }
+  };
+  return { feed, counts };
+}
+
+/** Create a {@link CopyRowCounter}. */
+export function createCopyRowCounter(): CopyRowCounter {
+  const scanner = createCopyRowScanner();
   // Large buffers decouple pg_dump from the disk writes downstream: with the 16 KiB default,
   // pg_dump stalls on a full pipe during every write of the artifact.
   const t = new Transform({
     readableHighWaterMark: 1 << 20,
     writableHighWaterMark: 1 << 20,
     transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-      let start = 0;
-      for (;;) {
-        const nl = chunk.indexOf(NL, start);
-        if (nl < 0) break;
-        if (lineLen === 0) {
-          // Hot path (one call per row): compare bytes in place, allocate nothing.
-          if (table !== undefined && !(nl - start === 2 && chunk[start] === 0x5c && chunk[start + 1] === 0x2e)) {
-            counts[table] = (counts[table] as number) + 1;
-          } else endLine(chunk.subarray(start, Math.min(nl, start + PREFIX_MAX)), nl - start);
-        } else {
-          const rest = chunk.subarray(start, nl);
-          const room = Math.max(0, PREFIX_MAX - prefix.length);
-          const line = room > 0 ? Buffer.concat([prefix, rest.subarray(0, room)]) : prefix;
-          endLine(line, lineLen + rest.length);
-          prefix = Buffer.alloc(0);
-          lineLen = 0;
-        }
-        start = nl + 1;
-      }
-      if (start < chunk.length) {
-        const rest = chunk.subarray(start);
-        const room = Math.max(0, PREFIX_MAX - prefix.length);
-        if (room > 0) prefix = Buffer.concat([prefix, rest.subarray(0, room)]);
-        lineLen += rest.length;
-      }
+      scanner.feed(chunk);
       done(null, chunk);
     },
   });
-  return Object.assign(t, { counts }) as CopyRowCounter;
+  return Object.assign(t, { counts: scanner.counts }) as CopyRowCounter;
 }

@@ -11,11 +11,13 @@ import { DumpError } from '../../core/errors.js';
 import { redactText } from '../../core/redact.js';
 import { createBlockStream } from '../_shared/block-stream.js';
 import { createParallelGzip, type ParallelGzipOptions } from '../_shared/gzip-parallel.js';
-import { createCopyRowCounter } from './copy-counter.js';
+import { createCopyRowCounter, createCopyRowScanner } from './copy-counter.js';
 import { parsePgDumpArgs } from './dump-args.js';
 import { connectionArgs, quoteIdent, quoteLiteral, type ResolvedPgConnection, toolEnv } from './connection.js';
 import type { FoundPgTool, PgExecutor } from './executor.js';
 import { spawnTool } from '../_shared/spawn.js';
+import { toolIntoArtifact } from '../_shared/tool-file.js';
+import type { ChildExit } from '../../core/child.js';
 import { redactPasswordHashes } from './globals.js';
 import type { SqlSession } from './session.js';
 
@@ -279,25 +281,40 @@ export async function streamToolToArtifact(o: StreamToolOptions): Promise<Artifa
     await sink.abort(o.signal.reason);
     throw o.signal.reason;
   }
-  const tail = redactPasswordHashes(redactText(stderrTail().trim(), o.secrets));
-  const errorLine = new RegExp(`^${o.label}: error: .*`, 'm').exec(tail)?.[0];
-  if (pipeError !== undefined || result.exitCode !== 0 || errorLine) {
+  const failure = toolFailure(o, result, stderrTail(), pipeError);
+  if (failure) {
     await sink.abort(pipeError);
-    const why =
-      result.exitCode !== 0 || errorLine
-        ? `${o.label} failed (exit ${result.exitCode ?? result.signal ?? 'unknown'})${tail ? `:\n${tail.split('\n').slice(-10).join('\n')}` : ''}`
-        : `writing the dump failed: ${(pipeError as Error)?.message ?? String(pipeError)}`;
-    throw new DumpError(
-      why,
-      { ...o.where, phase: 'prepare' },
-      {
-        ...(pipeError !== undefined ? { cause: pipeError } : {}),
-        secrets: o.secrets,
-        code: 'ERR_PG_DUMP',
-      },
-    );
+    throw failure;
   }
   return sink.finish();
+}
+
+/**
+ * The {@link DumpError} for a dump tool's exit, or undefined when it succeeded: a non-zero exit,
+ * an `<tool>: error:` line on stderr (redacted, its last lines quoted), or a failed write.
+ */
+function toolFailure(
+  o: Pick<StreamToolOptions, 'label' | 'secrets' | 'where'>,
+  result: ChildExit,
+  stderrTail: string,
+  pipeError?: unknown,
+): DumpError | undefined {
+  const tail = redactPasswordHashes(redactText(stderrTail.trim(), o.secrets));
+  const errorLine = new RegExp(`^${o.label}: error: .*`, 'm').exec(tail)?.[0];
+  if (pipeError === undefined && result.exitCode === 0 && !errorLine) return undefined;
+  const why =
+    result.exitCode !== 0 || errorLine
+      ? `${o.label} failed (exit ${result.exitCode ?? result.signal ?? 'unknown'})${tail ? `:\n${tail.split('\n').slice(-10).join('\n')}` : ''}`
+      : `writing the dump failed: ${(pipeError as Error)?.message ?? String(pipeError)}`;
+  return new DumpError(
+    why,
+    { ...o.where, phase: 'prepare' },
+    {
+      ...(pipeError !== undefined ? { cause: pipeError } : {}),
+      secrets: o.secrets,
+      code: 'ERR_PG_DUMP',
+    },
+  );
 }
 
 /**
@@ -305,32 +322,61 @@ export async function streamToolToArtifact(o: StreamToolOptions): Promise<Artifa
  * {@link streamToolToArtifact} for failures and aborts.
  */
 export async function runPgDump(o: RunPgDumpOptions): Promise<PgDumpResult> {
-  const counter = o.countRows && o.format !== 'custom' ? createCopyRowCounter() : undefined;
-  const edges = edgeKeeper();
-  // pg_dump's 8 KiB writes regrouped into the gzip block size (1 MiB), before every other stage.
-  const stages: Transform[] = [createBlockStream(o.gzip?.blockSize ?? DUMP_BLOCK_SIZE), edges.stream];
-  if (counter) stages.push(counter);
-  if (o.format === 'sql.gz') stages.push(createParallelGzip({ level: DUMP_GZIP_LEVEL, ...o.gzip }));
-  const ref = await streamToolToArtifact({
-    executor: o.executor,
-    tool: o.pgDump,
-    label: 'pg_dump',
-    args: pgDumpArgs(o),
-    conn: o.conn,
-    name: o.name,
-    format: o.format === 'custom' ? 'pg_dump-custom' : o.format,
-    stages,
-    artifacts: o.artifacts,
-    signal: o.signal,
-    where: o.where,
-    secrets: o.secrets,
-    ...(o.onBytes ? { onBytes: o.onBytes } : {}),
-  });
+  const format = o.format === 'custom' ? 'pg_dump-custom' : o.format;
+  let ref: ArtifactRef;
+  let head: Buffer;
+  let tail: string;
+  let counts: Record<string, number> | undefined;
+  if (o.format !== 'sql.gz') {
+    // Nothing changes the bytes: pg_dump writes the file itself, read back behind it.
+    const scanner = o.countRows && o.format !== 'custom' ? createCopyRowScanner() : undefined;
+    const cmd = await o.executor.streamingCommand(o.pgDump.path, pgDumpArgs(o), toolEnv(o.conn), o.signal);
+    const where = { label: 'pg_dump', secrets: o.secrets, where: o.where };
+    const out = await toolIntoArtifact({
+      cmd,
+      artifacts: o.artifacts,
+      name: o.name,
+      format,
+      signal: o.signal,
+      ...(scanner ? { observe: scanner.feed } : {}),
+      ...(o.onBytes ? { onBytes: o.onBytes } : {}),
+      judge: (exit, stderrTail) => toolFailure(where, exit, stderrTail),
+    });
+    ref = out.ref;
+    head = out.edges.head;
+    tail = out.edges.tail.toString('latin1');
+    counts = scanner?.counts;
+  } else {
+    const counter = o.countRows ? createCopyRowCounter() : undefined;
+    const edges = edgeKeeper();
+    // pg_dump's small writes regrouped into the gzip block size (1 MiB), before every other stage.
+    const stages: Transform[] = [createBlockStream(o.gzip?.blockSize ?? DUMP_BLOCK_SIZE), edges.stream];
+    if (counter) stages.push(counter);
+    stages.push(createParallelGzip({ level: DUMP_GZIP_LEVEL, ...o.gzip }));
+    ref = await streamToolToArtifact({
+      executor: o.executor,
+      tool: o.pgDump,
+      label: 'pg_dump',
+      args: pgDumpArgs(o),
+      conn: o.conn,
+      name: o.name,
+      format,
+      stages,
+      artifacts: o.artifacts,
+      signal: o.signal,
+      where: o.where,
+      secrets: o.secrets,
+      ...(o.onBytes ? { onBytes: o.onBytes } : {}),
+    });
+    head = edges.head();
+    tail = edges.tail();
+    counts = counter?.counts;
+  }
   let incomplete: string | undefined;
   if (o.format === 'custom') {
-    if (edges.head().subarray(0, 5).toString('latin1') !== 'PGDMP') incomplete = 'is not a pg_dump custom archive';
-  } else if (!edges.tail().includes(PLAIN_DUMP_END)) {
+    if (head.subarray(0, 5).toString('latin1') !== 'PGDMP') incomplete = 'is not a pg_dump custom archive';
+  } else if (!tail.includes(PLAIN_DUMP_END)) {
     incomplete = `does not end with pg_dump's "${PLAIN_DUMP_END}" line`;
   }
-  return { ref, counts: counter?.counts, incomplete };
+  return { ref, counts, incomplete };
 }

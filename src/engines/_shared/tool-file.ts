@@ -1,0 +1,152 @@
+/**
+ * A client tool writing its output straight into an artifact file, read back behind it.
+ *
+ * Through a pipe, every byte of a dump is copied three times (tool → pipe → Node → file) and Node
+ * handles it in 64 KiB pieces, each a fresh buffer, a stream hop and a write call. Here the tool's
+ * stdout IS the partial file (opened 0600 by us, so the tool never creates it with the umask's
+ * mode), and this process follows the file as it grows with 4 MiB reads into one reused buffer:
+ * sha256, the caller's observer (a row counter) and progress see every byte once, in order, from
+ * the page cache. What is hashed is what the file holds, read back from it.
+ *
+ * Used when nothing has to change the bytes (plain SQL, pg_dump's custom archive); a compressed
+ * dump still goes through a pipe and the gzip stage.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import type { ArtifactWriter, FileDigest } from '../../core/artifact-writer.js';
+import type { ChildExit } from '../../core/child.js';
+import { PRIVATE_FILE } from '../../core/fs.js';
+import { spawnTool, type ToolCommand } from './spawn.js';
+
+/** Bytes per read of the growing file. */
+const READ_SIZE = 4 << 20;
+/** Milliseconds to wait for more bytes once the reader has caught up with the tool. */
+const POLL_MS = 5;
+/** Start a background `fdatasync` after this many bytes (as the artifact writer's streams do). */
+const FLUSH_EVERY = 64 << 20;
+/** Bytes kept of the file's start and end for the caller's completeness checks. */
+const HEAD_BYTES = 8;
+const TAIL_BYTES = 256;
+
+/** Options of {@link toolIntoArtifact}. */
+export interface ToolIntoArtifactOptions {
+  readonly cmd: ToolCommand;
+  readonly artifacts: ArtifactWriter;
+  readonly name: string;
+  readonly format: string;
+  readonly signal: AbortSignal;
+  /** Sees every byte of the file once, in order; it must copy what it keeps (the buffer is reused). */
+  readonly observe?: (chunk: Buffer) => void;
+  readonly onBytes?: (n: number) => void;
+  /**
+   * Decide on the tool's exit (with its stderr tail): return an error to fail the artifact (it is
+   * removed), or undefined to keep it.
+   */
+  readonly judge: (exit: ChildExit, stderrTail: string) => Error | undefined;
+}
+
+/** What {@link toolIntoArtifact} produced, beside the artifact. */
+export interface ToolFileEdges {
+  /** The file's first bytes (up to 8). */
+  readonly head: Buffer;
+  /** The file's last bytes (up to 256). */
+  readonly tail: Buffer;
+}
+
+/**
+ * Run `cmd` with its stdout going into the artifact `name`, hash and observe the file as it grows,
+ * and commit it (fsync, rename) when the tool exited and `judge` accepts its exit. On an abort the
+ * tool is killed and the abort reason rethrown; on any failure the partial file is removed.
+ */
+export async function toolIntoArtifact(
+  o: ToolIntoArtifactOptions,
+): Promise<{ ref: Awaited<ReturnType<ArtifactWriter['adopt']>>; edges: ToolFileEdges }> {
+  let head = Buffer.alloc(0);
+  let tail = Buffer.alloc(0);
+  const ref = await o.artifacts.adopt(
+    o.name,
+    { format: o.format, signal: o.signal },
+    async (partial, _signal, progress): Promise<FileDigest> => {
+      const fh = await fsp.open(partial, 'wx+', PRIVATE_FILE);
+      let flushing: Promise<void> | undefined;
+      let flushError: unknown;
+      try {
+        const { child, stderrTail } = spawnTool(o.cmd, { stdin: 'ignore', stdout: fh.fd }, o.signal);
+        let exit: ChildExit | undefined;
+        const exited = Promise.resolve(child).then((e) => {
+          exit = e;
+        });
+        const hash = createHash('sha256');
+        const buf = Buffer.allocUnsafe(READ_SIZE);
+        let pos = 0;
+        let unflushed = 0;
+        try {
+          for (;;) {
+            // Whether the tool had exited is read BEFORE the read: a read that then finds nothing
+            // has seen every byte the tool wrote.
+            const done = exit !== undefined;
+            const { bytesRead } = await fh.read(buf, 0, READ_SIZE, pos);
+            if (bytesRead > 0) {
+              const chunk = buf.subarray(0, bytesRead);
+              if (pos < HEAD_BYTES) head = Buffer.concat([head, chunk.subarray(0, HEAD_BYTES - pos)]);
+              tail =
+                bytesRead >= TAIL_BYTES
+                  ? Buffer.from(chunk.subarray(-TAIL_BYTES))
+                  : Buffer.concat([tail, chunk]).subarray(-TAIL_BYTES);
+              hash.update(chunk);
+              o.observe?.(chunk);
+              pos += bytesRead;
+              o.onBytes?.(bytesRead);
+              progress(bytesRead);
+              unflushed += bytesRead;
+              if (unflushed >= FLUSH_EVERY && !flushing) {
+                unflushed = 0;
+                flushing = fh.datasync().then(
+                  () => {
+                    flushing = undefined;
+                  },
+                  (e: unknown) => {
+                    flushing = undefined;
+                    flushError ??= e;
+                  },
+                );
+              }
+              continue;
+            }
+            if (done) break;
+            await waitFor(exited, POLL_MS);
+          }
+        } catch (e) {
+          child.kill();
+          await exited;
+          throw e;
+        }
+        await exited;
+        if (o.signal.aborted) throw o.signal.reason;
+        const failure = o.judge(exit as ChildExit, stderrTail());
+        if (failure) throw failure;
+        await flushing;
+        if (flushError !== undefined) throw flushError;
+        return { bytes: pos, sha256: hash.digest('hex') };
+      } finally {
+        // A background flush still uses the descriptor.
+        await flushing;
+        await fh.close();
+      }
+    },
+  );
+  return { ref, edges: { head, tail } };
+}
+
+/** Resolve when `p` settles or after `ms`, whichever comes first. */
+function waitFor(p: Promise<void>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    p.then(() => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}

@@ -108,6 +108,8 @@ export class PgExecutor {
   readonly #binDirs: readonly string[];
   /** Whether `stdbuf` runs here (local executor), probed once. */
   #stdbuf: Promise<boolean> | undefined;
+  /** `--version` runs started by {@link PgExecutor.warm}, by command path (one per path and executor). */
+  readonly #early = new Map<string, ReturnType<typeof runChild>>();
 
   /**
    * @param options where the tools run
@@ -175,6 +177,26 @@ export class PgExecutor {
     return raceSignal(this.#stdbuf, signal);
   }
 
+  /**
+   * Start, without waiting, what finding `tool` runs first: the `--version` of its first local
+   * candidate (the one a Debian-style server's own major usually is) and, for the dump tools, the
+   * stdbuf probe. A source calls it before connecting, so the tool lookup that needs the server's
+   * major finds them done. Nothing here fails: a lookup without them runs them itself.
+   */
+  warm(tool: PgToolName): void {
+    if (this.#options !== 'local') return;
+    if (tool === 'pg_dump' || tool === 'pg_dumpall') this.#stdbufWorks().catch(() => {});
+    this.#localCandidates(tool).then(
+      (candidates) => {
+        const first = candidates[0];
+        if (first === undefined || this.#early.has(first)) return;
+        const cmd = this.command(first, ['--version'], {});
+        this.#early.set(first, runChild(cmd.file, cmd.args, { env: cmd.env, timeoutMs: 30_000 }));
+      },
+      () => {},
+    );
+  }
+
   /** Every version of `tool` this executor can run, each with its reported version. */
   async findTools(tool: PgToolName, signal?: AbortSignal): Promise<FoundPgTool[]> {
     return this.#probe(tool, undefined, signal);
@@ -206,11 +228,14 @@ export class PgExecutor {
     for (const c of candidates) {
       throwIfAborted(signal);
       const cmd = this.command(c, ['--version'], {});
-      const r = await runChild(cmd.file, cmd.args, {
-        env: cmd.env,
-        timeoutMs: 30_000,
-        ...(signal ? { signal } : {}),
-      });
+      const early = this.#early.get(c);
+      const r = early
+        ? await raceSignal(early, signal)
+        : await runChild(cmd.file, cmd.args, {
+            env: cmd.env,
+            timeoutMs: 30_000,
+            ...(signal ? { signal } : {}),
+          });
       throwIfAborted(signal);
       if (r.exitCode !== 0) continue;
       const v = parsePgToolVersion(String(r.stdout));

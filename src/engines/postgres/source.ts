@@ -120,6 +120,7 @@ export class PostgresSource implements BackupSource {
    * pg_dumpall) at least as new; with `databases`, also check the databases to dump.
    */
   async check(ctx: SourceContext): Promise<void> {
+    this.#warmTools();
     const conn = await this.#endpoint.resolve(ctx.signal);
     const session = await this.#endpoint.open(conn, this.database, 'check', ctx.signal);
     try {
@@ -156,6 +157,7 @@ export class PostgresSource implements BackupSource {
     const signal = ctx.signal;
     const database = this.database;
     const format = this.#options.format ?? POSTGRES_SOURCE_DEFAULTS.format;
+    this.#warmTools();
     const conn = await this.#endpoint.resolve(signal);
     const secrets = this.#endpoint.secrets(conn);
     const where = { source: this.name, kind: this.kind, phase: 'prepare' as const };
@@ -226,6 +228,12 @@ export class PostgresSource implements BackupSource {
     } finally {
       await session.close(true);
     }
+  }
+
+  /** Start the tool probes beside the connection (they need the server's major only to choose). */
+  #warmTools(): void {
+    this.#endpoint.executor.warm('pg_dump');
+    if (this.#cluster()) this.#endpoint.executor.warm('pg_dumpall');
   }
 
   /** Remove partial dumps a crashed run left in this source's folder (idempotent). */

@@ -50,6 +50,30 @@ describe('finding pg_dump', () => {
     expect(none.found.map((t) => t.version)).toEqual(expect.arrayContaining(['18.0', '16.4']));
   });
 
+  it('warm() runs the first candidate ahead once, and the lookup then uses that run', async () => {
+    const v15 = toolDir('w15', '15.4');
+    const v14 = toolDir('w14', '14.9');
+    const executor = new PgExecutor('local', [v15.dir, v14.dir]);
+    executor.warm('pg_dump');
+    executor.warm('pg_dump');
+    // The warm-up runs in the background; wait for its run to be on record.
+    for (let i = 0; i < 200 && runsOf(v15.runs) === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(runsOf(v15.runs)).toBe(1);
+    expect(runsOf(v14.runs)).toBe(0);
+    const { pick } = await executor.findToolFor('pg_dump', 15, signal);
+    expect(pick?.path).toBe(path.join(v15.dir, 'pg_dump'));
+    expect(pick?.version).toBe('15.4');
+    expect(runsOf(v15.runs)).toBe(1);
+    // A lookup for an older server goes on to the next candidate as before.
+    const older = await executor.findToolFor('pg_dump', 14, signal);
+    expect(older.found.map((t) => t.version)).toEqual(['15.4', '14.9']);
+    expect(runsOf(v15.runs)).toBe(1);
+    // A docker executor runs nothing ahead.
+    new PgExecutor({ docker: { container: 'nope' } }, [v14.dir]).warm('pg_dump');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(runsOf(v14.runs)).toBe(1);
+  });
+
   it('an endpoint looks a tool up once, and still fails when none is new enough', async () => {
     const v15 = toolDir('f15', '15.3');
     const endpoint = new PgEndpoint({ host: '127.0.0.1', user: 'postgres', database: 'postgres' }, 'local', [v15.dir], {

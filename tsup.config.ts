@@ -48,7 +48,7 @@ type TsupPlugin = NonNullable<Options['plugins']>[number];
  * The CLI bundle's last touches, for its launcher (src/cli/launch.ts), which runs it with
  * `vm.Script` and V8's code cache:
  *
- * - `import()` (better-sqlite3, axios, a user's `.mjs` config) is called through `__dkImport`, the
+ * - `import()` of a user's `.mjs` config is called through `__dkImport`, the
  *   launcher's own `import()`: a script's `import()` needs a callback that Node 20 drops when the
  *   script comes from a code cache, and its stand-in (`USE_MAIN_CONTEXT_DEFAULT_LOADER`) prints an
  *   experimental warning. Loaded by `require` instead (no launcher), the bundle uses its own.
@@ -63,7 +63,14 @@ const forLauncher: TsupPlugin = {
     options.charset = 'ascii';
   },
   renderChunk(code) {
-    const imports = code.replace(/(?<![\w$.])import\(/g, '__dkImportOf(');
+    // The CommonJS packages kept external are required: through `import()` node's ES module loader
+    // would parse them again to find their exports (~20 ms for better-sqlite3 at the first use).
+    if (!/^var __toESM = /m.test(code)) throw new Error('the CLI bundle has no __toESM helper');
+    const required = code.replace(
+      /(?<![\w$.])import\((["'])(better-sqlite3|axios|prom-client|tar-stream)\1\)/g,
+      'Promise.resolve().then(() => __toESM(require("$2"), 1))',
+    );
+    const imports = required.replace(/(?<![\w$.])import\(/g, '__dkImportOf(');
     const ascii = imports.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
     // After the shebang and "use strict" (a directive counts only before any statement).
     const start = /^(#!.*\n)?("use strict";\n)?/.exec(ascii)?.[0] ?? '';

@@ -367,7 +367,7 @@ async function checkSnapshot(
     if (missing.length > 0) {
       throw new SnapshotFailure(`tables to count are missing: ${missing.join(', ')}`, 'tables', missing);
     }
-    const parts = checkParts(mode, mode === 'full' ? checkWeights(db) : []);
+    const parts = checkParts(mode, mode === 'full' ? checkWeights(db) : [], undefined, fileBytes);
     const checking = runIntegrityCheck(dest, parts, { fileBytes, signal });
     const hashing = hashFile(dest, signal);
     // Both are awaited below; until then a rejection must not count as unhandled.

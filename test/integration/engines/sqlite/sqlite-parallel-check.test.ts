@@ -4,7 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isDumpError } from '../../../../src/core/errors.js';
-import { CheckError, checkParts, runIntegrityCheck } from '../../../../src/engines/sqlite/check.js';
+import { CheckError, checkParts, ONE_PART_MAX_BYTES, runIntegrityCheck } from '../../../../src/engines/sqlite/check.js';
 import { hashFile } from '../../../../src/core/artifact-writer.js';
 import { SqliteSource } from '../../../../src/engines/sqlite/source.js';
 import { makeContext, tempDir } from '../../../helpers/context.js';
@@ -93,6 +93,21 @@ describe('SQLite snapshot: checks beside the hash', () => {
       "integrity_check('small')",
     ]);
     expect(checkParts('quick', [{ name: 'x', weight: 1 }]).map((p) => p.pragma)).toEqual(['quick_check(20)']);
+    // A small file whose index work is nearly all in one table: one integrity_check, no split.
+    const oneBig = [
+      { name: 'items', weight: 25_000 },
+      { name: 'events', weight: 1 },
+    ];
+    expect(checkParts('full', oneBig, 20, 100 << 20).map((p) => p.pragma)).toEqual(['integrity_check(20)']);
+    expect(checkParts('full', [], 5, 8192).map((p) => p.pragma)).toEqual(['integrity_check(5)']);
+    // …but split when the work is spread, when the file is large, or when its size is not given.
+    const spread = [
+      { name: 'a', weight: 600 },
+      { name: 'b', weight: 400 },
+    ];
+    expect(checkParts('full', spread, 20, 100 << 20)).toHaveLength(3);
+    expect(checkParts('full', oneBig, 20, ONE_PART_MAX_BYTES + 1)).toHaveLength(3);
+    expect(checkParts('full', oneBig)).toHaveLength(3);
   });
 
   it('finds what only the full check finds, like PRAGMA integrity_check does', async () => {

@@ -18,8 +18,9 @@ import { Transform, type TransformCallback } from 'node:stream';
  * await pipeline(child.stdout, createBlockStream(1 << 20), createParallelGzip(), sink);
  * ```
  */
-export function createBlockStream(blockSize: number = 1 << 20): Transform {
+export function createBlockStream(blockSize: number = 1 << 20, pool?: BlockPool): Transform {
   if (!Number.isInteger(blockSize) || blockSize < 1) throw new RangeError('blockSize must be a positive integer');
+  if (pool && pool.blockSize !== blockSize) throw new RangeError('the pool holds blocks of another size');
   let block: Buffer | undefined;
   let used = 0;
   return new Transform({
@@ -33,7 +34,7 @@ export function createBlockStream(blockSize: number = 1 << 20): Transform {
           off += blockSize;
           continue;
         }
-        block ??= Buffer.allocUnsafe(blockSize);
+        block ??= pool ? pool.take() : Buffer.allocUnsafe(blockSize);
         const n = chunk.copy(block, used, off, Math.min(chunk.length, off + blockSize - used));
         used += n;
         off += n;
@@ -52,4 +53,36 @@ export function createBlockStream(blockSize: number = 1 << 20): Transform {
       done();
     },
   });
+}
+
+/**
+ * Full blocks handed back for reuse once their last reader is done with them (`give`), so a long
+ * stream fills the same few blocks instead of a fresh 1 MiB allocation each — each of which the
+ * kernel faults in page by page and the garbage collector frees again. Only a block this pool
+ * issued is taken back; a consumer must give a block only when no one else can still read it.
+ */
+export interface BlockPool {
+  readonly blockSize: number;
+  /** A block to fill: a returned one, or a new one. */
+  take(): Buffer;
+  /** Hand back a block this pool issued (anything else is ignored). */
+  give(block: Buffer): void;
+}
+
+/** A {@link BlockPool} keeping at most `keep` returned blocks. */
+export function createBlockPool(blockSize: number, keep = 8): BlockPool {
+  const issued = new WeakSet<Buffer>();
+  const free: Buffer[] = [];
+  return {
+    blockSize,
+    take() {
+      const b = free.pop() ?? Buffer.allocUnsafe(blockSize);
+      issued.add(b);
+      return b;
+    },
+    give(block) {
+      if (!issued.delete(block) || free.length >= keep) return;
+      free.push(block);
+    },
+  };
 }

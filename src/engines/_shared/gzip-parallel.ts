@@ -28,6 +28,11 @@ export interface ParallelGzipOptions {
    * @default 4, the size of libuv's default thread pool
    */
   readonly inFlight?: number;
+  /**
+   * Called with each input chunk once it is compressed and nothing here reads it any more (a
+   * {@link BlockPool} takes its own blocks back).
+   */
+  readonly onConsumed?: (chunk: Buffer) => void;
 }
 
 /**
@@ -42,6 +47,7 @@ export function createParallelGzip(options: ParallelGzipOptions = {}): Transform
   const level = options.level ?? 6;
   const blockSize = options.blockSize ?? 1 << 20;
   const inFlight = Math.max(1, options.inFlight ?? 4);
+  const consumed = options.onConsumed;
   if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError('gzip level must be 0–9');
   if (!Number.isInteger(blockSize) || blockSize < 1024) throw new RangeError('blockSize must be at least 1024');
 
@@ -53,12 +59,23 @@ export function createParallelGzip(options: ParallelGzipOptions = {}): Transform
   let started = false;
 
   const startBlock = (): void => {
-    const block = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, partBytes);
+    const inputs = parts;
+    const block = inputs.length === 1 ? (inputs[0] as Buffer) : Buffer.concat(inputs, partBytes);
     parts = [];
     partBytes = 0;
     started = true;
     const p = gzipAsync(block, { level, chunkSize });
     p.catch(() => {});
+    if (consumed) {
+      const back = consumed;
+      // Copied into a new block: the inputs are free now. Compressed as is: once zlib is done.
+      if (inputs.length > 1) for (const b of inputs) back(b);
+      else
+        p.then(
+          () => back(block),
+          () => {},
+        );
+    }
     queue.push(p);
   };
 

@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ArtifactRef, ArtifactWriter } from '../../core/artifact-writer.js';
 import { DumpError } from '../../core/errors.js';
 import { redactText } from '../../core/redact.js';
-import { createBlockStream } from '../_shared/block-stream.js';
+import { createBlockPool, createBlockStream } from '../_shared/block-stream.js';
 import { createParallelGzip, type ParallelGzipOptions } from '../_shared/gzip-parallel.js';
 import { createCopyRowCounter, createCopyRowScanner } from './copy-counter.js';
 import { parsePgDumpArgs } from './dump-args.js';
@@ -349,10 +349,13 @@ export async function runPgDump(o: RunPgDumpOptions): Promise<PgDumpResult> {
   } else {
     const counter = o.countRows ? createCopyRowCounter() : undefined;
     const edges = edgeKeeper();
-    // pg_dump's small writes regrouped into the gzip block size (1 MiB), before every other stage.
-    const stages: Transform[] = [createBlockStream(o.gzip?.blockSize ?? DUMP_BLOCK_SIZE), edges.stream];
+    // pg_dump's small writes regrouped into the gzip block size (1 MiB), before every other stage,
+    // in blocks the gzip stage hands back once compressed (the stages between copy what they keep).
+    const blockSize = o.gzip?.blockSize ?? DUMP_BLOCK_SIZE;
+    const pool = createBlockPool(blockSize);
+    const stages: Transform[] = [createBlockStream(blockSize, pool), edges.stream];
     if (counter) stages.push(counter);
-    stages.push(createParallelGzip({ level: DUMP_GZIP_LEVEL, ...o.gzip }));
+    stages.push(createParallelGzip({ level: DUMP_GZIP_LEVEL, ...o.gzip, blockSize, onConsumed: (b) => pool.give(b) }));
     ref = await streamToolToArtifact({
       executor: o.executor,
       tool: o.pgDump,

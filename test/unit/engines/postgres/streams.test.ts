@@ -1,14 +1,26 @@
 import { randomBytes } from 'node:crypto';
-import { Readable, type Transform, Writable } from 'node:stream';
+import { PassThrough, Readable, type Transform, Writable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createBlockStream } from '../../../../src/engines/_shared/block-stream.js';
+import { type BlockPool, createBlockPool, createBlockStream } from '../../../../src/engines/_shared/block-stream.js';
 import { createParallelGzip } from '../../../../src/engines/_shared/gzip-parallel.js';
 import { createReplaceStream } from '../../../../src/engines/postgres/load.js';
 import { cutInto } from './chunks.js';
+
+async function runAll(chunks: Buffer[], stages: Transform[]): Promise<Buffer> {
+  const out: Buffer[] = [];
+  await (pipeline as (...a: unknown[]) => Promise<void>)(
+    Readable.from(chunks),
+    ...stages,
+    async (src: AsyncIterable<Buffer>) => {
+      for await (const c of src) out.push(c);
+    },
+  );
+  return Buffer.concat(out);
+}
 
 async function run(chunks: Buffer[], t: Transform): Promise<Buffer> {
   const out: Buffer[] = [];
@@ -93,6 +105,61 @@ describe('block stream', () => {
   it('rejects a bad block size', () => {
     expect(() => createBlockStream(0)).toThrow(RangeError);
     expect(() => createBlockStream(1.5)).toThrow(RangeError);
+  });
+});
+
+describe('block pool', () => {
+  it('reuses blocks the gzip stage hands back, and the output is still exactly the input', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.uint8Array({ minLength: 1, maxLength: 3000 }), { minLength: 1, maxLength: 40 }),
+        async (parts) => {
+          const chunks = parts.map((p) => Buffer.from(p));
+          const pool = createBlockPool(1024, 2);
+          const seen: Buffer[] = [];
+          let issued = 0;
+          const take = pool.take.bind(pool);
+          const counting: BlockPool = {
+            blockSize: 1024,
+            take: () => {
+              issued++;
+              return take();
+            },
+            give: (b) => pool.give(b),
+          };
+          const gz = await runAll(chunks, [
+            createBlockStream(1024, counting),
+            // A stage between them that keeps copies of what it sees, as the row counter does.
+            new PassThrough({
+              transform(chunk: Buffer, _e, done) {
+                seen.push(Buffer.from(chunk));
+                done(null, chunk);
+              },
+            }),
+            createParallelGzip({ blockSize: 1024, inFlight: 2, onConsumed: (b) => counting.give(b) }),
+          ]);
+          expect(gunzipSync(gz).equals(Buffer.concat(chunks))).toBe(true);
+          expect(Buffer.concat(seen).equals(Buffer.concat(chunks))).toBe(true);
+          expect(issued).toBeGreaterThan(0);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('takes back only the blocks it issued, and keeps at most `keep` of them', () => {
+    const pool = createBlockPool(16, 1);
+    const a = pool.take();
+    const b = pool.take();
+    pool.give(Buffer.alloc(16));
+    pool.give(a.subarray(0, 8));
+    expect(pool.take()).not.toBe(a);
+    pool.give(a);
+    pool.give(a);
+    pool.give(b);
+    expect(pool.take()).toBe(a);
+    expect(pool.take()).not.toBe(b);
+    expect(() => createBlockStream(32, pool)).toThrow(RangeError);
   });
 });
 

@@ -8,8 +8,10 @@
  * sha256, the caller's observer (a row counter) and progress see every byte once, in order, from
  * the page cache. What is hashed is what the file holds, read back from it.
  *
- * Used when nothing has to change the bytes (plain SQL, pg_dump's custom archive); a compressed
- * dump still goes through a pipe and the gzip stage.
+ * Only for a tool that writes its output once, front to back: the file is hashed as it grows, so a
+ * tool that seeks back and rewrites what it wrote (pg_dump's custom archive does, given a file it
+ * can seek in) would leave a file that no longer matches its hash. Used for plain SQL dumps; a
+ * compressed dump or a custom archive goes through a pipe.
  *
  * @module
  */

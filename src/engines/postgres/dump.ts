@@ -327,9 +327,11 @@ export async function runPgDump(o: RunPgDumpOptions): Promise<PgDumpResult> {
   let head: Buffer;
   let tail: string;
   let counts: Record<string, number> | undefined;
-  if (o.format !== 'sql.gz') {
-    // Nothing changes the bytes: pg_dump writes the file itself, read back behind it.
-    const scanner = o.countRows && o.format !== 'custom' ? createCopyRowScanner() : undefined;
+  if (o.format === 'sql') {
+    // Nothing changes the bytes: pg_dump writes the file itself, read back behind it. Only plain
+    // SQL: given a file it can seek in, pg_dump writes a custom archive's table of contents again
+    // near its start when it is done, behind the reader's back (through a pipe it cannot seek).
+    const scanner = o.countRows ? createCopyRowScanner() : undefined;
     const cmd = await o.executor.streamingCommand(o.pgDump.path, pgDumpArgs(o), toolEnv(o.conn), o.signal);
     const where = { label: 'pg_dump', secrets: o.secrets, where: o.where };
     const out = await toolIntoArtifact({
@@ -347,15 +349,20 @@ export async function runPgDump(o: RunPgDumpOptions): Promise<PgDumpResult> {
     tail = out.edges.tail.toString('latin1');
     counts = scanner?.counts;
   } else {
-    const counter = o.countRows ? createCopyRowCounter() : undefined;
+    const gz = o.format === 'sql.gz';
+    const counter = o.countRows && gz ? createCopyRowCounter() : undefined;
     const edges = edgeKeeper();
     // pg_dump's small writes regrouped into the gzip block size (1 MiB), before every other stage,
     // in blocks the gzip stage hands back once compressed (the stages between copy what they keep).
     const blockSize = o.gzip?.blockSize ?? DUMP_BLOCK_SIZE;
-    const pool = createBlockPool(blockSize);
+    const pool = gz ? createBlockPool(blockSize) : undefined;
     const stages: Transform[] = [createBlockStream(blockSize, pool), edges.stream];
     if (counter) stages.push(counter);
-    stages.push(createParallelGzip({ level: DUMP_GZIP_LEVEL, ...o.gzip, blockSize, onConsumed: (b) => pool.give(b) }));
+    if (pool) {
+      stages.push(
+        createParallelGzip({ level: DUMP_GZIP_LEVEL, ...o.gzip, blockSize, onConsumed: (b) => pool.give(b) }),
+      );
+    }
     ref = await streamToolToArtifact({
       executor: o.executor,
       tool: o.pgDump,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -52,6 +53,12 @@ describe.skipIf(!available)('PostgresSource / PostgresTarget against a real serv
       expect(meta.extensions).toHaveProperty('plpgsql');
       const file = path.join(work.dir, prepared.artifacts[0]?.path ?? '');
       expect((await fsp.stat(file)).size).toBe(prepared.artifacts[0]?.bytes);
+      // The recorded sha256 is the file's as it lies on disk (pg_dump rewrites a custom archive's
+      // table of contents at the end when it can seek in its output).
+      const onDisk = createHash('sha256')
+        .update(await fsp.readFile(file))
+        .digest('hex');
+      expect(prepared.artifacts[0]?.sha256).toBe(onDisk);
 
       const target = new PostgresTarget({ connection, scratch: true });
       const input = restoreInputFor(source, prepared, work.dir);
@@ -242,6 +249,37 @@ describe.skipIf(!available)('PostgresSource / PostgresTarget against a real serv
       await new Promise<void>((r) => server.close(() => r()));
     }
   });
+});
+
+describe("a dump larger than the tool's output buffer", () => {
+  const db = uniqueDb('big');
+  let work: { dir: string; cleanup: () => Promise<void> };
+  beforeAll(async () => {
+    work = await tempDir('dk-pg-big-');
+    await sql('postgres', `CREATE DATABASE ${db}`);
+    // ~24 MB of rows (~3 MB as a compressed custom archive): more than pg_dump's 1 MiB output buffer,
+    // written for a while, so the artifact is read (and hashed) while it grows.
+    await sql(db, `CREATE TABLE t AS SELECT i, repeat(md5(i::text), 6) AS v FROM generate_series(1, 120000) i`);
+  }, 120_000);
+  afterAll(async () => {
+    await dropDatabases([db]);
+    await work.cleanup();
+  });
+
+  for (const format of ['sql', 'custom'] as const) {
+    it(`records the sha256 of the ${format} file as it lies on disk`, async () => {
+      const source = new PostgresSource({ name: `big-${format}`, connection: { ...PG, database: db }, format });
+      const prepared = await source.prepare(makeContext(work.dir, source.name));
+      const ref = prepared.artifacts[0];
+      const file = path.join(work.dir, ref?.path ?? '');
+      const bytes = await fsp.readFile(file);
+      expect(bytes.length).toBeGreaterThan(2 << 20);
+      expect(ref?.bytes).toBe(bytes.length);
+      // A custom archive's table of contents is written again at the end when pg_dump can seek in
+      // its output: a file hashed while it grew would not match.
+      expect(ref?.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    }, 120_000);
+  }
 });
 
 describe('the streaming command of a dump', () => {

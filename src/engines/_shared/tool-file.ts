@@ -17,7 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import type { ArtifactWriter, FileDigest } from '../../core/artifact-writer.js';
+import type { ArtifactRef, ArtifactWriter, FileDigest } from '../../core/artifact-writer.js';
 import type { ChildExit } from '../../core/child.js';
 import { PRIVATE_FILE } from '../../core/fs.js';
 import { spawnTool, type ToolCommand } from './spawn.js';
@@ -28,9 +28,6 @@ const READ_SIZE = 4 << 20;
 const POLL_MS = 5;
 /** Start a background `fdatasync` after this many bytes (as the artifact writer's streams do). */
 const FLUSH_EVERY = 64 << 20;
-/** Bytes kept of the file's start and end for the caller's completeness checks. */
-const HEAD_BYTES = 8;
-const TAIL_BYTES = 256;
 
 /** Options of {@link toolIntoArtifact}. */
 export interface ToolIntoArtifactOptions {
@@ -49,25 +46,13 @@ export interface ToolIntoArtifactOptions {
   readonly judge: (exit: ChildExit, stderrTail: string) => Error | undefined;
 }
 
-/** What {@link toolIntoArtifact} produced, beside the artifact. */
-export interface ToolFileEdges {
-  /** The file's first bytes (up to 8). */
-  readonly head: Buffer;
-  /** The file's last bytes (up to 256). */
-  readonly tail: Buffer;
-}
-
 /**
  * Run `cmd` with its stdout going into the artifact `name`, hash and observe the file as it grows,
  * and commit it (fsync, rename) when the tool exited and `judge` accepts its exit. On an abort the
  * tool is killed and the abort reason rethrown; on any failure the partial file is removed.
  */
-export async function toolIntoArtifact(
-  o: ToolIntoArtifactOptions,
-): Promise<{ ref: Awaited<ReturnType<ArtifactWriter['adopt']>>; edges: ToolFileEdges }> {
-  let head = Buffer.alloc(0);
-  let tail = Buffer.alloc(0);
-  const ref = await o.artifacts.adopt(
+export async function toolIntoArtifact(o: ToolIntoArtifactOptions): Promise<ArtifactRef> {
+  return o.artifacts.adopt(
     o.name,
     { format: o.format, signal: o.signal },
     async (partial, _signal, progress): Promise<FileDigest> => {
@@ -92,11 +77,6 @@ export async function toolIntoArtifact(
             const { bytesRead } = await fh.read(buf, 0, READ_SIZE, pos);
             if (bytesRead > 0) {
               const chunk = buf.subarray(0, bytesRead);
-              if (pos < HEAD_BYTES) head = Buffer.concat([head, chunk.subarray(0, HEAD_BYTES - pos)]);
-              tail =
-                bytesRead >= TAIL_BYTES
-                  ? Buffer.from(chunk.subarray(-TAIL_BYTES))
-                  : Buffer.concat([tail, chunk]).subarray(-TAIL_BYTES);
               hash.update(chunk);
               o.observe?.(chunk);
               pos += bytesRead;
@@ -139,7 +119,6 @@ export async function toolIntoArtifact(
       }
     },
   );
-  return { ref, edges: { head, tail } };
 }
 
 /** Resolve when `p` settles or after `ms`, whichever comes first. */

@@ -199,20 +199,29 @@ export interface PgDumpResult {
 /** The last line pg_dump writes into a plain dump; a file without it was cut short or is not a dump. */
 const PLAIN_DUMP_END = '-- PostgreSQL database dump complete';
 
-/** Keeps the first and the last bytes of a stream going through it. */
-function edgeKeeper(): { stream: Transform; head: () => Buffer; tail: () => string } {
+/** The first 8 and the last 256 bytes of a byte stream, fed in order (copies only). */
+function createEdges(): { feed: (chunk: Buffer) => void; head: () => Buffer; tail: () => string } {
   let head = Buffer.alloc(0);
   let tail = Buffer.alloc(0);
+  const feed = (chunk: Buffer): void => {
+    if (head.length < 8) head = Buffer.concat([head, chunk.subarray(0, 8 - head.length)]);
+    tail = chunk.length >= 256 ? Buffer.from(chunk.subarray(-256)) : Buffer.concat([tail, chunk]).subarray(-256);
+  };
+  return { feed, head: () => head, tail: () => tail.toString('latin1') };
+}
+
+/** {@link createEdges} of a stream going through it. */
+function edgeKeeper(): { stream: Transform; head: () => Buffer; tail: () => string } {
+  const edges = createEdges();
   const stream = new Transform({
     readableHighWaterMark: 1 << 20,
     writableHighWaterMark: 1 << 20,
     transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-      if (head.length < 8) head = Buffer.concat([head, chunk.subarray(0, 8 - head.length)]);
-      tail = chunk.length >= 256 ? Buffer.from(chunk.subarray(-256)) : Buffer.concat([tail, chunk]).subarray(-256);
+      edges.feed(chunk);
       done(null, chunk);
     },
   });
-  return { stream, head: () => head, tail: () => tail.toString('latin1') };
+  return { stream, head: edges.head, tail: edges.tail };
 }
 
 /** The argv of pg_dump for these options (exported for tests: no secret may appear in it). */
@@ -332,21 +341,24 @@ export async function runPgDump(o: RunPgDumpOptions): Promise<PgDumpResult> {
     // SQL: given a file it can seek in, pg_dump writes a custom archive's table of contents again
     // near its start when it is done, behind the reader's back (through a pipe it cannot seek).
     const scanner = o.countRows ? createCopyRowScanner() : undefined;
+    const edges = createEdges();
     const cmd = await o.executor.streamingCommand(o.pgDump.path, pgDumpArgs(o), toolEnv(o.conn), o.signal);
     const where = { label: 'pg_dump', secrets: o.secrets, where: o.where };
-    const out = await toolIntoArtifact({
+    ref = await toolIntoArtifact({
       cmd,
       artifacts: o.artifacts,
       name: o.name,
       format,
       signal: o.signal,
-      ...(scanner ? { observe: scanner.feed } : {}),
+      observe: (chunk) => {
+        edges.feed(chunk);
+        scanner?.feed(chunk);
+      },
       ...(o.onBytes ? { onBytes: o.onBytes } : {}),
       judge: (exit, stderrTail) => toolFailure(where, exit, stderrTail),
     });
-    ref = out.ref;
-    head = out.edges.head;
-    tail = out.edges.tail.toString('latin1');
+    head = edges.head();
+    tail = edges.tail();
     counts = scanner?.counts;
   } else {
     const gz = o.format === 'sql.gz';

@@ -90,6 +90,7 @@ export interface PreparedSource {
  * Something to back up: a database, a folder, an app.
  *
  * - `check` is a preflight (connectivity, versions, paths) run for every source before any prepares.
+ *   It only reads: a plan runs it while it removes the previous run's files from the work folder.
  * - `prepare` writes artifacts through `ctx.artifacts` and returns include paths and metadata.
  * - `cleanup` is idempotent and stateless, keyed on the work directory alone: Duplicati runs the
  *   before- and after-script as two separate processes.

@@ -30,7 +30,7 @@ import {
   type PrepareResult,
 } from './backup/options.js';
 import { prepareSources } from './backup/prepare.js';
-import { claimWorkDir, emptyWorkDir } from './workdir.js';
+import { claimWorkDir, emptyWorkDir, type SetAside, setAsideWorkDir } from './workdir.js';
 
 export { sourceContext } from './backup/context.js';
 export type {
@@ -93,7 +93,10 @@ export function createBackupPlan(options: BackupPlanOptions): BackupPlan {
   };
 }
 
-/** Clean the work folder, check every source, prepare them, write the manifest — under the lock. */
+/**
+ * Clean the work folder while checking every source, prepare them, write the manifest — under the
+ * lock.
+ */
 async function prepareAll(plan: PlanSettings, opts: PrepareOptions): Promise<PrepareResult> {
   const { workDir, logger, sources } = plan;
   const signal = opts.signal ?? neverAborted();
@@ -120,20 +123,34 @@ async function prepareAll(plan: PlanSettings, opts: PrepareOptions): Promise<Pre
 
   await claimWorkDir(workDir, signal);
   const lock = await acquireLock(workDir, { waitMs: plan.lockWaitMs, signal, logger, purpose: 'prepare' });
+  let aside: SetAside | undefined;
   try {
-    const removed = await emptyWorkDir(workDir, signal);
-    if (removed.length) logger.info('removed leftovers of an earlier run', { workDir, entries: removed.length });
-    const cleanupErrors = await cleanupSources(sources, plan, signal);
-    for (const e of cleanupErrors) logger.warn('source cleanup failed before prepare', { error: e.message });
-
-    if (!(await preflight(run))) return finish(run, false);
+    // The checks only read (connectivity, versions, paths): they run while the previous run's
+    // files are set aside. Nothing is prepared before both are done, and a failure of either is
+    // reported only once both have settled. The set-aside files are freed while the sources
+    // prepare (freeing a large dump is a wait on the disk) and are gone before the manifest.
+    const emptied = (async () => {
+      aside = await setAsideWorkDir(workDir, signal);
+      if (aside.removed.length) {
+        logger.info('removing leftovers of an earlier run', { workDir, entries: aside.removed.length });
+      }
+      const cleanupErrors = await cleanupSources(sources, plan, signal);
+      for (const e of cleanupErrors) logger.warn('source cleanup failed before prepare', { error: e.message });
+    })();
+    const [empty, checked] = await Promise.allSettled([emptied, preflight(run)]);
+    if (empty.status === 'rejected') throw empty.reason;
+    if (checked.status === 'rejected') throw checked.reason;
+    if (!checked.value) return finish(run, false);
     const entries = await prepareSources(run);
     if (entries.some((e) => e === undefined)) return finish(run, false);
+    const leftover = await aside?.done;
+    if (leftover) throw leftover;
 
     const { manifest, manifestFile } = await writePlanManifest(run, startedAt, entries as ManifestSource[]);
     logger.info('backup prepared', { workDir, sources: sources.length });
     return finish(run, true, manifest, manifestFile);
   } finally {
+    await aside?.done;
     await lock.release();
   }
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { throwIfAborted } from '../core/abort.js';
@@ -70,4 +71,54 @@ export async function emptyWorkDir(dir: string, signal?: AbortSignal): Promise<s
     removed.push(name);
   }
   return removed;
+}
+
+/** Prefix of the folder {@link setAsideWorkDir} moves an earlier run's files into. */
+export const SET_ASIDE_PREFIX = '.dk-removing-';
+
+/** What {@link setAsideWorkDir} moved, and the removal still under way. */
+export interface SetAside {
+  /** The entries of the earlier run (names in the work directory). */
+  readonly removed: string[];
+  /** Settles once they are gone: undefined, or the error that kept them. Never rejects. */
+  readonly done: Promise<Error | undefined>;
+}
+
+/**
+ * Empty a claimed work directory like {@link emptyWorkDir}, without waiting for the disk to free
+ * large files: the manifest is removed first (and the folder fsynced), then every other entry is
+ * renamed into one `.dk-removing-<id>` folder, which is removed in the background. A caller awaits
+ * `done` before it writes a manifest or releases the lock; a crash in between leaves a folder the
+ * next run removes like any other leftover. An entry that cannot be renamed is removed in place.
+ */
+export async function setAsideWorkDir(dir: string, signal?: AbortSignal): Promise<SetAside> {
+  throwIfAborted(signal);
+  const none: SetAside = { removed: [], done: Promise.resolve(undefined) };
+  try {
+    await fsp.access(path.join(dir, WORKDIR_MARKER));
+  } catch {
+    return none;
+  }
+  await fsp.rm(path.join(dir, MANIFEST_FILE), { force: true });
+  await fsyncDir(dir);
+  const names = (await fsp.readdir(dir)).filter(
+    (n) => n !== WORKDIR_MARKER && n !== LOCK_FILE && !n.startsWith(`${LOCK_FILE}.`),
+  );
+  if (!names.length) return none;
+  throwIfAborted(signal);
+  const aside = path.join(dir, `${SET_ASIDE_PREFIX}${randomBytes(6).toString('hex')}`);
+  await fsp.mkdir(aside, { mode: PRIVATE_DIR });
+  for (const name of names) {
+    throwIfAborted(signal);
+    try {
+      await fsp.rename(path.join(dir, name), path.join(aside, name));
+    } catch {
+      await fsp.rm(path.join(dir, name), { recursive: true, force: true });
+    }
+  }
+  const done = fsp.rm(aside, { recursive: true, force: true }).then(
+    () => undefined,
+    (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+  );
+  return { removed: names, done };
 }

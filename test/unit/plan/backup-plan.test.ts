@@ -11,7 +11,8 @@ import {
 import { readManifest } from '../../../src/core/manifest.js';
 import { composeSources } from '../../../src/plan/compose.js';
 import { createBackupPlan } from '../../../src/plan/backup-plan.js';
-import { WORKDIR_MARKER } from '../../../src/plan/workdir.js';
+import { SET_ASIDE_PREFIX, setAsideWorkDir, WORKDIR_MARKER } from '../../../src/plan/workdir.js';
+import type { PreparedSource, SourceContext } from '../../../src/contracts/types.js';
 import { tempDir } from '../../helpers/context.js';
 import { TextSource } from '../../helpers/fake-sources.js';
 
@@ -94,6 +95,58 @@ describe('createBackupPlan', () => {
     await createBackupPlan({ workDir, sources: [other] }).cleanup();
     expect(await fsp.readdir(workDir)).toEqual([WORKDIR_MARKER]);
     expect(other.cleanups).toBe(1);
+  });
+
+  it('checks while the earlier run is set aside, and frees it before the manifest', async () => {
+    const workDir = path.join(dir, 'staging');
+    await createBackupPlan({ workDir, sources: [new TextSource('a', { 'old.txt': 'old' })] }).prepare();
+    await fsp.mkdir(path.join(workDir, 'a', 'deep', 'er'), { recursive: true });
+    await fsp.writeFile(path.join(workDir, 'a', 'deep', 'er', 'big.bin'), Buffer.alloc(1 << 20));
+    // a folder a run killed mid-removal left behind
+    await fsp.mkdir(path.join(workDir, `${SET_ASIDE_PREFIX}dead`));
+    await fsp.writeFile(path.join(workDir, `${SET_ASIDE_PREFIX}dead`, 'junk'), 'x');
+    const seen: string[][] = [];
+    class Probe extends TextSource {
+      override async prepare(ctx: SourceContext): Promise<PreparedSource> {
+        seen.push(await fsp.readdir(ctx.sourceDir).catch(() => []));
+        return super.prepare(ctx);
+      }
+    }
+    const out = await createBackupPlan({ workDir, sources: [new Probe('a', { 'new.txt': 'new' })] }).prepare();
+    expect(out.ok).toBe(true);
+    expect(seen).toEqual([[]]);
+    expect((await fsp.readdir(workDir)).sort()).toEqual([WORKDIR_MARKER, 'a', 'manifest.json'].sort());
+    expect(await fsp.readdir(path.join(workDir, 'a'))).toEqual(['new.txt']);
+    expect((await readManifest(workDir)).sources[0]?.artifacts.map((a) => a.path)).toEqual(['a/new.txt']);
+  });
+
+  it('a failed check still leaves the folder emptied, with nothing set aside', async () => {
+    const workDir = path.join(dir, 'staging');
+    await createBackupPlan({ workDir, sources: [new TextSource('a', { 'old.txt': 'old' })] }).prepare();
+    const down = new TextSource(
+      'a',
+      {},
+      { phase: 'check', error: new SourceUnavailableError('refused', { source: 'a', kind: 'text', phase: 'check' }) },
+    );
+    const out = await createBackupPlan({ workDir, sources: [down] }).prepare({ reject: false });
+    expect(out.ok).toBe(false);
+    expect(await fsp.readdir(workDir)).toEqual([WORKDIR_MARKER]);
+  });
+
+  it('setAsideWorkDir moves everything but the marker and the lock, then removes it', async () => {
+    const workDir = path.join(dir, 'staging');
+    await createBackupPlan({ workDir, sources: [new TextSource('a', { 'x.txt': 'x' })] }).prepare();
+    await fsp.writeFile(path.join(workDir, '.duplicati-kit.lock'), '{}');
+    const aside = await setAsideWorkDir(workDir);
+    expect(aside.removed.sort()).toEqual(['a']);
+    expect(existsSync(path.join(workDir, 'manifest.json'))).toBe(false);
+    expect(await aside.done).toBeUndefined();
+    expect((await fsp.readdir(workDir)).sort()).toEqual(['.duplicati-kit.lock', WORKDIR_MARKER].sort());
+    // a folder without the marker is not ours: nothing is touched
+    await fsp.writeFile(path.join(dir, 'precious.jpg'), 'photo');
+    const none = await setAsideWorkDir(dir);
+    expect(none.removed).toEqual([]);
+    expect(existsSync(path.join(dir, 'precious.jpg'))).toBe(true);
   });
 
   it('refuses a non-empty folder it does not own, and deletes nothing there', async () => {

@@ -185,16 +185,18 @@ export class PgExecutor {
    */
   warm(tool: PgToolName): void {
     if (this.#options !== 'local') return;
-    if (tool === 'pg_dump' || tool === 'pg_dumpall') this.#stdbufWorks().catch(() => {});
-    this.#localCandidates(tool).then(
-      (candidates) => {
-        const first = candidates[0];
-        if (first === undefined || this.#early.has(first)) return;
+    // The `--version` first: a check waits for it, while only the dump itself needs stdbuf.
+    const probeStdbuf = (): void => {
+      if (tool === 'pg_dump' || tool === 'pg_dumpall') this.#stdbufWorks().catch(() => {});
+    };
+    this.#localCandidates(tool).then((candidates) => {
+      const first = candidates[0];
+      if (first !== undefined && !this.#early.has(first)) {
         const cmd = this.command(first, ['--version'], {});
         this.#early.set(first, runChild(cmd.file, cmd.args, { env: cmd.env, timeoutMs: 30_000 }));
-      },
-      () => {},
-    );
+      }
+      probeStdbuf();
+    }, probeStdbuf);
   }
 
   /** Every version of `tool` this executor can run, each with its reported version. */

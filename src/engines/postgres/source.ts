@@ -12,6 +12,7 @@ import { type ClusterContext, type ClusterDumpOptions, planCluster, prepareClust
 import { connectionDatabase, type ResolvedPgConnection } from './connection.js';
 import { readServerInfo } from './dump.js';
 import { dumpInSnapshot } from './snapshot-dump.js';
+import type { SqlSession } from './session.js';
 import { configErrorFrom } from '../../core/validate.js';
 import type { BackupSource, PreparedSource, SourceContext } from '../../contracts/types.js';
 import { PgEndpoint } from './endpoint.js';
@@ -120,9 +121,8 @@ export class PostgresSource implements BackupSource {
    * pg_dumpall) at least as new; with `databases`, also check the databases to dump.
    */
   async check(ctx: SourceContext): Promise<void> {
-    this.#warmTools();
     const conn = await this.#endpoint.resolve(ctx.signal);
-    const session = await this.#endpoint.open(conn, this.database, 'check', ctx.signal);
+    const session = await this.#openThenWarm(conn, this.database, 'check', ctx.signal);
     try {
       const cluster = this.#cluster();
       if (cluster) {
@@ -157,11 +157,10 @@ export class PostgresSource implements BackupSource {
     const signal = ctx.signal;
     const database = this.database;
     const format = this.#options.format ?? POSTGRES_SOURCE_DEFAULTS.format;
-    this.#warmTools();
     const conn = await this.#endpoint.resolve(signal);
     const secrets = this.#endpoint.secrets(conn);
     const where = { source: this.name, kind: this.kind, phase: 'prepare' as const };
-    const session = await this.#endpoint.open(conn, database, 'prepare', signal);
+    const session = await this.#openThenWarm(conn, database, 'prepare', signal);
     try {
       const server = await readServerInfo(session);
       // The restore's free-space check inside the server needs the database's size, not the dump's.
@@ -230,10 +229,28 @@ export class PostgresSource implements BackupSource {
     }
   }
 
-  /** Start the tool probes beside the connection (they need the server's major only to choose). */
-  #warmTools(): void {
-    this.#endpoint.executor.warm('pg_dump');
-    if (this.#cluster()) this.#endpoint.executor.warm('pg_dumpall');
+  /**
+   * Open a session and start the tool probes beside it (they need the server's major only to
+   * choose). The connection is asked for first: spawning a probe holds the thread for a few
+   * milliseconds, and the server starts its backend meanwhile.
+   */
+  async #openThenWarm(
+    conn: ResolvedPgConnection,
+    database: string,
+    phase: 'check' | 'prepare',
+    signal: AbortSignal,
+  ): Promise<SqlSession> {
+    const opening = this.#endpoint.open(conn, database, phase, signal);
+    const warm = setImmediate(() => {
+      this.#endpoint.executor.warm('pg_dump');
+      if (this.#cluster()) this.#endpoint.executor.warm('pg_dumpall');
+    });
+    try {
+      return await opening;
+    } catch (e) {
+      clearImmediate(warm);
+      throw e;
+    }
   }
 
   /** Remove partial dumps a crashed run left in this source's folder (idempotent). */

@@ -44,6 +44,10 @@ if (slot && state !== 'accepted') {
 } else if (debug) {
   process.stderr.write(`duplicati-kit: code cache ${state}${slot ? ` ${slot.file}` : ''}\n`);
 }
+// 'beforeExit' comes when the event loop has nothing left: no write, timer or child is pending. The
+// process then leaves at once with the exit code the command set, instead of tearing the heap down
+// first, which takes ~20 ms after a dump. 'exit' handlers (the cache above) still run.
+process.once('beforeExit', () => process.exit());
 const module = { exports: {}, filename: bundle, id: bundle, loaded: false };
 (script.runInThisContext() as (...a: unknown[]) => void).call(
   module.exports,

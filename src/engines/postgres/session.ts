@@ -31,6 +31,12 @@ export interface SqlSession {
    * dump it accompanies failed); otherwise the running statement finishes first.
    */
   close(force?: boolean): Promise<void>;
+  /**
+   * Whether the idle session keeps the process alive (`true`, as opened) or not (`false`: a
+   * session kept open for later use must not hold a finished process). False when the session
+   * cannot be let go this way.
+   */
+  hold?(on: boolean): boolean;
 }
 
 /** A failed statement: the server's SQLSTATE and message (no connection secrets). */
@@ -157,6 +163,15 @@ export async function openDriverSession(
         batchSize,
       ),
     close,
+    hold: (on: boolean) => {
+      // pg keeps its socket as `connection.stream` (a net.Socket for TCP and Unix sockets alike).
+      const stream = (client as unknown as { connection?: { stream?: { ref?: () => void; unref?: () => void } } })
+        .connection?.stream;
+      if (closed || typeof stream?.ref !== 'function' || typeof stream.unref !== 'function') return false;
+      if (on) stream.ref();
+      else stream.unref();
+      return true;
+    },
   };
 }
 

@@ -10,7 +10,7 @@ import { DumpError, isDuplicatiKitError, SourceUnavailableError } from '../../co
 import { removePartials } from '../../core/artifact-writer.js';
 import { type ClusterContext, type ClusterDumpOptions, planCluster, prepareCluster } from './cluster-source.js';
 import { connectionDatabase, type ResolvedPgConnection } from './connection.js';
-import { readServerInfo } from './dump.js';
+import { type PgServerInfo, readServerInfo } from './dump.js';
 import { dumpInSnapshot } from './snapshot-dump.js';
 import type { SqlSession } from './session.js';
 import { configErrorFrom } from '../../core/validate.js';
@@ -26,6 +26,9 @@ import {
 } from './options.js';
 
 const PROGRESS_STEP = 16 << 20;
+
+/** How long a check's session waits for the prepare that follows it before it is closed. */
+const KEEP_MS = 60_000;
 
 /**
  * A PostgreSQL database as a backup source: `pg_dump --clean --if-exists` streamed into
@@ -65,6 +68,10 @@ export class PostgresSource implements BackupSource {
   readonly #options: PostgresSourceOptions;
   readonly #hooks: PostgresDumpHooks;
   readonly #endpoint: PgEndpoint;
+  /** The check's session, kept for the prepare that follows (see `#keep`). */
+  #kept:
+    | { session: SqlSession; conn: ResolvedPgConnection; signal: AbortSignal; timer: ReturnType<typeof setTimeout> }
+    | undefined;
 
   /**
    * @param options validated here; a ConfigError names every bad field
@@ -123,6 +130,7 @@ export class PostgresSource implements BackupSource {
   async check(ctx: SourceContext): Promise<void> {
     const conn = await this.#endpoint.resolve(ctx.signal);
     const session = await this.#openThenWarm(conn, this.database, 'check', ctx.signal);
+    let kept = false;
     try {
       const cluster = this.#cluster();
       if (cluster) {
@@ -131,6 +139,7 @@ export class PostgresSource implements BackupSource {
       }
       const server = await readServerInfo(session);
       await this.#endpoint.tool('pg_dump', server.major, 'check', ctx.signal);
+      kept = !ctx.dryRun && this.#keep(session, conn, ctx.signal);
     } catch (e) {
       if (ctx.signal.aborted || isDuplicatiKitError(e)) throw ctx.signal.aborted ? ctx.signal.reason : e;
       throw new SourceUnavailableError(
@@ -143,7 +152,74 @@ export class PostgresSource implements BackupSource {
         { cause: e, secrets: this.#endpoint.secrets(conn) },
       );
     } finally {
-      await session.close();
+      if (!kept) await session.close();
+    }
+  }
+
+  /**
+   * Keep the check's session for the prepare that follows it in a plan: a connection costs the
+   * server a backend start (~10 ms on loopback, more with TLS and a password). Kept at most
+   * {@link KEEP_MS}, and never holding the process open meanwhile.
+   */
+  #keep(session: SqlSession, conn: ResolvedPgConnection, signal: AbortSignal): boolean {
+    if (this.#endpoint.executor.isDocker || !session.hold?.(false)) return false;
+    this.#dropKept();
+    const timer = setTimeout(() => this.#dropKept(), KEEP_MS);
+    timer.unref();
+    this.#kept = { session, conn, signal, timer };
+    return true;
+  }
+
+  /** The kept session, if it was kept under the same signal (the same plan run). */
+  #takeKept(signal: AbortSignal): { session: SqlSession; conn: ResolvedPgConnection } | undefined {
+    const kept = this.#kept;
+    if (!kept) return undefined;
+    this.#kept = undefined;
+    clearTimeout(kept.timer);
+    if (kept.signal !== signal || signal.aborted || !kept.session.hold?.(true)) {
+      void kept.session.close();
+      return undefined;
+    }
+    return { session: kept.session, conn: kept.conn };
+  }
+
+  #dropKept(): void {
+    const kept = this.#kept;
+    if (!kept) return;
+    this.#kept = undefined;
+    clearTimeout(kept.timer);
+    void kept.session.close();
+  }
+
+  /**
+   * The session and server of a prepare: the one the check kept when it still answers, or a new
+   * one.
+   */
+  async #prepareSession(
+    database: string,
+    signal: AbortSignal,
+  ): Promise<{ conn: ResolvedPgConnection; session: SqlSession; server: PgServerInfo }> {
+    const kept = this.#takeKept(signal);
+    if (kept) {
+      try {
+        return { ...kept, server: await readServerInfo(kept.session) };
+      } catch {
+        // gone meanwhile (a server restart, an idle timeout): a new connection below
+        await kept.session.close(true);
+      }
+    }
+    const conn = await this.#endpoint.resolve(signal);
+    const session = await this.#openThenWarm(conn, database, 'prepare', signal);
+    try {
+      return { conn, session, server: await readServerInfo(session) };
+    } catch (e) {
+      await session.close(true);
+      if (signal.aborted) throw signal.reason;
+      throw new DumpError(
+        `dumping "${database}" failed: ${(e as Error)?.message ?? String(e)}`,
+        { source: this.name, kind: this.kind, phase: 'prepare' },
+        { cause: e, secrets: this.#endpoint.secrets(conn), code: 'ERR_PG_DUMP' },
+      );
     }
   }
 
@@ -157,12 +233,10 @@ export class PostgresSource implements BackupSource {
     const signal = ctx.signal;
     const database = this.database;
     const format = this.#options.format ?? POSTGRES_SOURCE_DEFAULTS.format;
-    const conn = await this.#endpoint.resolve(signal);
-    const secrets = this.#endpoint.secrets(conn);
     const where = { source: this.name, kind: this.kind, phase: 'prepare' as const };
-    const session = await this.#openThenWarm(conn, database, 'prepare', signal);
+    const { conn, session, server } = await this.#prepareSession(database, signal);
+    const secrets = this.#endpoint.secrets(conn);
     try {
-      const server = await readServerInfo(session);
       // The restore's free-space check inside the server needs the database's size, not the dump's.
       const size = await session.query<{ n: string }>('SELECT pg_database_size(current_database()) AS n');
       const pgDump = await this.#endpoint.tool('pg_dump', server.major, 'prepare', signal);

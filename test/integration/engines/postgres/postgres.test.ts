@@ -70,6 +70,55 @@ describe.skipIf(!available)('PostgresSource / PostgresTarget against a real serv
     });
   }
 
+  it("prepare dumps through the check's connection, which never holds the process; a lost one is replaced", async () => {
+    const kept = async (): Promise<number[]> =>
+      (
+        await sql<{ pid: number }>(
+          db,
+          `SELECT pid FROM pg_stat_activity WHERE datname = '${db}' AND application_name = 'duplicati-kit'`,
+        )
+      ).map((r) => r.pid);
+    const tcp = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+    // the backend the dump's snapshot is exported from, as the dump's metadata
+    const source = new PostgresSource(
+      { name: 'pg-kept', connection, format: 'sql' },
+      {
+        before: async (s) => ({
+          pid: Number((await s.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'))[0]?.pid),
+        }),
+      },
+    );
+    const dumpedBy = async (ctx: ReturnType<typeof makeContext>): Promise<number> =>
+      (await source.prepare(ctx)).metadata?.pid as number;
+
+    const ctx = makeContext(work.dir, source.name);
+    const handles = tcp();
+    await source.check(ctx);
+    const [pid] = await kept();
+    expect(pid).toBeGreaterThan(0);
+    expect(tcp()).toBe(handles);
+    expect(await dumpedBy(ctx)).toBe(pid);
+    expect(await kept()).toEqual([]);
+
+    // killed between check and prepare: a new connection
+    await source.check(ctx);
+    const [lost] = await kept();
+    await sql('postgres', `SELECT pg_terminate_backend(${lost})`);
+    const again = await dumpedBy(ctx);
+    expect(again).not.toBe(lost);
+    expect(await kept()).toEqual([]);
+
+    // another run (another signal) does not take it, and it is closed
+    await source.check(ctx);
+    const [other] = await kept();
+    expect(await dumpedBy(makeContext(work.dir, source.name))).not.toBe(other);
+    expect(await kept()).toEqual([]);
+
+    // a dry run keeps nothing
+    await source.check(makeContext(work.dir, source.name, { dryRun: true }));
+    expect(await kept()).toEqual([]);
+  });
+
   it('writes a gzip file the system gunzip reads', async () => {
     const source = new PostgresSource({
       name: 'gz-check',

@@ -12,7 +12,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { throwIfAborted } from './abort.js';
 import { DuplicatiKitError, fileTypeOf, NotRegularFileError } from './errors.js';
-import { fsyncDir, mkdirPrivate, PRIVATE_FILE, safeRelativePath } from './fs.js';
+import { backgroundFlushStep, fsyncDir, mkdirPrivate, PRIVATE_FILE, safeRelativePath } from './fs.js';
 
 /** A file a source wrote into the work directory, as the manifest records it. */
 export interface ArtifactRef {
@@ -50,9 +50,6 @@ export interface ArtifactSink {
 
 /** Bytes per read of {@link hashFile}. */
 const HASH_CHUNK = 4 * 1024 * 1024;
-
-/** Start a background flush after this many bytes were written since the previous one. */
-const FLUSH_EVERY = 64 * 1024 * 1024;
 
 /**
  * A writable that hashes and counts what it writes to a file. The write of each batch is issued
@@ -111,7 +108,7 @@ class HashingFileSink extends Writable {
       () => {
         this.onBytes?.(n);
         this.unflushed += n;
-        if (this.unflushed >= FLUSH_EVERY && !this.flushing) this.flushInBackground(fh);
+        if (this.unflushed >= backgroundFlushStep(this.bytes) && !this.flushing) this.flushInBackground(fh);
         callback();
       },
       (e: Error) => callback(e),

@@ -103,3 +103,14 @@ export function isInside(parent: string, child: string): boolean {
 export function asFolderPath(p: string): string {
   return /[/\\]$/.test(p) ? p : `${p}/`;
 }
+
+/**
+ * How many bytes a file being written may gather before its writer starts a background
+ * `fdatasync`: a quarter of what it holds so far, between 8 and 64 MiB. The fsync that closes
+ * the file then has at most that much left to write back (a fixed 64 MiB step left a 20 MiB
+ * file wholly dirty at its close, ~14 ms of waiting), and a large file is not synced more often
+ * than every 64 MiB.
+ */
+export function backgroundFlushStep(written: number): number {
+  return Math.min(64 << 20, Math.max(8 << 20, Math.floor(written / 4)));
+}

@@ -19,15 +19,13 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { ArtifactRef, ArtifactWriter, FileDigest } from '../../core/artifact-writer.js';
 import type { ChildExit } from '../../core/child.js';
-import { PRIVATE_FILE } from '../../core/fs.js';
+import { backgroundFlushStep, PRIVATE_FILE } from '../../core/fs.js';
 import { spawnTool, type ToolCommand } from './spawn.js';
 
 /** Bytes per read of the growing file. */
 const READ_SIZE = 4 << 20;
 /** Milliseconds to wait for more bytes once the reader has caught up with the tool. */
 const POLL_MS = 5;
-/** Start a background `fdatasync` after this many bytes (as the artifact writer's streams do). */
-const FLUSH_EVERY = 64 << 20;
 
 /** Options of {@link toolIntoArtifact}. */
 export interface ToolIntoArtifactOptions {
@@ -83,7 +81,7 @@ export async function toolIntoArtifact(o: ToolIntoArtifactOptions): Promise<Arti
               o.onBytes?.(bytesRead);
               progress(bytesRead);
               unflushed += bytesRead;
-              if (unflushed >= FLUSH_EVERY && !flushing) {
+              if (unflushed >= backgroundFlushStep(pos) && !flushing) {
                 unflushed = 0;
                 flushing = fh.datasync().then(
                   () => {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ArtifactWriter, hashFile } from '../../../src/core/artifact-writer.js';
+import { backgroundFlushStep } from '../../../src/core/fs.js';
 import { tempDir } from '../../helpers/context.js';
 
 let dir: string;
@@ -32,15 +33,23 @@ describe('ArtifactWriter', () => {
     expect(w.written).toEqual([ref]);
   });
 
-  it('stays exact across the background flushes of a large artifact (over 64 MiB)', async () => {
+  it('stays exact across the background flushes of a large artifact (140 MiB)', async () => {
     const w = new ArtifactWriter(dir, 'db');
-    const data = chunks(140, 1024 * 1024); // two background flushes, then the closing fsync
+    const data = chunks(140, 1024 * 1024); // a dozen background flushes, then the closing fsync
     const hash = createHash('sha256');
     for (const c of data) hash.update(c);
     const ref = await w.write('big.sql', Readable.from(data), { format: 'sql' });
     expect(ref.bytes).toBe(140 * 1024 * 1024);
     expect(ref.sha256).toBe(hash.digest('hex'));
     expect(await hashFile(path.join(dir, 'db', 'big.sql'))).toEqual({ bytes: ref.bytes, sha256: ref.sha256 });
+  });
+
+  it('flushes in the background every quarter of what it wrote, between 8 and 64 MiB', () => {
+    const MiB = 1 << 20;
+    expect(backgroundFlushStep(0)).toBe(8 * MiB);
+    expect(backgroundFlushStep(20 * MiB)).toBe(8 * MiB);
+    expect(backgroundFlushStep(100 * MiB)).toBe(25 * MiB);
+    expect(backgroundFlushStep(4096 * MiB)).toBe(64 * MiB);
   });
 
   it('removes the partial file when the producer fails', async () => {

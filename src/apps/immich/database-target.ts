@@ -242,7 +242,7 @@ export class ImmichDatabaseTarget implements RestoreTarget {
           ...(await vectorExtensionChecks(input, admin)),
           ...(await this.#preflight(input, dump, ctx, openLive)),
         ],
-        inspect: (input, loaded, ctx) => this.#inspect(input, loaded, ctx),
+        inspect: (input, loaded, ctx, counts) => this.#inspect(input, loaded, ctx, counts),
       },
       [IMMICH_DATABASE_KIND],
     );
@@ -307,7 +307,12 @@ export class ImmichDatabaseTarget implements RestoreTarget {
     return checks;
   }
 
-  async #inspect(input: RestoreInput, loaded: SqlSession, ctx: SourceContext): Promise<Check[]> {
+  async #inspect(
+    input: RestoreInput,
+    loaded: SqlSession,
+    ctx: SourceContext,
+    counts: Readonly<Record<string, number>>,
+  ): Promise<Check[]> {
     const checks: Check[] = [];
     const generation = await detectGeneration(loaded);
     checks.push({ name: 'immich-schema', ok: generation !== undefined, detail: generation ?? 'no Immich tables' });
@@ -321,7 +326,8 @@ export class ImmichDatabaseTarget implements RestoreTarget {
     });
     const expected = input.entry.metadata.immich;
     if (expected && typeof expected === 'object' && !Array.isArray(expected)) {
-      const actual = await readImmichCounts(loaded, generation);
+      // The whole-table counts were just read for the per-table check: not counted twice.
+      const actual = await readImmichCounts(loaded, generation, { known: counts });
       const same = JSON.stringify(sortKeys(actual)) === JSON.stringify(sortKeys(expected));
       checks.push({
         name: 'immich-counts',

@@ -85,7 +85,11 @@ async function hasColumn(s: SqlSession, table: string, column: string): Promise<
 export async function readImmichCounts(
   s: SqlSession,
   generation: ImmichSchemaGeneration,
-  options: { readonly tableCounts?: boolean } = {},
+  options: {
+    readonly tableCounts?: boolean;
+    /** Rows per table (`public.<table>`) already counted in the same database and snapshot. */
+    readonly known?: Readonly<Record<string, number>>;
+  } = {},
 ): Promise<Record<string, JsonValue>> {
   const t = IMMICH_TABLES[generation];
   const table = (key: string): string => `public.${quoteIdent(t[key] as string)}`;
@@ -120,6 +124,11 @@ export async function readImmichCounts(
   }
   if (options.tableCounts === false) return out;
   for (const key of IMMICH_WHOLE_TABLE_COUNTS) {
+    const known = options.known?.[`public.${t[key] as string}`];
+    if (known !== undefined) {
+      out[key] = known;
+      continue;
+    }
     if (!(await present(key))) continue;
     const r = await s.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${table(key)}`);
     out[key] = Number(r[0]?.n);

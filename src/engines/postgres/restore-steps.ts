@@ -99,8 +99,11 @@ export interface LoadAndInspectOptions {
   readonly expected: Record<string, number>;
   /** Name of the counts check (`counts`, `counts:<db>`). */
   readonly countsCheck?: string;
-  /** Extra checks on the loaded database (app targets). */
-  readonly inspect?: (loaded: SqlSession) => Promise<Check[]>;
+  /**
+   * Extra checks on the loaded database (app targets), given the rows per table just counted in
+   * it (`schema.table`: the manifest's tables).
+   */
+  readonly inspect?: (loaded: SqlSession, counts: Readonly<Record<string, number>>) => Promise<Check[]>;
 }
 
 /**
@@ -109,6 +112,10 @@ export interface LoadAndInspectOptions {
  */
 export async function loadAndInspect(o: LoadAndInspectOptions): Promise<Check[]> {
   const { admin, ctx, artifact, db, phase } = o;
+  const server = await readServerInfo(admin);
+  // Found (its `--version` run) while the server creates the database.
+  const finding = o.endpoint.tool(o.format === 'custom' ? 'pg_restore' : 'psql', server.major, phase, ctx.signal);
+  finding.catch(() => {});
   try {
     await createDatabase(admin, db, o.like);
   } catch (e) {
@@ -119,8 +126,7 @@ export async function loadAndInspect(o: LoadAndInspectOptions): Promise<Check[]>
     });
     await createDatabase(admin, db);
   }
-  const server = await readServerInfo(admin);
-  const tool = await o.endpoint.tool(o.format === 'custom' ? 'pg_restore' : 'psql', server.major, phase, ctx.signal);
+  const tool = await finding;
   const progressPhase = phase === 'verify' ? 'verify' : 'restore';
   ctx.onProgress({
     phase: progressPhase,
@@ -163,7 +169,7 @@ export async function loadAndInspect(o: LoadAndInspectOptions): Promise<Check[]>
           : `${tables.length} tables match the manifest`,
       },
     ];
-    if (o.inspect) checks.push(...(await o.inspect(loaded)));
+    if (o.inspect) checks.push(...(await o.inspect(loaded, actual)));
     return checks;
   } finally {
     await loaded.close(true);

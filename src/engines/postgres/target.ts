@@ -72,8 +72,16 @@ export interface PostgresTargetHooks {
     ctx: SourceContext,
     openLive: () => Promise<SqlSession | undefined>,
   ): Promise<Check[]>;
-  /** Extra checks on the loaded database, before the swap. */
-  inspect?(input: RestoreInput, loaded: SqlSession, ctx: SourceContext): Promise<Check[]>;
+  /**
+   * Extra checks on the loaded database, before the swap. `counts` holds the rows per table
+   * (`schema.table`) just counted in it, for the tables the manifest counted.
+   */
+  inspect?(
+    input: RestoreInput,
+    loaded: SqlSession,
+    ctx: SourceContext,
+    counts: Readonly<Record<string, number>>,
+  ): Promise<Check[]>;
 }
 
 /**
@@ -262,7 +270,12 @@ export class PostgresTarget implements RestoreTarget {
       ctx,
       where: { source: this.name, kind: this.kind },
       expected: asCounts(input.entry.metadata.counts),
-      ...(inspect ? { inspect: (loaded: SqlSession) => inspect(input, loaded, ctx) } : {}),
+      ...(inspect
+        ? {
+            inspect: (loaded: SqlSession, counts: Readonly<Record<string, number>>) =>
+              inspect(input, loaded, ctx, counts),
+          }
+        : {}),
     });
   }
 

@@ -4,6 +4,8 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRestoreError, isSourceUnavailableError, isVerificationError } from '../../../../src/core/errors.js';
 import { ImmichDatabaseSource, ImmichDatabaseTarget, immichSource } from '../../../../src/apps/immich/index.js';
+import { readImmichCounts } from '../../../../src/apps/immich/schema.js';
+import { openDriverSession } from '../../../../src/engines/postgres/session.js';
 import { PostgresTarget } from '../../../../src/engines/postgres/target.js';
 import { makeContext, tempDir } from '../../../helpers/context.js';
 import { databasesLike, dropDatabases, PG, pgAvailable, sql, uniqueDb } from '../../engines/postgres/pg-helpers.js';
@@ -76,6 +78,20 @@ describe.skipIf(!available)('Immich database source and target against a real se
       expect(dockerFlags).toMatch(/^ exec -i( -e [A-Z]+)*$/);
     }
     expect(log).not.toContain('pg_dumpall');
+  });
+
+  it('reads the whole-table counts from counts already taken, and counts the rest', async () => {
+    const session = await openDriverSession({ ...PG, password, database: db, sslmode: undefined }, db);
+    try {
+      const counted = await readImmichCounts(session, 'singular');
+      expect(counted).toMatchObject({ exif: fixture.exif, faces: fixture.faces, people: fixture.people });
+      // given (the restore's per-table pass), taken as they are: no second count of those tables
+      const known = { 'public.asset_exif': 999_999, 'public.asset_face': 7 };
+      const reused = await readImmichCounts(session, 'singular', { known });
+      expect(reused).toEqual({ ...counted, exif: 999_999, faces: 7 });
+    } finally {
+      await session.close();
+    }
   });
 
   it('verifies in scratch, restores with the search_path rewrite, swaps, and rolls back', async () => {

@@ -57,6 +57,36 @@ describe.skipIf(!haveTar)('GNU tar interoperability', () => {
     });
   }
 
+  it('a tar.gz of several gzip members (1 MiB each) reads whole with GNU tar and extractArchive', async () => {
+    const big = path.join(dir, 'big');
+    await buildTree(
+      big,
+      [
+        { kind: 'dir', path: 'media', mode: 0o755, mtime: 1_600_000_000 },
+        ...[1, 2, 3, 4].map((i) => ({
+          kind: 'file' as const,
+          path: `media/part-${i}.bin`,
+          size: 900_000 + i * 10_000,
+          seed: i,
+          mode: 0o644,
+          mtime: 1_600_000_000 + i,
+        })),
+      ],
+      { mode: 0o755, mtime: 1_700_000_000 },
+    );
+    const work = path.join(dir, 'work-big');
+    const prepared = await new ArchiveSource({ name: 'big', root: big, gzip: true }).prepare(makeContext(work, 'big'));
+    const file = path.join(work, prepared.artifacts[0]?.path ?? '');
+    await execa('gzip', ['-t', file]);
+    const gnu = path.join(dir, 'gnu-big');
+    await fsp.mkdir(gnu);
+    await execa(TAR, ['-xpzf', file, '-C', gnu]);
+    expect(await listTree(gnu)).toEqual(await listTree(big));
+    const ours = path.join(dir, 'ours-big');
+    await extractArchive(file, ours, { signal: new AbortController().signal });
+    expect(await listTree(ours)).toEqual(await listTree(big));
+  });
+
   it('extractArchive extracts what `tar czf` writes', async () => {
     const file = path.join(dir, 'gnu.tar.gz');
     await execa(TAR, ['-czf', file, '-C', src, '.']);

@@ -7,6 +7,9 @@
  * - DK_KILL_LOG: file to append `<n>\t<kind>\t<text>` to for every point (the counting pass).
  * - DK_KILL_AT: the point to die at; DK_KILL_WHEN: `before` (not sent), `sent` (sent, no answer
  *   read: the server may or may not run it) or `after` (answered / the client exited).
+ * - DK_KILL_KIND: instead of a number, die at the first point of this kind (`client`: the first
+ *   database client started). A run that first recovers what an earlier kill left numbers its
+ *   points differently from the counting pass; a kind finds the same step either way.
  */
 'use strict';
 const fs = require('node:fs');
@@ -25,9 +28,16 @@ const oneLine = (s) =>
     .slice(0, 160);
 
 /** Number a point; returns true when this process must die around it. */
+const atKind = process.env.DK_KILL_KIND;
+let kindHit = false;
+
 function point(kind, text) {
   n += 1;
   if (log) fs.appendFileSync(log, `${n}\t${kind}\t${oneLine(text)}\n`);
+  if (atKind !== undefined && kind === atKind && !kindHit) {
+    kindHit = true;
+    return true;
+  }
   return n === at;
 }
 

@@ -21,6 +21,7 @@ import {
   closeSync,
   constants,
   fstatSync,
+  lstatSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -114,9 +115,16 @@ export function readCodeCache(slot: CodeCacheSlot): Buffer | undefined {
 }
 
 /**
+ * Caches of another install, or a write a crash left, untouched this long are removed when a cache
+ * is stored: each install (each `npx` version, each clone) has its own, and nothing else would ever
+ * remove them. An install still in use whose caches go only stores them again at its next start.
+ */
+const OTHER_INSTALL_MAX_AGE_MS = 30 * 24 * 60 * 60 * 1000;
+
+/**
  * Store `data` as the cache of `slot` (mode 0600, written aside and renamed into place, so a
  * concurrent start reads the old file or the new one), and remove the caches of earlier builds at
- * the same path (another install's caches are left alone).
+ * the same path; another install's caches only once they are {@link OTHER_INSTALL_MAX_AGE_MS} old.
  */
 export function writeCodeCache(slot: CodeCacheSlot, data: Buffer): boolean {
   const tmp = `${slot.file}.${process.pid}.tmp`;
@@ -133,13 +141,28 @@ export function writeCodeCache(slot: CodeCacheSlot, data: Buffer): boolean {
     }
     return false;
   }
+  const now = Date.now();
+  let names: string[] = [];
   try {
-    for (const name of readdirSync(slot.dir)) {
-      const stale = name.startsWith(`${slot.place}-`) && !name.startsWith(`${slot.prefix}-`);
-      if (stale && name.endsWith('.bin')) unlinkSync(path.join(slot.dir, name));
-    }
+    names = readdirSync(slot.dir);
   } catch {
     // a stale cache is only disk space
+  }
+  for (const name of names) {
+    const file = path.join(slot.dir, name);
+    try {
+      if (!name.endsWith('.bin') && !name.endsWith('.tmp')) continue;
+      const stale = name.startsWith(`${slot.place}-`) && !name.startsWith(`${slot.prefix}-`);
+      if (stale && name.endsWith('.bin')) {
+        unlinkSync(file);
+        continue;
+      }
+      if (file === slot.file) continue;
+      const st = lstatSync(file);
+      if (st.isFile() && st.uid === slot.uid && now - st.mtimeMs > OTHER_INSTALL_MAX_AGE_MS) unlinkSync(file);
+    } catch {
+      // a stale cache is only disk space
+    }
   }
   return true;
 }

@@ -7,6 +7,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -139,5 +140,22 @@ describe('readCodeCache / writeCodeCache', () => {
     writeFileSync(elsewhere, 'other', { mode: 0o600 });
     expect(writeCodeCache(slot, Buffer.from('bytecode'))).toBe(true);
     expect(readdirSync(slot.dir).sort()).toEqual([path.basename(elsewhere), path.basename(slot.file)].sort());
+  });
+
+  it("removes another install's caches and crashed writes once they are 30 days old", () => {
+    const slot = codeCacheSlot(bundle, 'prepare', env());
+    if (!slot) throw new Error('no slot');
+    mkdirSync(slot.dir, { recursive: true, mode: 0o700 });
+    const old = path.join(slot.dir, '2222222222222222-0000000000000000-prepare.bin');
+    const crashed = path.join(slot.dir, '2222222222222222-0000000000000000-drill.bin.123.tmp');
+    const recent = path.join(slot.dir, '3333333333333333-0000000000000000-prepare.bin');
+    const foreign = path.join(slot.dir, 'notes.txt');
+    for (const f of [old, crashed, recent, foreign]) writeFileSync(f, 'x', { mode: 0o600 });
+    const longAgo = (Date.now() - 31 * 24 * 3600 * 1000) / 1000;
+    for (const f of [old, crashed, foreign]) utimesSync(f, longAgo, longAgo);
+    expect(writeCodeCache(slot, Buffer.from('bytecode'))).toBe(true);
+    expect(readdirSync(slot.dir).sort()).toEqual(
+      [path.basename(recent), path.basename(foreign), path.basename(slot.file)].sort(),
+    );
   });
 });

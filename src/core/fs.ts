@@ -114,3 +114,47 @@ export function asFolderPath(p: string): string {
 export function backgroundFlushStep(written: number): number {
   return Math.min(64 << 20, Math.max(8 << 20, Math.floor(written / 4)));
 }
+
+/**
+ * The background `fdatasync`s of a file being written: one in flight at a time, started every
+ * {@link backgroundFlushStep} bytes, so the fsync that closes the file has only the tail left to
+ * write back (on a 1 GiB dump, about a second less of waiting at the end) while the producer goes
+ * on. Await {@link BackgroundFlush.settled} before closing the descriptor (a flush still uses it).
+ */
+export class BackgroundFlush {
+  readonly #fh: fsp.FileHandle;
+  #unflushed = 0;
+  #flushing: Promise<void> | undefined;
+  #error: unknown;
+
+  constructor(fh: fsp.FileHandle) {
+    this.#fh = fh;
+  }
+
+  /** `n` more bytes were written, `total` in all. */
+  wrote(n: number, total: number): void {
+    this.#unflushed += n;
+    if (this.#flushing || this.#unflushed < backgroundFlushStep(total)) return;
+    this.#unflushed = 0;
+    this.#flushing = this.#fh.datasync().then(
+      () => {
+        this.#flushing = undefined;
+      },
+      (e: unknown) => {
+        this.#flushing = undefined;
+        this.#error ??= e;
+      },
+    );
+  }
+
+  /** Resolves once no flush is in flight. */
+  async settled(): Promise<void> {
+    await this.#flushing;
+  }
+
+  /** {@link settled}, then the first background failure, if any, thrown. */
+  async done(): Promise<void> {
+    await this.#flushing;
+    if (this.#error !== undefined) throw this.#error;
+  }
+}

@@ -50,27 +50,36 @@ export async function claimWorkDir(dir: string, signal?: AbortSignal): Promise<v
 }
 
 /**
- * Empty a claimed work directory: the manifest goes first (so a crash mid-cleanup never leaves a
- * manifest naming deleted files), then everything else except the marker and the lock.
- * Does nothing for a folder that does not exist or is not claimed.
+ * The entries an earlier run left in a claimed work directory, once its manifest is removed and
+ * the folder fsynced (so a crash mid-cleanup never leaves a manifest naming deleted files); the
+ * marker and the lock are not among them. Undefined for a folder that does not exist or is not
+ * claimed.
  */
-export async function emptyWorkDir(dir: string, signal?: AbortSignal): Promise<string[]> {
-  throwIfAborted(signal);
+async function leftovers(dir: string): Promise<string[] | undefined> {
   try {
     await fsp.access(path.join(dir, WORKDIR_MARKER));
   } catch {
-    return [];
+    return undefined;
   }
   await fsp.rm(path.join(dir, MANIFEST_FILE), { force: true });
   await fsyncDir(dir);
-  const removed: string[] = [];
-  for (const name of await fsp.readdir(dir)) {
-    if (name === WORKDIR_MARKER || name === LOCK_FILE || name.startsWith(`${LOCK_FILE}.`)) continue;
+  return (await fsp.readdir(dir)).filter(
+    (n) => n !== WORKDIR_MARKER && n !== LOCK_FILE && !n.startsWith(`${LOCK_FILE}.`),
+  );
+}
+
+/**
+ * Empty a claimed work directory: the manifest goes first, then everything else except the marker
+ * and the lock. Does nothing for a folder that does not exist or is not claimed.
+ */
+export async function emptyWorkDir(dir: string, signal?: AbortSignal): Promise<string[]> {
+  throwIfAborted(signal);
+  const names = (await leftovers(dir)) ?? [];
+  for (const name of names) {
     throwIfAborted(signal);
     await fsp.rm(path.join(dir, name), { recursive: true, force: true });
-    removed.push(name);
   }
-  return removed;
+  return names;
 }
 
 /** Prefix of the folder {@link setAsideWorkDir} moves an earlier run's files into. */
@@ -93,18 +102,8 @@ export interface SetAside {
  */
 export async function setAsideWorkDir(dir: string, signal?: AbortSignal): Promise<SetAside> {
   throwIfAborted(signal);
-  const none: SetAside = { removed: [], done: Promise.resolve(undefined) };
-  try {
-    await fsp.access(path.join(dir, WORKDIR_MARKER));
-  } catch {
-    return none;
-  }
-  await fsp.rm(path.join(dir, MANIFEST_FILE), { force: true });
-  await fsyncDir(dir);
-  const names = (await fsp.readdir(dir)).filter(
-    (n) => n !== WORKDIR_MARKER && n !== LOCK_FILE && !n.startsWith(`${LOCK_FILE}.`),
-  );
-  if (!names.length) return none;
+  const names = await leftovers(dir);
+  if (!names?.length) return { removed: [], done: Promise.resolve(undefined) };
   throwIfAborted(signal);
   const aside = path.join(dir, `${SET_ASIDE_PREFIX}${randomBytes(6).toString('hex')}`);
   await fsp.mkdir(aside, { mode: PRIVATE_DIR });

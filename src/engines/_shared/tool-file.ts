@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { ArtifactRef, ArtifactWriter, FileDigest } from '../../core/artifact-writer.js';
 import type { ChildExit } from '../../core/child.js';
-import { backgroundFlushStep, PRIVATE_FILE } from '../../core/fs.js';
+import { BackgroundFlush, PRIVATE_FILE } from '../../core/fs.js';
 import { spawnTool, type ToolCommand } from './spawn.js';
 
 /** Bytes per read of the growing file. */
@@ -55,8 +55,7 @@ export async function toolIntoArtifact(o: ToolIntoArtifactOptions): Promise<Arti
     { format: o.format, signal: o.signal },
     async (partial, _signal, progress): Promise<FileDigest> => {
       const fh = await fsp.open(partial, 'wx+', PRIVATE_FILE);
-      let flushing: Promise<void> | undefined;
-      let flushError: unknown;
+      const flush = new BackgroundFlush(fh);
       try {
         const { child, stderrTail } = spawnTool(o.cmd, { stdin: 'ignore', stdout: fh.fd }, o.signal);
         let exit: ChildExit | undefined;
@@ -66,7 +65,6 @@ export async function toolIntoArtifact(o: ToolIntoArtifactOptions): Promise<Arti
         const hash = createHash('sha256');
         const buf = Buffer.allocUnsafe(READ_SIZE);
         let pos = 0;
-        let unflushed = 0;
         try {
           for (;;) {
             // Whether the tool had exited is read BEFORE the read: a read that then finds nothing
@@ -80,19 +78,7 @@ export async function toolIntoArtifact(o: ToolIntoArtifactOptions): Promise<Arti
               pos += bytesRead;
               o.onBytes?.(bytesRead);
               progress(bytesRead);
-              unflushed += bytesRead;
-              if (unflushed >= backgroundFlushStep(pos) && !flushing) {
-                unflushed = 0;
-                flushing = fh.datasync().then(
-                  () => {
-                    flushing = undefined;
-                  },
-                  (e: unknown) => {
-                    flushing = undefined;
-                    flushError ??= e;
-                  },
-                );
-              }
+              flush.wrote(bytesRead, pos);
               continue;
             }
             if (done) break;
@@ -107,12 +93,11 @@ export async function toolIntoArtifact(o: ToolIntoArtifactOptions): Promise<Arti
         if (o.signal.aborted) throw o.signal.reason;
         const failure = o.judge(exit as ChildExit, stderrTail());
         if (failure) throw failure;
-        await flushing;
-        if (flushError !== undefined) throw flushError;
+        await flush.done();
         return { bytes: pos, sha256: hash.digest('hex') };
       } finally {
         // A background flush still uses the descriptor.
-        await flushing;
+        await flush.settled();
         await fh.close();
       }
     },

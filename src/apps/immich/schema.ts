@@ -123,10 +123,11 @@ export async function readImmichCounts(
     out.users = Number(r[0]?.n);
   }
   if (options.tableCounts === false) return out;
+  const known = options.known ? immichCountsFromDump(generation, options.known) : {};
   for (const key of IMMICH_WHOLE_TABLE_COUNTS) {
-    const known = options.known?.[`public.${t[key] as string}`];
-    if (known !== undefined) {
-      out[key] = known;
+    const n = known[key];
+    if (n !== undefined) {
+      out[key] = n;
       continue;
     }
     if (!(await present(key))) continue;
@@ -141,8 +142,9 @@ const IMMICH_WHOLE_TABLE_COUNTS = ['albums', 'albumAssets', 'exif', 'faces', 'pe
 
 /**
  * The whole-table counts of {@link readImmichCounts} (albums, album assets, exif rows, faces,
- * people) taken from a plain dump's own row counts (`schema.table` → rows) instead of scanning
- * the tables again while the dump reads them. Tables the dump does not hold are left out.
+ * people) taken from per-table row counts (`schema.table` → rows: a plain dump's own, or a
+ * restore's count of the loaded database) instead of scanning the tables again. Tables the
+ * counts do not hold are left out.
  */
 export function immichCountsFromDump(
   generation: ImmichSchemaGeneration,

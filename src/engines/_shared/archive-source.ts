@@ -126,8 +126,9 @@ export class ArchiveSource implements BackupSource {
           : createParallelGzip({ level: this.#level });
       const [written, piped] = await Promise.allSettled([
         ctx.artifacts.write(file, body, { format: this.format, signal: ctx.signal }),
-        // Tar entries of small files arrive a few KB at a time: gathered, so gzip (or the hash and
-        // the disk write) get 128 KiB per call instead of one thread-pool job per entry.
+        // Tar entries of small files arrive a few KB at a time: gathered into 128 KiB pieces, so
+        // gzip gathers a block from a few pieces and the hash and the disk write of a plain tar get
+        // 128 KiB per call, not one call per entry.
         pipeline(stream, coalesce(), body),
       ]);
       if (written.status === 'rejected') throw written.reason;

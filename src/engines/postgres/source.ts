@@ -170,17 +170,15 @@ export class PostgresSource implements BackupSource {
     return true;
   }
 
-  /** The kept session, if it was kept under the same signal (the same plan run). */
+  /** The kept session, if it was kept under the same signal (the same plan run); else closed. */
   #takeKept(signal: AbortSignal): { session: SqlSession; conn: ResolvedPgConnection } | undefined {
     const kept = this.#kept;
     if (!kept) return undefined;
     this.#kept = undefined;
     clearTimeout(kept.timer);
-    if (kept.signal !== signal || signal.aborted || !kept.session.hold?.(true)) {
-      void kept.session.close();
-      return undefined;
-    }
-    return { session: kept.session, conn: kept.conn };
+    if (kept.signal === signal && !signal.aborted && kept.session.hold?.(true)) return kept;
+    void kept.session.close();
+    return undefined;
   }
 
   #dropKept(): void {

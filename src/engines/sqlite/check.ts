@@ -100,22 +100,17 @@ try {
   if (tid > 0 && workerData.nice > 0) require('node:os').setPriority(tid, workerData.nice);
 } catch {}
 let db;
-// Messages: { file, mmap } opens the file to check; a string is a pragma to run; null stops.
-parentPort.on('message', (m) => {
-  if (m === null) { try { db && db.close(); } catch {} parentPort.close(); return; }
-  if (typeof m === 'object') {
-    try {
-      db = new Database(m.file, { readonly: true, fileMustExist: true });
-      db.pragma('mmap_size = ' + m.mmap);
-    } catch (e) {
-      db = undefined;
-      parentPort.postMessage({ error: { message: String(e && e.message), code: e && e.code } });
-    }
-    return;
-  }
+try {
+  db = new Database(workerData.file, { readonly: true, fileMustExist: true });
+  db.pragma('mmap_size = ' + workerData.mmap);
+} catch (e) {
+  parentPort.postMessage({ error: { message: String(e && e.message), code: e && e.code } });
+}
+parentPort.on('message', (pragma) => {
+  if (pragma === null) { try { db && db.close(); } catch {} parentPort.close(); return; }
   if (!db) return;
   try {
-    const rows = db.pragma(m);
+    const rows = db.pragma(pragma);
     const messages = rows.map((r) => String(Object.values(r)[0]));
     parentPort.postMessage({ problems: messages.length === 1 && messages[0] === 'ok' ? [] : messages });
   } catch (e) {
@@ -126,68 +121,15 @@ parentPort.on('message', (m) => {
 
 type Reply = { problems: string[] } | { error: { message: string; code?: string } };
 
-/** How many worker threads a check of `parts` parts uses on this machine. */
-export function checkWorkerCount(parts: number): number {
-  return Math.max(1, Math.min(parts, availableParallelism(), MAX_WORKERS));
-}
-
-/**
- * Worker threads for {@link runIntegrityCheck}, started before the file to check exists: a thread
- * takes ~50 ms to start and load the SQLite driver, which it then does on another core while the
- * snapshot is still being copied. A pool serves one check; {@link CheckPool.close} stops the
- * threads it did not hand out (a check stops the ones it used).
- */
-export class CheckPool {
-  #idle: Worker[] = [];
-  readonly #driver = createRequire(import.meta.url).resolve('better-sqlite3');
-
-  /** Start `count` threads (at least 1, at most {@link MAX_WORKERS}). */
-  constructor(count = 1) {
-    const n = Math.max(1, Math.min(MAX_WORKERS, Math.floor(count)));
-    for (let i = 0; i < n; i++) this.#idle.push(this.#start());
-  }
-
-  #start(): Worker {
-    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver: this.#driver, nice: WORKER_NICE } });
-    // An idle thread must not outlive a run that fails before its check: until it is taken, an
-    // error is ignored and it does not keep the process alive. One that died is not handed out.
-    w.on('error', () => {});
-    w.once('exit', () => {
-      const i = this.#idle.indexOf(w);
-      if (i >= 0) this.#idle.splice(i, 1);
-    });
-    w.unref();
-    return w;
-  }
-
-  /** `count` threads: the idle ones first, new ones for the rest. */
-  take(count: number): Worker[] {
-    const taken = this.#idle.splice(0, count);
-    while (taken.length < count) taken.push(this.#start());
-    for (const w of taken) w.ref();
-    return taken;
-  }
-
-  /** Stop the threads nobody took. */
-  close(): void {
-    for (const w of this.#idle.splice(0)) void w.terminate().catch(() => {});
-  }
-}
-
 /**
  * Run `parts` against `file` (read-only) on worker threads; resolves with the problems found (at
  * most `maxProblems`), rejects with a {@link CheckError} when SQLite fails, or with the signal's
- * reason. The file must not change while the check runs. With `pool`, the threads come from it.
+ * reason. The file must not change while the check runs.
  */
 export function runIntegrityCheck(
   file: string,
   parts: readonly CheckPart[],
-  options: {
-    readonly fileBytes: number;
-    readonly signal?: AbortSignal;
-    readonly maxProblems?: number;
-    readonly pool?: CheckPool;
-  } = {
+  options: { readonly fileBytes: number; readonly signal?: AbortSignal; readonly maxProblems?: number } = {
     fileBytes: 0,
   },
 ): Promise<CheckOutcome> {
@@ -195,11 +137,10 @@ export function runIntegrityCheck(
   const maxProblems = options.maxProblems ?? 20;
   if (signal?.aborted) return Promise.reject(signal.reason);
   const queue = [...parts];
-  const count = checkWorkerCount(queue.length);
+  const count = Math.max(1, Math.min(queue.length, availableParallelism(), MAX_WORKERS));
+  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   const mmap = Math.min(MAX_MMAP, Math.max(0, Math.ceil(options.fileBytes)));
-  const own = options.pool === undefined ? new CheckPool(count) : undefined;
-  const workers = (options.pool ?? (own as CheckPool)).take(count);
-  own?.close();
+  const workers: Worker[] = [];
   const problems: string[] = [];
   return new Promise<CheckOutcome>((resolve, reject) => {
     let settled = false;
@@ -233,7 +174,9 @@ export function runIntegrityCheck(
       }
       w.postMessage(part.pragma);
     };
-    for (const w of workers) {
+    for (let i = 0; i < count; i++) {
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, file, mmap, nice: WORKER_NICE } });
+      workers.push(w);
       running += 1;
       w.on('message', (m: Reply) => {
         if ('error' in m) {
@@ -247,7 +190,6 @@ export function runIntegrityCheck(
       w.on('exit', (code) => {
         if (!settled) finish(new Error(`integrity check worker exited with code ${code}`));
       });
-      w.postMessage({ file, mmap });
       next(w);
     }
   });

@@ -25,15 +25,7 @@
 import { closeSync, fdatasync, openSync, promises as fsp } from 'node:fs';
 import { anySignal, throwIfAborted } from '../../core/abort.js';
 import { hashFile } from '../../core/artifact-writer.js';
-import {
-  CheckError,
-  CheckPool,
-  checkParts,
-  checkWorkerCount,
-  MAX_MMAP,
-  ONE_PART_MAX_BYTES,
-  runIntegrityCheck,
-} from './check.js';
+import { CheckError, checkParts, MAX_MMAP, runIntegrityCheck } from './check.js';
 import {
   closeQuietly,
   countRows,
@@ -200,7 +192,6 @@ export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotRe
   const busyTimeoutMs = options.busyTimeoutMs ?? SQLITE_SOURCE_DEFAULTS.busyTimeoutMs;
   throwIfAborted(signal);
   await removeWithSidecars(dest);
-  let pool: CheckPool | undefined;
   try {
     const src = await openLive(live, { busyTimeoutMs });
     let copy: { restarts: number; steps: number };
@@ -209,8 +200,6 @@ export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotRe
       const info = fileInfo(src);
       liveFacts = { journalMode: info.journalMode, pageSize: info.pageSize, pageCount: info.pageCount };
       throwIfAborted(signal);
-      // The check's threads start (and load the driver) on other cores while this one copies.
-      pool = new CheckPool(checkThreads(options.integrity ?? SQLITE_SOURCE_DEFAULTS.integrity, info));
       copy =
         method === 'vacuum'
           ? vacuumInto(src, dest, info.pageCount, options.onPages)
@@ -229,24 +218,12 @@ export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotRe
       closeQuietly(src);
     }
     throwIfAborted(signal);
-    const checked = await checkSnapshot(dest, options, pool);
+    const checked = await checkSnapshot(dest, options);
     return { method, ...copy, live: liveFacts, ...checked };
   } catch (e) {
     await removeWithSidecars(dest);
     throw e;
-  } finally {
-    pool?.close();
   }
-}
-
-/**
- * Threads to start for the check before the copy: one for `quick_check` or for a file that is
- * likely checked in one part (see `checkParts`), otherwise as many as the check may use. More are
- * started later if the parts need them.
- */
-function checkThreads(mode: 'full' | 'quick', info: { pageSize: number; pageCount: number }): number {
-  if (mode === 'quick' || info.pageSize * info.pageCount <= ONE_PART_MAX_BYTES) return 1;
-  return checkWorkerCount(Number.POSITIVE_INFINITY);
 }
 
 type StepOptions = SnapshotOptions & { busyTimeoutMs: number; pageSize: number };
@@ -258,9 +235,9 @@ async function onlineBackup(
   wal: boolean,
 ): Promise<{ restarts: number; steps: number }> {
   // The copy reads the live file through SQLite's memory map instead of one pread per page (~15 %
-  // of a 100 MiB copy). SQLite remaps at each read transaction, so a file the application grows or
-  // truncates between steps is still read right.
-  src.pragma(`mmap_size = ${Math.min(MAX_MMAP, options.pageSize * (fileInfo(src).pageCount + 1))}`);
+  // less time for a 100 MiB copy). SQLite maps at most the file's size and remaps at each read
+  // transaction, so a file the application grows or truncates between steps is still read right.
+  src.pragma(`mmap_size = ${MAX_MMAP}`);
   if (!wal) return backupSteps(src, dest, options);
   // In WAL mode, a read transaction held on the source connection across every step pins one
   // snapshot: writers keep committing to the WAL, the copy never restarts, and it can go in
@@ -373,7 +350,6 @@ function vacuumInto(
 async function checkSnapshot(
   dest: string,
   options: SnapshotOptions,
-  pool: CheckPool | undefined,
 ): Promise<Pick<SnapshotResult, 'snapshot' | 'counts' | 'extra' | 'file'>> {
   const Database = await loadSqliteDriver();
   const mode = options.integrity ?? SQLITE_SOURCE_DEFAULTS.integrity;
@@ -396,7 +372,7 @@ async function checkSnapshot(
       throw new SnapshotFailure(`tables to count are missing: ${missing.join(', ')}`, 'tables', missing);
     }
     const parts = checkParts(mode, mode === 'full' ? checkWeights(db) : [], undefined, fileBytes);
-    const checking = runIntegrityCheck(dest, parts, { fileBytes, signal, ...(pool ? { pool } : {}) });
+    const checking = runIntegrityCheck(dest, parts, { fileBytes, signal });
     const hashing = hashFile(dest, signal);
     // Both are awaited below; until then a rejection must not count as unhandled.
     checking.catch(() => {});

@@ -4,13 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isDumpError } from '../../../../src/core/errors.js';
-import {
-  CheckError,
-  CheckPool,
-  checkParts,
-  ONE_PART_MAX_BYTES,
-  runIntegrityCheck,
-} from '../../../../src/engines/sqlite/check.js';
+import { CheckError, checkParts, ONE_PART_MAX_BYTES, runIntegrityCheck } from '../../../../src/engines/sqlite/check.js';
 import { hashFile } from '../../../../src/core/artifact-writer.js';
 import { SqliteSource } from '../../../../src/engines/sqlite/source.js';
 import { makeContext, tempDir } from '../../../helpers/context.js';
@@ -29,11 +23,6 @@ beforeEach(async () => {
 afterEach(async () => cleanup());
 
 const filesIn = (folder: string): string[] => (existsSync(folder) ? readdirSync(folder) : []);
-/** Poll `ok` every 20 ms until it holds or `ms` passed. */
-async function until(ok: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-}
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 /**
@@ -154,59 +143,6 @@ describe('SQLite snapshot: checks beside the hash', () => {
     const err = await runIntegrityCheck(file, checkParts('quick', []), { fileBytes: 8192 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CheckError);
     expect((err as CheckError).code).toBe('SQLITE_NOTADB');
-  });
-
-  it('runs the check on threads started before the file existed, and starts more when the parts need them', async () => {
-    const pool = new CheckPool(1);
-    try {
-      indexContentMismatch(live);
-      const tables = ['people', 'other'].map((name) => ({ name, weight: 1 }));
-      // Three parts, so up to MAX_WORKERS threads: one from the pool, the rest started now.
-      const full = await runIntegrityCheck(live, checkParts('full', tables), { fileBytes: 0, pool });
-      expect(full.problems.join('\n')).toMatch(/people_age/);
-      // The pool handed its thread out; a second check gets fresh ones and still answers.
-      const again = await runIntegrityCheck(live, checkParts('quick', tables), { fileBytes: 0, pool });
-      expect(again.problems).toEqual([]);
-    } finally {
-      pool.close();
-    }
-  });
-
-  it("reports a file the pool's thread cannot open as a CheckError", async () => {
-    const pool = new CheckPool(1);
-    try {
-      const err = await runIntegrityCheck(path.join(dir, 'absent.db'), checkParts('quick', []), {
-        fileBytes: 0,
-        pool,
-      }).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(CheckError);
-      expect((err as CheckError).code).toBe('SQLITE_CANTOPEN');
-    } finally {
-      pool.close();
-    }
-  });
-
-  it('stops the threads of a snapshot that failed before its check', async () => {
-    // Threads of this process (Linux): the pool's idle thread must be gone once prepare failed.
-    const threads = () => readdirSync('/proc/self/task').length;
-    createLedgerDb(live, { fillerRows: 200 });
-    // Warm up the libuv pool and the driver, whose threads stay.
-    await new SqliteSource({ name: 'warm', path: live }).prepare(makeContext(path.join(dir, 'warm'), 'warm'));
-    // Let the warm-up's check threads exit: the count stays the same for 200 ms.
-    let seen = threads();
-    let stableSince = Date.now();
-    await until(() => {
-      const n = threads();
-      if (n !== seen) [seen, stableSince] = [n, Date.now()];
-      return Date.now() - stableSince >= 200;
-    }, 5000);
-    const before = threads();
-    // Counting a table that is missing fails after the copy, before the check starts.
-    const source = new SqliteSource({ name: 'app', path: live, counts: ['nope'] });
-    const err = await source.prepare(makeContext(work, 'app')).catch((e: unknown) => e);
-    expect((err as { code?: string }).code).toBe('ERR_SQLITE_TABLES');
-    await until(() => threads() <= before, 5000);
-    expect(threads()).toBeLessThanOrEqual(before);
   });
 
   it('rejects with the signal reason at once when aborted during the check', async () => {

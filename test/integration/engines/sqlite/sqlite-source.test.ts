@@ -121,6 +121,38 @@ describe('SqliteSource.prepare', () => {
     }
   });
 
+  it('copies a file the application shrinks between steps (VACUUM under a rollback journal), read through the memory map', async () => {
+    createLedgerDb(live, { fillerRows: 4000 });
+    const other = new Database(live);
+    other.pragma('journal_mode = DELETE');
+    other.exec('DELETE FROM filler WHERE id % 2 = 0');
+    const before = (other.pragma('page_count', { simple: true }) as number) * 4096;
+    let vacuumed = false;
+    try {
+      const source = new SqliteSource({ name: 'app', path: live, counts: ['filler'], pagesPerStep: 16 });
+      const prepared = await source.prepare({
+        ...makeContext(work, 'app'),
+        onProgress: (e) => {
+          // After the first step: the file shrinks below what the copy has mapped.
+          if (!vacuumed && (e.completed ?? 0) > 0) {
+            vacuumed = true;
+            other.exec('VACUUM');
+          }
+        },
+      });
+      expect(vacuumed).toBe(true);
+      const after = (other.pragma('page_count', { simple: true }) as number) * 4096;
+      expect(after).toBeLessThan(before);
+      const meta = prepared.metadata as { restarts: number; counts: { filler: number }; pageCount: number };
+      expect(meta.restarts).toBeGreaterThanOrEqual(1);
+      expect(meta.counts.filler).toBe(2000);
+      expect(meta.pageCount * 4096).toBe(after);
+      expect(ledgerState(path.join(work, 'app', 'app.db')).sum).toBe(TOTAL);
+    } finally {
+      other.close();
+    }
+  });
+
   it('takes the snapshot with VACUUM INTO when asked', async () => {
     createLedgerDb(live, { fillerRows: 100 });
     const source = new SqliteSource({ name: 'app', path: live, method: 'vacuum', counts: ['filler'] });

@@ -108,6 +108,15 @@ export interface LoadDumpOptions {
   readonly singleTransaction?: boolean;
   /** psql `VERBOSITY=terse`: errors without the statement text (globals hold password hashes). */
   readonly terse?: boolean;
+  /**
+   * Plain SQL in one transaction: load the rows frozen (`COPY … FROM stdin (FREEZE)`), for a
+   * database that is new. The tables are created in the same transaction, so nothing else can see
+   * them before the commit; frozen rows skip the pass that would otherwise rewrite every page
+   * after the load (hint bits, later VACUUM FREEZE) and read the visibility map as all-visible.
+   * A load that PostgreSQL refuses to freeze (a COPY into a partitioned root, a table the file did
+   * not create) is loaded again without it. @default false
+   */
+  readonly copyFreeze?: boolean;
   readonly signal: AbortSignal;
   readonly where: { readonly source: string; readonly kind: string; readonly phase: Phase };
   readonly secrets: readonly string[];
@@ -165,9 +174,17 @@ function plainStages(
   ];
   if (o.format === 'sql.gz') stages.push(createGunzip());
   if (o.transform && !raw) stages.push(o.transform());
-  stages.push(createPsqlGuard(prefix ? { prefix } : {}));
+  stages.push(
+    createPsqlGuard({
+      ...(prefix ? { prefix } : {}),
+      ...(o.copyFreeze === true && o.singleTransaction !== false ? { copyFreeze: true } : {}),
+    }),
+  );
   return stages;
 }
+
+/** psql's error when PostgreSQL will not freeze a COPY (a partitioned root, a table made earlier). */
+const FREEZE_REFUSED = /\bCOPY FREEZE\b/;
 
 function unsafeDump(o: LoadDumpOptions, e: UnsafeDumpError): RestoreError {
   return new RestoreError(
@@ -189,6 +206,17 @@ function unsafeDump(o: LoadDumpOptions, e: UnsafeDumpError): RestoreError {
  * also put in restricted mode with a random key first.
  */
 export async function loadDump(o: LoadDumpOptions): Promise<void> {
+  try {
+    await loadOnce(o);
+  } catch (e) {
+    // One transaction: the refused load left nothing behind, so it can go again as it was written.
+    const frozen = o.copyFreeze === true && o.format !== 'custom' && o.singleTransaction !== false;
+    if (!frozen || !(e instanceof RestoreError) || !FREEZE_REFUSED.test(e.message) || o.signal.aborted) throw e;
+    await loadOnce({ ...o, copyFreeze: false });
+  }
+}
+
+async function loadOnce(o: LoadDumpOptions): Promise<void> {
   if (o.format !== 'custom' && o.singleTransaction === false) {
     // Statements commit one by one here: check the whole file before anything runs.
     try {

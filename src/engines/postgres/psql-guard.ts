@@ -151,7 +151,17 @@ const MAX_STATEMENT = 1 << 20;
 export interface PsqlGuardOptions {
   /** Bytes sent to psql before the dump (the loader's own `\restrict` line). */
   readonly prefix?: Buffer;
+  /**
+   * Load each table's rows frozen: every `COPY … FROM stdin;` becomes `COPY … FROM stdin (FREEZE);`
+   * until a statement declares a partitioned table (`PARTITION BY` outside parentheses), whose root
+   * COPY FREEZE refuses. Only for a load in one transaction that creates the tables it fills
+   * (a pg_dump file into a new database); see `loadDump`.
+   */
+  readonly copyFreeze?: boolean;
 }
+
+/** What {@link PsqlGuardOptions.copyFreeze} puts before the `;` of a COPY statement. */
+const FREEZE = Buffer.from(' (FREEZE)');
 
 const fail = (at: number, what: string): never => {
   throw new UnsafeDumpError(at, what);
@@ -193,6 +203,10 @@ class PsqlLexer {
   colonQuote = false;
   quoted = '';
   metaLine: number[] = [];
+  /** Append ` (FREEZE)` to COPY statements (cleared once a partitioned table is declared). */
+  freeze = false;
+  /** The identifier before the current one in this statement (to see `PARTITION BY`). */
+  prevWord = '';
   /** The chunk being read, what of it is passed on, and from where. */
   chunk: Buffer = Buffer.alloc(0);
   out: Buffer[] = [];
@@ -275,6 +289,10 @@ class PsqlLexer {
       this.stmtStarted = true;
       this.firstWord = lower;
     }
+    if (lower === 'by' && this.prevWord === 'partition' && this.parenDepth === 0 && this.firstWord === 'create') {
+      this.freeze = false;
+    }
+    this.prevWord = lower;
     const c = this.identifiers;
     if (this.identifierCount === 0) c.fill(0);
     if (['create', 'function', 'procedure', 'or', 'replace'].includes(lower) && this.identifierCount < 4) {
@@ -305,6 +323,7 @@ class PsqlLexer {
     const word = this.firstWord;
     this.stmtStarted = false;
     this.firstWord = undefined;
+    this.prevWord = '';
     this.capture = undefined;
     this.captured = 0;
     this.identifierCount = 0;
@@ -385,6 +404,11 @@ class PsqlLexer {
       } else if (c === 0x3b && this.parenDepth === 0 && this.beginDepth === 0) {
         if (this.capture) this.capture.push(chunk.subarray(this.capStart, i + 1));
         this.state = this.endStatement(this.offset + i);
+        if (this.state === S.CopyTail && this.freeze) {
+          // The statement is pg_dump's `COPY … FROM stdin;` (endStatement checked): options go before `;`.
+          this.out.push(chunk.subarray(this.emitFrom, i), FREEZE);
+          this.emitFrom = i;
+        }
       }
     }
     return i + 1;
@@ -681,11 +705,12 @@ class PsqlLexer {
 
 /**
  * The psql guard: a Transform that passes a plain-SQL dump on unchanged but for pg_dump's
- * `\restrict`/`\unrestrict` lines, and fails with {@link UnsafeDumpError} before passing on
+ * `\restrict`/`\unrestrict` lines (and, with `copyFreeze`, the COPY statements' FREEZE), and fails with {@link UnsafeDumpError} before passing on
  * anything psql could read as a meta-command (see the module description).
  */
 export function createPsqlGuard(options: PsqlGuardOptions = {}): Transform {
   const lexer = new PsqlLexer();
+  lexer.freeze = options.copyFreeze === true;
   let prefixSent = false;
   const sendPrefix = (t: Transform): void => {
     if (!prefixSent && options.prefix) t.push(options.prefix);

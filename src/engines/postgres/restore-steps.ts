@@ -144,6 +144,8 @@ export async function loadAndInspect(o: LoadAndInspectOptions): Promise<Check[]>
     format: o.format,
     ...(o.transform ? { transform: o.transform } : {}),
     jobs: o.jobs,
+    // The database was created just above: its tables are made by the load's own transaction.
+    copyFreeze: true,
     signal: ctx.signal,
     where: { ...o.where, phase },
     secrets: o.endpoint.secrets(o.conn),

@@ -4,8 +4,12 @@ import { createPsqlGuard, psqlHasRestrict, UnsafeDumpError } from '../../../../s
 import { cutInto } from './chunks.js';
 
 /** Run `text` through a guard in chunks of the given sizes; the output, or the guard's error. */
-async function guard(text: string | Buffer, cuts: readonly number[] = [1 << 20]): Promise<string | UnsafeDumpError> {
-  const g = createPsqlGuard();
+async function guard(
+  text: string | Buffer,
+  cuts: readonly number[] = [1 << 20],
+  options: Parameters<typeof createPsqlGuard>[0] = {},
+): Promise<string | UnsafeDumpError> {
+  const g = createPsqlGuard(options);
   const out: Buffer[] = [];
   g.on('data', (c: Buffer) => out.push(c));
   try {
@@ -86,6 +90,33 @@ describe('psql guard', () => {
       }
     });
   }
+
+  it('with copyFreeze, freezes each COPY … FROM stdin and changes nothing else, at every chunk border', async () => {
+    const body =
+      `CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$\nCOPY y FROM stdin;\n$$;\n` +
+      `COMMENT ON TABLE t IS 'COPY z FROM stdin;';\n` +
+      `COPY public.t (a, "b;c") FROM stdin;\nCOPY x FROM stdin;\n\\.\n` +
+      `CREATE VIEW w AS SELECT rank() OVER (PARTITION BY a) FROM t;\n` +
+      `COPY public.crlf (a) FROM stdin;\r\nx\r\n\\.\r\n`;
+    const input = HEADER + body + FOOTER;
+    const expected = input
+      .replace(/^\\(un)?restrict AbC123\n/gm, '')
+      .replace('COPY public.t (a, "b;c") FROM stdin;', 'COPY public.t (a, "b;c") FROM stdin (FREEZE);')
+      .replace('COPY public.crlf (a) FROM stdin;', 'COPY public.crlf (a) FROM stdin (FREEZE);');
+    for (const cuts of CUTS) expect(await guard(input, cuts, { copyFreeze: true }), `cuts ${cuts}`).toBe(expected);
+  });
+
+  it('with copyFreeze, stops freezing once a partitioned table is declared (its root COPY refuses FREEZE)', async () => {
+    const body =
+      `COPY public.a (x) FROM stdin;\n1\n\\.\n` +
+      `CREATE TABLE public.p (id integer)\nPARTITION BY RANGE (id);\n` +
+      `COPY public.p (id) FROM stdin;\n1\n\\.\n`;
+    const input = HEADER + body + FOOTER;
+    const expected = input
+      .replace(/^\\(un)?restrict AbC123\n/gm, '')
+      .replace('COPY public.a (x) FROM stdin;', 'COPY public.a (x) FROM stdin (FREEZE);');
+    for (const cuts of CUTS) expect(await guard(input, cuts, { copyFreeze: true }), `cuts ${cuts}`).toBe(expected);
+  });
 
   it('knows which psql versions have \\restrict', () => {
     expect(psqlHasRestrict('15.20')).toBe(true);

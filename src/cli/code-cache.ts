@@ -133,7 +133,13 @@ export function readCodeCache(slot: CodeCacheSlot): Buffer | undefined {
     const data = readFileSync(fd);
     // The mtime says when a cache was last used (at most a day off): the cleanup keeps the recent.
     const now = Date.now();
-    if (now - st.mtimeMs > USED_RESOLUTION_MS) futimesSync(fd, now / 1000, now / 1000);
+    if (now - st.mtimeMs > USED_RESOLUTION_MS) {
+      try {
+        futimesSync(fd, now / 1000, now / 1000);
+      } catch {
+        // a read-only cache folder is still a cache
+      }
+    }
     return data;
   } catch {
     return undefined;

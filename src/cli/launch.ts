@@ -3,9 +3,9 @@
  * The `duplicati-kit` command as installed: runs the CLI bundle (`bundle.cjs` beside this file,
  * built from `main.ts`) through `vm.Script` with V8's code cache (`code-cache.ts`), so a start
  * reads the bytecode its command (with the same config file) compiled last time instead of
- * compiling the bundle again. When
- * there is no cache to use, V8 compiles as `require` would. The first start of each command after
- * a build or an install stores its bytecode when the process exits.
+ * compiling the bundle again. When there is no cache to use, V8 compiles as `require` would. The
+ * first start of each command and config after a build or an install stores its bytecode when the
+ * process exits.
  *
  * `DUPLICATI_KIT_CODE_CACHE=off` turns the cache off; `DUPLICATI_KIT_CODE_CACHE=debug` says on
  * stderr what happened to it.

@@ -705,8 +705,9 @@ class PsqlLexer {
 
 /**
  * The psql guard: a Transform that passes a plain-SQL dump on unchanged but for pg_dump's
- * `\restrict`/`\unrestrict` lines (and, with `copyFreeze`, the COPY statements' FREEZE), and fails with {@link UnsafeDumpError} before passing on
- * anything psql could read as a meta-command (see the module description).
+ * `\restrict`/`\unrestrict` lines (and, with `copyFreeze`, the FREEZE option of its COPY
+ * statements), and fails with {@link UnsafeDumpError} before passing on anything psql could read
+ * as a meta-command (see the module description).
  */
 export function createPsqlGuard(options: PsqlGuardOptions = {}): Transform {
   const lexer = new PsqlLexer();

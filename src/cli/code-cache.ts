@@ -21,7 +21,6 @@ import {
   closeSync,
   constants,
   fstatSync,
-  futimesSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -58,37 +57,18 @@ const hash = (s: string): string => createHash('sha256').update(s).digest('hex')
 
 /**
  * The cache file's name: the bundle's path, then its identity on disk and this Node, then the
- * command, then (when given) the config file. `place` is the name's start shared by every build
- * installed at that path.
- *
- * A cache holds only what the run that stored it compiled: the `prepare` of a compressed
- * PostgreSQL dump, say, and not what a SQLite source or a plain dump runs, which every later start
- * with that other config compiled again (~65 ms). Configs are what choose those paths, so each
- * config file has its own cache.
+ * command. `place` is the name's start shared by every build installed at that path.
  */
 export function codeCacheName(
   bundlePath: string,
   bundle: Stats,
   command: string | undefined,
-  config?: string,
 ): { name: string; prefix: string; place: string } {
   const id = [process.version, process.arch, bundle.dev, bundle.ino, bundle.size, bundle.mtimeMs, bundle.ctimeMs];
   const place = hash(path.resolve(bundlePath));
   const prefix = `${place}-${hash(id.join(':'))}`;
   const cmd = command !== undefined && /^[a-z][a-z0-9-]{0,31}$/.test(command) ? command : '_';
-  const variant = config === undefined ? '' : `-${hash(path.resolve(config)).slice(0, 8)}`;
-  return { name: `${prefix}-${cmd}${variant}.bin`, prefix, place };
-}
-
-/** The config file named by `--config FILE`, `--config=FILE` or `-c FILE` in `argv`, if any. */
-export function configArgument(argv: readonly string[]): string | undefined {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (a === '--') return undefined;
-    if (a.startsWith('--config=')) return a.slice('--config='.length) || undefined;
-    if ((a === '--config' || a === '-c') && i + 1 < argv.length) return argv[i + 1];
-  }
-  return undefined;
+  return { name: `${prefix}-${cmd}.bin`, prefix, place };
 }
 
 /** Where this start's cache is read from and written to. */
@@ -100,21 +80,17 @@ export interface CodeCacheSlot {
   readonly uid: number;
 }
 
-/**
- * The slot for `bundle`, `command` and `config` (a path, resolved against the working folder), or
- * undefined when caching is off or impossible here.
- */
+/** The slot for `bundle` and `command`, or undefined when caching is off or impossible here. */
 export function codeCacheSlot(
   bundlePath: string,
   command: string | undefined,
   env: NodeJS.ProcessEnv,
-  config?: string,
 ): CodeCacheSlot | undefined {
   const dir = codeCacheDir(env);
   const uid = process.getuid?.();
   if (dir === undefined || uid === undefined) return undefined;
   try {
-    const { name, prefix, place } = codeCacheName(bundlePath, statSync(bundlePath), command, config);
+    const { name, prefix, place } = codeCacheName(bundlePath, statSync(bundlePath), command);
     return { dir, file: path.join(dir, name), prefix, place, uid };
   } catch {
     return undefined;
@@ -130,17 +106,7 @@ export function readCodeCache(slot: CodeCacheSlot): Buffer | undefined {
     fd = openSync(slot.file, constants.O_RDONLY | constants.O_NOFOLLOW);
     const st = fstatSync(fd);
     if (!st.isFile() || !ownedPrivately(st, slot.uid)) return undefined;
-    const data = readFileSync(fd);
-    // The mtime says when a cache was last used (at most a day off): the cleanup keeps the recent.
-    const now = Date.now();
-    if (now - st.mtimeMs > USED_RESOLUTION_MS) {
-      try {
-        futimesSync(fd, now / 1000, now / 1000);
-      } catch {
-        // a read-only cache folder is still a cache
-      }
-    }
-    return data;
+    return readFileSync(fd);
   } catch {
     return undefined;
   } finally {
@@ -154,15 +120,6 @@ export function readCodeCache(slot: CodeCacheSlot): Buffer | undefined {
  * remove them. An install still in use whose caches go only stores them again at its next start.
  */
 const OTHER_INSTALL_MAX_AGE_MS = 30 * 24 * 60 * 60 * 1000;
-
-/** How stale a cache's mtime may get before a start that uses it sets it to now. */
-const USED_RESOLUTION_MS = 24 * 60 * 60 * 1000;
-
-/**
- * Most caches one build keeps (commands × config files); beyond, the least recently used go. Tests
- * and scripts that run the CLI with many throwaway configs would otherwise leave ~1 MB per config.
- */
-export const MAX_CACHES_PER_BUILD = 32;
 
 /**
  * Store `data` as the cache of `slot` (mode 0600, written aside and renamed into place, so a
@@ -191,7 +148,6 @@ export function writeCodeCache(slot: CodeCacheSlot, data: Buffer): boolean {
   } catch {
     // a stale cache is only disk space
   }
-  const siblings: { file: string; used: number }[] = [];
   for (const name of names) {
     const file = path.join(slot.dir, name);
     try {
@@ -203,17 +159,7 @@ export function writeCodeCache(slot: CodeCacheSlot, data: Buffer): boolean {
       }
       if (file === slot.file) continue;
       const st = lstatSync(file);
-      if (!st.isFile() || st.uid !== slot.uid) continue;
-      if (now - st.mtimeMs > OTHER_INSTALL_MAX_AGE_MS) unlinkSync(file);
-      else if (name.startsWith(`${slot.prefix}-`) && name.endsWith('.bin')) siblings.push({ file, used: st.mtimeMs });
-    } catch {
-      // a stale cache is only disk space
-    }
-  }
-  siblings.sort((a, b) => a.used - b.used);
-  for (const { file } of siblings.slice(0, Math.max(0, siblings.length - (MAX_CACHES_PER_BUILD - 1)))) {
-    try {
-      unlinkSync(file);
+      if (st.isFile() && st.uid === slot.uid && now - st.mtimeMs > OTHER_INSTALL_MAX_AGE_MS) unlinkSync(file);
     } catch {
       // a stale cache is only disk space
     }

@@ -2,10 +2,9 @@
 /**
  * The `duplicati-kit` command as installed: runs the CLI bundle (`bundle.cjs` beside this file,
  * built from `main.ts`) through `vm.Script` with V8's code cache (`code-cache.ts`), so a start
- * reads the bytecode its command (with the same config file) compiled last time instead of
- * compiling the bundle again. When there is no cache to use, V8 compiles as `require` would. The
- * first start of each command and config after a build or an install stores its bytecode when the
- * process exits.
+ * reads the bytecode its command compiled last time instead of compiling the bundle again. When
+ * there is no cache to use, V8 compiles as `require` would. The first start of each command after
+ * a build or an install stores its bytecode when the process exits.
  *
  * `DUPLICATI_KIT_CODE_CACHE=off` turns the cache off; `DUPLICATI_KIT_CODE_CACHE=debug` says on
  * stderr what happened to it.
@@ -18,17 +17,12 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
-import { type CodeCacheSlot, codeCacheSlot, configArgument, readCodeCache, writeCodeCache } from './code-cache.js';
+import { type CodeCacheSlot, codeCacheSlot, readCodeCache, writeCodeCache } from './code-cache.js';
 
 const bundle = fileURLToPath(new URL('./bundle.cjs', import.meta.url));
 const debug = process.env.DUPLICATI_KIT_CODE_CACHE?.trim().toLowerCase() === 'debug';
 const command = process.argv.slice(2).find((a) => !a.startsWith('-'));
-const slot: CodeCacheSlot | undefined = codeCacheSlot(
-  bundle,
-  command,
-  process.env,
-  configArgument(process.argv.slice(2)),
-);
+const slot: CodeCacheSlot | undefined = codeCacheSlot(bundle, command, process.env);
 const cached = slot && readCodeCache(slot);
 // The bundle is built ASCII-only (tsup.config.ts): read as latin1 it becomes a one-byte string, 5x
 // faster to make than utf8 decoding, and V8 scans it faster. utf8 stays the fallback.

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -48,32 +48,6 @@ describe('the CLI code cache', () => {
     expect(damaged.stdout).toBe(first.stdout);
     expect(damaged.stderr).toMatch(/code cache rejected; stored /);
     expect((await runCli(['--version'], { env: env() })).stderr).toMatch(/code cache accepted /);
-  });
-
-  it('keeps one cache per config file, so each config starts from the code it runs', async () => {
-    requireBuiltCli();
-    const configs = ['a', 'b'].map((n) => {
-      const src = path.join(cache, `src-${n}`);
-      mkdirSync(src);
-      writeFileSync(path.join(src, 'f.txt'), n);
-      const file = path.join(cache, `${n}.yaml`);
-      writeFileSync(
-        file,
-        `workDir: ${path.join(cache, `work-${n}`)}\nsources:\n  - { type: directory, name: files, paths: [${src}] }\n`,
-      );
-      return file;
-    });
-    const stored = /code cache absent; stored (\S+)/;
-    const a = await runCli(['prepare', '--dry-run', '--config', configs[0] as string], { env: env() });
-    const b = await runCli(['prepare', '--dry-run', `--config=${configs[1]}`], { env: env() });
-    expect([a.code, b.code]).toEqual([0, 0]);
-    const fileA = stored.exec(a.stderr)?.[1];
-    const fileB = stored.exec(b.stderr)?.[1];
-    expect(fileA).toMatch(/-prepare-[0-9a-f]{8}\.bin$/);
-    expect(fileB).toMatch(/-prepare-[0-9a-f]{8}\.bin$/);
-    expect(fileB).not.toBe(fileA);
-    const again = await runCli(['prepare', '--dry-run', '-c', configs[0] as string], { env: env() });
-    expect(again.stderr).toContain(`code cache accepted ${fileA}`);
   });
 
   it('gives the same result as a start without it, and writes nothing when turned off', async () => {

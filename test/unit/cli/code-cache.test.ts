@@ -17,8 +17,6 @@ import {
   codeCacheDir,
   codeCacheName,
   codeCacheSlot,
-  configArgument,
-  MAX_CACHES_PER_BUILD,
   ownedPrivately,
   readCodeCache,
   writeCodeCache,
@@ -83,29 +81,6 @@ describe('codeCacheName', () => {
   });
 });
 
-describe('per config file', () => {
-  it('names a cache after the config file too, resolved against the working folder', () => {
-    const plain = codeCacheName(bundle, statSync(bundle), 'prepare');
-    const a = codeCacheName(bundle, statSync(bundle), 'prepare', '/etc/dk/immich.yaml');
-    const b = codeCacheName(bundle, statSync(bundle), 'prepare', '/etc/dk/jellyfin.yaml');
-    expect(a.name).toMatch(/^[0-9a-f]{16}-[0-9a-f]{16}-prepare-[0-9a-f]{8}\.bin$/);
-    expect(a.prefix).toBe(plain.prefix);
-    expect(b.name).not.toBe(a.name);
-    expect(
-      codeCacheName(bundle, statSync(bundle), 'prepare', path.relative(process.cwd(), '/etc/dk/immich.yaml')),
-    ).toEqual(a);
-  });
-
-  it('finds the config in argv the way the CLI reads it', () => {
-    expect(configArgument(['prepare', '--config', 'a.yaml'])).toBe('a.yaml');
-    expect(configArgument(['prepare', '-c', 'b.yaml', '--dry-run'])).toBe('b.yaml');
-    expect(configArgument(['--config=c.yaml', 'hook'])).toBe('c.yaml');
-    expect(configArgument(['prepare', '--', '--config', 'x'])).toBeUndefined();
-    expect(configArgument(['prepare', '--config'])).toBeUndefined();
-    expect(configArgument(['status'])).toBeUndefined();
-  });
-});
-
 describe('readCodeCache / writeCodeCache', () => {
   it('round-trips a private file in a private folder', () => {
     const slot = codeCacheSlot(bundle, 'prepare', env());
@@ -165,32 +140,6 @@ describe('readCodeCache / writeCodeCache', () => {
     writeFileSync(elsewhere, 'other', { mode: 0o600 });
     expect(writeCodeCache(slot, Buffer.from('bytecode'))).toBe(true);
     expect(readdirSync(slot.dir).sort()).toEqual([path.basename(elsewhere), path.basename(slot.file)].sort());
-  });
-
-  it('marks a cache used when it is read, and keeps the most recently used of one build', () => {
-    const slot = codeCacheSlot(bundle, 'prepare', env(), '/etc/dk/new.yaml');
-    if (!slot) throw new Error('no slot');
-    mkdirSync(slot.dir, { recursive: true, mode: 0o700 });
-    // MAX_CACHES_PER_BUILD others of this build, used one hour apart; the oldest is then read.
-    const others = Array.from({ length: MAX_CACHES_PER_BUILD }, (_, i) => {
-      const other = codeCacheSlot(bundle, 'prepare', env(), `/etc/dk/${i}.yaml`);
-      if (!other) throw new Error('no slot');
-      writeFileSync(other.file, `cache ${i}`, { mode: 0o600 });
-      const used = (Date.now() - (MAX_CACHES_PER_BUILD - i + 24) * 3600 * 1000) / 1000;
-      utimesSync(other.file, used, used);
-      return other;
-    });
-    const [first, second, third] = others as [typeof slot, typeof slot, typeof slot];
-    expect(readCodeCache(first)?.toString()).toBe('cache 0');
-    expect(Date.now() - statSync(first.file).mtimeMs).toBeLessThan(60_000);
-    expect(writeCodeCache(slot, Buffer.from('bytecode'))).toBe(true);
-    const left = readdirSync(slot.dir);
-    expect(left).toHaveLength(MAX_CACHES_PER_BUILD);
-    expect(left).toContain(path.basename(slot.file));
-    expect(left).toContain(path.basename(first.file));
-    // One had to go: the least recently used, the second (the first was just read).
-    expect(left).not.toContain(path.basename(second.file));
-    expect(left).toContain(path.basename(third.file));
   });
 
   it("removes another install's caches and crashed writes once they are 30 days old", () => {

@@ -177,10 +177,15 @@ function plainStages(
   stages.push(
     createPsqlGuard({
       ...(prefix ? { prefix } : {}),
-      ...(o.copyFreeze === true && o.singleTransaction !== false ? { copyFreeze: true } : {}),
+      ...(freezesCopies(o) ? { copyFreeze: true } : {}),
     }),
   );
   return stages;
+}
+
+/** Whether this load adds FREEZE to its COPY statements: asked for, plain SQL, one transaction. */
+function freezesCopies(o: LoadDumpOptions): boolean {
+  return o.copyFreeze === true && o.format !== 'custom' && o.singleTransaction !== false;
 }
 
 /** psql's error when PostgreSQL will not freeze a COPY (a partitioned root, a table made earlier). */
@@ -210,8 +215,8 @@ export async function loadDump(o: LoadDumpOptions): Promise<void> {
     await loadOnce(o);
   } catch (e) {
     // One transaction: the refused load left nothing behind, so it can go again as it was written.
-    const frozen = o.copyFreeze === true && o.format !== 'custom' && o.singleTransaction !== false;
-    if (!frozen || !(e instanceof RestoreError) || !FREEZE_REFUSED.test(e.message) || o.signal.aborted) throw e;
+    if (!freezesCopies(o) || !(e instanceof RestoreError) || !FREEZE_REFUSED.test(e.message) || o.signal.aborted)
+      throw e;
     await loadOnce({ ...o, copyFreeze: false });
   }
 }

@@ -13,6 +13,8 @@ import {
   DEFAULT_SCRIPT_TIMEOUT,
   HOOK_EVENTS,
   type HookEvent,
+  hookEventIn,
+  hookOperationIn,
   type OperationName,
   PARSED_RESULTS,
   type ParsedResult,
@@ -98,7 +100,7 @@ function requireVar(env: Readonly<Record<string, string | undefined>>, name: str
  */
 export function readHookEvent(env: Readonly<Record<string, string | undefined>>): HookEvent {
   const raw = requireVar(env, 'EVENTNAME');
-  const event = HOOK_EVENTS.find((e) => e === raw.toUpperCase());
+  const event = hookEventIn(env);
   if (!event) {
     throw new HookEnvError(
       `${ENV_PREFIX}EVENTNAME is ${JSON.stringify(raw)}, expected one of ${HOOK_EVENTS.join(', ')}`,
@@ -122,12 +124,7 @@ export function readHookEvent(env: Readonly<Record<string, string | undefined>>)
  * ```
  */
 export function readHookOperation(env: Readonly<Record<string, string | undefined>>): OperationName {
-  const given = env[`${ENV_PREFIX}OPERATIONNAME`];
-  const fallback = env[`${ENV_PREFIX}main_action`];
-  const raw =
-    (given === undefined || given.trim() === '') && fallback !== undefined && fallback.trim() !== ''
-      ? fallback.trim()
-      : requireVar(env, 'OPERATIONNAME');
+  const raw = hookOperationIn(env) ?? requireVar(env, 'OPERATIONNAME');
   if (!/^[A-Za-z][A-Za-z0-9]*$/.test(raw)) {
     throw new HookEnvError(
       `${ENV_PREFIX}OPERATIONNAME is ${JSON.stringify(raw)}, expected an operation name such as Backup`,

@@ -6,10 +6,9 @@
 import { inspect } from 'node:util';
 import { isSecretKey, REDACTED, redactUrl } from '../core/redact.js';
 import { HookEnvError } from './errors.js';
-import { parseDuplicatiBool, parseDuplicatiSize, parseDuplicatiTimespan } from './protocol.js';
+import { ENV_PREFIX, parseDuplicatiBool, parseDuplicatiSize, parseDuplicatiTimespan } from './protocol.js';
 
-/** Prefix of every variable Duplicati sets for a script. */
-export const ENV_PREFIX = 'DUPLICATI__';
+export { ENV_PREFIX };
 
 /**
  * Variables Duplicati sets for the script itself (not options). They are upper case, unlike

@@ -6,6 +6,9 @@
  * @module
  */
 
+/** Prefix of every variable Duplicati sets for a run-script hook (`DUPLICATI__EVENTNAME`, options…). */
+export const ENV_PREFIX = 'DUPLICATI__';
+
 /** `DUPLICATI__EVENTNAME`: which script option ran the hook. */
 export type HookEvent = 'BEFORE' | 'AFTER' | 'POST-BACKUP';
 
@@ -83,6 +86,36 @@ export const LISTING_OPERATIONS: readonly OperationName[] = Object.freeze([
  */
 export function isListingOperation(operation: string): boolean {
   return LISTING_OPERATIONS.includes(operation);
+}
+
+/** A hook's environment, as `process.env` holds it. */
+type HookEnvVars = Readonly<Record<string, string | undefined>>;
+
+/** `DUPLICATI__EVENTNAME` when it is one of {@link HOOK_EVENTS} (any case), else undefined. */
+export function hookEventIn(env: HookEnvVars): HookEvent | undefined {
+  const raw = env[`${ENV_PREFIX}EVENTNAME`]?.trim().toUpperCase();
+  return raw ? HOOK_EVENTS.find((e) => e === raw) : undefined;
+}
+
+/**
+ * The operation name as Duplicati gives it, trimmed and not yet checked: `DUPLICATI__OPERATIONNAME`,
+ * or `DUPLICATI__main_action` when that is missing (Duplicati 2.0.x starts the AFTER script of a
+ * failed required BEFORE without it). Undefined when neither is set.
+ */
+export function hookOperationIn(env: HookEnvVars): string | undefined {
+  const given = env[`${ENV_PREFIX}OPERATIONNAME`]?.trim();
+  if (given) return given;
+  return env[`${ENV_PREFIX}main_action`]?.trim() || undefined;
+}
+
+/**
+ * True when `env` is a hook run for a listing ({@link LISTING_OPERATIONS}) with a known event:
+ * the run a hook answers with {@link HookExitCode.Continue} before reading any configuration.
+ * Never throws; an environment it cannot read is not a listing.
+ */
+export function isListingHookRun(env: HookEnvVars): boolean {
+  const operation = hookOperationIn(env);
+  return hookEventIn(env) !== undefined && operation !== undefined && isListingOperation(operation);
 }
 
 /** `DUPLICATI__PARSED_RESULT` and `ParsedResult` in the result file. */

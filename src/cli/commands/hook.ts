@@ -20,8 +20,7 @@ import { describeError, isManifestError } from '../../core/errors.js';
 import { isInside } from '../../core/fs.js';
 import { type Logger, silentLogger, streamLogger } from '../../core/logger.js';
 import { defineHook, type HookContext, type HookOutcome } from '../../hooks/define-hook.js';
-import { readHookEvent, readHookOperation } from '../../hooks/env.js';
-import { HookExitCode, isListingOperation } from '../../hooks/protocol.js';
+import { HookExitCode, isListingHookRun } from '../../hooks/protocol.js';
 import type { NotificationKind } from '../../contracts/notifier.js';
 import type { NotificationEvent } from '../../contracts/notifier.js';
 import type { LoadedConfig } from '../../app/config.js';
@@ -241,13 +240,10 @@ async function openLogFile(ctx: CliContext): Promise<{ logger: Logger; close: ()
  */
 async function runHook(ctx: CliContext): Promise<number> {
   if (ctx.positionals[0] === 'install') return (await import('./hook-install.js')).runHookInstall(ctx);
-  try {
-    // The web UI's listings start the hook too; answer before reading any config.
-    readHookEvent(ctx.env);
-    if (isListingOperation(readHookOperation(ctx.env))) return HookExitCode.Continue;
-  } catch {
-    // An unusable environment is reported by defineHook below.
-  }
+  // The web UI's listings start the hook too; answer before reading any config (the launcher,
+  // src/cli/launch.ts, answers most of them before loading the CLI at all). An unusable
+  // environment is not a listing: defineHook below reports it.
+  if (isListingHookRun(ctx.env)) return HookExitCode.Continue;
   let log: { logger: Logger; close: () => Promise<void> };
   try {
     log = await openLogFile(ctx);

@@ -144,4 +144,37 @@ describe('duplicati-kit hook (built CLI, environment like Duplicati)', () => {
     const backup = await runCli(['hook', '--config', missing], { cwd: dir, env: hookEnv('BEFORE') });
     expect(backup.code).toBe(5);
   });
+
+  it('answers listings in the launcher, without loading the CLI; anything else still loads it', async () => {
+    // With the code cache's debug line, every start that loads the bundle says so on stderr.
+    const debug = { DUPLICATI_KIT_CODE_CACHE: 'debug' };
+    const missing = path.join(dir, 'nope.yaml');
+    for (const [event, operation] of [
+      ['BEFORE', 'ListFilesets'],
+      ['AFTER', 'ListFolder'],
+      ['BEFORE', 'SearchFiles'],
+    ] as const) {
+      const r = await runCli(['hook', '--config', missing, '--log-file', path.join(dir, 'hook.log')], {
+        cwd: dir,
+        env: { ...buildHookEnv({ event, operation }), ...debug },
+      });
+      expect(r).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    }
+    expect(existsSync(path.join(dir, 'hook.log'))).toBe(false);
+    // The same listing with an option the launcher does not read goes through the CLI: same answer.
+    const verbose = await runCli(['hook', '--verbose', '--config', missing], {
+      cwd: dir,
+      env: { ...buildHookEnv({ event: 'BEFORE', operation: 'ListFilesets' }), ...debug },
+    });
+    expect(verbose.code).toBe(0);
+    expect(verbose.stderr).toMatch(/^duplicati-kit: code cache /);
+    // Help is help, also under a listing's environment.
+    const help = await runCli(['hook', '--help'], { env: buildHookEnv({ event: 'BEFORE', operation: 'List' }) });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('hook install');
+    // A backup's hook loads the CLI and reports the missing config.
+    const backup = await runCli(['hook', '--config', missing], { cwd: dir, env: { ...hookEnv('BEFORE'), ...debug } });
+    expect(backup.code).toBe(5);
+    expect(backup.stderr).toMatch(/code cache/);
+  });
 });

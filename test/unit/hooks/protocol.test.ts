@@ -2,6 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatDuplicatiTimespan } from '../../../src/hooks/budget.js';
 import {
+  hookEventIn,
+  hookOperationIn,
+  isListingHookRun,
   isListingOperation,
   parseDuplicatiBool,
   parseDuplicatiSize,
@@ -93,5 +96,41 @@ describe('isListingOperation', () => {
     for (const op of ['Backup', 'Restore', 'Repair', 'Compact', 'Test', 'Delete']) {
       expect(isListingOperation(op)).toBe(false);
     }
+  });
+});
+
+describe('isListingHookRun', () => {
+  it('needs a known event and a listing operation, read as readHookEvent and readHookOperation read them', () => {
+    expect(isListingHookRun({ DUPLICATI__EVENTNAME: 'BEFORE', DUPLICATI__OPERATIONNAME: 'ListFilesets' })).toBe(true);
+    expect(isListingHookRun({ DUPLICATI__EVENTNAME: ' after ', DUPLICATI__OPERATIONNAME: ' List ' })).toBe(true);
+    // An AFTER whose required BEFORE failed has only main-action.
+    expect(isListingHookRun({ DUPLICATI__EVENTNAME: 'AFTER', DUPLICATI__main_action: 'ListFolder' })).toBe(true);
+    expect(
+      isListingHookRun({
+        DUPLICATI__EVENTNAME: 'AFTER',
+        DUPLICATI__OPERATIONNAME: ' ',
+        DUPLICATI__main_action: 'List',
+      }),
+    ).toBe(true);
+    // OPERATIONNAME wins over main-action.
+    expect(
+      isListingHookRun({
+        DUPLICATI__EVENTNAME: 'BEFORE',
+        DUPLICATI__OPERATIONNAME: 'Backup',
+        DUPLICATI__main_action: 'List',
+      }),
+    ).toBe(false);
+    expect(isListingHookRun({ DUPLICATI__EVENTNAME: 'BEFORE', DUPLICATI__OPERATIONNAME: 'Backup' })).toBe(false);
+    expect(isListingHookRun({ DUPLICATI__EVENTNAME: 'DURING', DUPLICATI__OPERATIONNAME: 'List' })).toBe(false);
+    expect(isListingHookRun({ DUPLICATI__OPERATIONNAME: 'List' })).toBe(false);
+    expect(isListingHookRun({ DUPLICATI__EVENTNAME: 'BEFORE' })).toBe(false);
+    expect(isListingHookRun({})).toBe(false);
+  });
+
+  it('reads the raw event and operation without throwing', () => {
+    expect(hookEventIn({ DUPLICATI__EVENTNAME: 'post-backup' })).toBe('POST-BACKUP');
+    expect(hookEventIn({ DUPLICATI__EVENTNAME: '' })).toBeUndefined();
+    expect(hookOperationIn({ DUPLICATI__OPERATIONNAME: ' Restore ' })).toBe('Restore');
+    expect(hookOperationIn({ DUPLICATI__OPERATIONNAME: '', DUPLICATI__main_action: '' })).toBeUndefined();
   });
 });

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { quoteIdent } from '../../engines/postgres/index.js';
+import { quoteIdent, quoteLiteral } from '../../engines/postgres/index.js';
 import type { SqlSession } from '../../engines/postgres/index.js';
 import type { JsonValue } from '../../contracts/types.js';
 
@@ -69,12 +69,17 @@ export function compareImmichVersions(a: string | undefined, b: string | undefin
   return 0;
 }
 
+/**
+ * Whether `public.<table>` has `column`. From pg_attribute: `information_schema.columns` builds every
+ * column's privileges first (8–13 ms per question on an Immich database, on a restore's path).
+ */
 async function hasColumn(s: SqlSession, table: string, column: string): Promise<boolean> {
-  const rows = await s.query<{ n: number | string }>(
-    `SELECT count(*) AS n FROM information_schema.columns
-      WHERE table_schema = 'public' AND table_name = '${table.replace(/'/g, "''")}' AND column_name = '${column.replace(/'/g, "''")}'`,
+  const rows = await s.query<{ ok: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                     WHERE attrelid = to_regclass(${quoteLiteral(`public.${quoteIdent(table)}`)})
+                       AND attname = ${quoteLiteral(column)} AND attnum > 0 AND NOT attisdropped) AS ok`,
   );
-  return Number(rows[0]?.n) > 0;
+  return rows[0]?.ok === true;
 }
 
 /**

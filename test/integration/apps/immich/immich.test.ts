@@ -94,6 +94,32 @@ describe.skipIf(!available)('Immich database source and target against a real se
     }
   });
 
+  it('splits assets by deletedAt where the asset table has no status column (also a dropped one)', async () => {
+    const old = uniqueDb('immich_nostatus');
+    await sql('postgres', `CREATE DATABASE ${old}`);
+    try {
+      await sql(
+        old,
+        `CREATE TABLE asset (id int PRIMARY KEY, status text, "deletedAt" timestamptz);
+         ALTER TABLE asset DROP COLUMN status;
+         INSERT INTO asset SELECT g, CASE WHEN g % 4 = 0 THEN now() END FROM generate_series(1, 20) g;
+         CREATE TABLE "user" (id int PRIMARY KEY, "deletedAt" timestamptz);
+         INSERT INTO "user" VALUES (1, NULL), (2, now()), (3, NULL);`,
+      );
+      const session = await openDriverSession({ ...PG, password: undefined, database: old, sslmode: undefined }, old);
+      try {
+        expect(await readImmichCounts(session, 'singular', { tableCounts: false })).toEqual({
+          assets: { active: 15, trashed: 5 },
+          users: 2,
+        });
+      } finally {
+        await session.close();
+      }
+    } finally {
+      await dropDatabases([old]);
+    }
+  });
+
   it('verifies in scratch, restores with the search_path rewrite, swaps, and rolls back', async () => {
     const source = new ImmichDatabaseSource({ name: 'swap', connection, executor: executor() });
     const prepared = await source.prepare(makeContext(work.dir, source.name));

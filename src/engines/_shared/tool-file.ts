@@ -42,7 +42,17 @@ export interface ToolIntoArtifactOptions {
    * removed), or undefined to keep it.
    */
   readonly judge: (exit: ChildExit, stderrTail: string) => Error | undefined;
+  /**
+   * Run instead when `cmd` could not start the tool: it failed to start, or exited 125–127 (what
+   * a wrapper such as `stdbuf` or `env` exits with when it cannot run the command) having written
+   * nothing. `cmd` is then the wrapper and `fallback` the tool alone; `onFallback` hears of it.
+   */
+  readonly fallback?: ToolCommand;
+  readonly onFallback?: (exit: ChildExit, stderrTail: string) => void;
 }
+
+/** Exit codes of a command wrapper (`stdbuf`, `env`, `nice`) that could not run its command. */
+const WRAPPER_FAILED = new Set([125, 126, 127]);
 
 /**
  * Run `cmd` with its stdout going into the artifact `name`, hash and observe the file as it grows,
@@ -57,44 +67,21 @@ export async function toolIntoArtifact(o: ToolIntoArtifactOptions): Promise<Arti
       const fh = await fsp.open(partial, 'wx+', PRIVATE_FILE);
       const flush = new BackgroundFlush(fh);
       try {
-        const { child, stderrTail } = spawnTool(o.cmd, { stdin: 'ignore', stdout: fh.fd }, o.signal);
-        let exit: ChildExit | undefined;
-        const exited = Promise.resolve(child).then((e) => {
-          exit = e;
-        });
-        const hash = createHash('sha256');
-        const buf = Buffer.allocUnsafe(READ_SIZE);
-        let pos = 0;
-        try {
-          for (;;) {
-            // Whether the tool had exited is read BEFORE the read: a read that then finds nothing
-            // has seen every byte the tool wrote.
-            const done = exit !== undefined;
-            const { bytesRead } = await fh.read(buf, 0, READ_SIZE, pos);
-            if (bytesRead > 0) {
-              const chunk = buf.subarray(0, bytesRead);
-              hash.update(chunk);
-              o.observe?.(chunk);
-              pos += bytesRead;
-              o.onBytes?.(bytesRead);
-              progress(bytesRead);
-              flush.wrote(bytesRead, pos);
-              continue;
-            }
-            if (done) break;
-            await waitFor(exited, POLL_MS);
-          }
-        } catch (e) {
-          child.kill();
-          await exited;
-          throw e;
+        let run = await follow(o, o.cmd, fh, flush, progress);
+        if (
+          o.fallback &&
+          run.bytes === 0 &&
+          !o.signal.aborted &&
+          (run.exit.spawnError !== undefined || WRAPPER_FAILED.has(run.exit.exitCode ?? -1))
+        ) {
+          o.onFallback?.(run.exit, run.stderrTail);
+          run = await follow(o, o.fallback, fh, flush, progress);
         }
-        await exited;
         if (o.signal.aborted) throw o.signal.reason;
-        const failure = o.judge(exit as ChildExit, stderrTail());
+        const failure = o.judge(run.exit, run.stderrTail);
         if (failure) throw failure;
         await flush.done();
-        return { bytes: pos, sha256: hash.digest('hex') };
+        return { bytes: run.bytes, sha256: run.sha256 };
       } finally {
         // A background flush still uses the descriptor.
         await flush.settled();
@@ -102,6 +89,50 @@ export async function toolIntoArtifact(o: ToolIntoArtifactOptions): Promise<Arti
       }
     },
   );
+}
+
+/** One run of a tool into `fh` (empty, at its start), followed until it exits. */
+async function follow(
+  o: ToolIntoArtifactOptions,
+  cmd: ToolCommand,
+  fh: fsp.FileHandle,
+  flush: BackgroundFlush,
+  progress: (n: number) => void,
+): Promise<{ exit: ChildExit; stderrTail: string; bytes: number; sha256: string }> {
+  const { child, stderrTail } = spawnTool(cmd, { stdin: 'ignore', stdout: fh.fd }, o.signal);
+  let exit: ChildExit | undefined;
+  const exited = Promise.resolve(child).then((e) => {
+    exit = e;
+  });
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(READ_SIZE);
+  let pos = 0;
+  try {
+    for (;;) {
+      // Whether the tool had exited is read BEFORE the read: a read that then finds nothing
+      // has seen every byte the tool wrote.
+      const done = exit !== undefined;
+      const { bytesRead } = await fh.read(buf, 0, READ_SIZE, pos);
+      if (bytesRead > 0) {
+        const chunk = buf.subarray(0, bytesRead);
+        hash.update(chunk);
+        o.observe?.(chunk);
+        pos += bytesRead;
+        o.onBytes?.(bytesRead);
+        progress(bytesRead);
+        flush.wrote(bytesRead, pos);
+        continue;
+      }
+      if (done) break;
+      await waitFor(exited, POLL_MS);
+    }
+  } catch (e) {
+    child.kill();
+    await exited;
+    throw e;
+  }
+  await exited;
+  return { exit: exit as ChildExit, stderrTail: stderrTail(), bytes: pos, sha256: hash.digest('hex') };
 }
 
 /** Resolve when `p` settles or after `ms`, whichever comes first. */

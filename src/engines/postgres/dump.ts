@@ -342,10 +342,11 @@ export async function runPgDump(o: RunPgDumpOptions): Promise<PgDumpResult> {
     // near its start when it is done, behind the reader's back (through a pipe it cannot seek).
     const scanner = o.countRows ? createCopyRowScanner() : undefined;
     const edges = createEdges();
-    const cmd = await o.executor.streamingCommand(o.pgDump.path, pgDumpArgs(o), toolEnv(o.conn), o.signal);
+    const { cmd, fallback } = o.executor.fileCommand(o.pgDump.path, pgDumpArgs(o), toolEnv(o.conn));
     const where = { label: 'pg_dump', secrets: o.secrets, where: o.where };
     ref = await toolIntoArtifact({
       cmd,
+      ...(fallback ? { fallback, onFallback: () => o.executor.stdbufFailed() } : {}),
       artifacts: o.artifacts,
       name: o.name,
       format,

@@ -108,6 +108,8 @@ export class PgExecutor {
   readonly #binDirs: readonly string[];
   /** Whether `stdbuf` runs here (local executor), probed once. */
   #stdbuf: Promise<boolean> | undefined;
+  /** `stdbuf` failed to run a tool: nothing more is run through it. */
+  #stdbufBroken = false;
   /** `--version` runs started by {@link PgExecutor.warm}, by command path (one per path and executor). */
   readonly #early = new Map<string, ReturnType<typeof runChild>>();
 
@@ -167,6 +169,29 @@ export class PgExecutor {
     return { file: 'stdbuf', args: ['-o', '1M', cmd.file, ...cmd.args], env: cmd.env };
   }
 
+  /**
+   * The command for a tool whose stdout is a file it fills (pg_dump's plain SQL, see
+   * {@link streamingCommand} for why `stdbuf`), with what to run instead when `stdbuf` cannot run
+   * it. No probe runs first: the caller runs `cmd`, and `fallback` only when the wrapper failed
+   * having written nothing (then it calls {@link stdbufFailed}). A probe is a process started on
+   * the path to the dump; starting one holds this thread for 5–17 ms.
+   */
+  fileCommand(
+    toolPath: string,
+    args: readonly string[],
+    env: Readonly<Record<string, string>>,
+  ): { cmd: PgCommand; fallback?: PgCommand } {
+    const cmd = this.command(toolPath, args, env);
+    if (this.isDocker || this.#stdbufBroken) return { cmd };
+    return { cmd: { file: 'stdbuf', args: ['-o', '1M', cmd.file, ...cmd.args], env: cmd.env }, fallback: cmd };
+  }
+
+  /** `stdbuf` could not run a tool here: later commands of this executor go without it. */
+  stdbufFailed(): void {
+    this.#stdbufBroken = true;
+    this.#stdbuf = Promise.resolve(false);
+  }
+
   /** True when `stdbuf -o 1M true` runs (its library found, preloading allowed); probed once. */
   #stdbufWorks(signal?: AbortSignal): Promise<boolean> {
     this.#stdbuf ??= runChild('stdbuf', ['-o', '1M', 'true'], { timeoutMs: 10_000 }).then(
@@ -183,11 +208,13 @@ export class PgExecutor {
    * stdbuf probe. A source calls it before connecting, so the tool lookup that needs the server's
    * major finds them done. Nothing here fails: a lookup without them runs them itself.
    */
-  warm(tool: PgToolName): void {
+  warm(tool: PgToolName, options: { readonly stdbufProbe?: boolean } = {}): void {
     if (this.#options !== 'local') return;
     // The `--version` first: a check waits for it, while only the dump itself needs stdbuf.
+    // A dump into a file (plain SQL) needs no probe: it falls back by itself (fileCommand).
     const probeStdbuf = (): void => {
-      if (tool === 'pg_dump' || tool === 'pg_dumpall') this.#stdbufWorks().catch(() => {});
+      if (options.stdbufProbe !== false && (tool === 'pg_dump' || tool === 'pg_dumpall'))
+        this.#stdbufWorks().catch(() => {});
     };
     this.#localCandidates(tool).then((candidates) => {
       const first = candidates[0];
@@ -222,8 +249,6 @@ export class PgExecutor {
   }
 
   async #probe(tool: PgToolName, stopAtMajor: number | undefined, signal?: AbortSignal): Promise<FoundPgTool[]> {
-    // Started now, beside the version probes, so a dump does not wait for it later.
-    if (!this.isDocker && (tool === 'pg_dump' || tool === 'pg_dumpall')) this.#stdbufWorks().catch(() => {});
     const candidates = this.#options === 'local' ? await this.#localCandidates(tool) : [tool];
     const found: FoundPgTool[] = [];
     const seen = new Set<string>();

@@ -298,6 +298,34 @@ describe.skipIf(!available)('PostgresSource / PostgresTarget against a real serv
       await new Promise<void>((r) => server.close(() => r()));
     }
   });
+  it('dumps plain SQL without stdbuf where stdbuf cannot run pg_dump, and says nothing of it', async () => {
+    // A stdbuf that fails as coreutils' does without its library: exit 125, nothing written.
+    const bin = path.join(work.dir, 'broken-stdbuf');
+    await fsp.mkdir(bin, { recursive: true });
+    await fsp.writeFile(
+      path.join(bin, 'stdbuf'),
+      '#!/bin/sh\necho "stdbuf: failed to find PKGLIBEXECDIR/libstdbuf.so" >&2\nexit 125\n',
+      { mode: 0o755 },
+    );
+    const before = process.env.PATH;
+    process.env.PATH = `${bin}${path.delimiter}${before ?? ''}`;
+    try {
+      const source = new PostgresSource({ name: 'no-stdbuf', connection, format: 'sql' });
+      const prepared = await source.prepare(makeContext(work.dir, source.name));
+      const users = (await sql<{ n: number }>(db, 'SELECT count(*)::int AS n FROM app.users'))[0]?.n;
+      expect((prepared.metadata as Record<string, unknown>).counts).toEqual({
+        'app.users': users,
+        'public.items': 1234,
+        'public.empty_one': 0,
+      });
+      const file = path.join(work.dir, prepared.artifacts[0]?.path ?? '');
+      const text = await fsp.readFile(file, 'utf8');
+      expect(text).toContain('PostgreSQL database dump complete');
+      expect(prepared.artifacts[0]?.sha256).toBe(createHash('sha256').update(text).digest('hex'));
+    } finally {
+      process.env.PATH = before;
+    }
+  });
 });
 
 describe("a dump larger than the tool's output buffer", () => {
@@ -338,6 +366,22 @@ describe('the streaming command of a dump', () => {
     const docker = await new PgExecutor({ docker: { container: 'db' } }).streamingCommand('pg_dump', ['-V'], {});
     expect(docker.file).toBe('docker');
     expect(docker.args).not.toContain('stdbuf');
+  });
+
+  it('gives a plain dump into a file stdbuf with the tool alone as its fallback, and no probe', () => {
+    const env = { PGX: '1' };
+    const local = new PgExecutor('local');
+    expect(local.fileCommand('/usr/bin/pg_dump', ['-V'], env)).toEqual({
+      cmd: { file: 'stdbuf', args: ['-o', '1M', '/usr/bin/pg_dump', '-V'], env },
+      fallback: { file: '/usr/bin/pg_dump', args: ['-V'], env },
+    });
+    local.stdbufFailed();
+    expect(local.fileCommand('/usr/bin/pg_dump', ['-V'], env)).toEqual({
+      cmd: { file: '/usr/bin/pg_dump', args: ['-V'], env },
+    });
+    const docker = new PgExecutor({ docker: { container: 'db' } }).fileCommand('pg_dump', ['-V'], {});
+    expect(docker.cmd.file).toBe('docker');
+    expect(docker.fallback).toBeUndefined();
   });
 
   it('writes the same bytes through stdbuf as pg_dump -f does', async () => {

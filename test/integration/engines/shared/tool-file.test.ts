@@ -150,4 +150,54 @@ describe('toolIntoArtifact', () => {
     ).rejects.toThrow(/exit/);
     expect(readdirSync(path.join(dir, 'src'))).toEqual([]);
   });
+
+  describe('a wrapper that cannot run its tool', () => {
+    const judge = (exit: { exitCode: number | undefined }, tail: string) =>
+      exit.exitCode === 0 ? undefined : new Error(`exit ${exit.exitCode}: ${tail.trim()}`);
+    const run = async (cmd: ReturnType<typeof sh>, name: string) => {
+      const heard: string[] = [];
+      const writer = new ArtifactWriter(dir, 'src');
+      const result = await toolIntoArtifact({
+        cmd,
+        fallback: sh('printf plain'),
+        onFallback: (exit, tail) => heard.push(`${exit.exitCode ?? exit.spawnError?.message}|${tail.trim()}`),
+        artifacts: writer,
+        name,
+        format: 'bin',
+        signal: new AbortController().signal,
+        judge,
+      }).then(
+        (ref) => ({ ref, error: undefined }),
+        (error: Error) => ({ ref: undefined, error }),
+      );
+      return { ...result, heard, file: path.join(dir, 'src', name) };
+    };
+
+    it('runs the tool alone when the wrapper exits 125–127 having written nothing', async () => {
+      for (const code of [125, 126, 127]) {
+        const r = await run(sh(`echo "stdbuf: failed to find libstdbuf.so" >&2; exit ${code}`), `w${code}`);
+        expect(r.error).toBeUndefined();
+        expect(readFileSync(r.file, 'utf8')).toBe('plain');
+        expect(r.ref?.sha256).toBe(sha(Buffer.from('plain')));
+        expect(r.heard).toEqual([`${code}|stdbuf: failed to find libstdbuf.so`]);
+      }
+    });
+
+    it('runs the tool alone when the wrapper does not exist', async () => {
+      const r = await run({ file: path.join(dir, 'no-such-stdbuf'), args: [], env: {} }, 'missing');
+      expect(r.error).toBeUndefined();
+      expect(readFileSync(r.file, 'utf8')).toBe('plain');
+      expect(r.heard).toHaveLength(1);
+    });
+
+    it('never runs it again after output, nor for the tool failing on its own (exit 1)', async () => {
+      const wrote = await run(sh('printf half; exit 125'), 'wrote');
+      expect(wrote.error?.message).toMatch(/exit 125/);
+      expect(existsSync(wrote.file)).toBe(false);
+      const failed = await run(sh('echo "pg_dump: error: no such database" >&2; exit 1'), 'failed');
+      expect(failed.error?.message).toMatch(/exit 1: pg_dump: error: no such database/);
+      expect(existsSync(failed.file)).toBe(false);
+      expect([...wrote.heard, ...failed.heard]).toEqual([]);
+    });
+  });
 });

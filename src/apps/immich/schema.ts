@@ -111,8 +111,8 @@ export async function readImmichCounts(
     const byStatus: Record<string, number> = {};
     if (await hasColumn(s, assetTable, 'status')) {
       for (const r of await s.query<{ status: string; n: string | number }>(
-        // Grouped by the column itself (an enum in every Immich), not by its text: 107–110 → 39–63 ms
-        // on a 120 k-asset database.
+        // Grouped by the column itself (an enum in every Immich), not by its text: 26–30 against
+        // 32–38 ms on a warm 120 k-asset database, 103–109 against 111–124 ms in a new session.
         `SELECT status::text AS status, n FROM (SELECT status, count(*) AS n FROM ${table('assets')} GROUP BY status) s ORDER BY 1`,
       ))
         byStatus[r.status] = Number(r.n);

@@ -208,9 +208,9 @@ function opening(
 ): { all(): Promise<SqlSession[]>; closeAll(): Promise<void> } {
   const pending = Array.from({ length: n }, async () => {
     const s = await o.endpoint.open(o.conn, db, o.phase, o.ctx.signal);
-    // No parallel workers: the checks already run side by side, and a worker started for a
-    // count of a few hundred thousand rows costs more than it saves (a 65 ms count of the
-    // 100 MiB Immich database took 16 ms without; its asset scan by status 82 → 20 ms).
+    // No parallel workers: the checks already run side by side, and two workers each would
+    // oversubscribe a two-core machine (the counts and Immich's scan by status of a 100 MiB
+    // database, in new sessions at once: median 256 ms with workers, 214 ms without).
     await s.exec('SET max_parallel_workers_per_gather = 0').catch(() => {});
     return s;
   });

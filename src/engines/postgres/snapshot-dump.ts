@@ -139,8 +139,7 @@ export async function dumpInSnapshot(o: SnapshotDumpOptions): Promise<SnapshotDu
     // A failed dump must not wait for counts still scanning a large table.
     dump.catch(() => session.close(true));
     const during = (async () => {
-      // These scans share the cores with pg_dump and its backend: no parallel workers for them
-      // (starting one cost more than the scan of a 100 MiB database's largest table).
+      // These scans share the cores with pg_dump and its backend: no parallel workers for them.
       await session.exec('SET LOCAL max_parallel_workers_per_gather = 0');
       const counts = fromStream ? undefined : await countRows(session, selection);
       const withRows = plain ? await tablesWithRows(session) : [];

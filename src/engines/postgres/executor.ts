@@ -166,7 +166,7 @@ export class PgExecutor {
   ): Promise<PgCommand> {
     const cmd = this.command(toolPath, args, env);
     if (this.isDocker || !(await this.#stdbufWorks(signal))) return cmd;
-    return { file: 'stdbuf', args: ['-o', '1M', cmd.file, ...cmd.args], env: cmd.env };
+    return throughStdbuf(cmd);
   }
 
   /**
@@ -183,7 +183,7 @@ export class PgExecutor {
   ): { cmd: PgCommand; fallback?: PgCommand } {
     const cmd = this.command(toolPath, args, env);
     if (this.isDocker || this.#stdbufBroken) return { cmd };
-    return { cmd: { file: 'stdbuf', args: ['-o', '1M', cmd.file, ...cmd.args], env: cmd.env }, fallback: cmd };
+    return { cmd: throughStdbuf(cmd), fallback: cmd };
   }
 
   /** `stdbuf` could not run a tool here: later commands of this executor go without it. */
@@ -288,4 +288,9 @@ export class PgExecutor {
     out.push(tool);
     return out;
   }
+}
+
+/** `cmd` run with a 1 MiB stdout buffer (see {@link PgExecutor.streamingCommand} for why). */
+function throughStdbuf(cmd: PgCommand): PgCommand {
+  return { file: 'stdbuf', args: ['-o', '1M', cmd.file, ...cmd.args], env: cmd.env };
 }

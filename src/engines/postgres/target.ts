@@ -352,14 +352,8 @@ export class PostgresTarget implements RestoreTarget {
       preflight = reused ? undefined : this.#preflightApart(input, conn, ctx);
       preflight?.catch(() => {});
       const gate = async (): Promise<void> => {
-        const badPre = ((await preflight) ?? []).filter((c) => !c.ok);
-        if (badPre.length) {
-          throw new VerificationError(
-            `the dump cannot be restored into "${live}"`,
-            where,
-            badPre.map((c) => ({ check: c.name, message: c.detail ?? 'failed' })),
-          );
-        }
+        const refused = refusal(live, where, (await preflight) ?? []);
+        if (refused) throw refused;
       };
       if (ctx.dryRun) {
         await gate();
@@ -399,15 +393,8 @@ export class PostgresTarget implements RestoreTarget {
       };
     } catch (e) {
       // A failed check explains a failure better than what it caused (a load the server refused).
-      const pre = await preflight?.catch(() => undefined);
-      const badPre = pre?.filter((c) => !c.ok) ?? [];
-      if (badPre.length && !ctx.signal.aborted && !(e instanceof VerificationError)) {
-        throw new VerificationError(
-          `the dump cannot be restored into "${live}"`,
-          where,
-          badPre.map((c) => ({ check: c.name, message: c.detail ?? 'failed' })),
-        );
-      }
+      const refused = refusal(live, where, (await preflight?.catch(() => undefined)) ?? []);
+      if (refused && !ctx.signal.aborted && !(e instanceof VerificationError)) throw refused;
       throw this.#wrap(e, 'restore', conn, ctx.signal);
     } finally {
       if (!swapped) await dropDatabase(admin, fresh).catch(() => {});
@@ -521,4 +508,19 @@ export class PostgresTarget implements RestoreTarget {
       await admin.close(true);
     }
   }
+}
+
+/** The error for checks that refuse the dump before anything is loaded; undefined when all passed. */
+function refusal(
+  live: string,
+  where: { readonly source: string; readonly kind: string; readonly phase: Phase },
+  checks: readonly Check[],
+): VerificationError | undefined {
+  const bad = checks.filter((c) => !c.ok);
+  if (!bad.length) return undefined;
+  return new VerificationError(
+    `the dump cannot be restored into "${live}"`,
+    where,
+    bad.map((c) => ({ check: c.name, message: c.detail ?? 'failed' })),
+  );
 }

@@ -18,7 +18,16 @@ import { type RetentionPolicy, retentionPolicySchema } from '../ops/retention.js
 import type { SystemdSchedule } from '../ops/systemd.js';
 import { parseDuplicatiTimespan } from '../hooks/protocol.js';
 import type { BackupSource, RestoreTarget } from '../contracts/types.js';
-import { buildNotifier, buildSource, buildTarget, notifierTypes, sourceTypes, targetTypes } from './registry.js';
+import {
+  type BuildExtras,
+  buildNotifier,
+  buildSource,
+  buildTarget,
+  notifierTypes,
+  sourceTypes,
+  targetTypes,
+} from './registry.js';
+import type { ToolVersionCache } from '../core/tool-versions.js';
 import { parseUserText } from './parse-text.js';
 
 /** A source or target written as data: `type` picks the class, the rest are its options. */
@@ -388,7 +397,7 @@ async function readRaw(file: string, signal?: AbortSignal): Promise<unknown> {
  * Validate a config object (as read from a file or built in code) and build its sources and
  * targets. Every problem is collected into one ConfigError.
  */
-export async function resolveConfig(raw: unknown, file = '(inline)'): Promise<LoadedConfig> {
+export async function resolveConfig(raw: unknown, file = '(inline)', extras: BuildExtras = {}): Promise<LoadedConfig> {
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     throw new ConfigError(
@@ -401,12 +410,12 @@ export async function resolveConfig(raw: unknown, file = '(inline)'): Promise<Lo
   const build = async <T>(
     entry: unknown,
     at: string,
-    make: (e: TypedEntry) => Promise<T>,
+    make: (e: TypedEntry, extras: BuildExtras) => Promise<T>,
     method: string,
   ): Promise<T | undefined> => {
     if (isInstance(entry, method)) return entry as T;
     try {
-      return await make(entry as TypedEntry);
+      return await make(entry as TypedEntry, extras);
     } catch (e) {
       if (!isConfigError(e)) throw e;
       if (e.issues.length === 0) issues.push({ path: at, message: e.message });
@@ -493,7 +502,10 @@ function planOptions(config: DuplicatiKitConfig, sources: BackupSource[]) {
  * await cfg.backupPlan().prepare();
  * ```
  */
-export async function loadConfig(file: string, options: { signal?: AbortSignal } = {}): Promise<LoadedConfig> {
+export async function loadConfig(
+  file: string,
+  options: { signal?: AbortSignal; toolVersions?: ToolVersionCache } = {},
+): Promise<LoadedConfig> {
   throwIfAborted(options.signal);
   const abs = path.resolve(file);
   let raw: unknown;
@@ -510,7 +522,7 @@ export async function loadConfig(file: string, options: { signal?: AbortSignal }
       },
     );
   }
-  return resolveConfig(raw, abs);
+  return resolveConfig(raw, abs, options.toolVersions ? { toolVersions: options.toolVersions } : {});
 }
 
 /** The parts of a config a Duplicati command reads without building the plan ({@link readCommandConfig}). */

@@ -21,6 +21,12 @@ export type {
   TypedEntry,
 } from './config.js';
 export {
+  fileToolVersionCache,
+  type ToolVersionCache,
+  toolVersionCacheFile,
+} from '../core/tool-versions.js';
+export {
+  type BuildExtras,
   buildNotifier,
   buildSource,
   buildTarget,

@@ -10,8 +10,30 @@ import type { QueuePauser } from '../contracts/maintenance.js';
 import type { Notifier } from '../contracts/notifier.js';
 import type { SessionMessenger } from '../ops/checklist-restore.js';
 import type { BackupSource, RestoreTarget } from '../contracts/types.js';
+import type { ToolVersionCache } from '../core/tool-versions.js';
 
 type Factory<T> = (options: Record<string, unknown>) => Promise<T>;
+
+/** What the caller of {@link buildSource} / {@link buildTarget} hands every entry that can use it. */
+export interface BuildExtras {
+  /** `--version` outputs remembered between runs, for the PostgreSQL-based types. */
+  readonly toolVersions?: ToolVersionCache;
+}
+
+/** The types whose options take `toolVersions` (their tools are PostgreSQL's). */
+const USES_PG_TOOLS: ReadonlySet<string> = new Set(['postgres', 'immich-database']);
+
+/** `entry`'s options with the extras its type takes (an entry's own value wins). */
+function withExtras(entry: { type: string }, extras: BuildExtras | undefined): Record<string, unknown> {
+  const o = withoutType(entry);
+  const tv = extras?.toolVersions;
+  if (tv === undefined) return o;
+  if (USES_PG_TOOLS.has(entry.type)) return { toolVersions: tv, ...o };
+  const db = o.database;
+  if (entry.type === 'immich' && typeof db === 'object' && db !== null && !Array.isArray(db))
+    return { ...o, database: { toolVersions: tv, ...db } };
+  return o;
+}
 
 /**
  * A config entry's fields as the options of the class it names. The config schema only checked
@@ -75,17 +97,17 @@ export const sourceTypes = (): string[] => Object.keys(SOURCES);
 export const targetTypes = (): string[] => Object.keys(TARGETS);
 
 /** Build a source from a config entry (`type` plus the class's options). */
-export function buildSource(entry: { type: string }): Promise<BackupSource> {
+export function buildSource(entry: { type: string }, extras?: BuildExtras): Promise<BackupSource> {
   const f = SOURCES[entry.type];
   if (!f) throw new ConfigError(`unknown source type ${entry.type}`);
-  return f(withoutType(entry));
+  return f(withExtras(entry, extras));
 }
 
 /** Build a target from a config entry (`type` plus the class's options). */
-export function buildTarget(entry: { type: string }): Promise<RestoreTarget> {
+export function buildTarget(entry: { type: string }, extras?: BuildExtras): Promise<RestoreTarget> {
   const f = TARGETS[entry.type];
   if (!f) throw new ConfigError(`unknown target type ${entry.type}`);
-  return f(withoutType(entry));
+  return f(withExtras(entry, extras));
 }
 
 /**

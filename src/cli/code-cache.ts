@@ -32,19 +32,12 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
+import { userCacheFolder } from '../core/tool-versions.js';
 
 /** The folder of the cache files, or undefined when there is none to use. */
 export function codeCacheDir(env: NodeJS.ProcessEnv): string | undefined {
-  const off = env.DUPLICATI_KIT_CODE_CACHE?.trim().toLowerCase();
-  if (off === 'off' || off === '0' || off === 'false' || off === 'no') return undefined;
-  const xdg = env.XDG_CACHE_HOME;
-  const base =
-    xdg && path.isAbsolute(xdg)
-      ? xdg
-      : env.HOME && path.isAbsolute(env.HOME)
-        ? path.join(env.HOME, '.cache')
-        : undefined;
-  return base === undefined ? undefined : path.join(base, 'duplicati-kit', 'v8');
+  const dir = userCacheFolder(env, 'DUPLICATI_KIT_CODE_CACHE');
+  return dir === undefined ? undefined : path.join(dir, 'v8');
 }
 
 /** True when `st` belongs to `uid` and neither its group nor others may write it. */

@@ -11,6 +11,8 @@ import { SourceError } from '../../core/errors.js';
 import type { ParallelGzipOptions } from '../../engines/postgres/index.js';
 import { type PgConnectionOptions, pgConnectionSchema, safeNameSchema } from '../../engines/postgres/index.js';
 import { type PgExecutorOptions, pgExecutorSchema } from '../../engines/postgres/index.js';
+import { toolVersionCacheSchema } from '../../engines/postgres/index.js';
+import type { ToolVersionCache } from '../../core/tool-versions.js';
 import { configErrorFrom } from '../../core/validate.js';
 import { type PgDumpInfo, PostgresSource } from '../../engines/postgres/index.js';
 import type { BackupSource, JsonValue, PreparedSource, SourceContext } from '../../contracts/types.js';
@@ -49,6 +51,8 @@ export interface ImmichDatabaseSourceOptions {
   readonly format?: 'sql' | 'sql.gz';
   readonly gzip?: ParallelGzipOptions;
   readonly binDirs?: readonly string[];
+  /** `--version` outputs remembered between runs (code only; the CLI passes its own). */
+  readonly toolVersions?: ToolVersionCache;
   /** Immich API: records the server version, and pauses job queues during the dump. */
   readonly api?: ImmichClientOptions | ImmichClient;
   /** Pause job queues during the dump (needs `api`). @default true when `api` is given */
@@ -63,6 +67,7 @@ const schema = z
     format: z.enum(['sql', 'sql.gz']).optional(),
     gzip: z.record(z.string(), z.number()).optional(),
     binDirs: z.array(z.string()).optional(),
+    toolVersions: toolVersionCacheSchema.optional(),
     api: immichApiOptionSchema.optional(),
     pauseQueues: z.boolean().optional(),
   })
@@ -130,6 +135,7 @@ export class ImmichDatabaseSource implements BackupSource {
         counts: 'all',
         ...(options.gzip ? { gzip: options.gzip } : {}),
         ...(options.binDirs ? { binDirs: options.binDirs } : {}),
+        ...(options.toolVersions ? { toolVersions: options.toolVersions } : {}),
       },
       {
         before: async (session) => {

@@ -13,6 +13,8 @@ import { z } from 'zod';
 import type { DrillCheck } from '../../contracts/drill.js';
 import { type PgConnectionOptions, pgConnectionSchema } from '../../engines/postgres/index.js';
 import { type PgExecutorOptions, pgExecutorSchema } from '../../engines/postgres/index.js';
+import { toolVersionCacheSchema } from '../../engines/postgres/index.js';
+import type { ToolVersionCache } from '../../core/tool-versions.js';
 import { readCopyRows } from '../../engines/postgres/index.js';
 import { createReplaceStream } from '../../engines/postgres/index.js';
 import type { SqlSession } from '../../engines/postgres/index.js';
@@ -64,6 +66,8 @@ export interface ImmichDatabaseTargetOptions {
   /** @default { docker: { container: 'immich_postgres' } } */
   readonly executor?: PgExecutorOptions;
   readonly binDirs?: readonly string[];
+  /** `--version` outputs remembered between runs (code only; the CLI passes its own). */
+  readonly toolVersions?: ToolVersionCache;
   readonly maintenanceDatabase?: string;
   /** Restore into a throwaway database, check, drop it (restore drills). */
   readonly scratch?: boolean;
@@ -101,6 +105,7 @@ const schema = z
     database: z.string().min(1).optional(),
     executor: pgExecutorSchema.optional(),
     binDirs: z.array(z.string()).optional(),
+    toolVersions: toolVersionCacheSchema.optional(),
     maintenanceDatabase: z.string().min(1).optional(),
     scratch: z.boolean().optional(),
     keepSafetyCopy: z.boolean().optional(),
@@ -231,6 +236,7 @@ export class ImmichDatabaseTarget implements RestoreTarget {
         ...(options.database ? { database: options.database } : {}),
         executor: options.executor ?? { docker: { container: IMMICH_DB_CONTAINER } },
         ...(options.binDirs ? { binDirs: options.binDirs } : {}),
+        ...(options.toolVersions ? { toolVersions: options.toolVersions } : {}),
         ...(options.maintenanceDatabase ? { maintenanceDatabase: options.maintenanceDatabase } : {}),
         ...(options.scratch !== undefined ? { scratch: options.scratch } : {}),
         keepSafetyCopy: options.keepSafetyCopy ?? true,

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { ConfigError, VerificationError } from '../../core/errors.js';
 import { readManifest } from '../../core/manifest.js';
 import { type LoadedConfig, loadConfig } from '../../app/config.js';
+import { fileToolVersionCache, type ToolVersionCache, toolVersionCacheFile } from '../../core/tool-versions.js';
 import { directSourcePaths } from '../../app/registry.js';
 import type { PrepareResult } from '../../plan/backup-plan.js';
 import type { RestoreReport } from '../../contracts/restore-report.js';
@@ -34,9 +35,24 @@ export function configPath(ctx: CliContext, required = true): string | undefined
   ]);
 }
 
+/**
+ * The CLI's cache of the tools' `--version` outputs (src/core/tool-versions.ts), in the user's
+ * cache folder; undefined when `DUPLICATI_KIT_TOOL_CACHE=off` or there is no home.
+ */
+export function cliToolVersions(ctx: Pick<CliContext, 'env'>): ToolVersionCache | undefined {
+  const file = toolVersionCacheFile(ctx.env);
+  return file === undefined ? undefined : fileToolVersionCache(file, ctx.env.PATH);
+}
+
 /** Load the config the context points at. */
 export async function contextConfig(ctx: CliContext): Promise<LoadedConfig> {
-  return loadConfig(configPath(ctx) as string, { signal: ctx.signal });
+  return loadConfigFor(ctx, configPath(ctx) as string);
+}
+
+/** Load `file` as the CLI does: under the context's signal, with the CLI's tool cache. */
+export function loadConfigFor(ctx: CliContext, file: string): Promise<LoadedConfig> {
+  const toolVersions = cliToolVersions(ctx);
+  return loadConfig(file, { signal: ctx.signal, ...(toolVersions ? { toolVersions } : {}) });
 }
 
 function printPrepared(ctx: CliContext, out: PrepareResult, dryRun: boolean): void {
@@ -164,7 +180,7 @@ export const verifyCommand: CliCommand = {
       }
       return ExitCode.Success;
     }
-    const cfg = await loadConfig(file, { signal: ctx.signal });
+    const cfg = await loadConfigFor(ctx, file);
     const report = await cfg
       .restorePlan({ logger: ctx.logger })
       .run({ from, signal: ctx.signal, dryRun: true, reject: false });

@@ -13,7 +13,7 @@ import { formatMs, printJson } from '../output.js';
 import type { CliCommand, CliContext } from '../types.js';
 import { clientFromContext, serverOf } from './duplicati.js';
 import { timeFlag, versionFlag } from './flags.js';
-import { configPath } from './plan.js';
+import { configPath, loadConfigFor } from './plan.js';
 
 /** A secret from a file: first line, trailing newline removed. */
 async function secretFile(ctx: CliContext, flag: string): Promise<string | undefined> {
@@ -90,8 +90,7 @@ async function runRecover(ctx: CliContext): Promise<number> {
     ]);
   }
   const file = configPath(ctx, false);
-  const { loadConfig } = await import('../../app/config.js');
-  const cfg = file ? await loadConfig(file, { signal: ctx.signal }) : undefined;
+  const cfg = file ? await loadConfigFor(ctx, file) : undefined;
   const needsServer = targetUrl !== undefined || ctx.flags['no-jobs'] !== true;
   const client = needsServer ? clientFromContext(ctx, cfg ? serverOf(cfg) : undefined) : undefined;
   const { duplicatiDirectReader, restoredTreeReader } = await import('../../ops/recovery/reader.js');

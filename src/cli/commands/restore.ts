@@ -12,13 +12,13 @@ import type { ChecklistGate, ChecklistReport, SessionMessenger } from '../../ops
 import type { MaintenanceOptions } from '../../ops/maintenance.js';
 import type { RestorePointActionResult, RestoreRecord } from '../../ops/restore-points.js';
 import type { AppApiConfig, LoadedConfig, TypedEntry } from '../../app/config.js';
-import { buildTarget, immichQueuePauser, jellyfinMessenger } from '../../app/registry.js';
+import { type BuildExtras, buildTarget, immichQueuePauser, jellyfinMessenger } from '../../app/registry.js';
 import type { RestoreTarget } from '../../contracts/types.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatMs, printJson, progressPrinter } from '../output.js';
 import type { CliCommand, CliContext } from '../types.js';
 import { timeFlag, versionFlag } from './flags.js';
-import { contextConfig } from './plan.js';
+import { cliToolVersions, contextConfig } from './plan.js';
 
 /** Where restore records go without `--state-dir` or `restore.stateDir`: systemd's StateDirectory, XDG state, or ~/.local/state. */
 export function defaultStateDir(env: Readonly<Record<string, string | undefined>>): string {
@@ -305,14 +305,20 @@ safety copies) are kept: undo with 'restore-points rollback ID', make final with
 /** Target types whose `keepSafetyCopy` would make `finalize` keep the plan-B copy. */
 const KEEPS_SAFETY_COPY = new Set(['postgres', 'immich-database', 'mysql', 'archive', 'nginx']);
 
+/** What the CLI hands the targets it builds itself. */
+function buildExtras(ctx: CliContext): BuildExtras {
+  const toolVersions = cliToolVersions(ctx);
+  return toolVersions ? { toolVersions } : {};
+}
+
 /** The config's targets, rebuilt so `finalize` really drops the restore points. */
-async function dropTargets(cfg: LoadedConfig): Promise<RestoreTarget[]> {
+async function dropTargets(cfg: LoadedConfig, extras: BuildExtras): Promise<RestoreTarget[]> {
   const entries = cfg.config.restore?.targets ?? [];
   const out: RestoreTarget[] = [];
   for (const [i, raw] of entries.entries()) {
     const typed = typeof raw === 'object' && raw !== null && typeof (raw as TypedEntry).type === 'string';
     if (typed && KEEPS_SAFETY_COPY.has((raw as TypedEntry).type)) {
-      out.push(await buildTarget({ ...(raw as TypedEntry), keepSafetyCopy: false } as TypedEntry));
+      out.push(await buildTarget({ ...(raw as TypedEntry), keepSafetyCopy: false } as TypedEntry, extras));
     } else {
       out.push(cfg.targets[i] as RestoreTarget);
     }
@@ -395,7 +401,7 @@ back (or dropping one already dropped) does nothing and exits 0; any other state
     const result =
       sub === 'rollback'
         ? await ops.rollbackRestore({ ...common, targets: cfg.targets, force: ctx.flags.force === true })
-        : await ops.dropRestorePoints({ ...common, targets: await dropTargets(cfg) });
+        : await ops.dropRestorePoints({ ...common, targets: await dropTargets(cfg, buildExtras(ctx)) });
     printAction(ctx, sub === 'rollback' ? 'rolled back' : 'dropped', result);
     return result.ok ? ExitCode.Success : ExitCode.PlanFailed;
   },

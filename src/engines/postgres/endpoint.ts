@@ -5,6 +5,7 @@
  * @module
  */
 import { type Phase, SourceUnavailableError } from '../../core/errors.js';
+import type { ToolVersionCache } from '../../core/tool-versions.js';
 import {
   connectionSecrets,
   type PgConnectionOptions,
@@ -31,10 +32,12 @@ export class PgEndpoint {
     executor: PgExecutorOptions | undefined,
     binDirs: readonly string[] | undefined,
     readonly where: { readonly source: string; readonly kind: string },
+    toolVersions?: ToolVersionCache,
   ) {
     this.executor = new PgExecutor(
       executor ?? POSTGRES_SOURCE_DEFAULTS.executor,
       binDirs ?? POSTGRES_SOURCE_DEFAULTS.binDirs,
+      toolVersions,
     );
   }
 

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { runChild } from '../../core/child.js';
 import { z } from 'zod';
 import { raceSignal, throwIfAborted } from '../../core/abort.js';
+import type { ToolVersionCache } from '../../core/tool-versions.js';
 import type { ToolCommand } from '../_shared/spawn.js';
 
 /**
@@ -112,14 +113,18 @@ export class PgExecutor {
   #stdbufBroken = false;
   /** `--version` runs started by {@link PgExecutor.warm}, by command path (one per path and executor). */
   readonly #early = new Map<string, ReturnType<typeof runChild>>();
+  /** What local tools said to `--version` in earlier runs, by their identity on disk. */
+  readonly #versions: ToolVersionCache | undefined;
 
   /**
    * @param options where the tools run
    * @param binDirs extra folders searched first for local tools
+   * @param versions `--version` outputs remembered between runs (local tools only)
    */
-  constructor(options: PgExecutorOptions = 'local', binDirs: readonly string[] = []) {
+  constructor(options: PgExecutorOptions = 'local', binDirs: readonly string[] = [], versions?: ToolVersionCache) {
     this.#options = options;
     this.#binDirs = binDirs;
+    this.#versions = options === 'local' ? versions : undefined;
   }
 
   /** True for the docker executor. */
@@ -218,7 +223,7 @@ export class PgExecutor {
     };
     this.#localCandidates(tool).then((candidates) => {
       const first = candidates[0];
-      if (first !== undefined && !this.#early.has(first)) {
+      if (first !== undefined && !this.#early.has(first) && this.#remembered(first) === undefined) {
         const cmd = this.command(first, ['--version'], {});
         this.#early.set(first, runChild(cmd.file, cmd.args, { env: cmd.env, timeoutMs: 30_000 }));
       }
@@ -254,18 +259,9 @@ export class PgExecutor {
     const seen = new Set<string>();
     for (const c of candidates) {
       throwIfAborted(signal);
-      const cmd = this.command(c, ['--version'], {});
-      const early = this.#early.get(c);
-      const r = early
-        ? await raceSignal(early, signal)
-        : await runChild(cmd.file, cmd.args, {
-            env: cmd.env,
-            timeoutMs: 30_000,
-            ...(signal ? { signal } : {}),
-          });
+      const output = this.#remembered(c) ?? (await this.#askVersion(c, signal));
       throwIfAborted(signal);
-      if (r.exitCode !== 0) continue;
-      const v = parsePgToolVersion(String(r.stdout));
+      const v = output === undefined ? undefined : parsePgToolVersion(output);
       if (!v) continue;
       const key = `${v.version}`;
       if (seen.has(key)) continue;
@@ -274,6 +270,38 @@ export class PgExecutor {
       if (v.major === stopAtMajor) break;
     }
     return found;
+  }
+
+  /** What `toolPath --version` printed in an earlier run, when the executable is unchanged. */
+  #remembered(toolPath: string): string | undefined {
+    try {
+      return this.#versions?.lookup(toolPath);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** What `toolPath --version` prints (exit 0), remembered for later runs; undefined when it fails. */
+  async #askVersion(toolPath: string, signal?: AbortSignal): Promise<string | undefined> {
+    const cmd = this.command(toolPath, ['--version'], {});
+    const early = this.#early.get(toolPath);
+    const r = early
+      ? await raceSignal(early, signal)
+      : await runChild(cmd.file, cmd.args, {
+          env: cmd.env,
+          timeoutMs: 30_000,
+          ...(signal ? { signal } : {}),
+        });
+    if (r.exitCode !== 0) return undefined;
+    const output = String(r.stdout);
+    if (parsePgToolVersion(output) !== undefined) {
+      try {
+        this.#versions?.remember(toolPath, output);
+      } catch {
+        // a cache that cannot be written costs the next run one `--version`
+      }
+    }
+    return output;
   }
 
   async #localCandidates(tool: PgToolName): Promise<string[]> {

@@ -12,7 +12,12 @@ export { pgExecutorSchema } from './executor.js';
 export type { PgExecutorOptions } from './executor.js';
 export { createReplaceStream } from './load.js';
 export type { SqlSession } from './session.js';
-export { POSTGRES_KIND, POSTGRES_SOURCE_DEFAULTS, POSTGRES_TARGET_DEFAULTS } from './options.js';
+export {
+  POSTGRES_KIND,
+  POSTGRES_SOURCE_DEFAULTS,
+  POSTGRES_TARGET_DEFAULTS,
+  toolVersionCacheSchema,
+} from './options.js';
 export type {
   PgDatabaseSelection,
   PgDumpInfo,

@@ -13,6 +13,17 @@ import { parsePgDumpArgs } from './dump-args.js';
 import type { PgCountSelection, PgDumpFormat, PgServerInfo } from './dump.js';
 import { type FoundPgTool, type PgExecutorOptions, pgExecutorSchema } from './executor.js';
 import type { SqlSession } from './session.js';
+import type { ToolVersionCache } from '../../core/tool-versions.js';
+
+/** A {@link ToolVersionCache} passed in code (a config file cannot name one). */
+export const toolVersionCacheSchema = z.custom<ToolVersionCache>(
+  (v) =>
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as ToolVersionCache).lookup === 'function' &&
+    typeof (v as ToolVersionCache).remember === 'function',
+  'must be a ToolVersionCache (lookup and remember), passed in code',
+);
 
 /** `kind` of PostgreSQL sources and targets, and the manifest entries they write: the config `type:` name. */
 export const POSTGRES_KIND = 'postgres';
@@ -85,6 +96,8 @@ export interface PostgresSourceOptions {
   readonly gzip?: ParallelGzipOptions;
   /** Folders searched first for pg_dump/psql (local executor). */
   readonly binDirs?: readonly string[];
+  /** `--version` outputs remembered between runs (code only; the CLI passes its own). */
+  readonly toolVersions?: ToolVersionCache;
   /**
    * Extra pg_dump options that choose what is dumped, e.g. `['--exclude-table-data=audit_log']`:
    * table and schema filters, `--no-owner`, `--no-privileges` and similar (see docs/engines.md).
@@ -138,6 +151,7 @@ export const postgresSourceSchema = z
       .strict()
       .optional(),
     binDirs: z.array(z.string().min(1)).optional(),
+    toolVersions: toolVersionCacheSchema.optional(),
     pgDumpArgs: z
       .array(z.string())
       .superRefine((a, ctx) => {
@@ -209,6 +223,8 @@ export interface PostgresTargetOptions {
   readonly source?: string;
   readonly executor?: PgExecutorOptions;
   readonly binDirs?: readonly string[];
+  /** `--version` outputs remembered between runs (code only; the CLI passes its own). */
+  readonly toolVersions?: ToolVersionCache;
   /** pg_restore `--jobs` for custom-format dumps (local executor). @default the cores, at most 4 */
   readonly jobs?: number;
   /**
@@ -235,6 +251,7 @@ export const postgresTargetSchema = z
     source: z.string().min(1).optional(),
     executor: pgExecutorSchema.optional(),
     binDirs: z.array(z.string().min(1)).optional(),
+    toolVersions: toolVersionCacheSchema.optional(),
     jobs: z.number().int().min(1).max(64).optional(),
     only: z.array(z.string().min(1).max(63)).min(1).optional(),
     globals: z.boolean().optional(),

@@ -85,10 +85,16 @@ export class PostgresSource implements BackupSource {
     this.#hooks = hooks;
     this.name = options.name ?? POSTGRES_SOURCE_DEFAULTS.name;
     this.kind = kind;
-    this.#endpoint = new PgEndpoint(options.connection, options.executor, options.binDirs, {
-      source: this.name,
-      kind,
-    });
+    this.#endpoint = new PgEndpoint(
+      options.connection,
+      options.executor,
+      options.binDirs,
+      {
+        source: this.name,
+        kind,
+      },
+      options.toolVersions,
+    );
   }
 
   /** The database this source dumps (with `databases`: the one it connects to, to list them). */

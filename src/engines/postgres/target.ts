@@ -136,10 +136,16 @@ export class PostgresTarget implements RestoreTarget {
     this.name = options.name ?? POSTGRES_TARGET_DEFAULTS.name;
     this.kind = kinds[0] ?? POSTGRES_KIND;
     this.#accepts = kinds;
-    this.#endpoint = new PgEndpoint(options.connection, options.executor, options.binDirs, {
-      source: this.name,
-      kind: this.kind,
-    });
+    this.#endpoint = new PgEndpoint(
+      options.connection,
+      options.executor,
+      options.binDirs,
+      {
+        source: this.name,
+        kind: this.kind,
+      },
+      options.toolVersions,
+    );
   }
 
   /** The live database name. */

@@ -1,7 +1,17 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { fileToolVersionCache } from '../../../../src/core/tool-versions.js';
 import { PgEndpoint } from '../../../../src/engines/postgres/endpoint.js';
 import { PgExecutor, pickPgTool } from '../../../../src/engines/postgres/executor.js';
 
@@ -91,5 +101,48 @@ describe('finding pg_dump', () => {
     await expect(endpoint.tool('pg_dump', 99, 'prepare', signal)).rejects.toMatchObject({
       code: 'ERR_PG_TOOL_VERSION',
     });
+  });
+
+  it('with a version cache, a run after the first starts no tool to ask its version', async () => {
+    const v16 = toolDir('k16', '16.2');
+    const v15 = toolDir('k15', '15.6');
+    const cacheFile = path.join(root, 'k-cache', 'tool-versions.json');
+    // The first run asks and remembers what it asked.
+    const first = new PgExecutor('local', [v16.dir, v15.dir], fileToolVersionCache(cacheFile));
+    first.warm('pg_dump', { stdbufProbe: false });
+    expect((await first.findToolFor('pg_dump', 15, signal)).pick?.version).toBe('15.6');
+    expect([runsOf(v16.runs), runsOf(v15.runs)]).toEqual([1, 1]);
+    // The next run (a new process: a new executor and cache object) asks nothing.
+    const next = new PgExecutor('local', [v16.dir, v15.dir], fileToolVersionCache(cacheFile));
+    next.warm('pg_dump', { stdbufProbe: false });
+    const { pick, found } = await next.findToolFor('pg_dump', 15, signal);
+    expect(pick?.path).toBe(path.join(v15.dir, 'pg_dump'));
+    expect(found.map((t) => t.version)).toEqual(['16.2', '15.6']);
+    await new Promise((r) => setTimeout(r, 50));
+    expect([runsOf(v16.runs), runsOf(v15.runs)]).toEqual([1, 1]);
+    // An upgraded tool (a new file in its place) is asked again, and its new version counts.
+    const upgraded = path.join(v15.dir, 'pg_dump.new');
+    writeFileSync(upgraded, `#!/bin/sh\necho run >> '${v15.runs}'\necho 'pg_dump (PostgreSQL) 15.9'\n`, {
+      mode: 0o755,
+    });
+    renameSync(upgraded, path.join(v15.dir, 'pg_dump'));
+    const after = new PgExecutor('local', [v16.dir, v15.dir], fileToolVersionCache(cacheFile));
+    expect((await after.findToolFor('pg_dump', 15, signal)).pick?.version).toBe('15.9');
+    expect([runsOf(v16.runs), runsOf(v15.runs)]).toEqual([1, 2]);
+    // A tool that failed is not remembered: it is asked every time.
+    const broken = path.join(root, 'k-broken');
+    mkdirSync(broken);
+    writeFileSync(path.join(broken, 'pg_dump'), `#!/bin/sh\necho run >> '${broken}/runs'\nexit 1\n`, { mode: 0o755 });
+    for (let i = 0; i < 2; i++)
+      await new PgExecutor('local', [broken, v15.dir], fileToolVersionCache(cacheFile)).findToolFor(
+        'pg_dump',
+        15,
+        signal,
+      );
+    expect(runsOf(path.join(broken, 'runs'))).toBe(2);
+    // A docker executor never uses it (its tools live in the container).
+    const cache = { lookup: () => 'pg_dump (PostgreSQL) 15.0', remember: () => {} };
+    const docker = new PgExecutor({ docker: { container: 'dk-no-such-container', command: 'false' } }, [], cache);
+    expect((await docker.findToolFor('pg_dump', 15, signal)).found).toEqual([]);
   });
 });

@@ -32,17 +32,14 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
-import { userCacheFolder } from '../core/tool-versions.js';
+import { ownedPrivately, userCacheFolder } from '../core/user-cache.js';
+
+export { ownedPrivately };
 
 /** The folder of the cache files, or undefined when there is none to use. */
 export function codeCacheDir(env: NodeJS.ProcessEnv): string | undefined {
   const dir = userCacheFolder(env, 'DUPLICATI_KIT_CODE_CACHE');
   return dir === undefined ? undefined : path.join(dir, 'v8');
-}
-
-/** True when `st` belongs to `uid` and neither its group nor others may write it. */
-export function ownedPrivately(st: Pick<Stats, 'uid' | 'mode'>, uid: number): boolean {
-  return st.uid === uid && (st.mode & 0o022) === 0;
 }
 
 /**

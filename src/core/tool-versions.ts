@@ -30,6 +30,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
+import { ownedPrivately, userCacheFolder } from './user-cache.js';
 
 /** Remembered `--version` outputs of local executables. */
 export interface ToolVersionCache {
@@ -50,24 +51,6 @@ const MAX_OUTPUT = 4096;
 interface Entry {
   readonly id: string;
   readonly out: string;
-}
-
-/**
- * The user's duplicati-kit cache folder (`$XDG_CACHE_HOME/duplicati-kit`, else
- * `~/.cache/duplicati-kit`), or undefined when `env[toggle]` turns that cache off (`off`, `0`,
- * `false`, `no`) or there is no absolute home to put it in.
- */
-export function userCacheFolder(env: Readonly<Record<string, string | undefined>>, toggle: string): string | undefined {
-  const off = env[toggle]?.trim().toLowerCase();
-  if (off === 'off' || off === '0' || off === 'false' || off === 'no') return undefined;
-  const xdg = env.XDG_CACHE_HOME;
-  const base =
-    xdg && path.isAbsolute(xdg)
-      ? xdg
-      : env.HOME && path.isAbsolute(env.HOME)
-        ? path.join(env.HOME, '.cache')
-        : undefined;
-  return base === undefined ? undefined : path.join(base, 'duplicati-kit');
 }
 
 /** The cache file the CLI uses for `env`, or undefined when it is turned off or has no home. */
@@ -136,12 +119,11 @@ function readEntries(file: string, uid: number | undefined): Map<string, Entry> 
   if (uid === undefined) return out;
   let fd: number | undefined;
   try {
-    const dir = statSync(path.dirname(file));
-    if (dir.uid !== uid || (dir.mode & 0o022) !== 0) return out;
+    if (!ownedPrivately(statSync(path.dirname(file)), uid)) return out;
     // O_NOFOLLOW: a symlink planted in the folder is not followed to someone else's file.
     fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
     const st = fstatSync(fd);
-    if (!st.isFile() || st.uid !== uid || (st.mode & 0o022) !== 0 || st.size > 1 << 20) return out;
+    if (!st.isFile() || !ownedPrivately(st, uid) || st.size > 1 << 20) return out;
     const parsed: unknown = JSON.parse(readFileSync(fd, 'utf8'));
     const tools = (parsed as { tools?: unknown } | null)?.tools;
     if (typeof tools !== 'object' || tools === null || Array.isArray(tools)) return out;

@@ -4,7 +4,9 @@
  *
  * @module
  */
-import { type RunningChild, startChild } from '../../core/child.js';
+import { once } from 'node:events';
+import type { Readable } from 'node:stream';
+import { type ChildExit, type RunningChild, startChild } from '../../core/child.js';
 
 /** A command line: file, argument array and the environment added to this process's. */
 export interface ToolCommand {
@@ -42,4 +44,41 @@ export function spawnTool(
     tail = (tail + d).slice(-8000);
   });
   return { child, stderrTail: () => tail };
+}
+
+/** Exit codes of a command wrapper (`stdbuf`, `env`, `nice`) that could not run its command. */
+const WRAPPER_FAILED = new Set([125, 126, 127]);
+
+/** Whether `exit` is that of a wrapper that could not run its command (or was not there to start). */
+export function wrapperCouldNotRun(exit: ChildExit): boolean {
+  return exit.spawnError !== undefined || WRAPPER_FAILED.has(exit.exitCode ?? -1);
+}
+
+/**
+ * {@link spawnTool} with stdout piped, for a command behind a wrapper (`stdbuf`) that may not run
+ * here: when the wrapper exits as one that could not run its command before writing a byte,
+ * `fallback` (the command alone) is started instead and `onFallback` hears of it. Waits only for
+ * the first output or the exit, whichever comes first; the output stays unread for the caller.
+ */
+export async function spawnWithFallback(
+  cmd: ToolCommand,
+  fallback: ToolCommand | undefined,
+  signal: AbortSignal,
+  onFallback?: (exit: ChildExit, stderrTail: string) => void,
+): Promise<SpawnedTool> {
+  const first = spawnTool(cmd, { stdin: 'ignore', stdout: 'pipe' }, signal);
+  if (!fallback) return first;
+  const stdout: Readable | null = first.child.stdout;
+  if (stdout) {
+    const stop = new AbortController();
+    // 'readable' comes with the first bytes, or at the end when there are none.
+    const readable = once(stdout, 'readable', { signal: stop.signal }).catch(() => undefined);
+    await Promise.race([readable, first.child]);
+    stop.abort();
+    if (stdout.readableLength > 0 || signal.aborted) return first;
+  }
+  const exit = await first.child;
+  if ((stdout?.readableLength ?? 0) > 0 || signal.aborted || !wrapperCouldNotRun(exit)) return first;
+  onFallback?.(exit, first.stderrTail());
+  return spawnTool(fallback, { stdin: 'ignore', stdout: 'pipe' }, signal);
 }

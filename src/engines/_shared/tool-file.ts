@@ -20,7 +20,7 @@ import { promises as fsp } from 'node:fs';
 import type { ArtifactRef, ArtifactWriter, FileDigest } from '../../core/artifact-writer.js';
 import type { ChildExit } from '../../core/child.js';
 import { BackgroundFlush, PRIVATE_FILE } from '../../core/fs.js';
-import { spawnTool, type ToolCommand } from './spawn.js';
+import { spawnTool, type ToolCommand, wrapperCouldNotRun } from './spawn.js';
 
 /** Bytes per read of the growing file. */
 const READ_SIZE = 4 << 20;
@@ -51,9 +51,6 @@ export interface ToolIntoArtifactOptions {
   readonly onFallback?: (exit: ChildExit, stderrTail: string) => void;
 }
 
-/** Exit codes of a command wrapper (`stdbuf`, `env`, `nice`) that could not run its command. */
-const WRAPPER_FAILED = new Set([125, 126, 127]);
-
 /**
  * Run `cmd` with its stdout going into the artifact `name`, hash and observe the file as it grows,
  * and commit it (fsync, rename) when the tool exited and `judge` accepts its exit. On an abort the
@@ -68,12 +65,7 @@ export async function toolIntoArtifact(o: ToolIntoArtifactOptions): Promise<Arti
       const flush = new BackgroundFlush(fh);
       try {
         let run = await follow(o, o.cmd, fh, flush, progress);
-        if (
-          o.fallback &&
-          run.bytes === 0 &&
-          !o.signal.aborted &&
-          (run.exit.spawnError !== undefined || WRAPPER_FAILED.has(run.exit.exitCode ?? -1))
-        ) {
+        if (o.fallback && run.bytes === 0 && !o.signal.aborted && wrapperCouldNotRun(run.exit)) {
           o.onFallback?.(run.exit, run.stderrTail);
           run = await follow(o, o.fallback, fh, flush, progress);
         }

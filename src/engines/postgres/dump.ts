@@ -15,7 +15,7 @@ import { createCopyRowCounter, createCopyRowScanner } from './copy-counter.js';
 import { parsePgDumpArgs } from './dump-args.js';
 import { connectionArgs, quoteIdent, quoteLiteral, type ResolvedPgConnection, toolEnv } from './connection.js';
 import type { FoundPgTool, PgExecutor } from './executor.js';
-import { spawnTool } from '../_shared/spawn.js';
+import { spawnWithFallback } from '../_shared/spawn.js';
 import { toolIntoArtifact } from '../_shared/tool-file.js';
 import type { ChildExit } from '../../core/child.js';
 import { redactPasswordHashes } from './globals.js';
@@ -268,8 +268,8 @@ export interface StreamToolOptions {
  * tool writes to stdout is ever logged (pg_dumpall's output holds password hashes).
  */
 export async function streamToolToArtifact(o: StreamToolOptions): Promise<ArtifactRef> {
-  const cmd = await o.executor.streamingCommand(o.tool.path, o.args, toolEnv(o.conn), o.signal);
-  const { child, stderrTail } = spawnTool(cmd, { stdin: 'ignore', stdout: 'pipe' }, o.signal);
+  const { cmd, fallback } = o.executor.bufferedCommand(o.tool.path, o.args, toolEnv(o.conn));
+  const { child, stderrTail } = await spawnWithFallback(cmd, fallback, o.signal, () => o.executor.stdbufFailed());
   const sink = o.artifacts.open(o.name, { format: o.format, signal: o.signal });
   const stdout = child.stdout as Readable;
   if (o.onBytes) {
@@ -342,7 +342,7 @@ export async function runPgDump(o: RunPgDumpOptions): Promise<PgDumpResult> {
     // near its start when it is done, behind the reader's back (through a pipe it cannot seek).
     const scanner = o.countRows ? createCopyRowScanner() : undefined;
     const edges = createEdges();
-    const { cmd, fallback } = o.executor.fileCommand(o.pgDump.path, pgDumpArgs(o), toolEnv(o.conn));
+    const { cmd, fallback } = o.executor.bufferedCommand(o.pgDump.path, pgDumpArgs(o), toolEnv(o.conn));
     const where = { label: 'pg_dump', secrets: o.secrets, where: o.where };
     ref = await toolIntoArtifact({
       cmd,

@@ -107,8 +107,6 @@ export function pgToolVersionMessage(tool: PgToolName, found: readonly FoundPgTo
 export class PgExecutor {
   readonly #options: PgExecutorOptions;
   readonly #binDirs: readonly string[];
-  /** Whether `stdbuf` runs here (local executor), probed once. */
-  #stdbuf: Promise<boolean> | undefined;
   /** `stdbuf` failed to run a tool: nothing more is run through it. */
   #stdbufBroken = false;
   /** `--version` runs started by {@link PgExecutor.warm}, by command path (one per path and executor). */
@@ -154,34 +152,21 @@ export class PgExecutor {
   }
 
   /**
-   * The command for a tool whose stdout is streamed into an artifact (pg_dump, pg_dumpall): locally,
-   * run through `stdbuf -o 1M` when coreutils' stdbuf works here, else as {@link command}.
+   * The command for a dump tool whose stdout becomes an artifact (pg_dump, pg_dumpall), streamed
+   * through this process or written into a file by the tool itself, with what to run instead when
+   * the wrapper cannot run it: locally `stdbuf -o 1M <tool>`, with the tool alone as `fallback`.
    *
    * pg_dump writes a plain dump through stdio in 8 KiB pieces, and each one wakes this process's
    * event loop: ~12 000 reads per 100 MB at ~30 µs of JavaScript each. With a 1 MiB stdio buffer
    * the pipe hands over 64 KiB at a time, a seventh of the reads (measured: 0.37 → 0.23 s of CPU
    * for 86 MB, the same bytes). Where stdbuf cannot act (a tool that sets its own buffering,
    * a static binary) it changes nothing. Docker's client already relays large pieces.
+   *
+   * No probe runs first: the caller runs `cmd`, and `fallback` only when the wrapper failed having
+   * written nothing (exit 125–127 or no `stdbuf` at all; then it calls {@link stdbufFailed}). A
+   * probe is a process started on the path to the dump; starting one holds this thread for 5–17 ms.
    */
-  async streamingCommand(
-    toolPath: string,
-    args: readonly string[],
-    env: Readonly<Record<string, string>>,
-    signal?: AbortSignal,
-  ): Promise<PgCommand> {
-    const cmd = this.command(toolPath, args, env);
-    if (this.isDocker || !(await this.#stdbufWorks(signal))) return cmd;
-    return throughStdbuf(cmd);
-  }
-
-  /**
-   * The command for a tool whose stdout is a file it fills (pg_dump's plain SQL, see
-   * {@link streamingCommand} for why `stdbuf`), with what to run instead when `stdbuf` cannot run
-   * it. No probe runs first: the caller runs `cmd`, and `fallback` only when the wrapper failed
-   * having written nothing (then it calls {@link stdbufFailed}). A probe is a process started on
-   * the path to the dump; starting one holds this thread for 5–17 ms.
-   */
-  fileCommand(
+  bufferedCommand(
     toolPath: string,
     args: readonly string[],
     env: Readonly<Record<string, string>>,
@@ -194,41 +179,25 @@ export class PgExecutor {
   /** `stdbuf` could not run a tool here: later commands of this executor go without it. */
   stdbufFailed(): void {
     this.#stdbufBroken = true;
-    this.#stdbuf = Promise.resolve(false);
-  }
-
-  /** True when `stdbuf -o 1M true` runs (its library found, preloading allowed); probed once. */
-  #stdbufWorks(signal?: AbortSignal): Promise<boolean> {
-    this.#stdbuf ??= runChild('stdbuf', ['-o', '1M', 'true'], { timeoutMs: 10_000 }).then(
-      (r) => r.exitCode === 0,
-      () => false,
-    );
-    // The probe is shared and never cancelled; a caller's abort only stops the wait.
-    return raceSignal(this.#stdbuf, signal);
   }
 
   /**
    * Start, without waiting, what finding `tool` runs first: the `--version` of its first local
-   * candidate (the one a Debian-style server's own major usually is) and, for the dump tools, the
-   * stdbuf probe. A source calls it before connecting, so the tool lookup that needs the server's
-   * major finds them done. Nothing here fails: a lookup without them runs them itself.
+   * candidate (the one a Debian-style server's own major usually is). A source calls it before
+   * connecting, so the tool lookup that needs the server's major finds it done. Nothing here fails: a lookup without them runs them itself.
    */
-  warm(tool: PgToolName, options: { readonly stdbufProbe?: boolean } = {}): void {
+  warm(tool: PgToolName): void {
     if (this.#options !== 'local') return;
-    // The `--version` first: a check waits for it, while only the dump itself needs stdbuf.
-    // A dump into a file (plain SQL) needs no probe: it falls back by itself (fileCommand).
-    const probeStdbuf = (): void => {
-      if (options.stdbufProbe !== false && (tool === 'pg_dump' || tool === 'pg_dumpall'))
-        this.#stdbufWorks().catch(() => {});
-    };
-    this.#localCandidates(tool).then((candidates) => {
-      const first = candidates[0];
-      if (first !== undefined && !this.#early.has(first) && this.#remembered(first) === undefined) {
-        const cmd = this.command(first, ['--version'], {});
-        this.#early.set(first, runChild(cmd.file, cmd.args, { env: cmd.env, timeoutMs: 30_000 }));
-      }
-      probeStdbuf();
-    }, probeStdbuf);
+    this.#localCandidates(tool).then(
+      (candidates) => {
+        const first = candidates[0];
+        if (first !== undefined && !this.#early.has(first) && this.#remembered(first) === undefined) {
+          const cmd = this.command(first, ['--version'], {});
+          this.#early.set(first, runChild(cmd.file, cmd.args, { env: cmd.env, timeoutMs: 30_000 }));
+        }
+      },
+      () => {},
+    );
   }
 
   /** Every version of `tool` this executor can run, each with its reported version. */
@@ -318,7 +287,7 @@ export class PgExecutor {
   }
 }
 
-/** `cmd` run with a 1 MiB stdout buffer (see {@link PgExecutor.streamingCommand} for why). */
+/** `cmd` run with a 1 MiB stdout buffer (see {@link PgExecutor.bufferedCommand} for why). */
 function throughStdbuf(cmd: PgCommand): PgCommand {
   return { file: 'stdbuf', args: ['-o', '1M', cmd.file, ...cmd.args], env: cmd.env };
 }

@@ -320,9 +320,7 @@ export class PostgresSource implements BackupSource {
   ): Promise<SqlSession> {
     const opening = this.#endpoint.open(conn, database, phase, signal);
     const warm = setImmediate(() => {
-      // A plain dump goes into its file through stdbuf without a probe (it falls back by itself).
-      const format = this.#options.format ?? POSTGRES_SOURCE_DEFAULTS.format;
-      this.#endpoint.executor.warm('pg_dump', { stdbufProbe: format !== 'sql' });
+      this.#endpoint.executor.warm('pg_dump');
       if (this.#cluster()) this.#endpoint.executor.warm('pg_dumpall');
     });
     try {

@@ -3,6 +3,7 @@ import { promises as fsp } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRestoreError, isSourceUnavailableError } from '../../../../src/core/errors.js';
@@ -298,34 +299,38 @@ describe.skipIf(!available)('PostgresSource / PostgresTarget against a real serv
       await new Promise<void>((r) => server.close(() => r()));
     }
   });
-  it('dumps plain SQL without stdbuf where stdbuf cannot run pg_dump, and says nothing of it', async () => {
-    // A stdbuf that fails as coreutils' does without its library: exit 125, nothing written.
-    const bin = path.join(work.dir, 'broken-stdbuf');
-    await fsp.mkdir(bin, { recursive: true });
-    await fsp.writeFile(
-      path.join(bin, 'stdbuf'),
-      '#!/bin/sh\necho "stdbuf: failed to find PKGLIBEXECDIR/libstdbuf.so" >&2\nexit 125\n',
-      { mode: 0o755 },
-    );
-    const before = process.env.PATH;
-    process.env.PATH = `${bin}${path.delimiter}${before ?? ''}`;
-    try {
-      const source = new PostgresSource({ name: 'no-stdbuf', connection, format: 'sql' });
-      const prepared = await source.prepare(makeContext(work.dir, source.name));
-      const users = (await sql<{ n: number }>(db, 'SELECT count(*)::int AS n FROM app.users'))[0]?.n;
-      expect((prepared.metadata as Record<string, unknown>).counts).toEqual({
-        'app.users': users,
-        'public.items': 1234,
-        'public.empty_one': 0,
-      });
-      const file = path.join(work.dir, prepared.artifacts[0]?.path ?? '');
-      const text = await fsp.readFile(file, 'utf8');
-      expect(text).toContain('PostgreSQL database dump complete');
-      expect(prepared.artifacts[0]?.sha256).toBe(createHash('sha256').update(text).digest('hex'));
-    } finally {
-      process.env.PATH = before;
-    }
-  });
+  it.each(['sql', 'sql.gz'] as const)(
+    'dumps %s without stdbuf where stdbuf cannot run pg_dump, and says nothing of it',
+    async (format) => {
+      // A stdbuf that fails as coreutils' does without its library: exit 125, nothing written.
+      const bin = path.join(work.dir, 'broken-stdbuf');
+      await fsp.mkdir(bin, { recursive: true });
+      await fsp.writeFile(
+        path.join(bin, 'stdbuf'),
+        '#!/bin/sh\necho "stdbuf: failed to find PKGLIBEXECDIR/libstdbuf.so" >&2\nexit 125\n',
+        { mode: 0o755 },
+      );
+      const before = process.env.PATH;
+      process.env.PATH = `${bin}${path.delimiter}${before ?? ''}`;
+      try {
+        const source = new PostgresSource({ name: `no-stdbuf-${format.replace('.', '-')}`, connection, format });
+        const prepared = await source.prepare(makeContext(work.dir, source.name));
+        const users = (await sql<{ n: number }>(db, 'SELECT count(*)::int AS n FROM app.users'))[0]?.n;
+        expect((prepared.metadata as Record<string, unknown>).counts).toEqual({
+          'app.users': users,
+          'public.items': 1234,
+          'public.empty_one': 0,
+        });
+        const file = path.join(work.dir, prepared.artifacts[0]?.path ?? '');
+        const bytes = await fsp.readFile(file);
+        const text = (format === 'sql.gz' ? gunzipSync(bytes) : bytes).toString('utf8');
+        expect(text).toContain('PostgreSQL database dump complete');
+        expect(prepared.artifacts[0]?.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+      } finally {
+        process.env.PATH = before;
+      }
+    },
+  );
 });
 
 describe("a dump larger than the tool's output buffer", () => {
@@ -360,27 +365,20 @@ describe("a dump larger than the tool's output buffer", () => {
 });
 
 describe('the streaming command of a dump', () => {
-  it('runs a local tool through stdbuf with a 1 MiB stdout buffer, and a container tool as it is', async () => {
-    const local = await new PgExecutor('local').streamingCommand('/usr/bin/pg_dump', ['--version'], { PGX: '1' });
-    expect(local).toEqual({ file: 'stdbuf', args: ['-o', '1M', '/usr/bin/pg_dump', '--version'], env: { PGX: '1' } });
-    const docker = await new PgExecutor({ docker: { container: 'db' } }).streamingCommand('pg_dump', ['-V'], {});
-    expect(docker.file).toBe('docker');
-    expect(docker.args).not.toContain('stdbuf');
-  });
-
-  it('gives a plain dump into a file stdbuf with the tool alone as its fallback, and no probe', () => {
+  it('runs a local tool through stdbuf with the tool alone as its fallback, a container tool as it is', () => {
     const env = { PGX: '1' };
     const local = new PgExecutor('local');
-    expect(local.fileCommand('/usr/bin/pg_dump', ['-V'], env)).toEqual({
+    expect(local.bufferedCommand('/usr/bin/pg_dump', ['-V'], env)).toEqual({
       cmd: { file: 'stdbuf', args: ['-o', '1M', '/usr/bin/pg_dump', '-V'], env },
       fallback: { file: '/usr/bin/pg_dump', args: ['-V'], env },
     });
     local.stdbufFailed();
-    expect(local.fileCommand('/usr/bin/pg_dump', ['-V'], env)).toEqual({
+    expect(local.bufferedCommand('/usr/bin/pg_dump', ['-V'], env)).toEqual({
       cmd: { file: '/usr/bin/pg_dump', args: ['-V'], env },
     });
-    const docker = new PgExecutor({ docker: { container: 'db' } }).fileCommand('pg_dump', ['-V'], {});
+    const docker = new PgExecutor({ docker: { container: 'db' } }).bufferedCommand('pg_dump', ['-V'], {});
     expect(docker.cmd.file).toBe('docker');
+    expect(docker.cmd.args).not.toContain('stdbuf');
     expect(docker.fallback).toBeUndefined();
   });
 
@@ -389,7 +387,7 @@ describe('the streaming command of a dump', () => {
     try {
       const args = ['--no-password', '-h', PG.host, '-p', String(PG.port), '-U', PG.user, 'postgres'];
       await execa('pg_dump', [...args, '-f', path.join(dir, 'direct.sql')]);
-      const cmd = await new PgExecutor('local').streamingCommand('pg_dump', args, {});
+      const { cmd } = new PgExecutor('local').bufferedCommand('pg_dump', args, {});
       await execa(cmd.file, cmd.args, { stdout: { file: path.join(dir, 'stdbuf.sql') } });
       const strip = (s: string) => s.replace(/^\\(un)?restrict .*$/gm, '');
       expect(strip(await fsp.readFile(path.join(dir, 'stdbuf.sql'), 'utf8'))).toBe(

@@ -109,12 +109,12 @@ describe('finding pg_dump', () => {
     const cacheFile = path.join(root, 'k-cache', 'tool-versions.json');
     // The first run asks and remembers what it asked.
     const first = new PgExecutor('local', [v16.dir, v15.dir], fileToolVersionCache(cacheFile));
-    first.warm('pg_dump', { stdbufProbe: false });
+    first.warm('pg_dump');
     expect((await first.findToolFor('pg_dump', 15, signal)).pick?.version).toBe('15.6');
     expect([runsOf(v16.runs), runsOf(v15.runs)]).toEqual([1, 1]);
     // The next run (a new process: a new executor and cache object) asks nothing.
     const next = new PgExecutor('local', [v16.dir, v15.dir], fileToolVersionCache(cacheFile));
-    next.warm('pg_dump', { stdbufProbe: false });
+    next.warm('pg_dump');
     const { pick, found } = await next.findToolFor('pg_dump', 15, signal);
     expect(pick?.path).toBe(path.join(v15.dir, 'pg_dump'));
     expect(found.map((t) => t.version)).toEqual(['16.2', '15.6']);

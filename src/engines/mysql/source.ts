@@ -75,7 +75,11 @@ function tailKeeper(): { stream: Transform; tail: () => string } {
  * tools through a temporary option file (mode 0600), never argv. The dump has no `CREATE
  * DATABASE`/`USE`, so it loads into any database name.
  *
- * Manifest metadata: `serverVersion`, `dumpTool`, `format`, `databases` (names),
+ * With `databases: 'all'`, a database dropped after the listing and before or while it is dumped
+ * is left out with a warning and named in `droppedDuringBackup`: "all" is every database there
+ * is. A database named in the configuration that fails to dump fails the source.
+ *
+ * Manifest metadata: `serverVersion`, `dumpTool`, `format`, `databases` (names dumped),
  * `counts` (`{ db: { table: rows } }`, counted from the dump's own INSERT tuples as it streams:
  * exact for the file whatever is written to the database meanwhile, and no second scan).
  *
@@ -170,8 +174,22 @@ export class MysqlSource implements BackupSource {
       const selection = countSelection(databases, this.#options.counts);
       if (typeof selection === 'string') throw new DumpError(`counts: ${selection}`, this.#where('prepare'));
       const counts: Record<string, Record<string, number>> = {};
+      const listed = this.#options.connection.databases === 'all';
+      const dumpedDatabases: string[] = [];
+      const dropped: string[] = [];
       for (const db of databases) {
-        const dumped = await this.#dumpOne(endpoint, db, format, ctx);
+        let dumped: { ref: ArtifactRef; counts: Record<string, number> };
+        try {
+          dumped = await this.#dumpOne(endpoint, db, format, ctx);
+        } catch (e) {
+          // `all` is every database there is: one dropped since the listing is no longer one of them.
+          // A database named in the configuration stays a failure.
+          if (!listed || signal.aborted || (await endpoint.exists(db, signal).catch(() => true))) throw e;
+          ctx.logger.warn('a database was dropped during the backup; it is not in it', { database: db });
+          dropped.push(db);
+          continue;
+        }
+        dumpedDatabases.push(db);
         written.push(dumped.ref);
         const wanted = selection[db];
         if (!(db in selection)) continue;
@@ -188,14 +206,15 @@ export class MysqlSource implements BackupSource {
         }
         counts[db] = Object.fromEntries(wanted.map((t) => [t, dumped.counts[t] as number]));
       }
-      ctx.logger.info('dumped MySQL databases', { databases, format });
+      ctx.logger.info('dumped MySQL databases', { databases: dumpedDatabases, format });
       return {
         artifacts: written,
         metadata: {
           serverVersion,
           dumpTool: endpoint.tool('dump'),
           format,
-          databases,
+          databases: dumpedDatabases,
+          ...(dropped.length ? { droppedDuringBackup: dropped } : {}),
           counts: counts as Record<string, JsonValue>,
           countsFrom: 'dump',
         },

@@ -14,7 +14,7 @@ import { mapLimit } from '../../core/concurrency.js';
 import { DumpError, isDuplicatiKitError, SourceUnavailableError } from '../../core/errors.js';
 import { globToRegExp } from '../../core/filters.js';
 import { databaseInfo, type PgDatabaseInfo } from './admin.js';
-import { connectionArgs, type ResolvedPgConnection } from './connection.js';
+import { connectionArgs, quoteLiteral, type ResolvedPgConnection } from './connection.js';
 import {
   type PgCountSelection,
   type PgDumpFormat,
@@ -255,10 +255,15 @@ async function dumpGlobals(
 
 type DatabaseDump = Awaited<ReturnType<typeof dumpInSnapshot>>;
 
+/** What {@link dumpDatabases} gives for a database dropped during the backup. */
+const DROPPED = 'dropped during the backup';
+
 /**
  * Dump every database, `o.concurrency` at once, each in its own snapshot; each artifact is pushed
  * to `written` as soon as it exists. The first failure stops the others and is thrown, naming its
- * database; a caller's abort is rethrown as-is.
+ * database; a caller's abort is rethrown as-is. With `databases: 'all'`, a database whose dump
+ * failed and that `exists` no longer finds was dropped since the listing: it is {@link DROPPED},
+ * not a failure ("all" is every database there is).
  */
 async function dumpDatabases(
   c: ClusterContext,
@@ -267,7 +272,8 @@ async function dumpDatabases(
   ctx: SourceContext,
   onBytes: (n: number) => void,
   written: ArtifactRef[],
-): Promise<DatabaseDump[]> {
+  exists: (name: string) => Promise<boolean>,
+): Promise<(DatabaseDump | typeof DROPPED)[]> {
   const signal = ctx.signal;
   const { server, pgDump, databases } = plan;
   const stop = new AbortController();
@@ -307,6 +313,10 @@ async function dumpDatabases(
           await session.close(true);
         }
       } catch (e) {
+        if (o.databases === 'all' && !failure && !inner.aborted && !(await exists(db.name).catch(() => true))) {
+          ctx.logger.warn('a database was dropped during the backup; it is not in it', { database: db.name });
+          return DROPPED;
+        }
         // The first failure stops the others; their own "stopped" errors are not the story.
         if (!failure && !signal.aborted) {
           // Name the database: with dozens of them, "pg_dump failed" alone says too little.
@@ -390,15 +400,25 @@ export async function prepareCluster(
     const progress = byteProgress(ctx);
     const globals = pgDumpall ? await dumpGlobals(c, o, pgDumpall, ctx, progress.onBytes) : undefined;
     if (globals) written.push(globals.ref);
-    const results = await dumpDatabases(c, o, plan, ctx, progress.onBytes, written);
+    const exists = async (name: string): Promise<boolean> =>
+      (await admin.query(`SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(name)}`)).length > 0;
+    const results = await dumpDatabases(c, o, plan, ctx, progress.onBytes, written, exists);
     ctx.onProgress({ phase: 'prepare', unit: 'bytes', completed: progress.done(), description: 'pg_dump done' });
-    const perDb: JsonValue[] = databases.map((db, i) => databaseMetadata(db, results[i] as DatabaseDump));
-    const artifacts = [...(globals ? [globals.ref] : []), ...results.map((r) => r.ref)];
+    const skipped: Record<string, string> = { ...plan.skipped };
+    const dumped: { db: ClusterDatabase; r: DatabaseDump }[] = [];
+    databases.forEach((db, i) => {
+      const r = results[i] as DatabaseDump | typeof DROPPED;
+      if (r === DROPPED) skipped[db.name] = DROPPED;
+      else dumped.push({ db, r });
+    });
+    const perDb: JsonValue[] = dumped.map(({ db, r }) => databaseMetadata(db, r));
+    const artifacts = [...(globals ? [globals.ref] : []), ...dumped.map(({ r }) => r.ref)];
     written.length = 0;
     return {
       artifacts,
       metadata: {
         ...common,
+        skipped,
         globals: globals?.ref.path ?? null,
         rolePasswords: pgDumpall ? o.rolePasswords : null,
         roles: globals?.roles ?? [],

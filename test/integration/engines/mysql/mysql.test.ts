@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -237,5 +238,37 @@ describe.skipIf(!up)('MysqlSource and MysqlTarget against MariaDB', () => {
     expect(names).toContain(`db/${app}.sql`);
     expect(names).not.toContain('db/mysql.sql');
     expect(names).not.toContain('db/information_schema.sql');
+  });
+
+  it('databases: all leaves out a database dropped during the backup, and names it; a named one fails', async () => {
+    const gone = db('zzz_gone');
+    await sql(`CREATE DATABASE ${gone}; CREATE TABLE ${gone}.t (i int); INSERT INTO ${gone}.t VALUES (1);`);
+    const dir = path.join(work.dir, 'all-dropped');
+    const source = new MysqlSource({ name: 'db', connection: { ...CONN, databases: 'all' }, counts: 'none' });
+    let dropped = false;
+    const ctx = {
+      ...makeContext(dir, 'db'),
+      // After the first database is dumped (the listing is done by then), the last one is dropped,
+      // before anything else runs (a synchronous client).
+      onProgress: () => {
+        if (dropped) return;
+        dropped = true;
+        execFileSync('mariadb', ['-h127.0.0.1', '-P3306', '-uroot', '-e', `DROP DATABASE ${gone}`]);
+      },
+    };
+    const prepared = await source.prepare(ctx);
+    expect(dropped).toBe(true);
+    const meta = prepared.metadata as { databases: string[]; droppedDuringBackup?: string[] };
+    expect(meta.droppedDuringBackup).toEqual([gone]);
+    expect(meta.databases).toContain(app);
+    expect(meta.databases).not.toContain(gone);
+    expect(prepared.artifacts.map((a) => a.path)).not.toContain(`db/${gone}.sql`);
+    expect((await fsp.readdir(path.join(dir, 'db'))).filter((f) => f.startsWith(gone))).toEqual([]);
+
+    const named = new MysqlSource({ name: 'db', connection: { ...CONN, databases: [app, gone] }, counts: 'none' });
+    const err = await named.prepare(makeContext(path.join(work.dir, 'named-gone'), 'db')).catch((e: unknown) => e);
+    expect(isDumpError(err)).toBe(true);
+    expect((err as Error).message).toContain(gone);
+    expect(await fsp.readdir(path.join(work.dir, 'named-gone', 'db')).catch(() => [])).toEqual([]);
   });
 });

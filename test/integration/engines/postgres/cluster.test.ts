@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -462,5 +463,68 @@ describe.skipIf(!available)('PostgresSource / PostgresTarget with every database
     expect(err).toBe(reason);
     const left = await fsp.readdir(path.join(work.dir, 'all-abort'), { recursive: true }).catch(() => []);
     expect(left.filter((f) => String(f).includes('.'))).toEqual([]);
+  });
+
+  it('databases: all leaves out a database dropped during the backup and names it; a named one fails', async () => {
+    const first = `${prefix}_y1`;
+    const gone = `${prefix}_z9`;
+    for (const db of [first, gone]) {
+      await sql('postgres', `CREATE DATABASE ${q(db)}`);
+      await sql(db, 'CREATE TABLE t AS SELECT 1 AS i');
+    }
+    try {
+      // Only these two: every other database on the server is excluded by name.
+      const others = (await sql<{ n: string }>('postgres', 'SELECT datname AS n FROM pg_database'))
+        .map((r) => r.n)
+        .filter((n) => n !== first && n !== gone);
+      const src = new PostgresSource({
+        name: 'all-dropped',
+        connection,
+        databases: 'all',
+        excludeDatabases: others,
+        globals: false,
+        concurrency: 1,
+      });
+      let dropped = false;
+      const warned: unknown[] = [];
+      const base = makeContext(work.dir, src.name);
+      const logger = {
+        ...base.logger,
+        // Once the first database is dumped, the second is dropped before anything else runs.
+        info: (_message: string, fields?: Record<string, unknown>) => {
+          if (dropped || fields?.database !== first) return;
+          dropped = true;
+          execFileSync('psql', [
+            '-h',
+            PG.host,
+            '-p',
+            String(PG.port),
+            '-U',
+            PG.user,
+            '-d',
+            'postgres',
+            '-c',
+            `DROP DATABASE ${q(gone)}`,
+          ]);
+        },
+        warn: (_message: string, fields?: Record<string, unknown>) => warned.push(fields?.database),
+      };
+      const prepared = await src.prepare({ ...base, logger });
+      expect(dropped).toBe(true);
+      expect(warned).toEqual([gone]);
+      const meta = prepared.metadata as { databases: { name: string }[]; skipped: Record<string, string> };
+      expect(meta.databases.map((d) => d.name)).toEqual([first]);
+      expect(meta.skipped[gone]).toBe('dropped during the backup');
+      expect(prepared.artifacts.map((a) => a.path)).toEqual([`all-dropped/databases/${first}.sql`]);
+      const files = await fsp.readdir(path.join(work.dir, 'all-dropped', 'databases'));
+      expect(files).toEqual([`${first}.sql`]);
+
+      const named = new PostgresSource({ name: 'named-gone', connection, databases: [first, gone], globals: false });
+      const err = await named.prepare(makeContext(work.dir, named.name)).catch((e: unknown) => e);
+      expect(isDumpError(err) || isSourceUnavailableError(err)).toBe(true);
+      expect((err as Error).message).toContain(gone);
+    } finally {
+      await dropDatabases([first, gone]);
+    }
   });
 });

@@ -20,7 +20,6 @@ import { sourceContext } from '../../plan/backup-plan.js';
 import { configErrorFrom } from '../../core/validate.js';
 import { restoreInputOf } from '../../plan/restore-plan.js';
 import { filesFromJobDatabase } from '../../duplicati/job-database.js';
-import { restoreFilters } from '../../duplicati/resources/backups.js';
 import type {
   ManifestEntry,
   RestoreInput,
@@ -318,6 +317,9 @@ async function libraryJobListing(
       // On the Duplicati host the job database answers in a fraction of a second.
       const local = full.dbPath ? await filesFromJobDatabase(full.dbPath, chosen.time, root, signal) : undefined;
       if (local) return local;
+      // Imported here: the Immich app is loaded by every Immich command, and this module brings the
+      // REST client's schemas with it, which only a drill away from the Duplicati host needs.
+      const { restoreFilters } = await import('../../duplicati/resources/backups.js');
       const [filter] = restoreFilters([root]);
       // Duplicati 2.0.7.3 answers a search in ~14 ms per file: an hour, and no retry of a long answer.
       const { files } = await client.backups.files(job.id, {

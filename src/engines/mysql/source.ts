@@ -125,7 +125,9 @@ export class MysqlSource implements BackupSource {
     await endpoint.open('check', ctx.signal);
     try {
       await endpoint.version(ctx.signal);
-      for (const db of await this.#databases(endpoint, ctx.signal)) {
+      // Listed databases exist by definition (asking again would only race a drop); named ones must.
+      const named = this.#options.connection.databases === 'all' ? [] : await this.#databases(endpoint, ctx.signal);
+      for (const db of named) {
         if (!(await endpoint.exists(db, ctx.signal))) {
           throw new SourceUnavailableError(
             `database "${db}" does not exist at ${endpoint.address}`,

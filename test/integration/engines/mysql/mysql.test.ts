@@ -233,6 +233,7 @@ describe.skipIf(!up)('MysqlSource and MysqlTarget against MariaDB', () => {
   it('databases: all dumps every user database but no system one', async () => {
     const dir = path.join(work.dir, 'all');
     const source = new MysqlSource({ name: 'db', connection: { ...CONN, databases: 'all' }, counts: 'none' });
+    await source.check(makeContext(dir, 'db'));
     const prepared = await source.prepare(makeContext(dir, 'db'));
     const names = prepared.artifacts.map((a) => a.path);
     expect(names).toContain(`db/${app}.sql`);

@@ -109,7 +109,7 @@ export class PgExecutor {
   readonly #binDirs: readonly string[];
   /** `stdbuf` failed to run a tool: nothing more is run through it. */
   #stdbufBroken = false;
-  /** `--version` runs started by {@link PgExecutor.warm}, by command path (one per path and executor). */
+  /** `--version` runs, by command path: one per path and executor, whoever started it. */
   readonly #early = new Map<string, ReturnType<typeof runChild>>();
   /** What local tools said to `--version` in earlier runs, by their identity on disk. */
   readonly #versions: ToolVersionCache | undefined;
@@ -184,7 +184,8 @@ export class PgExecutor {
   /**
    * Start, without waiting, what finding `tool` runs first: the `--version` of its first local
    * candidate (the one a Debian-style server's own major usually is). A source calls it before
-   * connecting, so the tool lookup that needs the server's major finds it done. Nothing here fails: a lookup without them runs them itself.
+   * connecting, so the tool lookup that needs the server's major finds it done. Nothing here fails: a
+   * lookup without it runs it itself, and the two never run the same `--version` twice.
    */
   warm(tool: PgToolName): void {
     if (this.#options !== 'local') return;
@@ -252,15 +253,15 @@ export class PgExecutor {
 
   /** What `toolPath --version` prints (exit 0), remembered for later runs; undefined when it fails. */
   async #askVersion(toolPath: string, signal?: AbortSignal): Promise<string | undefined> {
-    const cmd = this.command(toolPath, ['--version'], {});
-    const early = this.#early.get(toolPath);
-    const r = early
-      ? await raceSignal(early, signal)
-      : await runChild(cmd.file, cmd.args, {
-          env: cmd.env,
-          timeoutMs: 30_000,
-          ...(signal ? { signal } : {}),
-        });
+    // One run per path and executor, shared: with the one `warm` started, or started here and seen
+    // by a `warm` that lists its candidates after this lookup did. A caller's abort stops its wait.
+    let run = this.#early.get(toolPath);
+    if (!run) {
+      const cmd = this.command(toolPath, ['--version'], {});
+      run = runChild(cmd.file, cmd.args, { env: cmd.env, timeoutMs: 30_000 });
+      this.#early.set(toolPath, run);
+    }
+    const r = await raceSignal(run, signal);
     if (r.exitCode !== 0) return undefined;
     const output = String(r.stdout);
     if (parsePgToolVersion(output) !== undefined) {

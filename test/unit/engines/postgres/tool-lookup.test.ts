@@ -103,6 +103,26 @@ describe('finding pg_dump', () => {
     });
   });
 
+  it('never asks one tool twice, whichever of the warm-up and the lookup lists the candidates first', async () => {
+    const v16 = toolDir('race16', '16.3');
+    const v15 = toolDir('race15', '15.4');
+    // The lookup first (it starts v16's `--version`), the warm-up once that run is under way.
+    const executor = new PgExecutor('local', [v16.dir, v15.dir]);
+    const lookup = executor.findToolFor('pg_dump', 15, signal);
+    for (let i = 0; i < 200 && runsOf(v16.runs) === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    executor.warm('pg_dump');
+    expect((await lookup).pick?.version).toBe('15.4');
+    await new Promise((r) => setTimeout(r, 100));
+    expect([runsOf(v16.runs), runsOf(v15.runs)]).toEqual([1, 1]);
+    // The other order: the warm-up first, the lookup in the same tick.
+    const w2 = toolDir('race16b', '16.3');
+    const second = new PgExecutor('local', [w2.dir, v15.dir]);
+    second.warm('pg_dump');
+    await second.findToolFor('pg_dump', 16, signal);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(runsOf(w2.runs)).toBe(1);
+  });
+
   it('with a version cache, a run after the first starts no tool to ask its version', async () => {
     const v16 = toolDir('k16', '16.2');
     const v15 = toolDir('k15', '15.6');

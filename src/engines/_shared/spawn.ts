@@ -69,16 +69,17 @@ export async function spawnWithFallback(
   const first = spawnTool(cmd, { stdin: 'ignore', stdout: 'pipe' }, signal);
   if (!fallback) return first;
   const stdout: Readable | null = first.child.stdout;
+  const wrote = (): boolean => (stdout?.readableLength ?? 0) > 0;
   if (stdout) {
     const stop = new AbortController();
     // 'readable' comes with the first bytes, or at the end when there are none.
     const readable = once(stdout, 'readable', { signal: stop.signal }).catch(() => undefined);
     await Promise.race([readable, first.child]);
     stop.abort();
-    if (stdout.readableLength > 0 || signal.aborted) return first;
   }
+  if (wrote() || signal.aborted) return first;
   const exit = await first.child;
-  if ((stdout?.readableLength ?? 0) > 0 || signal.aborted || !wrapperCouldNotRun(exit)) return first;
+  if (wrote() || signal.aborted || !wrapperCouldNotRun(exit)) return first;
   onFallback?.(exit, first.stderrTail());
   return spawnTool(fallback, { stdin: 'ignore', stdout: 'pipe' }, signal);
 }

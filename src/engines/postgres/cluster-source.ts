@@ -14,7 +14,7 @@ import { mapLimit } from '../../core/concurrency.js';
 import { DumpError, isDuplicatiKitError, SourceUnavailableError } from '../../core/errors.js';
 import { globToRegExp } from '../../core/filters.js';
 import { databaseInfo, type PgDatabaseInfo } from './admin.js';
-import { connectionArgs, quoteLiteral, type ResolvedPgConnection } from './connection.js';
+import { connectionArgs, type ResolvedPgConnection } from './connection.js';
 import {
   type PgCountSelection,
   type PgDumpFormat,
@@ -400,8 +400,7 @@ export async function prepareCluster(
     const progress = byteProgress(ctx);
     const globals = pgDumpall ? await dumpGlobals(c, o, pgDumpall, ctx, progress.onBytes) : undefined;
     if (globals) written.push(globals.ref);
-    const exists = async (name: string): Promise<boolean> =>
-      (await admin.query(`SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(name)}`)).length > 0;
+    const exists = async (name: string): Promise<boolean> => (await databaseInfo(admin, name)) !== undefined;
     const results = await dumpDatabases(c, o, plan, ctx, progress.onBytes, written, exists);
     ctx.onProgress({ phase: 'prepare', unit: 'bytes', completed: progress.done(), description: 'pg_dump done' });
     const skipped: Record<string, string> = { ...plan.skipped };

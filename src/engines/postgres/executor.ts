@@ -110,7 +110,7 @@ export class PgExecutor {
   /** `stdbuf` failed to run a tool: nothing more is run through it. */
   #stdbufBroken = false;
   /** `--version` runs, by command path: one per path and executor, whoever started it. */
-  readonly #early = new Map<string, ReturnType<typeof runChild>>();
+  readonly #versionRuns = new Map<string, ReturnType<typeof runChild>>();
   /** What local tools said to `--version` in earlier runs, by their identity on disk. */
   readonly #versions: ToolVersionCache | undefined;
 
@@ -192,10 +192,7 @@ export class PgExecutor {
     this.#localCandidates(tool).then(
       (candidates) => {
         const first = candidates[0];
-        if (first !== undefined && !this.#early.has(first) && this.#remembered(first) === undefined) {
-          const cmd = this.command(first, ['--version'], {});
-          this.#early.set(first, runChild(cmd.file, cmd.args, { env: cmd.env, timeoutMs: 30_000 }));
-        }
+        if (first !== undefined && this.#remembered(first) === undefined) this.#versionRun(first);
       },
       () => {},
     );
@@ -253,15 +250,7 @@ export class PgExecutor {
 
   /** What `toolPath --version` prints (exit 0), remembered for later runs; undefined when it fails. */
   async #askVersion(toolPath: string, signal?: AbortSignal): Promise<string | undefined> {
-    // One run per path and executor, shared: with the one `warm` started, or started here and seen
-    // by a `warm` that lists its candidates after this lookup did. A caller's abort stops its wait.
-    let run = this.#early.get(toolPath);
-    if (!run) {
-      const cmd = this.command(toolPath, ['--version'], {});
-      run = runChild(cmd.file, cmd.args, { env: cmd.env, timeoutMs: 30_000 });
-      this.#early.set(toolPath, run);
-    }
-    const r = await raceSignal(run, signal);
+    const r = await raceSignal(this.#versionRun(toolPath), signal);
     if (r.exitCode !== 0) return undefined;
     const output = String(r.stdout);
     if (parsePgToolVersion(output) !== undefined) {
@@ -272,6 +261,21 @@ export class PgExecutor {
       }
     }
     return output;
+  }
+
+  /**
+   * The `--version` run of `toolPath`, started on first use and shared after: by {@link warm} and
+   * the lookups, whichever comes first. It takes no caller's signal (others may wait on it); a
+   * caller's abort only stops its own wait.
+   */
+  #versionRun(toolPath: string): ReturnType<typeof runChild> {
+    let run = this.#versionRuns.get(toolPath);
+    if (!run) {
+      const cmd = this.command(toolPath, ['--version'], {});
+      run = runChild(cmd.file, cmd.args, { env: cmd.env, timeoutMs: 30_000 });
+      this.#versionRuns.set(toolPath, run);
+    }
+    return run;
   }
 
   async #localCandidates(tool: PgToolName): Promise<string[]> {

@@ -92,7 +92,10 @@ export interface PostgresSourceOptions {
   readonly format?: PgDumpFormat;
   /** Tables whose rows are counted into the manifest. @default 'all' */
   readonly counts?: PgCountSelection;
-  /** Parallel gzip tuning for `sql.gz` (level 1 unless given: 1.03–1.06× the size of `gzip -6` for a fifth to half of its CPU). */
+  /**
+   * Parallel gzip tuning for `sql.gz`: level 1 over a 4 KiB window unless given (1.01–1.03× the size
+   * of `gzip -6` for a fifth to a third of its CPU); a level given here gets gzip's own 32 KiB window.
+   */
   readonly gzip?: ParallelGzipOptions;
   /** Folders searched first for pg_dump/psql (local executor). */
   readonly binDirs?: readonly string[];

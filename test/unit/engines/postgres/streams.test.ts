@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable, type Transform, Writable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type BlockPool, createBlockPool, createBlockStream } from '../../../../src/engines/_shared/block-stream.js';
@@ -68,9 +68,53 @@ describe('parallel gzip', () => {
     expect(gunzipSync(gz).length).toBe(0);
   });
 
+  it('writes each block as the member a fresh gzip would, on any window, reusing its zlib streams', async () => {
+    // Many more blocks than streams: every stream is reset and reused; each member must be
+    // byte for byte what a new zlib stream makes of that block alone.
+    const input = Buffer.from(
+      Array.from({ length: 4000 }, (_, i) => `${i}\t${(i * 7919) % 1000}\tphoto-${i % 97}.jpg\n`).join(''),
+    );
+    const blockSize = 4096;
+    for (const [level, windowBits, inFlight] of [
+      [1, 12, 1],
+      [1, 15, 3],
+      [6, 9, 2],
+    ] as const) {
+      const gz = await run(
+        cutInto(input, [1000, 5000, 333]),
+        createParallelGzip({ level, windowBits, blockSize, inFlight }),
+      );
+      const expected: Buffer[] = [];
+      for (let i = 0; i < input.length; i += blockSize) {
+        expected.push(gzipSync(input.subarray(i, i + blockSize), { level, windowBits }));
+      }
+      expect(gz.equals(Buffer.concat(expected))).toBe(true);
+      expect(gunzipSync(gz).equals(input)).toBe(true);
+    }
+  });
+
+  it('stops cleanly when the pipeline is aborted while blocks are compressing', async () => {
+    const ac = new AbortController();
+    const input = randomBytes(1 << 20);
+    let sent = 0;
+    const source = new Readable({
+      read() {
+        if (sent === 4) ac.abort(new Error('stop'));
+        this.push(sent++ < 64 ? input : null);
+      },
+    });
+    const sink = new Writable({ write: (_c, _e, done) => done() });
+    await expect(
+      pipeline(source, createParallelGzip({ level: 1, blockSize: 1 << 20 }), sink, { signal: ac.signal }),
+    ).rejects.toThrow();
+    expect(sent).toBeLessThan(64);
+  });
+
   it('rejects bad options', () => {
     expect(() => createParallelGzip({ level: 11 })).toThrow(RangeError);
     expect(() => createParallelGzip({ blockSize: 10 })).toThrow(RangeError);
+    expect(() => createParallelGzip({ windowBits: 8 })).toThrow(RangeError);
+    expect(() => createParallelGzip({ windowBits: 16 })).toThrow(RangeError);
   });
 });
 

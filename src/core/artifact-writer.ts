@@ -30,6 +30,18 @@ export interface ArtifactWriteOptions {
   /** What the bytes are, recorded in the manifest. */
   readonly format: string;
   readonly signal?: AbortSignal;
+  /**
+   * The name to commit the artifact under, when it is known only after writing began (a dump
+   * named after what it found, started before that was read). The partial file carries `name`
+   * meanwhile. If it rejects or is not a valid name, the artifact fails and its partial file is
+   * removed.
+   */
+  readonly commitAs?: PromiseLike<string>;
+}
+
+/** A later name that fails before the commit waits for it is reported there, not as unhandled. */
+function handled(later: PromiseLike<string> | undefined): void {
+  later?.then(undefined, () => {});
 }
 
 /** Suffix of files still being written. */
@@ -227,10 +239,21 @@ export class ArtifactWriter {
     return { rel: `${this.#source}/${safe}`, final, partial: `${final}${PARTIAL_SUFFIX}` };
   }
 
-  async #commit(p: { rel: string; final: string; partial: string }, bytes: number, sha256: string, format: string) {
-    await fsp.rename(p.partial, p.final);
-    await fsyncDir(path.dirname(p.final));
-    const ref: ArtifactRef = { path: p.rel, bytes, sha256, format };
+  async #commit(
+    p: { rel: string; final: string; partial: string },
+    bytes: number,
+    sha256: string,
+    options: ArtifactWriteOptions,
+  ) {
+    const to = options.commitAs === undefined ? p : this.#paths(await options.commitAs);
+    if (to !== p) {
+      throwIfAborted(options.signal);
+      await mkdirPrivate(path.dirname(to.final));
+    }
+    await fsp.rename(p.partial, to.final);
+    await fsyncDir(path.dirname(to.final));
+    if (path.dirname(to.final) !== path.dirname(p.partial)) await fsyncDir(path.dirname(p.partial));
+    const ref: ArtifactRef = { path: to.rel, bytes, sha256, format: options.format };
     this.#written.push(ref);
     return ref;
   }
@@ -260,6 +283,7 @@ export class ArtifactWriter {
   open(name: string, options: ArtifactWriteOptions): ArtifactSink {
     throwIfAborted(options.signal);
     const p = this.#paths(name);
+    handled(options.commitAs);
     const stream = new HashingFileSink(p.partial, this.#onBytes);
     const finished = new Promise<void>((resolve, reject) => {
       stream.once('finish', resolve);
@@ -277,7 +301,12 @@ export class ArtifactWriter {
         if (!stream.writableEnded) stream.end();
         await finished;
         settled = true;
-        return this.#commit(p, stream.bytes, stream.hash.digest('hex'), options.format);
+        try {
+          return await this.#commit(p, stream.bytes, stream.hash.digest('hex'), options);
+        } catch (e) {
+          await fsp.rm(p.partial, { force: true });
+          throw e;
+        }
       },
       abort: async (reason?: unknown) => {
         settled = true;
@@ -308,6 +337,7 @@ export class ArtifactWriter {
   ): Promise<ArtifactRef> {
     throwIfAborted(options.signal);
     const p = this.#paths(name);
+    handled(options.commitAs);
     await mkdirPrivate(path.dirname(p.final));
     await fsp.rm(p.partial, { force: true });
     const onBytes = this.#onBytes;
@@ -325,7 +355,7 @@ export class ArtifactWriter {
       } finally {
         await fh.close();
       }
-      return await this.#commit(p, bytes, sha256, options.format);
+      return await this.#commit(p, bytes, sha256, options);
     } catch (e) {
       await fsp.rm(p.partial, { force: true });
       throw e;

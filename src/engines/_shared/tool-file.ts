@@ -32,6 +32,8 @@ export interface ToolIntoArtifactOptions {
   readonly cmd: ToolCommand;
   readonly artifacts: ArtifactWriter;
   readonly name: string;
+  /** The name to commit under when it is known only later (`ArtifactWriteOptions.commitAs`). */
+  readonly commitAs?: PromiseLike<string>;
   readonly format: string;
   readonly signal: AbortSignal;
   /** Sees every byte of the file once, in order; it must copy what it keeps (the buffer is reused). */
@@ -59,7 +61,7 @@ export interface ToolIntoArtifactOptions {
 export async function toolIntoArtifact(o: ToolIntoArtifactOptions): Promise<ArtifactRef> {
   return o.artifacts.adopt(
     o.name,
-    { format: o.format, signal: o.signal },
+    { format: o.format, signal: o.signal, ...(o.commitAs ? { commitAs: o.commitAs } : {}) },
     async (partial, _signal, progress): Promise<FileDigest> => {
       const fh = await fsp.open(partial, 'wx+', PRIVATE_FILE);
       const flush = new BackgroundFlush(fh);

@@ -176,8 +176,10 @@ export interface RunPgDumpOptions {
   readonly conn: ResolvedPgConnection;
   readonly database: string;
   readonly format: PgDumpFormat;
-  /** Artifact name inside the source's folder. */
+  /** Artifact name inside the source's folder (of the partial file, when `commitAs` is given). */
   readonly name: string;
+  /** The name to commit under when it is known only once the dump runs. */
+  readonly commitAs?: PromiseLike<string>;
   readonly artifacts: ArtifactWriter;
   readonly signal: AbortSignal;
   /** A snapshot exported by `pg_export_snapshot()` in a transaction kept open meanwhile. */
@@ -262,6 +264,8 @@ export interface StreamToolOptions {
   /** Artifact name inside the source's folder, and its manifest format. */
   readonly name: string;
   readonly format: string;
+  /** The name to commit under when it is known only once the tool runs. */
+  readonly commitAs?: PromiseLike<string>;
   /** Transforms between the tool's stdout and the file (row counter, gzip, observers). */
   readonly stages?: readonly Transform[];
   readonly artifacts: ArtifactWriter;
@@ -280,7 +284,11 @@ export interface StreamToolOptions {
 export async function streamToolToArtifact(o: StreamToolOptions): Promise<ArtifactRef> {
   const { cmd, fallback } = o.executor.bufferedCommand(o.tool.path, o.args, toolEnv(o.conn));
   const { child, stderrTail } = await spawnWithFallback(cmd, fallback, o.signal, () => o.executor.stdbufFailed());
-  const sink = o.artifacts.open(o.name, { format: o.format, signal: o.signal });
+  const sink = o.artifacts.open(o.name, {
+    format: o.format,
+    signal: o.signal,
+    ...(o.commitAs ? { commitAs: o.commitAs } : {}),
+  });
   const stdout = child.stdout as Readable;
   if (o.onBytes) {
     const onBytes = o.onBytes;
@@ -359,6 +367,7 @@ export async function runPgDump(o: RunPgDumpOptions): Promise<PgDumpResult> {
       ...(fallback ? { fallback, onFallback: () => o.executor.stdbufFailed() } : {}),
       artifacts: o.artifacts,
       name: o.name,
+      ...(o.commitAs ? { commitAs: o.commitAs } : {}),
       format,
       signal: o.signal,
       observe: (chunk) => {
@@ -400,6 +409,7 @@ export async function runPgDump(o: RunPgDumpOptions): Promise<PgDumpResult> {
       args: pgDumpArgs(o),
       conn: o.conn,
       name: o.name,
+      ...(o.commitAs ? { commitAs: o.commitAs } : {}),
       format,
       stages,
       artifacts: o.artifacts,

@@ -200,9 +200,15 @@ export interface PgDumpInfo {
  * Every callback runs inside the dump's snapshot.
  */
 export interface PostgresDumpHooks {
-  /** Metadata read before pg_dump starts (e.g. the app version, needed for the file name). */
+  /**
+   * Metadata read first in the dump's snapshot, while pg_dump starts (e.g. the app version, needed
+   * for the file name). When it throws, the dump is stopped and the error is the source's.
+   */
   before?(session: SqlSession, info: PgDumpInfo): Promise<Record<string, JsonValue>>;
-  /** The artifact's file name. */
+  /**
+   * The artifact's file name, from what `before` read. The dump is written under the default name
+   * (`<source>.<ext>.partial`) until it is committed under this one.
+   */
   artifactName?(info: PgDumpInfo, before: Readonly<Record<string, JsonValue>>): string;
   /** Metadata read while pg_dump runs (e.g. app-specific counts). */
   during?(session: SqlSession, info: PgDumpInfo): Promise<Record<string, JsonValue>>;

@@ -110,22 +110,40 @@ export async function dumpInSnapshot(o: SnapshotDumpOptions): Promise<SnapshotDu
   try {
     await session.exec('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const snapshot = String((await session.query<{ id: string }>('SELECT pg_export_snapshot() AS id'))[0]?.id);
-    const extensions = await readExtensions(session);
-    const before = o.hooks.before ? await o.hooks.before(session, info) : {};
-    const name = o.hooks.artifactName?.(info, before) ?? `${o.baseName}.${PG_DUMP_EXTENSION[info.format]}`;
+    // pg_dump starts first: its own start and catalog reads take ~0.2 s, the extensions and the
+    // `before` hook read the same snapshot beside them, and the artifact takes the name they give
+    // when it is committed (until then its partial file carries the default name).
+    const meta = (async () => {
+      const extensions = await readExtensions(session);
+      const before = o.hooks.before ? await o.hooks.before(session, info) : {};
+      return { extensions, before };
+    })();
+    const defaultName = `${o.baseName}.${PG_DUMP_EXTENSION[info.format]}`;
+    const artifactName = o.hooks.artifactName;
+    const commitAs = artifactName ? meta.then(({ before }) => artifactName(info, before) ?? defaultName) : undefined;
     const selection = o.counts;
     // Plain dumps are counted from their own COPY data as they stream: exact for the file, and
     // no second scan of the database. Custom archives are counted in the exported snapshot.
     const plain = info.format !== 'custom';
     const fromStream = plain && selection !== 'none';
     const stop = new AbortController();
+    // A failed `before` stops the dump it would have named; a failed dump closes the session,
+    // which then fails `before` too: the first failure is the one reported.
+    let dumpFailed = false;
+    let beforeFailed = false;
+    meta.catch((e: unknown) => {
+      if (dumpFailed) return;
+      beforeFailed = true;
+      stop.abort(e);
+    });
     const dump = runPgDump({
       executor: o.endpoint.executor,
       pgDump: info.pgDump,
       conn: o.conn,
       database,
       format: info.format,
-      name,
+      name: defaultName,
+      ...(commitAs ? { commitAs } : {}),
       artifacts: o.artifacts,
       signal: anySignal(signal, stop.signal),
       snapshot,
@@ -137,8 +155,12 @@ export async function dumpInSnapshot(o: SnapshotDumpOptions): Promise<SnapshotDu
       ...(o.onBytes ? { onBytes: o.onBytes } : {}),
     });
     // A failed dump must not wait for counts still scanning a large table.
-    dump.catch(() => session.close(true));
+    dump.catch(() => {
+      if (!beforeFailed) dumpFailed = true;
+      return session.close(true);
+    });
     const during = (async () => {
+      await meta;
       // These scans share the cores with pg_dump and its backend: no parallel workers for them.
       await session.exec('SET LOCAL max_parallel_workers_per_gather = 0');
       const counts = fromStream ? undefined : await countRows(session, selection);
@@ -146,10 +168,13 @@ export async function dumpInSnapshot(o: SnapshotDumpOptions): Promise<SnapshotDu
       const extra = o.hooks.during ? await o.hooks.during(session, info) : {};
       return { counts, withRows, extra };
     })();
-    const [d, m] = await Promise.allSettled([dump, during]);
+    const [d, m, b] = await Promise.allSettled([dump, during, meta]);
     if (d.status === 'fulfilled') committed = d.value.ref;
     if (signal.aborted) throw signal.reason;
+    // What `before` threw, as it threw it, when the dump was stopped for it.
+    if (b.status === 'rejected' && beforeFailed) throw b.reason;
     if (d.status === 'rejected') throw d.reason;
+    if (b.status === 'rejected') throw b.reason;
     if (m.status === 'rejected') {
       stop.abort();
       throw new DumpError(
@@ -158,6 +183,7 @@ export async function dumpInSnapshot(o: SnapshotDumpOptions): Promise<SnapshotDu
         { cause: m.reason, secrets, code: 'ERR_PG_METADATA' },
       );
     }
+    const { extensions, before } = b.value;
     const missing = missingData(d.value, m.value.withRows, o.pgDumpArgs);
     if (missing) throw new DumpError(`the dump of "${database}" ${missing}`, where, { secrets, code: 'ERR_PG_DUMP' });
     const counts = fromStream ? pickCounts(d.value.counts ?? {}, selection) : (m.value.counts ?? {});

@@ -63,6 +63,52 @@ describe('ArtifactWriter', () => {
     expect(w.written).toEqual([]);
   });
 
+  it('commits under a name known only after writing began (commitAs), through open() and adopt()', async () => {
+    const w = new ArtifactWriter(dir, 'db');
+    let name!: (n: string) => void;
+    const later = new Promise<string>((resolve) => {
+      name = resolve;
+    });
+    const sink = w.open('dump.sql', { format: 'sql', commitAs: later });
+    sink.stream.end('COPY 1\n');
+    const finishing = sink.finish();
+    // the bytes wait under the provisional name until the name comes
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await fsp.readdir(path.join(dir, 'db'))).toEqual(['dump.sql.partial']);
+    name('immich-db-backup-v2.5.6.sql');
+    const ref = await finishing;
+    expect(ref.path).toBe('db/immich-db-backup-v2.5.6.sql');
+    expect(await fsp.readFile(path.join(dir, 'db', 'immich-db-backup-v2.5.6.sql'), 'utf8')).toBe('COPY 1\n');
+    expect(await fsp.readdir(path.join(dir, 'db'))).toEqual(['immich-db-backup-v2.5.6.sql']);
+
+    const adopted = await w.adopt(
+      'other.sql',
+      { format: 'sql', commitAs: Promise.resolve('sub/renamed.sql') },
+      async (partial) => {
+        await fsp.writeFile(partial, 'x');
+      },
+    );
+    expect(adopted.path).toBe('db/sub/renamed.sql');
+    expect(await fsp.readFile(path.join(dir, 'db', 'sub', 'renamed.sql'), 'utf8')).toBe('x');
+    expect(w.written.map((r) => r.path)).toEqual(['db/immich-db-backup-v2.5.6.sql', 'db/sub/renamed.sql']);
+  });
+
+  it('fails and leaves nothing when the later name fails or is not a valid name', async () => {
+    const w = new ArtifactWriter(dir, 'db');
+    const failed = Promise.reject(new Error('no version'));
+    const sink = w.open('dump.sql', { format: 'sql', commitAs: failed });
+    sink.stream.end('half');
+    await expect(sink.finish()).rejects.toThrow('no version');
+    await expect(
+      w.adopt('dump.sql', { format: 'sql', commitAs: Promise.resolve('../escape.sql') }, async (partial) => {
+        await fsp.writeFile(partial, 'x');
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_ARTIFACT_NAME' });
+    expect(await fsp.readdir(path.join(dir, 'db'))).toEqual([]);
+    expect(existsSync(path.join(dir, 'escape.sql'))).toBe(false);
+    expect(w.written).toEqual([]);
+  });
+
   it('stops and cleans up on abort, rethrowing the reason', async () => {
     const w = new ArtifactWriter(dir, 'db');
     const ctl = new AbortController();

@@ -100,14 +100,19 @@ try {
   if (tid > 0 && workerData.nice > 0) require('node:os').setPriority(tid, workerData.nice);
 } catch {}
 let db;
-try {
-  db = new Database(workerData.file, { readonly: true, fileMustExist: true });
-  db.pragma('mmap_size = ' + workerData.mmap);
-} catch (e) {
-  parentPort.postMessage({ error: { message: String(e && e.message), code: e && e.code } });
-}
+// The first message opens the file ({ file, mmap }): a worker can start (node's bootstrap and
+// the driver, tens of milliseconds) before the file it will check exists.
 parentPort.on('message', (pragma) => {
   if (pragma === null) { try { db && db.close(); } catch {} parentPort.close(); return; }
+  if (typeof pragma === 'object') {
+    try {
+      db = new Database(pragma.file, { readonly: true, fileMustExist: true });
+      db.pragma('mmap_size = ' + pragma.mmap);
+    } catch (e) {
+      parentPort.postMessage({ error: { message: String(e && e.message), code: e && e.code } });
+    }
+    return;
+  }
   if (!db) return;
   try {
     const rows = db.pragma(pragma);
@@ -121,6 +126,60 @@ parentPort.on('message', (pragma) => {
 
 type Reply = { problems: string[] } | { error: { message: string; code?: string } };
 
+/** Stop a worker without waiting: it ends as soon as SQLite returns, and nothing holds the process. */
+function stopWorker(w: Worker): void {
+  w.removeAllListeners('message');
+  w.removeAllListeners('error');
+  w.removeAllListeners('exit');
+  w.on('error', () => {});
+  void w.terminate().catch(() => {});
+  w.unref();
+}
+
+function startWorker(): Worker {
+  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+  return new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, nice: WORKER_NICE } });
+}
+
+/**
+ * Check workers started ahead of the check, so their start (a thread's node bootstrap and the
+ * SQLite driver: 30–80 ms on a 2-core machine) runs beside the copy instead of after it. A check
+ * takes them with {@link runIntegrityCheck}'s `workers`; `close()` stops those never taken.
+ */
+export interface CheckWorkers {
+  /** A started worker that has not exited, or undefined. */
+  take(): Worker | undefined;
+  /** Terminate the workers not taken. */
+  close(): void;
+}
+
+/** Start `count` check workers now (see {@link CheckWorkers}). */
+export function prestartCheckWorkers(count: number): CheckWorkers {
+  const idle = new Set<Worker>();
+  for (let i = 0; i < count; i++) {
+    const w = startWorker();
+    // Not taken yet: a worker that fails or exits is simply not handed out.
+    const drop = () => idle.delete(w);
+    w.on('error', drop);
+    w.on('exit', drop);
+    idle.add(w);
+  }
+  return {
+    take() {
+      const w = idle.values().next().value as Worker | undefined;
+      if (w === undefined) return undefined;
+      idle.delete(w);
+      w.removeAllListeners('error');
+      w.removeAllListeners('exit');
+      return w;
+    },
+    close() {
+      for (const w of idle) stopWorker(w);
+      idle.clear();
+    },
+  };
+}
+
 /**
  * Run `parts` against `file` (read-only) on worker threads; resolves with the problems found (at
  * most `maxProblems`), rejects with a {@link CheckError} when SQLite fails, or with the signal's
@@ -129,7 +188,13 @@ type Reply = { problems: string[] } | { error: { message: string; code?: string 
 export function runIntegrityCheck(
   file: string,
   parts: readonly CheckPart[],
-  options: { readonly fileBytes: number; readonly signal?: AbortSignal; readonly maxProblems?: number } = {
+  options: {
+    readonly fileBytes: number;
+    readonly signal?: AbortSignal;
+    readonly maxProblems?: number;
+    /** Workers started ahead ({@link prestartCheckWorkers}); the check starts the rest it needs. */
+    readonly workers?: CheckWorkers;
+  } = {
     fileBytes: 0,
   },
 ): Promise<CheckOutcome> {
@@ -138,7 +203,6 @@ export function runIntegrityCheck(
   if (signal?.aborted) return Promise.reject(signal.reason);
   const queue = [...parts];
   const count = Math.max(1, Math.min(queue.length, availableParallelism(), MAX_WORKERS));
-  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   const mmap = Math.min(MAX_MMAP, Math.max(0, Math.ceil(options.fileBytes)));
   const workers: Worker[] = [];
   const problems: string[] = [];
@@ -146,14 +210,7 @@ export function runIntegrityCheck(
     let settled = false;
     let running = 0;
     const stopAll = () => {
-      for (const w of workers) {
-        w.removeAllListeners('message');
-        w.removeAllListeners('exit');
-        w.on('error', () => {});
-        // terminate() stops the thread as soon as SQLite returns; nothing waits for that.
-        void w.terminate().catch(() => {});
-        w.unref();
-      }
+      for (const w of workers) stopWorker(w);
     };
     const finish = (e?: unknown) => {
       if (settled) return;
@@ -175,8 +232,9 @@ export function runIntegrityCheck(
       w.postMessage(part.pragma);
     };
     for (let i = 0; i < count; i++) {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, file, mmap, nice: WORKER_NICE } });
+      const w = options.workers?.take() ?? startWorker();
       workers.push(w);
+      w.postMessage({ file, mmap });
       running += 1;
       w.on('message', (m: Reply) => {
         if ('error' in m) {

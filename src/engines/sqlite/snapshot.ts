@@ -25,7 +25,14 @@
 import { closeSync, fdatasync, openSync, promises as fsp } from 'node:fs';
 import { anySignal, throwIfAborted } from '../../core/abort.js';
 import { hashFile } from '../../core/artifact-writer.js';
-import { CheckError, checkParts, MAX_MMAP, runIntegrityCheck } from './check.js';
+import {
+  CheckError,
+  type CheckWorkers,
+  checkParts,
+  MAX_MMAP,
+  prestartCheckWorkers,
+  runIntegrityCheck,
+} from './check.js';
 import {
   closeQuietly,
   countRows,
@@ -192,6 +199,8 @@ export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotRe
   const busyTimeoutMs = options.busyTimeoutMs ?? SQLITE_SOURCE_DEFAULTS.busyTimeoutMs;
   throwIfAborted(signal);
   await removeWithSidecars(dest);
+  // The check's first worker starts while the file is copied.
+  const workers = prestartCheckWorkers(1);
   try {
     const src = await openLive(live, { busyTimeoutMs });
     let copy: { restarts: number; steps: number };
@@ -218,11 +227,13 @@ export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotRe
       closeQuietly(src);
     }
     throwIfAborted(signal);
-    const checked = await checkSnapshot(dest, options);
+    const checked = await checkSnapshot(dest, options, workers);
     return { method, ...copy, live: liveFacts, ...checked };
   } catch (e) {
     await removeWithSidecars(dest);
     throw e;
+  } finally {
+    workers.close();
   }
 }
 
@@ -350,6 +361,7 @@ function vacuumInto(
 async function checkSnapshot(
   dest: string,
   options: SnapshotOptions,
+  workers: CheckWorkers,
 ): Promise<Pick<SnapshotResult, 'snapshot' | 'counts' | 'extra' | 'file'>> {
   const Database = await loadSqliteDriver();
   const mode = options.integrity ?? SQLITE_SOURCE_DEFAULTS.integrity;
@@ -372,7 +384,7 @@ async function checkSnapshot(
       throw new SnapshotFailure(`tables to count are missing: ${missing.join(', ')}`, 'tables', missing);
     }
     const parts = checkParts(mode, mode === 'full' ? checkWeights(db) : [], undefined, fileBytes);
-    const checking = runIntegrityCheck(dest, parts, { fileBytes, signal });
+    const checking = runIntegrityCheck(dest, parts, { fileBytes, signal, workers });
     const hashing = hashFile(dest, signal);
     // Both are awaited below; until then a rejection must not count as unhandled.
     checking.catch(() => {});

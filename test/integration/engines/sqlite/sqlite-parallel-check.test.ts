@@ -2,9 +2,16 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Worker } from 'node:worker_threads';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isDumpError } from '../../../../src/core/errors.js';
-import { CheckError, checkParts, ONE_PART_MAX_BYTES, runIntegrityCheck } from '../../../../src/engines/sqlite/check.js';
+import {
+  CheckError,
+  checkParts,
+  ONE_PART_MAX_BYTES,
+  prestartCheckWorkers,
+  runIntegrityCheck,
+} from '../../../../src/engines/sqlite/check.js';
 import { hashFile } from '../../../../src/core/artifact-writer.js';
 import { SqliteSource } from '../../../../src/engines/sqlite/source.js';
 import { makeContext, tempDir } from '../../../helpers/context.js';
@@ -143,6 +150,44 @@ describe('SQLite snapshot: checks beside the hash', () => {
     const err = await runIntegrityCheck(file, checkParts('quick', []), { fileBytes: 8192 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CheckError);
     expect((err as CheckError).code).toBe('SQLITE_NOTADB');
+  });
+
+  it('checks with workers started before the file existed, and starts the others it needs', async () => {
+    const workers = prestartCheckWorkers(1);
+    try {
+      // the file the started worker will check is written only now (as the copy writes it)
+      indexContentMismatch(live);
+      const tables = ['people', 'other'].map((name) => ({ name, weight: 1 }));
+      const full = await runIntegrityCheck(live, checkParts('full', tables), { fileBytes: 0, workers });
+      expect(full.problems.join('\n')).toMatch(/people_age/);
+      expect(workers.take()).toBeUndefined();
+      // a file it cannot read is reported through a started worker as through a new one
+      const bad = path.join(dir, 'not-a-db');
+      writeFileSync(bad, Buffer.alloc(8192, 7));
+      const again = prestartCheckWorkers(1);
+      const err = await runIntegrityCheck(bad, checkParts('quick', []), { fileBytes: 8192, workers: again }).catch(
+        (e: unknown) => e,
+      );
+      again.close();
+      expect((err as CheckError).code).toBe('SQLITE_NOTADB');
+    } finally {
+      workers.close();
+    }
+  });
+
+  it('close() ends the started workers no check took', async () => {
+    const ended: Promise<number>[] = [];
+    const terminate = vi.spyOn(Worker.prototype, 'terminate').mockImplementation(function (this: Worker) {
+      terminate.mockRestore();
+      const p = Worker.prototype.terminate.call(this);
+      ended.push(p);
+      return p;
+    });
+    const workers = prestartCheckWorkers(1);
+    workers.close();
+    expect(workers.take()).toBeUndefined();
+    expect(ended).toHaveLength(1);
+    expect(typeof (await ended[0])).toBe('number');
   });
 
   it('rejects with the signal reason at once when aborted during the check', async () => {

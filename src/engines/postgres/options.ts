@@ -210,7 +210,11 @@ export interface PostgresDumpHooks {
    * (`<source>.<ext>.partial`) until it is committed under this one.
    */
   artifactName?(info: PgDumpInfo, before: Readonly<Record<string, JsonValue>>): string;
-  /** Metadata read while pg_dump runs (e.g. app-specific counts). */
+  /**
+   * Metadata read while pg_dump runs (e.g. app-specific counts). The source's snapshot
+   * transaction, and its connection, end once this has returned and pg_dump has written its
+   * first bytes (pg_dump holds the snapshot in its own transaction by then).
+   */
   during?(session: SqlSession, info: PgDumpInfo): Promise<Record<string, JsonValue>>;
 }
 

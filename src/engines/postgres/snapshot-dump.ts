@@ -67,7 +67,10 @@ function missingData(
 /** Options of {@link dumpInSnapshot}. */
 export interface SnapshotDumpOptions {
   readonly endpoint: PgEndpoint;
-  /** A session on `info.database`, outside any transaction; left open (the caller closes it). */
+  /**
+   * A session on `info.database`, outside any transaction. Closed once the dump no longer needs
+   * it (the caller still closes it, for the paths that end sooner).
+   */
   readonly session: SqlSession;
   readonly conn: ResolvedPgConnection;
   readonly info: PgDumpInfo;
@@ -127,6 +130,13 @@ export async function dumpInSnapshot(o: SnapshotDumpOptions): Promise<SnapshotDu
     const plain = info.format !== 'custom';
     const fromStream = plain && selection !== 'none';
     const stop = new AbortController();
+    // pg_dump imports the snapshot when it connects, before it writes a byte: from its first
+    // byte on, the snapshot lives in pg_dump's own transaction and ours is needed only for the
+    // reads below.
+    let firstByte!: () => void;
+    const wroteFirstByte = new Promise<void>((resolve) => {
+      firstByte = resolve;
+    });
     // A failed `before` stops the dump it would have named; a failed dump closes the session,
     // which then fails `before` too: the first failure is the one reported.
     let dumpFailed = false;
@@ -152,7 +162,10 @@ export async function dumpInSnapshot(o: SnapshotDumpOptions): Promise<SnapshotDu
       where: o.where,
       secrets,
       countRows: plain,
-      ...(o.onBytes ? { onBytes: o.onBytes } : {}),
+      onBytes: (n) => {
+        firstByte();
+        o.onBytes?.(n);
+      },
     });
     // A failed dump must not wait for counts still scanning a large table.
     dump.catch(() => {
@@ -168,6 +181,15 @@ export async function dumpInSnapshot(o: SnapshotDumpOptions): Promise<SnapshotDu
       const extra = o.hooks.during ? await o.hooks.during(session, info) : {};
       return { counts, withRows, extra };
     })();
+    // The transaction ends, and the session with it, while pg_dump still runs when it can (the
+    // server's goodbye then costs the dump nothing at its end): once the reads above are done
+    // and pg_dump has written. A dump that fails first closes the session instead.
+    const ended = (async () => {
+      await Promise.all([during, Promise.race([wroteFirstByte, dump])]);
+      await session.exec('COMMIT');
+      await session.close();
+    })();
+    ended.catch(() => {});
     const [d, m, b] = await Promise.allSettled([dump, during, meta]);
     if (d.status === 'fulfilled') committed = d.value.ref;
     if (signal.aborted) throw signal.reason;
@@ -193,7 +215,7 @@ export async function dumpInSnapshot(o: SnapshotDumpOptions): Promise<SnapshotDu
         code: 'ERR_PG_METADATA',
       });
     }
-    await session.exec('COMMIT');
+    await ended;
     const ref = committed as ArtifactRef;
     committed = undefined;
     return {

@@ -12,6 +12,7 @@ const available = await pgAvailable();
  * pg_dump starts right after the snapshot is exported; the `before` hook (an app's version, read
  * for the file name) runs beside it, and the artifact is committed under the name it gives.
  * pg_dump is held at a table lock another session keeps until `before` has seen it waiting there.
+ * The source's own transaction ends while pg_dump still writes, once `during` is done.
  */
 describe.skipIf(!available)('PostgresSource: pg_dump starts before the before-hook is done', () => {
   const db = uniqueDb('pg_early');
@@ -22,6 +23,11 @@ describe.skipIf(!available)('PostgresSource: pg_dump starts before the before-ho
     work = await tempDir();
     await sql('postgres', `CREATE DATABASE ${db}`);
     await sql(db, 'CREATE TABLE gate (id int); INSERT INTO gate SELECT generate_series(1, 10);');
+    // ~25 MB of COPY data: pg_dump writes for a while after its first MiB.
+    await sql(
+      db,
+      'CREATE TABLE bulk (id int, v text); INSERT INTO bulk SELECT g, md5(g::text) FROM generate_series(1, 600000) g;',
+    );
   });
   afterAll(async () => {
     await dropDatabases([db]);
@@ -86,7 +92,10 @@ describe.skipIf(!available)('PostgresSource: pg_dump starts before the before-ho
       expect(prepared.metadata?.pgDumpRunning).toBe(true);
       expect(prepared.artifacts.map((a) => a.path)).toEqual(['pg-early/app-vseen.sql.gz']);
       expect(await fsp.readdir(path.join(work.dir, 'pg-early'))).toEqual(['app-vseen.sql.gz']);
-      expect((prepared.metadata as { counts: Record<string, number> }).counts).toEqual({ 'public.gate': 10 });
+      expect((prepared.metadata as { counts: Record<string, number> }).counts).toEqual({
+        'public.gate': 10,
+        'public.bulk': 600000,
+      });
     });
   });
 
@@ -109,5 +118,54 @@ describe.skipIf(!available)('PostgresSource: pg_dump starts before the before-ho
       const dir = path.join(work.dir, 'pg-early-fail');
       expect(existsSync(dir) ? await fsp.readdir(dir) : []).toEqual([]);
     });
+  });
+
+  it("ends its own snapshot transaction while pg_dump still writes, after the during-hook's reads", async () => {
+    const watcher = new pg.Client(connection);
+    await watcher.connect();
+    const seen: { pgDump: number; kit: number }[] = [];
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        const { rows } = await watcher.query<{ app: string }>(
+          `SELECT application_name AS app FROM pg_stat_activity WHERE datname = '${db}' AND pid <> pg_backend_pid()`,
+        );
+        seen.push({
+          pgDump: rows.filter((r) => r.app === 'pg_dump').length,
+          kit: rows.filter((r) => r.app === 'duplicati-kit').length,
+        });
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    try {
+      const source = new PostgresSource(
+        { name: 'pg-early-end', connection, format: 'sql', counts: ['gate', 'bulk'] },
+        {
+          // Changed after the snapshot: the hook still reads the snapshot (10 rows), so the
+          // transaction is still open while it runs.
+          during: async (s) => {
+            await sql(db, 'INSERT INTO gate VALUES (11)');
+            const n = Number((await s.query<{ n: string }>('SELECT count(*) AS n FROM gate'))[0]?.n);
+            return { gateInSnapshot: n };
+          },
+        },
+      );
+      const prepared = await source.prepare(makeContext(work.dir, source.name));
+      const meta = prepared.metadata as { counts: Record<string, number>; gateInSnapshot: number };
+      expect(meta.gateInSnapshot).toBe(10);
+      expect(meta.counts).toEqual({ 'public.gate': 10, 'public.bulk': 600000 });
+      // Some moment when pg_dump was still connected and the source's own session was gone.
+      expect(seen.some((o) => o.pgDump > 0 && o.kit === 0)).toBe(true);
+      // And nothing of either left once prepare returned.
+      const { rows } = await watcher.query(
+        `SELECT 1 FROM pg_stat_activity WHERE datname = '${db}' AND application_name IN ('pg_dump', 'duplicati-kit')`,
+      );
+      expect(rows).toEqual([]);
+    } finally {
+      watching = false;
+      await watch;
+      await watcher.end();
+      await sql(db, 'DELETE FROM gate WHERE id = 11');
+    }
   });
 });

@@ -288,15 +288,38 @@ class Walker {
     return m;
   }
 
+  /**
+   * Write one entry and wait until tar-stream took it (or the walk was stopped). One abort
+   * listener for the whole walk rejects the entry being written, instead of a listener added and
+   * removed per entry (~2 µs each, a tenth of a small file's cost).
+   */
   #entry(header: Header, body?: Buffer): Promise<void> {
     throwIfAborted(this.#signal);
-    const written = new Promise<void>((resolve, reject) => {
-      const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
-      if (body) this.pack.entry(header, body, cb);
-      else this.pack.entry(header, cb);
+    this.#listen();
+    return new Promise<void>((resolve, reject) => {
+      const settle = (err?: unknown): void => {
+        if (this.#pending !== settle) return;
+        this.#pending = undefined;
+        if (err !== undefined && err !== null) reject(err);
+        else resolve();
+      };
+      this.#pending = settle;
+      const sink = body ? this.pack.entry(header, body, settle) : this.pack.entry(header, settle);
+      // A destroyed archive destroys the entry being written with its error, which reaches
+      // `settle` through the callback; unheard, the entry's 'error' event would be an uncaught
+      // exception (an interrupted prepare crashed instead of stopping cleanly).
+      sink.on('error', ignore);
     });
-    written.catch(() => {});
-    return raceSignal(written, this.#signal);
+  }
+
+  /** The settle function of the entry being written; the walk writes one entry at a time. */
+  #pending: ((err?: unknown) => void) | undefined;
+  #listening = false;
+
+  #listen(): void {
+    if (this.#listening) return;
+    this.#listening = true;
+    this.#signal.addEventListener('abort', () => this.#pending?.(this.#signal.reason), { once: true });
   }
 
   /**
@@ -551,6 +574,8 @@ class Walker {
     if (this.stats.changedPaths.length < 20) this.stats.changedPaths.push(rel);
   }
 }
+
+function ignore(): void {}
 
 /** Read into `buf` from `position` until it is full or the file ends; returns the bytes read. */
 async function readFully(fh: fsp.FileHandle, buf: Buffer, position: number): Promise<number> {

@@ -71,3 +71,46 @@ describe('packTree with a file that shrinks while it is read', () => {
     await expect(done).rejects.toBeInstanceOf(FileChangedError);
   });
 });
+
+describe('packTree stopped while small files wait for the reader', () => {
+  /** 400 small files: far more than tar-stream buffers before it waits for a reader. */
+  async function smallTree(): Promise<string> {
+    const root = path.join(dir, 'small');
+    await fsp.mkdir(root);
+    for (let i = 0; i < 400; i++) await fsp.writeFile(path.join(root, `f${i}.txt`), contentOf(3000, i));
+    return root;
+  }
+
+  it('an abort rejects `done` with its reason as is', async () => {
+    const root = await smallTree();
+    const ctl = new AbortController();
+    const { stream, done } = packTree(root, { signal: ctl.signal });
+    const errors: unknown[] = [];
+    stream.on('error', (e: unknown) => errors.push(e));
+    const closed = new Promise<void>((r) => stream.once('close', () => r()));
+    // Nothing reads: the walk waits inside an entry once tar-stream's buffer is full.
+    await new Promise((r) => setTimeout(r, 50));
+    const reason = new Error('stop now');
+    ctl.abort(reason);
+    await expect(done).rejects.toBe(reason);
+    // The archive stream is destroyed with the same reason.
+    await closed;
+    expect(errors).toEqual([reason]);
+  });
+
+  it('a reader that goes away rejects `done` with PackStreamClosedError', async () => {
+    const root = await smallTree();
+    const { stream, done } = packTree(root);
+    let got = 0;
+    await new Promise<void>((resolve) => {
+      stream.on('data', (c: unknown) => {
+        got += (c as Buffer).length;
+        if (got > 64 * 1024) {
+          stream.destroy();
+          resolve();
+        }
+      });
+    });
+    await expect(done).rejects.toThrow('the archive stream was closed before the walk finished');
+  });
+});

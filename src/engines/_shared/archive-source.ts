@@ -25,9 +25,13 @@ import {
   type ArchiveSourceOptions,
   archiveSourceSchema,
 } from './archive-options.js';
+import { createBlockPool, createBlockStream } from './block-stream.js';
 import { coalesce } from './coalesce.js';
 import { createParallelGzip } from './gzip-parallel.js';
 import { FileChangedError, PackStreamClosedError, packTree } from './tar-pack.js';
+
+/** Bytes per gzip member (and per pooled block before the gzip stage). */
+const GZIP_BLOCK = 1 << 20;
 
 function sourceWhere(s: { name: string; kind: string }, phase: 'check' | 'prepare') {
   return { source: s.name, kind: s.kind, phase };
@@ -120,16 +124,19 @@ export class ArchiveSource implements BackupSource {
       // compression overlaps the walk and the hashing and is not one thread's work: a single zlib
       // stream was the slowest stage (it compresses one chunk at a time, and waits for the main
       // thread between chunks while the walk holds it with synchronous reads).
+      // Tar entries of small files arrive a few KB at a time. For gzip they are copied once into
+      // 1 MiB blocks that come back to the pool once compressed (no fresh block to fault in, and
+      // no second copy gathering a member); a plain tar gets 128 KiB pieces, so the hash and the
+      // disk write get one call per piece, not one per entry.
+      const level = this.#level;
+      const pool = level === undefined ? undefined : createBlockPool(GZIP_BLOCK);
       const body =
-        this.#level === undefined
-          ? new PassThrough({ highWaterMark: 1 << 20 })
-          : createParallelGzip({ level: this.#level });
+        level !== undefined && pool
+          ? createParallelGzip({ level, blockSize: GZIP_BLOCK, onConsumed: (b) => pool.give(b) })
+          : new PassThrough({ highWaterMark: 1 << 20 });
       const [written, piped] = await Promise.allSettled([
         ctx.artifacts.write(file, body, { format: this.format, signal: ctx.signal }),
-        // Tar entries of small files arrive a few KB at a time: gathered into 128 KiB pieces, so
-        // gzip gathers a block from a few pieces and the hash and the disk write of a plain tar get
-        // 128 KiB per call, not one call per entry.
-        pipeline(stream, coalesce(), body),
+        pipeline(stream, pool ? createBlockStream(GZIP_BLOCK, pool) : coalesce(), body),
       ]);
       if (written.status === 'rejected') throw written.reason;
       if (piped.status === 'rejected') throw piped.reason;

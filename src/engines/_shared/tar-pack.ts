@@ -306,8 +306,8 @@ class Walker {
       this.#pending = settle;
       const sink = body ? this.pack.entry(header, body, settle) : this.pack.entry(header, settle);
       // A destroyed archive destroys the entry being written with its error, which reaches
-      // `settle` through the callback; unheard, the entry's 'error' event would be an uncaught
-      // exception (an interrupted prepare crashed instead of stopping cleanly).
+      // `settle` through the callback; unheard, the entry's 'error' event was an uncaught
+      // exception (a walk stopped while the entry waited for the reader).
       sink.on('error', ignore);
     });
   }

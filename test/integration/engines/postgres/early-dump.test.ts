@@ -168,4 +168,29 @@ describe.skipIf(!available)('PostgresSource: pg_dump starts before the before-ho
       await sql(db, 'DELETE FROM gate WHERE id = 11');
     }
   });
+
+  it('a failing during-hook fails the source with its reason, leaves no file and no connection', async () => {
+    const source = new PostgresSource(
+      { name: 'pg-early-during', connection, format: 'sql' },
+      {
+        during: async () => {
+          throw new Error('the app tables are not readable');
+        },
+      },
+    );
+    const ctx = makeContext(work.dir, source.name);
+    const err = await source.prepare(ctx).then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; message?: string },
+    );
+    expect(err?.code).toBe('ERR_PG_METADATA');
+    expect(err?.message).toContain('the app tables are not readable');
+    const dir = path.join(work.dir, 'pg-early-during');
+    expect(existsSync(dir) ? await fsp.readdir(dir) : []).toEqual([]);
+    const left = await sql<{ n: number }>(
+      db,
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = '${db}' AND application_name IN ('pg_dump', 'duplicati-kit')`,
+    );
+    expect(left[0]?.n).toBe(0);
+  });
 });

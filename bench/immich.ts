@@ -16,14 +16,19 @@
  * Two data shapes: `embeddings` (CLIP and face embeddings as `real[512]`: long lines of floats)
  * and `rows` (no embeddings: millions of short rows of uuids, timestamps and text).
  *
+ * `sync=1` settles the disk (`sync`, untimed) before every timed run of either side: interleaved,
+ * the previous run's writes are otherwise written back during the next run, and only ours waits
+ * for them (it fsyncs its artifact; the anchors do not).
+ *
  *   npx tsx bench/immich.ts generate shape=rows mb=1024
- *   npx tsx bench/immich.ts measure shape=rows mb=1024 reps=3 [ops=gz,sql,restore]
+ *   npx tsx bench/immich.ts measure shape=rows mb=1024 reps=3 [ops=gz,sql,restore] [sync=1]
  *   npx tsx bench/immich.ts drop shape=rows mb=1024
  *   all at once: npx tsx bench/immich.ts shape=embeddings mb=100 reps=3   (or BENCH_SHAPE, BENCH_MB, BENCH_REPS)
  *
  * Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust) with the contrib extensions and
  * pg_dump/psql on PATH. The database is `dk_bench_immich_<shape>_<mb>`. Not part of `npm test`.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -205,7 +210,21 @@ function artifactBytes(workDir: string): number {
  * database, each a whole process (node start, config load, dump, sha256, fsync, counts, manifest;
  * restore: checksums, gates, load, counts, drop).
  */
-async function measureAll(shape: ImmichShape, mb: number, reps: number, ops: ReadonlySet<string>): Promise<void> {
+async function measureAll(
+  shape: ImmichShape,
+  mb: number,
+  reps: number,
+  ops: ReadonlySet<string>,
+  settle = false,
+): Promise<void> {
+  // With sync=1 the disk is settled (`sync`, untimed) before every timed run of either side: the
+  // previous run's file is written back before the next starts, instead of in its time. Ours
+  // fsyncs its artifact and the anchors do not, so unsettled, an anchor's pending writes land in
+  // our fsync and ours never in theirs.
+  const before = (f?: () => void) => () => {
+    f?.();
+    if (settle) execFileSync('sync');
+  };
   const db = dbName(shape, mb);
   if (!(await exists(db)))
     throw new Error(`no database ${db}: run "bench/immich.ts generate shape=${shape} mb=${mb}" first`);
@@ -234,14 +253,14 @@ async function measureAll(shape: ImmichShape, mb: number, reps: number, ops: Rea
         'sql.gz: duplicati-kit prepare vs pg_dump | gzip -6',
         {
           argv: [...cli, 'prepare', '--config', cfgGz],
-          before: () => rmSync(wGz, { recursive: true, force: true }),
+          before: before(() => rmSync(wGz, { recursive: true, force: true })),
           after: () => {
             oursGzBytes = artifactBytes(wGz);
           },
         },
         {
           argv: ['sh', '-c', `pg_dump --clean --if-exists ${sh} ${db} | gzip -6 > ${shellGz}`],
-          before: () => rmSync(shellGz, { force: true }),
+          before: before(() => rmSync(shellGz, { force: true })),
           after: () => {
             shellGzBytes = statSync(shellGz).size;
           },
@@ -259,11 +278,11 @@ async function measureAll(shape: ImmichShape, mb: number, reps: number, ops: Rea
         'sql: duplicati-kit prepare vs pg_dump -f',
         {
           argv: [...cli, 'prepare', '--config', cfgSql],
-          before: () => rmSync(wSql, { recursive: true, force: true }),
+          before: before(() => rmSync(wSql, { recursive: true, force: true })),
         },
         {
           argv: ['pg_dump', '--clean', '--if-exists', ...conn, '-f', shellSql, db],
-          before: () => rmSync(shellSql, { force: true }),
+          before: before(() => rmSync(shellSql, { force: true })),
           after: () => {
             sqlBytes = statSync(shellSql).size;
           },
@@ -286,14 +305,17 @@ async function measureAll(shape: ImmichShape, mb: number, reps: number, ops: Rea
       rmSync(shellSql, { force: true });
       const restore = await compare(
         'restore: duplicati-kit restore --from (scratch) vs createdb + psql -1 -f + dropdb',
-        { argv: [...cli, 'restore', '--from', wSql, '--config', cfgSql] },
+        { argv: [...cli, 'restore', '--from', wSql, '--config', cfgSql], before: before() },
         {
           argv: [
             'sh',
             '-c',
             `createdb ${sh} -T template0 ${scratch} && psql -X -q ${sh} -v ON_ERROR_STOP=1 --single-transaction -f ${rewritten} -d ${scratch} && dropdb ${sh} ${scratch}`,
           ],
-          before: () => dropDatabases(scratch),
+          before: async () => {
+            await dropDatabases(scratch);
+            before()();
+          },
         },
         reps,
       );
@@ -353,7 +375,7 @@ async function main(): Promise<void> {
     console.error(`generated ${fmtBytes(size)} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   }
   try {
-    if (phase === 'measure' || phase === 'all') await measureAll(shape, mb, reps, ops);
+    if (phase === 'measure' || phase === 'all') await measureAll(shape, mb, reps, ops, process.argv.includes('sync=1'));
   } finally {
     if (phase === 'drop' || phase === 'all') await dropDatabases(db);
   }

@@ -221,8 +221,8 @@ async function measureAll(
   // previous run's file is written back before the next starts, instead of in its time. Ours
   // fsyncs its artifact and the anchors do not, so unsettled, an anchor's pending writes land in
   // our fsync and ours never in theirs.
-  const before = (f?: () => void) => () => {
-    f?.();
+  const settled = (f?: () => unknown) => async () => {
+    await f?.();
     if (settle) execFileSync('sync');
   };
   const db = dbName(shape, mb);
@@ -253,14 +253,14 @@ async function measureAll(
         'sql.gz: duplicati-kit prepare vs pg_dump | gzip -6',
         {
           argv: [...cli, 'prepare', '--config', cfgGz],
-          before: before(() => rmSync(wGz, { recursive: true, force: true })),
+          before: settled(() => rmSync(wGz, { recursive: true, force: true })),
           after: () => {
             oursGzBytes = artifactBytes(wGz);
           },
         },
         {
           argv: ['sh', '-c', `pg_dump --clean --if-exists ${sh} ${db} | gzip -6 > ${shellGz}`],
-          before: before(() => rmSync(shellGz, { force: true })),
+          before: settled(() => rmSync(shellGz, { force: true })),
           after: () => {
             shellGzBytes = statSync(shellGz).size;
           },
@@ -278,11 +278,11 @@ async function measureAll(
         'sql: duplicati-kit prepare vs pg_dump -f',
         {
           argv: [...cli, 'prepare', '--config', cfgSql],
-          before: before(() => rmSync(wSql, { recursive: true, force: true })),
+          before: settled(() => rmSync(wSql, { recursive: true, force: true })),
         },
         {
           argv: ['pg_dump', '--clean', '--if-exists', ...conn, '-f', shellSql, db],
-          before: before(() => rmSync(shellSql, { force: true })),
+          before: settled(() => rmSync(shellSql, { force: true })),
           after: () => {
             sqlBytes = statSync(shellSql).size;
           },
@@ -305,17 +305,14 @@ async function measureAll(
       rmSync(shellSql, { force: true });
       const restore = await compare(
         'restore: duplicati-kit restore --from (scratch) vs createdb + psql -1 -f + dropdb',
-        { argv: [...cli, 'restore', '--from', wSql, '--config', cfgSql], before: before() },
+        { argv: [...cli, 'restore', '--from', wSql, '--config', cfgSql], before: settled() },
         {
           argv: [
             'sh',
             '-c',
             `createdb ${sh} -T template0 ${scratch} && psql -X -q ${sh} -v ON_ERROR_STOP=1 --single-transaction -f ${rewritten} -d ${scratch} && dropdb ${sh} ${scratch}`,
           ],
-          before: async () => {
-            await dropDatabases(scratch);
-            before()();
-          },
+          before: settled(() => dropDatabases(scratch)),
         },
         reps,
       );

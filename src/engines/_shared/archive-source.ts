@@ -6,7 +6,7 @@
  */
 import { constants, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { throwIfAborted } from '../../core/abort.js';
 import {
@@ -96,6 +96,23 @@ export class ArchiveSource implements BackupSource {
     }
   }
 
+  /**
+   * What the tar stream goes through: regrouped, then gzipped (or passed on as a plain tar). Tar
+   * entries of small files arrive a few KB at a time. For gzip they are copied once into 1 MiB
+   * blocks that come back to the pool once compressed (no fresh block to fault in, and no second
+   * copy gathering a member); a plain tar gets 128 KiB pieces, so the hash and the disk write get
+   * one call per piece, not one per entry.
+   */
+  #bodyStages(): { regroup: Transform; body: Transform } {
+    const level = this.#level;
+    if (level === undefined) return { regroup: coalesce(), body: new PassThrough({ highWaterMark: 1 << 20 }) };
+    const pool = createBlockPool(GZIP_BLOCK);
+    return {
+      regroup: createBlockStream(GZIP_BLOCK, pool),
+      body: createParallelGzip({ level, blockSize: GZIP_BLOCK, onConsumed: (b) => pool.give(b) }),
+    };
+  }
+
   /** Write `<artifactName>.tar` or `.tar.gz` through `ctx.artifacts`. */
   async prepare(ctx: SourceContext): Promise<PreparedSource> {
     throwIfAborted(ctx.signal);
@@ -124,19 +141,10 @@ export class ArchiveSource implements BackupSource {
       // compression overlaps the walk and the hashing and is not one thread's work: a single zlib
       // stream was the slowest stage (it compresses one chunk at a time, and waits for the main
       // thread between chunks while the walk holds it with synchronous reads).
-      // Tar entries of small files arrive a few KB at a time. For gzip they are copied once into
-      // 1 MiB blocks that come back to the pool once compressed (no fresh block to fault in, and
-      // no second copy gathering a member); a plain tar gets 128 KiB pieces, so the hash and the
-      // disk write get one call per piece, not one per entry.
-      const level = this.#level;
-      const pool = level === undefined ? undefined : createBlockPool(GZIP_BLOCK);
-      const body =
-        level !== undefined && pool
-          ? createParallelGzip({ level, blockSize: GZIP_BLOCK, onConsumed: (b) => pool.give(b) })
-          : new PassThrough({ highWaterMark: 1 << 20 });
+      const stages = this.#bodyStages();
       const [written, piped] = await Promise.allSettled([
-        ctx.artifacts.write(file, body, { format: this.format, signal: ctx.signal }),
-        pipeline(stream, pool ? createBlockStream(GZIP_BLOCK, pool) : coalesce(), body),
+        ctx.artifacts.write(file, stages.body, { format: this.format, signal: ctx.signal }),
+        pipeline(stream, stages.regroup, stages.body),
       ]);
       if (written.status === 'rejected') throw written.reason;
       if (piped.status === 'rejected') throw piped.reason;

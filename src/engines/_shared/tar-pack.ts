@@ -232,6 +232,8 @@ class Walker {
   readonly #owner: boolean;
   readonly #hardlinks: boolean;
   readonly #policy: ChangedFilePolicy;
+  /** The settle function of the entry being written; the walk writes one entry at a time. */
+  #pending: ((err?: unknown) => void) | undefined;
 
   constructor(
     readonly root: string,
@@ -247,6 +249,8 @@ class Walker {
     this.#owner = options.owner ?? true;
     this.#hardlinks = options.hardlinks ?? true;
     this.#policy = options.onChangedFile ?? 'warn';
+    // One listener for the walk (the signal is this walk's own): it rejects the entry being written.
+    signal.addEventListener('abort', () => this.#pending?.(signal.reason), { once: true });
   }
 
   async run(): Promise<void> {
@@ -295,7 +299,6 @@ class Walker {
    */
   #entry(header: Header, body?: Buffer): Promise<void> {
     throwIfAborted(this.#signal);
-    this.#listen();
     return new Promise<void>((resolve, reject) => {
       const settle = (err?: unknown): void => {
         if (this.#pending !== settle) return;
@@ -310,16 +313,6 @@ class Walker {
       // exception (a walk stopped while the entry waited for the reader).
       sink.on('error', ignore);
     });
-  }
-
-  /** The settle function of the entry being written; the walk writes one entry at a time. */
-  #pending: ((err?: unknown) => void) | undefined;
-  #listening = false;
-
-  #listen(): void {
-    if (this.#listening) return;
-    this.#listening = true;
-    this.#signal.addEventListener('abort', () => this.#pending?.(this.#signal.reason), { once: true });
   }
 
   /**

@@ -23,10 +23,10 @@ describe.skipIf(!available)('PostgresSource: pg_dump starts before the before-ho
     work = await tempDir();
     await sql('postgres', `CREATE DATABASE ${db}`);
     await sql(db, 'CREATE TABLE gate (id int); INSERT INTO gate SELECT generate_series(1, 10);');
-    // ~25 MB of COPY data: pg_dump writes for a while after its first MiB.
+    // ~60 MB of COPY data: pg_dump writes for a while after its first MiB, also on a loaded host.
     await sql(
       db,
-      'CREATE TABLE bulk (id int, v text); INSERT INTO bulk SELECT g, md5(g::text) FROM generate_series(1, 600000) g;',
+      'CREATE TABLE bulk (id int, v text); INSERT INTO bulk SELECT g, md5(g::text) FROM generate_series(1, 1500000) g;',
     );
   });
   afterAll(async () => {
@@ -94,7 +94,7 @@ describe.skipIf(!available)('PostgresSource: pg_dump starts before the before-ho
       expect(await fsp.readdir(path.join(work.dir, 'pg-early'))).toEqual(['app-vseen.sql.gz']);
       expect((prepared.metadata as { counts: Record<string, number> }).counts).toEqual({
         'public.gate': 10,
-        'public.bulk': 600000,
+        'public.bulk': 1500000,
       });
     });
   });
@@ -134,7 +134,7 @@ describe.skipIf(!available)('PostgresSource: pg_dump starts before the before-ho
           pgDump: rows.filter((r) => r.app === 'pg_dump').length,
           kit: rows.filter((r) => r.app === 'duplicati-kit').length,
         });
-        await new Promise((r) => setTimeout(r, 5));
+        await new Promise((r) => setTimeout(r, 2));
       }
     })();
     try {
@@ -144,7 +144,9 @@ describe.skipIf(!available)('PostgresSource: pg_dump starts before the before-ho
           // Changed after the snapshot: the hook still reads the snapshot (10 rows), so the
           // transaction is still open while it runs.
           during: async (s) => {
-            await sql(db, 'INSERT INTO gate VALUES (11)');
+            // Through the watcher's open connection: a new one is slow on a loaded host, and the
+            // source's transaction waits for this hook.
+            await watcher.query('INSERT INTO gate VALUES (11)');
             const n = Number((await s.query<{ n: string }>('SELECT count(*) AS n FROM gate'))[0]?.n);
             return { gateInSnapshot: n };
           },
@@ -153,7 +155,7 @@ describe.skipIf(!available)('PostgresSource: pg_dump starts before the before-ho
       const prepared = await source.prepare(makeContext(work.dir, source.name));
       const meta = prepared.metadata as { counts: Record<string, number>; gateInSnapshot: number };
       expect(meta.gateInSnapshot).toBe(10);
-      expect(meta.counts).toEqual({ 'public.gate': 10, 'public.bulk': 600000 });
+      expect(meta.counts).toEqual({ 'public.gate': 10, 'public.bulk': 1500000 });
       // Some moment when pg_dump was still connected and the source's own session was gone.
       expect(seen.some((o) => o.pgDump > 0 && o.kit === 0)).toBe(true);
       // And nothing of either left once prepare returned.

@@ -8,7 +8,7 @@ import { type Dir, type Dirent, lstatSync, opendirSync, type Stats } from 'node:
 import path from 'node:path';
 import { throwIfAborted } from '../../core/abort.js';
 import type { PathFilter } from '../../core/filters.js';
-import { finishInParallel, walkWorkers } from './parallel-walk.js';
+import { WalkPool, walkWorkers } from './parallel-walk.js';
 
 /** Figures of one folder tree. */
 export interface TreeStats {
@@ -38,9 +38,11 @@ export interface WalkOptions {
    */
   yieldEvery?: number;
   /**
-   * Entries walked on this thread before the rest of a counting walk (no `onEntry`) goes to
+   * Most entries walked on this thread before the rest of a counting walk (no `onEntry`) goes to
    * worker threads, one per core (this thread then only hands folders out); `Infinity` keeps it
-   * on this thread. Below it a walk never pays for a thread's start. @default 20000
+   * on this thread. The threads are started after a fifth of it (at most {@link BOOT_AHEAD}
+   * entries) and take over as soon as they run, ~30 ms later; a walk that ends before then lets
+   * them go unused. @default 20000
    */
   parallelAfter?: number;
 }
@@ -49,6 +51,13 @@ const vanished = (e: unknown): boolean => {
   const code = (e as NodeJS.ErrnoException)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
 };
+
+/**
+ * Entries walked before a counting walk starts its worker threads (or fewer, a fifth of
+ * `parallelAfter`): on a warm cache ~10 ms of walking, so a small tree never starts them, while a
+ * large one walks on here during the threads' ~30 ms start instead of waiting for them.
+ */
+export const BOOT_AHEAD = 4000;
 
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -101,92 +110,97 @@ export async function walkTree(root: string, options: WalkOptions = {}): Promise
   const patterns = filter ? filter.patterns : [];
   const workers = onEntry || !patterns ? 0 : walkWorkers();
   const parallelAfter = options.parallelAfter ?? 20_000;
+  const bootAt = Math.min(BOOT_AHEAD, parallelAfter / 5);
+  let pool: WalkPool | undefined;
   let walked = 0;
   throwIfAborted(signal);
-  while (stack.length > 0) {
-    if (workers > 0 && walked >= parallelAfter) {
-      await finishInParallel(
-        stack.map(([dir]) => dir),
-        stats,
-        patterns ?? [],
-        workers,
-        signal,
-      );
-      throwIfAborted(signal);
-      return stats;
-    }
-    const [dir, dirRel] = stack.pop() as [string, string];
-    let handle: Dir;
-    try {
-      handle = opendirSync(dir, { bufferSize: 1024 });
-    } catch (e) {
-      // A folder removed (or replaced by a file) since its parent was read: gone, like a live
-      // library's moved album; the root itself must exist.
-      if (dir !== top && vanished(e)) continue;
-      throw e;
-    }
-    const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
-    const relPrefix = dirRel ? `${dirRel}/` : '';
-    try {
-      for (let d = handle.readSync(); d !== null; d = handle.readSync()) {
-        walked++;
-        if (--budget <= 0) {
-          budget = yieldEvery;
-          await yieldToLoop();
-          throwIfAborted(signal);
-        }
-        const abs = prefix + d.name;
-        let kind = kindOf(d);
-        let known: Stats | undefined;
-        if (kind === 'unknown') {
-          known = lstatSync(abs, NO_THROW);
-          kind = kindOfStats(known);
-        }
-        if (kind === 'file') {
-          if (filter?.excludes(abs)) continue;
-          const st = known ?? lstatSync(abs, NO_THROW);
-          if (!st) continue; // removed since the folder was read
-          stats.files++;
-          stats.bytes += st.size;
-          if (onEntry) {
-            const wait = onEntry({
-              path: relPrefix + d.name,
-              type: 'file',
-              size: st.size,
-              mtimeMs: st.mtimeMs,
-              mode: st.mode & 0o7777,
-            });
-            if (wait) await wait;
-          }
-        } else if (kind === 'dir') {
-          if (filter?.excludes(`${abs}/`)) continue;
-          stats.dirs++;
-          const rel = relPrefix + d.name;
-          stack.push([abs, rel]);
-          const st = onEntry ? (known ?? lstatSync(abs, NO_THROW)) : undefined;
-          if (onEntry && st) {
-            const wait = onEntry({ path: rel, type: 'dir', size: 0, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 });
-            if (wait) await wait;
-          }
-        } else if (kind === 'symlink') {
-          if (filter?.excludes(abs)) continue;
-          stats.symlinks++;
-          const st = onEntry ? (known ?? lstatSync(abs, NO_THROW)) : undefined;
-          if (onEntry && st) {
-            const wait = onEntry({
-              path: relPrefix + d.name,
-              type: 'symlink',
-              size: 0,
-              mtimeMs: st.mtimeMs,
-              mode: st.mode & 0o7777,
-            });
-            if (wait) await wait;
-          }
-        }
+  try {
+    while (stack.length > 0) {
+      if (workers > 0 && !pool && walked >= bootAt) pool = new WalkPool(workers, patterns ?? []);
+      if (pool && (pool.online || walked >= parallelAfter)) {
+        await pool.finish(
+          stack.map(([dir]) => dir),
+          stats,
+          signal,
+        );
+        throwIfAborted(signal);
+        return stats;
       }
-    } finally {
-      handle.closeSync();
+      const [dir, dirRel] = stack.pop() as [string, string];
+      let handle: Dir;
+      try {
+        handle = opendirSync(dir, { bufferSize: 1024 });
+      } catch (e) {
+        // A folder removed (or replaced by a file) since its parent was read: gone, like a live
+        // library's moved album; the root itself must exist.
+        if (dir !== top && vanished(e)) continue;
+        throw e;
+      }
+      const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
+      const relPrefix = dirRel ? `${dirRel}/` : '';
+      try {
+        for (let d = handle.readSync(); d !== null; d = handle.readSync()) {
+          walked++;
+          if (--budget <= 0) {
+            budget = yieldEvery;
+            await yieldToLoop();
+            throwIfAborted(signal);
+          }
+          const abs = prefix + d.name;
+          let kind = kindOf(d);
+          let known: Stats | undefined;
+          if (kind === 'unknown') {
+            known = lstatSync(abs, NO_THROW);
+            kind = kindOfStats(known);
+          }
+          if (kind === 'file') {
+            if (filter?.excludes(abs)) continue;
+            const st = known ?? lstatSync(abs, NO_THROW);
+            if (!st) continue; // removed since the folder was read
+            stats.files++;
+            stats.bytes += st.size;
+            if (onEntry) {
+              const wait = onEntry({
+                path: relPrefix + d.name,
+                type: 'file',
+                size: st.size,
+                mtimeMs: st.mtimeMs,
+                mode: st.mode & 0o7777,
+              });
+              if (wait) await wait;
+            }
+          } else if (kind === 'dir') {
+            if (filter?.excludes(`${abs}/`)) continue;
+            stats.dirs++;
+            const rel = relPrefix + d.name;
+            stack.push([abs, rel]);
+            const st = onEntry ? (known ?? lstatSync(abs, NO_THROW)) : undefined;
+            if (onEntry && st) {
+              const wait = onEntry({ path: rel, type: 'dir', size: 0, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 });
+              if (wait) await wait;
+            }
+          } else if (kind === 'symlink') {
+            if (filter?.excludes(abs)) continue;
+            stats.symlinks++;
+            const st = onEntry ? (known ?? lstatSync(abs, NO_THROW)) : undefined;
+            if (onEntry && st) {
+              const wait = onEntry({
+                path: relPrefix + d.name,
+                type: 'symlink',
+                size: 0,
+                mtimeMs: st.mtimeMs,
+                mode: st.mode & 0o7777,
+              });
+              if (wait) await wait;
+            }
+          }
+        }
+      } finally {
+        handle.closeSync();
+      }
     }
+    return stats;
+  } finally {
+    pool?.close();
   }
-  return stats;
 }

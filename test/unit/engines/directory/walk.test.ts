@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { promises as fsp } from 'node:fs';
+import { readdirSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { compileFilters } from '../../../../src/core/filters.js';
-import { finishInParallel } from '../../../../src/engines/directory/parallel-walk.js';
-import { type ListingEntry, walkTree } from '../../../../src/engines/directory/walk.js';
+import { batchSize, finishInParallel } from '../../../../src/engines/directory/parallel-walk.js';
+import { BOOT_AHEAD, type ListingEntry, walkTree } from '../../../../src/engines/directory/walk.js';
 import { tempDir } from '../../../helpers/context.js';
 
 let dir: string;
@@ -143,8 +143,12 @@ describe('walkTree on every core (a counting walk past parallelAfter)', () => {
     await wide(dir, 300);
     for (const filter of [undefined, compileFilters(['*/thumbs/', '*.tmp']), compileFilters(['[/m1\\d*/$]'])]) {
       const one = await walkTree(dir, { ...(filter ? { filter } : {}), parallelAfter: Number.POSITIVE_INFINITY });
-      const all = await walkTree(dir, { ...(filter ? { filter } : {}), parallelAfter: 0 });
-      expect(all).toEqual(one);
+      // 0: the threads take the whole walk; 10: started after 2 entries, they take over at 10 at
+      // the latest (part walked here, the rest there).
+      for (const parallelAfter of [0, 10]) {
+        const all = await walkTree(dir, { ...(filter ? { filter } : {}), parallelAfter });
+        expect(all).toEqual(one);
+      }
       expect(one.files).toBeGreaterThan(0);
     }
     expect(await walkTree(dir, { parallelAfter: 0 })).toMatchObject({ files: 300 * 3 + 18 + 14, symlinks: 30 });
@@ -177,7 +181,7 @@ describe('walkTree on every core (a counting walk past parallelAfter)', () => {
     ]);
     for (let i = 0; i < 40; i++) await fsp.mkdir(path.join(dir, 'top', `side${i}`));
     try {
-      for (const parallelAfter of [0, Number.POSITIVE_INFINITY]) {
+      for (const parallelAfter of [0, 10, Number.POSITIVE_INFINITY]) {
         await expect(walkTree(dir, { parallelAfter })).rejects.toMatchObject({ code: 'ENAMETOOLONG' });
       }
       const counts = { files: 0, bytes: 0, dirs: 0, symlinks: 0 };
@@ -188,6 +192,30 @@ describe('walkTree on every core (a counting walk past parallelAfter)', () => {
       // rm -r goes down relative to each folder; fs.rm cannot unlink past PATH_MAX.
       execFileSync('rm', ['-rf', path.join(dir, 'top')]);
     }
+  });
+
+  it('threads started ahead and not needed are let go: the walk ends on this thread and none stays', async () => {
+    await wide(dir, 40);
+    const one = await walkTree(dir, { parallelAfter: Number.POSITIVE_INFINITY });
+    // Linux: this process's threads. A worker that is never terminated keeps waiting for folders.
+    const threads = (): number => readdirSync('/proc/self/task').length;
+    const before = threads();
+    // Started after 100 entries; the rest of a walk of ~200 is over long before they run.
+    expect(await walkTree(dir, { parallelAfter: 500 })).toEqual(one);
+    const entries = one.files + one.dirs + one.symlinks;
+    expect(Math.min(BOOT_AHEAD, 500 / 5)).toBeLessThan(entries);
+    expect(entries).toBeLessThan(500);
+    const deadline = Date.now() + 5_000;
+    while (threads() > before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(threads()).toBe(before);
+  });
+
+  it('hands out fewer folders at a time as the walk nears its end', () => {
+    expect(batchSize(1_000, 2)).toBe(16);
+    expect(batchSize(40, 2)).toBe(10);
+    expect(batchSize(5, 2)).toBe(1);
+    expect(batchSize(1, 4)).toBe(1);
+    expect(batchSize(0, 0)).toBe(1);
   });
 
   it('stops at an abort during the parallel part with the signal reason', async () => {

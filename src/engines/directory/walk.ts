@@ -40,9 +40,9 @@ export interface WalkOptions {
   /**
    * Most entries walked on this thread before the rest of a counting walk (no `onEntry`) goes to
    * worker threads, one per core (this thread then only hands folders out); `Infinity` keeps it
-   * on this thread. The threads are started after a fifth of it (at most {@link BOOT_AHEAD}
-   * entries) and take over as soon as they run, ~30 ms later; a walk that ends before then lets
-   * them go unused. @default 20000
+   * on this thread. The threads are started after a fifth of it (at most 4,000 entries) and
+   * take over as soon as they run, ~30 ms later; a walk that ends before then lets them go
+   * unused. @default 20000
    */
   parallelAfter?: number;
 }

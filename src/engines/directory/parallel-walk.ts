@@ -230,6 +230,8 @@ export class WalkPool {
       };
       this.#onError = (e) => done(e);
       this.#onMessage = (w, m) => {
+        // A reply that was already on its way when the walk failed or was stopped adds nothing.
+        if (settled) return;
         busy--;
         if ('error' in m) {
           done(errorOf(m.error));

@@ -59,6 +59,14 @@ const vanished = (e: unknown): boolean => {
  */
 export const BOOT_AHEAD = 4000;
 
+/**
+ * Entries after which a counting walk with `parallelAfter` starts its threads: a fifth of it, at
+ * most {@link BOOT_AHEAD}; never when `parallelAfter` is `Infinity` (the walk stays on this thread).
+ */
+export function bootAfter(parallelAfter: number): number {
+  return parallelAfter === Number.POSITIVE_INFINITY ? parallelAfter : Math.min(BOOT_AHEAD, parallelAfter / 5);
+}
+
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 const NO_THROW = { throwIfNoEntry: false } as const;
@@ -110,7 +118,7 @@ export async function walkTree(root: string, options: WalkOptions = {}): Promise
   const patterns = filter ? filter.patterns : [];
   const workers = onEntry || !patterns ? 0 : walkWorkers();
   const parallelAfter = options.parallelAfter ?? 20_000;
-  const bootAt = Math.min(BOOT_AHEAD, parallelAfter / 5);
+  const bootAt = bootAfter(parallelAfter);
   let pool: WalkPool | undefined;
   let walked = 0;
   throwIfAborted(signal);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { compileFilters } from '../../../../src/core/filters.js';
 import { batchSize, finishInParallel } from '../../../../src/engines/directory/parallel-walk.js';
-import { BOOT_AHEAD, type ListingEntry, walkTree } from '../../../../src/engines/directory/walk.js';
+import { BOOT_AHEAD, bootAfter, type ListingEntry, walkTree } from '../../../../src/engines/directory/walk.js';
 import { tempDir } from '../../../helpers/context.js';
 
 let dir: string;
@@ -203,11 +203,20 @@ describe('walkTree on every core (a counting walk past parallelAfter)', () => {
     // Started after 100 entries; the rest of a walk of ~200 is over long before they run.
     expect(await walkTree(dir, { parallelAfter: 500 })).toEqual(one);
     const entries = one.files + one.dirs + one.symlinks;
-    expect(Math.min(BOOT_AHEAD, 500 / 5)).toBeLessThan(entries);
+    expect(bootAfter(500)).toBeLessThan(entries);
     expect(entries).toBeLessThan(500);
     const deadline = Date.now() + 5_000;
     while (threads() > before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(threads()).toBe(before);
+  });
+
+  it('starts its threads after a fifth of parallelAfter, at most 4,000 entries, never with Infinity', () => {
+    expect(bootAfter(20_000)).toBe(BOOT_AHEAD);
+    expect(BOOT_AHEAD).toBe(4_000);
+    expect(bootAfter(500)).toBe(100);
+    expect(bootAfter(0)).toBe(0);
+    // Infinity keeps the whole walk on this thread: the threads are never started.
+    expect(bootAfter(Number.POSITIVE_INFINITY)).toBe(Number.POSITIVE_INFINITY);
   });
 
   it('hands out fewer folders at a time as the walk nears its end', () => {

@@ -161,9 +161,20 @@ export class WalkPool {
   #onError: ((e: unknown) => void) | undefined;
   #onMessage: ((w: Worker, m: { counts: Counts; found: string[] } | { error: ScanError }) => void) | undefined;
   #closed = false;
+  #finishing = false;
 
+  /** Throws what `new Worker` throws (the threads it did start are let go first). */
   constructor(workers: number, excludes: readonly RegExp[]) {
     this.#workers = workers;
+    try {
+      this.#start(workers, excludes);
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  #start(workers: number, excludes: readonly RegExp[]): void {
     for (let i = 0; i < workers; i++) {
       const w = new Worker(WORKER_SOURCE, {
         eval: true,
@@ -182,9 +193,14 @@ export class WalkPool {
     }
   }
 
-  /** True once every thread runs (or one failed: {@link finish} then reports it at once). */
+  /** True once every thread runs. */
   get online(): boolean {
-    return this.#started >= this.#workers || this.#error !== undefined;
+    return this.#started >= this.#workers && this.#error === undefined;
+  }
+
+  /** True when a thread failed before {@link finish} was called: the walk can go on without them. */
+  get failed(): boolean {
+    return this.#error !== undefined && !this.#finishing;
   }
 
   /**
@@ -195,6 +211,7 @@ export class WalkPool {
    * would throw it) or the signal's reason; the threads are gone when it settles.
    */
   finish(pending: string[], into: Counts, signal: AbortSignal | undefined): Promise<void> {
+    this.#finishing = true;
     return new Promise<void>((resolve, reject) => {
       const idle = [...this.#threads];
       // Handed out oldest first: the walk on this thread left its shallowest, unread folders at

@@ -67,6 +67,15 @@ export function bootAfter(parallelAfter: number): number {
   return parallelAfter === Number.POSITIVE_INFINITY ? parallelAfter : Math.min(BOOT_AHEAD, parallelAfter / 5);
 }
 
+/** A {@link WalkPool}, or undefined when its threads cannot be started. */
+function startPool(workers: number, patterns: readonly RegExp[]): WalkPool | undefined {
+  try {
+    return new WalkPool(workers, patterns);
+  } catch {
+    return undefined;
+  }
+}
+
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 const NO_THROW = { throwIfNoEntry: false } as const;
@@ -116,7 +125,7 @@ export async function walkTree(root: string, options: WalkOptions = {}): Promise
   // A counting walk (nothing wants the entries) of a big tree goes on on worker threads, one per
   // core; a listing keeps its order and its backpressure on this thread.
   const patterns = filter ? filter.patterns : [];
-  const workers = onEntry || !patterns ? 0 : walkWorkers();
+  let workers = onEntry || !patterns ? 0 : walkWorkers();
   const parallelAfter = options.parallelAfter ?? 20_000;
   const bootAt = bootAfter(parallelAfter);
   let pool: WalkPool | undefined;
@@ -124,7 +133,16 @@ export async function walkTree(root: string, options: WalkOptions = {}): Promise
   throwIfAborted(signal);
   try {
     while (stack.length > 0) {
-      if (workers > 0 && !pool && walked >= bootAt) pool = new WalkPool(workers, patterns ?? []);
+      if (workers > 0 && !pool && walked >= bootAt) {
+        pool = startPool(workers, patterns ?? []);
+        // Threads that cannot start (a pids limit, no memory): the walk goes on here.
+        if (!pool) workers = 0;
+      }
+      if (pool?.failed) {
+        pool.close();
+        pool = undefined;
+        workers = 0;
+      }
       if (pool && (pool.online || walked >= parallelAfter)) {
         await pool.finish(
           stack.map(([dir]) => dir),

@@ -163,14 +163,17 @@ export class WalkPool {
   #closed = false;
   #finishing = false;
 
-  /** Throws what `new Worker` throws (the threads it did start are let go first). */
+  /**
+   * A thread `new Worker` cannot start (a pids limit, no memory) fails the pool as one that fails
+   * later does ({@link failed}); the threads it did start are let go.
+   */
   constructor(workers: number, excludes: readonly RegExp[]) {
     this.#workers = workers;
     try {
       this.#start(workers, excludes);
     } catch (e) {
+      this.#error ??= { e };
       this.close();
-      throw e;
     }
   }
 

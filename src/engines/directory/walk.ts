@@ -67,15 +67,6 @@ export function bootAfter(parallelAfter: number): number {
   return parallelAfter === Number.POSITIVE_INFINITY ? parallelAfter : Math.min(BOOT_AHEAD, parallelAfter / 5);
 }
 
-/** A {@link WalkPool}, or undefined when its threads cannot be started. */
-function startPool(workers: number, patterns: readonly RegExp[]): WalkPool | undefined {
-  try {
-    return new WalkPool(workers, patterns);
-  } catch {
-    return undefined;
-  }
-}
-
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 const NO_THROW = { throwIfNoEntry: false } as const;
@@ -133,11 +124,8 @@ export async function walkTree(root: string, options: WalkOptions = {}): Promise
   throwIfAborted(signal);
   try {
     while (stack.length > 0) {
-      if (workers > 0 && !pool && walked >= bootAt) {
-        pool = startPool(workers, patterns ?? []);
-        // Threads that cannot start (a pids limit, no memory): the walk goes on here.
-        if (!pool) workers = 0;
-      }
+      if (workers > 0 && !pool && walked >= bootAt) pool = new WalkPool(workers, patterns ?? []);
+      // Threads that cannot start (a pids limit, no memory): the walk goes on here.
       if (pool?.failed) {
         pool.close();
         pool = undefined;

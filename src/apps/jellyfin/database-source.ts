@@ -64,7 +64,7 @@ const sourceSchema = z
     name: z.string().min(1).optional(),
     ...locationShape,
     ...apiShape,
-    method: z.enum(['backup', 'vacuum']).optional(),
+    method: z.enum(['copy', 'backup', 'vacuum']).optional(),
     pagesPerStep: z.number().int().positive().optional(),
     maxRestarts: z.number().int().nonnegative().optional(),
     busyTimeoutMs: z.number().int().nonnegative().optional(),
@@ -95,8 +95,8 @@ export interface JellyfinApiOptions {
 export interface JellyfinDatabaseSourceOptions extends JellyfinLocationOptions, JellyfinApiOptions {
   /** @default 'jellyfin-db' */
   readonly name?: string;
-  /** Snapshot method, see `SqliteSource`. @default 'backup' */
-  readonly method?: 'backup' | 'vacuum';
+  /** Snapshot method, see `SqliteSource`. @default 'copy' */
+  readonly method?: 'copy' | 'backup' | 'vacuum';
   readonly pagesPerStep?: number;
   readonly maxRestarts?: number;
   readonly busyTimeoutMs?: number;

@@ -12,11 +12,11 @@ import type { JsonValue } from '../../contracts/types.js';
 export const SQLITE_KIND = 'sqlite';
 
 /** How the snapshot is taken. */
-export type SnapshotMethod = 'backup' | 'vacuum';
+export type SnapshotMethod = 'copy' | 'backup' | 'vacuum';
 
 /** What `SqliteSource` (and the snapshot it takes) uses for the options it is not given. */
 export const SQLITE_SOURCE_DEFAULTS = {
-  method: 'backup',
+  method: 'copy',
   /** 16 MiB of 4 KiB pages, a few ms of copying. */
   pagesPerStep: 4096,
   /** Restarts tolerated before the rest is copied in one step. */
@@ -53,7 +53,7 @@ export const sqliteSourceSchema = z
     name: sourceName,
     path: z.string().min(1),
     counts: z.array(z.string().min(1)).optional(),
-    method: z.enum(['backup', 'vacuum']).optional(),
+    method: z.enum(['copy', 'backup', 'vacuum']).optional(),
     artifactName: z
       .string()
       .min(1)
@@ -72,8 +72,11 @@ export interface SqliteSourceOptions {
   /** Tables whose row counts go into the manifest (counted in the snapshot). */
   readonly counts?: readonly string[];
   /**
-   * `backup` (default): SQLite's online backup in large steps, progress in pages, the rest in one
-   * step after `maxRestarts` restarts. `vacuum`: `VACUUM INTO` (compacted output, no progress).
+   * `copy` (default): in WAL mode, the database file and its `-wal` copied by `cp` while a read
+   * transaction holds them still, then the WAL folded in; in rollback-journal mode (or without `cp`
+   * or write access to the `-shm`), `backup`. `backup`: SQLite's online backup in large steps,
+   * progress in pages, the rest in one step after `maxRestarts` restarts. `vacuum`: `VACUUM INTO`
+   * (compacted output, no progress). The manifest names the method used.
    */
   readonly method?: SnapshotMethod;
   /** File name of the snapshot artifact. @default the live file's name */

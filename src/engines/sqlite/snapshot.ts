@@ -2,6 +2,22 @@
  * A consistent online snapshot of a live SQLite database, taken while the application keeps
  * writing, and guaranteed to finish.
  *
+ * A database in WAL mode is copied as files (`copy`, the default): while this process holds a read
+ * transaction, a `cp` child copies the database file and then its `-wal`, and SQLite folds the
+ * copied WAL into the copy (its crash recovery, then a checkpoint). The read transaction is what
+ * makes that a consistent state: as long as a reader uses the WAL, no checkpoint writes a page of
+ * the database file that the reader still reads from it, and the WAL is not restarted; a reader of
+ * the database file alone (an empty WAL) keeps every checkpoint out. So the file copy holds the
+ * reader's state, except for pages a checkpoint wrote from WAL frames the WAL copy also holds, and
+ * the WAL copy holds every frame of the reader's state plus, perhaps, transactions committed while
+ * it was copied (a partly copied last frame fails its checksum and is dropped, as after a crash).
+ * The copy is a child process because POSIX record locks belong to the process: opening and
+ * closing the live file here would drop the locks SQLite holds on it. `cp` copies in the kernel
+ * (`copy_file_range`, a reflink where the filesystem has them), ~5× faster than the online backup,
+ * which writes the copy one page per system call. Without `cp`, without write access to the
+ * `-shm` (a reader that cannot lock it does not hold checkpoints back), or in rollback-journal
+ * mode, the snapshot is SQLite's online backup.
+ *
  * SQLite's online backup copies pages in steps; each step reads under its own read transaction,
  * and when another connection commits between two steps the copy starts over. Under a steady
  * writer (a media server scanning, ~100 commits/s) small steps therefore restart forever. The
@@ -22,9 +38,10 @@
  *
  * @module
  */
-import { closeSync, fdatasync, openSync, promises as fsp } from 'node:fs';
+import { closeSync, constants, fdatasync, fstatSync, openSync, promises as fsp, type Stats } from 'node:fs';
 import { anySignal, throwIfAborted } from '../../core/abort.js';
 import { hashFile } from '../../core/artifact-writer.js';
+import { startChild } from '../../core/child.js';
 import {
   CheckError,
   type CheckWorkers,
@@ -202,22 +219,25 @@ export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotRe
   // The check's first worker starts while the file is copied.
   const workers = prestartCheckWorkers(1);
   try {
+    // Which file the path names before SQLite opens it: a file copy is only used when it still
+    // names the same one after the copy (an application that swaps its database file in place).
+    const named = method === 'copy' ? await fsp.stat(live).catch(() => undefined) : undefined;
     const src = await openLive(live, { busyTimeoutMs });
-    let copy: { restarts: number; steps: number };
+    let copy: CopyOutcome;
     let liveFacts: SnapshotResult['live'];
     try {
       const info = fileInfo(src);
       liveFacts = { journalMode: info.journalMode, pageSize: info.pageSize, pageCount: info.pageCount };
       throwIfAborted(signal);
-      copy =
-        method === 'vacuum'
-          ? vacuumInto(src, dest, info.pageCount, options.onPages)
-          : await onlineBackup(
-              src,
-              dest,
-              { ...options, busyTimeoutMs, pageSize: info.pageSize },
-              info.journalMode === 'wal',
-            );
+      const steps = { ...options, busyTimeoutMs, pageSize: info.pageSize };
+      if (method === 'vacuum') copy = vacuumInto(src, dest, info.pageCount, options.onPages);
+      else {
+        const copied =
+          method === 'copy' && info.journalMode === 'wal' && named
+            ? await walFileCopy(src, live, dest, { ...steps, pageCount: info.pageCount }, named)
+            : undefined;
+        copy = copied ?? (await onlineBackup(src, dest, steps, info.journalMode === 'wal'));
+      }
     } catch (e) {
       if (signal?.aborted) throw signal.reason;
       if (e instanceof SnapshotFailure) throw e;
@@ -228,7 +248,7 @@ export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotRe
     }
     throwIfAborted(signal);
     const checked = await checkSnapshot(dest, options, workers);
-    return { method, ...copy, live: liveFacts, ...checked };
+    return { ...copy, live: liveFacts, ...checked };
   } catch (e) {
     await removeWithSidecars(dest);
     throw e;
@@ -237,14 +257,179 @@ export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotRe
   }
 }
 
+/** How the copy went: the method used (a file copy falls back to the online backup) and its steps. */
+interface CopyOutcome {
+  readonly method: SnapshotMethod;
+  readonly restarts: number;
+  readonly steps: number;
+}
+
 type StepOptions = SnapshotOptions & { busyTimeoutMs: number; pageSize: number };
+
+/** How often a running `cp` is looked at (its progress, the background flush). */
+const COPY_POLL_MS = 8;
+
+/**
+ * `copy`: the database file, then its WAL, copied by `cp` while `src` holds a read transaction (why
+ * that is consistent: the module's comment). Undefined, with nothing left at `dest`, where that way
+ * is closed: no `cp` to start, no write access to the `-shm`, or the path no longer names the file
+ * SQLite opened (`named`); the caller then takes the online backup.
+ */
+async function walFileCopy(
+  src: SqliteDatabase,
+  live: string,
+  dest: string,
+  options: StepOptions & { pageCount: number },
+  named: Stats,
+): Promise<CopyOutcome | undefined> {
+  // SQLite names the WAL and the -shm after the file the path resolves to.
+  const real = await fsp.realpath(live);
+  // A reader that cannot lock the -shm reads the WAL without a read mark there, which holds no
+  // checkpoint back: its read transaction does not keep the files still enough to be copied.
+  if (!(await readWritable(`${real}-shm`))) return undefined;
+  const { pageSize, pageCount, signal } = options;
+  src.prepare('BEGIN').run();
+  try {
+    src.prepare('SELECT count(*) FROM sqlite_schema').get();
+    throwIfAborted(signal);
+    const fd = openSync(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    const flush = new BackgroundFlush(fd, options.flushEveryBytes ?? flushInterval(pageCount * pageSize));
+    let outcome: CopyOutcome | undefined;
+    try {
+      options.onPages?.(0, pageCount);
+      const copied = await copyWithCp(real, dest, signal, () => {
+        const bytes = fstatSync(fd).size;
+        flush.wrote(bytes);
+        options.onPages?.(Math.min(pageCount, Math.floor(bytes / pageSize)), pageCount);
+      });
+      // While this read transaction lasts the WAL stays where it is (a reader keeps it open).
+      if (copied && (await fsp.stat(`${real}-wal`).catch(() => undefined))?.isFile()) {
+        await copyWithCp(`${real}-wal`, `${dest}-wal`, signal);
+      }
+      const now = await fsp.stat(real);
+      if (copied && now.dev === named.dev && now.ino === named.ino) outcome = { method: 'copy', restarts: 0, steps: 1 };
+      await flush.settle();
+    } finally {
+      await flush.settle().catch(() => {});
+      closeSync(fd);
+    }
+    if (outcome === undefined) {
+      await removeWithSidecars(dest);
+      return undefined;
+    }
+    options.onPages?.(pageCount, pageCount);
+    return outcome;
+  } finally {
+    if (src.inTransaction) src.prepare('COMMIT').run();
+  }
+}
+
+async function readWritable(file: string): Promise<boolean> {
+  try {
+    await fsp.access(file, constants.R_OK | constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `cp -- from to`, calling `tick` every {@link COPY_POLL_MS} while it runs. False when there is no
+ * `cp` to start; a copy that fails (no space left, an I/O error) throws, with what `cp` said. When
+ * `tick` throws, `cp` is stopped and that is thrown once it has exited.
+ */
+export async function copyWithCp(
+  from: string,
+  to: string,
+  signal: AbortSignal | undefined,
+  tick?: () => void,
+): Promise<boolean> {
+  throwIfAborted(signal);
+  const child = startChild('cp', ['--', from, to], {
+    stdout: 'ignore',
+    forceKillAfterMs: 1000,
+    ...(signal ? { signal } : {}),
+  });
+  let said = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    if (said.length < 2048) said += chunk;
+  });
+  let tickFailure: { error: unknown } | undefined;
+  const timer =
+    tick === undefined
+      ? undefined
+      : setInterval(() => {
+          if (tickFailure) return;
+          try {
+            tick();
+          } catch (e) {
+            tickFailure = { error: e };
+            child.kill('SIGKILL');
+          }
+        }, COPY_POLL_MS);
+  const exit = await child;
+  if (timer !== undefined) clearInterval(timer);
+  throwIfAborted(signal);
+  if (tickFailure) throw tickFailure.error;
+  if (exit.spawnError) {
+    if ((exit.spawnError as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw new SnapshotFailure(`cannot start cp to copy ${from}: ${exit.spawnError.message}`, 'copy', [], {
+      cause: exit.spawnError,
+    });
+  }
+  if (exit.failed) {
+    const why = said.trim().slice(0, 500) || `cp ended with ${exit.signal ?? `exit code ${exit.exitCode}`}`;
+    throw new SnapshotFailure(`copying ${from} failed: ${why}`, 'copy');
+  }
+  return true;
+}
+
+/**
+ * One background `fdatasync` at a time of a file being written, each once `every` more bytes were
+ * written since the last one started, so the page cache never holds a whole snapshot's dirty pages
+ * for one burst at the end (behind which the application's own commit fsyncs would queue).
+ */
+class BackgroundFlush {
+  #startedAt = 0;
+  #flushing: Promise<void> | undefined;
+  #error: Error | undefined;
+
+  constructor(
+    readonly fd: number,
+    readonly every: number,
+  ) {}
+
+  /** A flush that failed (the copy is then not to be trusted). */
+  get error(): Error | undefined {
+    return this.#error;
+  }
+
+  /** `bytes` were written so far: start a flush when `every` more are unflushed and none runs. */
+  wrote(bytes: number): void {
+    if (this.#flushing !== undefined || bytes - this.#startedAt < this.every) return;
+    this.#startedAt = bytes;
+    this.#flushing = new Promise<void>((resolve) => {
+      fdatasync(this.fd, (e) => {
+        if (e) this.#error ??= e;
+        this.#flushing = undefined;
+        resolve();
+      });
+    });
+  }
+
+  /** Wait for the flush in flight; throws the first flush's failure. */
+  async settle(): Promise<void> {
+    await this.#flushing;
+    if (this.#error) throw this.#error;
+  }
+}
 
 async function onlineBackup(
   src: SqliteDatabase,
   dest: string,
   options: StepOptions,
   wal: boolean,
-): Promise<{ restarts: number; steps: number }> {
+): Promise<CopyOutcome> {
   // The copy reads the live file through SQLite's memory map instead of one pread per page (~15 %
   // less time for a 100 MiB copy). SQLite maps at most the file's size and remaps at each read
   // transaction, so a file the application grows or truncates between steps is still read right.
@@ -263,11 +448,7 @@ async function onlineBackup(
   }
 }
 
-async function backupSteps(
-  src: SqliteDatabase,
-  dest: string,
-  options: StepOptions,
-): Promise<{ restarts: number; steps: number }> {
+async function backupSteps(src: SqliteDatabase, dest: string, options: StepOptions): Promise<CopyOutcome> {
   const perStep = Math.max(1, Math.floor(options.pagesPerStep ?? SQLITE_SOURCE_DEFAULTS.pagesPerStep));
   const maxRestarts = Math.max(0, Math.floor(options.maxRestarts ?? SQLITE_SOURCE_DEFAULTS.maxRestarts));
   let restarts = 0;
@@ -275,42 +456,29 @@ async function backupSteps(
   let lastDone = -1;
   let rate = 0;
   let busySince: number | undefined;
-  let destFd: number | undefined;
-  // Bytes copied since the last background flush started; the flush in flight; its failure.
-  let unflushed = 0;
-  let flushing: Promise<void> | undefined;
-  let flushError: Error | undefined;
-  const flushInBackground = (fd: number) => {
-    unflushed = 0;
-    flushing = new Promise<void>((resolve) => {
-      fdatasync(fd, (e) => {
-        if (e) flushError ??= e;
-        flushing = undefined;
-        resolve();
-      });
-    });
-  };
+  // Bytes SQLite wrote so far (a page copied again after a restart counts again); the flush of
+  // what it wrote, once the file exists.
+  let written = 0;
+  let flush: BackgroundFlush | undefined;
   try {
     const result = await src.backup(dest, {
       progress: ({ totalPages, remainingPages }) => {
         // Throwing here is how better-sqlite3 cancels a backup between two steps.
         throwIfAborted(options.signal);
-        if (flushError) {
-          throw new SnapshotFailure(`writing ${dest} failed: ${flushError.message}`, 'copy', [], { cause: flushError });
+        if (flush?.error) {
+          throw new SnapshotFailure(`writing ${dest} failed: ${flush.error.message}`, 'copy', [], {
+            cause: flush.error,
+          });
         }
         steps += 1;
         const done = totalPages - remainingPages;
-        // A snapshot left dirty in the page cache is flushed in one burst at the end, and the
-        // application's own commit fsyncs queue behind that burst: flush as we go, off the main
-        // thread, one flush at a time.
-        unflushed += Math.max(0, done - Math.max(0, lastDone)) * options.pageSize;
-        if (
-          unflushed >= (options.flushEveryBytes ?? flushInterval(totalPages * options.pageSize)) &&
-          flushing === undefined
-        ) {
-          destFd ??= openForSync(dest);
-          if (destFd !== undefined) flushInBackground(destFd);
+        written += Math.max(0, done - Math.max(0, lastDone)) * options.pageSize;
+        const every = options.flushEveryBytes ?? flushInterval(totalPages * options.pageSize);
+        if (flush === undefined && written >= every) {
+          const fd = openForSync(dest);
+          if (fd !== undefined) flush = new BackgroundFlush(fd, every);
         }
+        flush?.wrote(written);
         if (rate === ALL_PAGES) {
           // A one-step copy that did not finish met a lock (SQLITE_BUSY); better-sqlite3 would retry forever.
           busySince ??= Date.now();
@@ -329,12 +497,11 @@ async function backupSteps(
     });
     steps += 1;
     options.onPages?.(result.totalPages, result.totalPages);
-    await flushing;
-    if (flushError) throw flushError;
-    return { restarts, steps };
+    await flush?.settle();
+    return { method: 'backup', restarts, steps };
   } finally {
-    await flushing;
-    if (destFd !== undefined) closeSync(destFd);
+    await flush?.settle().catch(() => {});
+    if (flush !== undefined) closeSync(flush.fd);
   }
 }
 
@@ -351,11 +518,21 @@ function vacuumInto(
   dest: string,
   pageCount: number,
   onPages: SnapshotOptions['onPages'],
-): { restarts: number; steps: number } {
+): CopyOutcome {
   onPages?.(0, pageCount);
   src.prepare('VACUUM INTO ?').run(dest);
   onPages?.(pageCount, pageCount);
-  return { restarts: 0, steps: 1 };
+  return { method: 'vacuum', restarts: 0, steps: 1 };
+}
+
+/** `fdatasync` of a whole file. */
+async function datasync(file: string): Promise<void> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
 }
 
 async function checkSnapshot(
@@ -371,10 +548,14 @@ async function checkSnapshot(
   let db: SqliteDatabase | undefined;
   try {
     db = new Database(dest, { fileMustExist: true });
+    // Written without SQLite's own fsyncs (the recovery and checkpoint of a copied WAL, this switch):
+    // the file is flushed once, below, beside the check and the hash.
+    db.pragma('synchronous = OFF');
     // One self-contained file: no -wal to lose between here and the off-site copy. This is the
     // last write to the file; from here on it is only read (and hashed).
     db.pragma('journal_mode = DELETE');
     db.close();
+    const flushing = datasync(dest);
     db = new Database(dest, { readonly: true, fileMustExist: true });
     const fileBytes = (await fsp.stat(dest)).size;
     const wanted = options.counts ?? [];
@@ -389,11 +570,12 @@ async function checkSnapshot(
     // Both are awaited below; until then a rejection must not count as unhandled.
     checking.catch(() => {});
     hashing.catch(() => {});
+    flushing.catch(() => {});
     // The main thread's share while the workers check and the thread pool reads for the hash.
     const counts = countRows(db, wanted);
     const extra = options.inspect?.(db) ?? {};
     const info = fileInfo(db);
-    const [checked, hashed] = await Promise.allSettled([checking, hashing]);
+    const [checked, hashed, flushed] = await Promise.allSettled([checking, hashing, flushing]);
     if (checked.status === 'rejected') throw checked.reason;
     if (checked.value.problems.length > 0) {
       throw new SnapshotFailure(
@@ -403,6 +585,10 @@ async function checkSnapshot(
       );
     }
     if (hashed.status === 'rejected') throw hashed.reason;
+    if (flushed.status === 'rejected') {
+      const e = flushed.reason as Error;
+      throw new SnapshotFailure(`writing ${dest} failed: ${e.message}`, 'copy', [], { cause: e });
+    }
     return {
       snapshot: {
         sqliteVersion: info.sqliteVersion,

@@ -1,11 +1,16 @@
 import { restoreInputFor as sharedRestoreInputFor } from '../../../helpers/restore-input.js';
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { PreparedSource, RestoreInput } from '../../../../src/contracts/types.js';
+
+/** The names in `folder`, sorted (none when it does not exist). */
+export function filesIn(folder: string): string[] {
+  return existsSync(folder) ? readdirSync(folder).sort() : [];
+}
 
 /** Sum of the balances of the accounts table; every transfer keeps it. */
 export const TOTAL = 10_000;
@@ -62,15 +67,19 @@ export function transferOnce(db: Database.Database, amount = 1): void {
   })();
 }
 
-/** A writer child process committing continuously; resolves once it has committed `readyAfter` times. */
+/**
+ * A writer child process committing continuously; resolves once it has committed `readyAfter`
+ * times. `autocheckpoint`: its `wal_autocheckpoint` (1: a checkpoint after every commit).
+ */
 export async function startWriter(
   file: string,
   readyAfter = 20,
+  autocheckpoint?: number,
 ): Promise<{ stop: () => Promise<{ commits: number; longestMs: number }>; readyCommits: number }> {
   const script = fileURLToPath(new URL('./fixtures/writer.cjs', import.meta.url));
   const child: ChildProcessByStdio<Writable, Readable, null> = spawn(
     process.execPath,
-    [script, file, String(readyAfter)],
+    [script, file, String(readyAfter), ...(autocheckpoint === undefined ? [] : [String(autocheckpoint)])],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();

@@ -22,7 +22,7 @@ describe('SqliteSource options', () => {
         new SqliteSource({
           name: '../x',
           path: '',
-          method: 'copy' as 'backup',
+          method: 'rsync' as 'backup',
           pagesPerStep: 0,
           extra: 1,
         } as never),

@@ -115,26 +115,39 @@ export function backgroundFlushStep(written: number): number {
   return Math.min(64 << 20, Math.max(8 << 20, Math.floor(written / 4)));
 }
 
+/** What {@link BackgroundFlush} flushes: a file handle, or anything with its `datasync`. */
+export interface Syncable {
+  datasync(): Promise<void>;
+}
+
 /**
  * The background `fdatasync`s of a file being written: one in flight at a time, started every
- * {@link backgroundFlushStep} bytes, so the fsync that closes the file has only the tail left to
- * write back (on a 1 GiB dump, about a second less of waiting at the end) while the producer goes
- * on. Await {@link BackgroundFlush.settled} before closing the descriptor (a flush still uses it).
+ * `step(total)` bytes ({@link backgroundFlushStep} unless given), so the fsync that closes the file
+ * has only the tail left to write back (on a 1 GiB dump, about a second less of waiting at the
+ * end) while the producer goes on. Await {@link BackgroundFlush.settled} before closing the
+ * descriptor (a flush still uses it).
  */
 export class BackgroundFlush {
-  readonly #fh: fsp.FileHandle;
+  readonly #fh: Syncable;
+  readonly #step: (total: number) => number;
   #unflushed = 0;
   #flushing: Promise<void> | undefined;
   #error: unknown;
 
-  constructor(fh: fsp.FileHandle) {
+  constructor(fh: Syncable, step: (total: number) => number = backgroundFlushStep) {
     this.#fh = fh;
+    this.#step = step;
+  }
+
+  /** The first background flush's failure, if one failed (what was written is then not to be trusted). */
+  get failure(): unknown {
+    return this.#error;
   }
 
   /** `n` more bytes were written, `total` in all. */
   wrote(n: number, total: number): void {
     this.#unflushed += n;
-    if (this.#flushing || this.#unflushed < backgroundFlushStep(total)) return;
+    if (this.#flushing || this.#unflushed < this.#step(total)) return;
     this.#unflushed = 0;
     this.#flushing = this.#fh.datasync().then(
       () => {

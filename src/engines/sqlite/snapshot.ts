@@ -42,6 +42,7 @@ import { closeSync, constants, fdatasync, fstatSync, openSync, promises as fsp, 
 import { anySignal, throwIfAborted } from '../../core/abort.js';
 import { hashFile } from '../../core/artifact-writer.js';
 import { startChild } from '../../core/child.js';
+import { BackgroundFlush, type Syncable } from '../../core/fs.js';
 import {
   CheckError,
   type CheckWorkers,
@@ -272,8 +273,8 @@ const COPY_POLL_MS = 8;
 /**
  * `copy`: the database file, then its WAL, copied by `cp` while `src` holds a read transaction (why
  * that is consistent: the module's comment). Undefined, with nothing left at `dest`, where that way
- * is closed: no `cp` to start, no write access to the `-shm`, or the path no longer names the file
- * SQLite opened (`named`); the caller then takes the online backup.
+ * is closed: no `cp` to start, no write access to the `-shm`, no `-wal` beside the file, or the path
+ * no longer names the file SQLite opened (`named`); the caller then takes the online backup.
  */
 async function walFileCopy(
   src: SqliteDatabase,
@@ -293,24 +294,32 @@ async function walFileCopy(
     src.prepare('SELECT count(*) FROM sqlite_schema').get();
     throwIfAborted(signal);
     const fd = openSync(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    const flush = new BackgroundFlush(fd, options.flushEveryBytes ?? flushInterval(pageCount * pageSize));
+    const every = options.flushEveryBytes ?? flushInterval(pageCount * pageSize);
+    const flush = new BackgroundFlush(syncable(fd), () => every);
     let outcome: CopyOutcome | undefined;
     try {
       options.onPages?.(0, pageCount);
+      let seen = 0;
       const copied = await copyWithCp(real, dest, signal, () => {
         const bytes = fstatSync(fd).size;
-        flush.wrote(bytes);
+        flush.wrote(Math.max(0, bytes - seen), bytes);
+        seen = Math.max(seen, bytes);
         options.onPages?.(Math.min(pageCount, Math.floor(bytes / pageSize)), pageCount);
       });
-      // While this read transaction lasts the WAL stays where it is (a reader keeps it open).
-      if (copied && (await fsp.stat(`${real}-wal`).catch(() => undefined))?.isFile()) {
-        await copyWithCp(`${real}-wal`, `${dest}-wal`, signal);
-      }
+      // A reader in WAL mode has the WAL open (SQLite creates it if need be), so it is there while
+      // this read transaction lasts; if it is not, something else is going on: no file copy then.
+      const wal = `${real}-wal`;
+      const walCopied =
+        copied &&
+        (await fsp.stat(wal).catch(() => undefined))?.isFile() === true &&
+        (await copyWithCp(wal, `${dest}-wal`, signal));
       const now = await fsp.stat(real);
-      if (copied && now.dev === named.dev && now.ino === named.ino) outcome = { method: 'copy', restarts: 0, steps: 1 };
-      await flush.settle();
+      if (walCopied && now.dev === named.dev && now.ino === named.ino) {
+        outcome = { method: 'copy', restarts: 0, steps: 1 };
+      }
+      await flush.done();
     } finally {
-      await flush.settle().catch(() => {});
+      await flush.settled();
       closeSync(fd);
     }
     if (outcome === undefined) {
@@ -384,46 +393,6 @@ export async function copyWithCp(
   return true;
 }
 
-/**
- * One background `fdatasync` at a time of a file being written, each once `every` more bytes were
- * written since the last one started, so the page cache never holds a whole snapshot's dirty pages
- * for one burst at the end (behind which the application's own commit fsyncs would queue).
- */
-class BackgroundFlush {
-  #startedAt = 0;
-  #flushing: Promise<void> | undefined;
-  #error: Error | undefined;
-
-  constructor(
-    readonly fd: number,
-    readonly every: number,
-  ) {}
-
-  /** A flush that failed (the copy is then not to be trusted). */
-  get error(): Error | undefined {
-    return this.#error;
-  }
-
-  /** `bytes` were written so far: start a flush when `every` more are unflushed and none runs. */
-  wrote(bytes: number): void {
-    if (this.#flushing !== undefined || bytes - this.#startedAt < this.every) return;
-    this.#startedAt = bytes;
-    this.#flushing = new Promise<void>((resolve) => {
-      fdatasync(this.fd, (e) => {
-        if (e) this.#error ??= e;
-        this.#flushing = undefined;
-        resolve();
-      });
-    });
-  }
-
-  /** Wait for the flush in flight; throws the first flush's failure. */
-  async settle(): Promise<void> {
-    await this.#flushing;
-    if (this.#error) throw this.#error;
-  }
-}
-
 async function onlineBackup(
   src: SqliteDatabase,
   dest: string,
@@ -460,25 +429,27 @@ async function backupSteps(src: SqliteDatabase, dest: string, options: StepOptio
   // what it wrote, once the file exists.
   let written = 0;
   let flush: BackgroundFlush | undefined;
+  let flushFd: number | undefined;
   try {
     const result = await src.backup(dest, {
       progress: ({ totalPages, remainingPages }) => {
         // Throwing here is how better-sqlite3 cancels a backup between two steps.
         throwIfAborted(options.signal);
-        if (flush?.error) {
-          throw new SnapshotFailure(`writing ${dest} failed: ${flush.error.message}`, 'copy', [], {
-            cause: flush.error,
-          });
+        if (flush?.failure !== undefined) {
+          const e = flush.failure as Error;
+          throw new SnapshotFailure(`writing ${dest} failed: ${e.message}`, 'copy', [], { cause: e });
         }
         steps += 1;
         const done = totalPages - remainingPages;
-        written += Math.max(0, done - Math.max(0, lastDone)) * options.pageSize;
+        const more = Math.max(0, done - Math.max(0, lastDone)) * options.pageSize;
+        written += more;
         const every = options.flushEveryBytes ?? flushInterval(totalPages * options.pageSize);
         if (flush === undefined && written >= every) {
-          const fd = openForSync(dest);
-          if (fd !== undefined) flush = new BackgroundFlush(fd, every);
-        }
-        flush?.wrote(written);
+          flushFd = openForSync(dest);
+          // What SQLite wrote before the file could be opened here is flushed by the first flush.
+          if (flushFd !== undefined) flush = new BackgroundFlush(syncable(flushFd), () => every);
+          flush?.wrote(written, written);
+        } else flush?.wrote(more, written);
         if (rate === ALL_PAGES) {
           // A one-step copy that did not finish met a lock (SQLITE_BUSY); better-sqlite3 would retry forever.
           busySince ??= Date.now();
@@ -497,12 +468,22 @@ async function backupSteps(src: SqliteDatabase, dest: string, options: StepOptio
     });
     steps += 1;
     options.onPages?.(result.totalPages, result.totalPages);
-    await flush?.settle();
+    await flush?.done();
     return { method: 'backup', restarts, steps };
   } finally {
-    await flush?.settle().catch(() => {});
-    if (flush !== undefined) closeSync(flush.fd);
+    await flush?.settled();
+    if (flushFd !== undefined) closeSync(flushFd);
   }
+}
+
+/** A numeric descriptor as a {@link Syncable}. */
+function syncable(fd: number): Syncable {
+  return {
+    datasync: () =>
+      new Promise<void>((resolve, reject) => {
+        fdatasync(fd, (e) => (e ? reject(e) : resolve()));
+      }),
+  };
 }
 
 function openForSync(file: string): number | undefined {

@@ -107,6 +107,27 @@ describe('takeSnapshot, method copy', () => {
     expect(filesIn(path.join(dir, 'work'))).toEqual(['app.db.partial']);
   });
 
+  it('takes the online backup, not a copy without its commits, when the -wal is not beside the file', async () => {
+    createLedgerDb(live, { fillerRows: 100 });
+    await commitAndDie(live, 9);
+    let moved = false;
+    const r = await takeSnapshot({
+      live,
+      dest,
+      counts: ['ledger'],
+      onPages: () => {
+        if (moved) return;
+        moved = true;
+        // SQLite keeps the file it opened; only the name is gone when the copy looks for it.
+        renameSync(`${live}-wal`, `${live}-wal.elsewhere`);
+      },
+    });
+    renameSync(`${live}-wal.elsewhere`, `${live}-wal`);
+    expect(r.method).toBe('backup');
+    expect(r.counts.ledger).toBe(9);
+    expect(ledgerState(dest)).toEqual({ sum: TOTAL, ledger: 9, ledgerRowsMeta: 9 });
+  });
+
   it('takes the online backup where there is no cp', async () => {
     createLedgerDb(live, { fillerRows: 100 });
     await commitAndDie(live, 5);

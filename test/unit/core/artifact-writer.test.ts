@@ -44,12 +44,13 @@ describe('ArtifactWriter', () => {
     expect(await hashFile(path.join(dir, 'db', 'big.sql'))).toEqual({ bytes: ref.bytes, sha256: ref.sha256 });
   });
 
-  it('flushes in the background every quarter of what it wrote, between 8 and 64 MiB', () => {
+  it('flushes in the background every quarter of what it wrote, between 8 and 16 MiB', () => {
     const MiB = 1 << 20;
     expect(backgroundFlushStep(0)).toBe(8 * MiB);
     expect(backgroundFlushStep(20 * MiB)).toBe(8 * MiB);
-    expect(backgroundFlushStep(100 * MiB)).toBe(25 * MiB);
-    expect(backgroundFlushStep(4096 * MiB)).toBe(64 * MiB);
+    expect(backgroundFlushStep(48 * MiB)).toBe(12 * MiB);
+    expect(backgroundFlushStep(100 * MiB)).toBe(16 * MiB);
+    expect(backgroundFlushStep(4096 * MiB)).toBe(16 * MiB);
   });
 
   it('removes the partial file when the producer fails', async () => {

@@ -180,10 +180,11 @@ export interface SnapshotOptions {
 
 /** What {@link takeSnapshot} found. */
 export interface SnapshotResult {
+  /** The method used: a `copy` asked for may have been taken with `backup` (see `SqliteSourceOptions.method`). */
   readonly method: SnapshotMethod;
   /** How often the online backup started over because the application wrote. */
   readonly restarts: number;
-  /** Backup steps taken (1 for `vacuum`). */
+  /** Backup steps taken (1 for `copy` and `vacuum`). */
   readonly steps: number;
   /** Facts about the live database when the snapshot was taken. */
   readonly live: { readonly journalMode: string; readonly pageSize: number; readonly pageCount: number };

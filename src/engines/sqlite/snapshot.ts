@@ -41,8 +41,8 @@
 import { closeSync, constants, fdatasync, fstatSync, openSync, promises as fsp, type Stats } from 'node:fs';
 import { anySignal, throwIfAborted } from '../../core/abort.js';
 import { hashFile } from '../../core/artifact-writer.js';
-import { startChild } from '../../core/child.js';
-import { BackgroundFlush, type Syncable } from '../../core/fs.js';
+import { type ChildOutput, runChild } from '../../core/child.js';
+import { BackgroundFlush, PRIVATE_FILE, type Syncable } from '../../core/fs.js';
 import {
   CheckError,
   type CheckWorkers,
@@ -294,7 +294,7 @@ async function walFileCopy(
   try {
     src.prepare('SELECT count(*) FROM sqlite_schema').get();
     throwIfAborted(signal);
-    const fd = openSync(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    const fd = openSync(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, PRIVATE_FILE);
     const every = options.flushEveryBytes ?? flushInterval(pageCount * pageSize);
     const flush = new BackgroundFlush(syncable(fd), () => every);
     let outcome: CopyOutcome | undefined;
@@ -355,15 +355,7 @@ export async function copyWithCp(
   tick?: () => void,
 ): Promise<boolean> {
   throwIfAborted(signal);
-  const child = startChild('cp', ['--', from, to], {
-    stdout: 'ignore',
-    forceKillAfterMs: 1000,
-    ...(signal ? { signal } : {}),
-  });
-  let said = '';
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    if (said.length < 2048) said += chunk;
-  });
+  const stop = new AbortController();
   let tickFailure: { error: unknown } | undefined;
   const timer =
     tick === undefined
@@ -374,11 +366,15 @@ export async function copyWithCp(
             tick();
           } catch (e) {
             tickFailure = { error: e };
-            child.kill('SIGKILL');
+            stop.abort();
           }
         }, COPY_POLL_MS);
-  const exit = await child;
-  if (timer !== undefined) clearInterval(timer);
+  let exit: ChildOutput;
+  try {
+    exit = await runChild('cp', ['--', from, to], { signal: anySignal(signal, stop.signal), maxBuffer: 2048 });
+  } finally {
+    clearInterval(timer);
+  }
   throwIfAborted(signal);
   if (tickFailure) throw tickFailure.error;
   if (exit.spawnError) {
@@ -388,7 +384,7 @@ export async function copyWithCp(
     });
   }
   if (exit.failed) {
-    const why = said.trim().slice(0, 500) || `cp ended with ${exit.signal ?? `exit code ${exit.exitCode}`}`;
+    const why = exit.stderr.trim().slice(0, 500) || `cp ended with ${exit.signal ?? `exit code ${exit.exitCode}`}`;
     throw new SnapshotFailure(`copying ${from} failed: ${why}`, 'copy');
   }
   return true;

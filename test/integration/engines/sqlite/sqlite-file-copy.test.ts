@@ -25,6 +25,17 @@ beforeEach(async () => {
 });
 afterEach(async () => cleanup());
 
+/** Run `f` with a PATH that has no `cp` on it (a folder that does not exist). */
+async function withoutCp<T>(f: () => Promise<T>): Promise<T> {
+  const saved = process.env.PATH;
+  process.env.PATH = path.join(dir, 'empty-bin');
+  try {
+    return await f();
+  } finally {
+    process.env.PATH = saved;
+  }
+}
+
 describe('takeSnapshot, method copy', () => {
   it('is one point in time while a writer checkpoints after every commit', async () => {
     // ~16 MiB: the copy of the file takes a while, and the checkpoints write into it meanwhile.
@@ -131,15 +142,9 @@ describe('takeSnapshot, method copy', () => {
   it('takes the online backup where there is no cp', async () => {
     createLedgerDb(live, { fillerRows: 100 });
     await commitAndDie(live, 5);
-    const saved = process.env.PATH;
-    process.env.PATH = path.join(dir, 'empty-bin');
-    try {
-      const r = await takeSnapshot({ live, dest, counts: ['ledger'] });
-      expect(r.method).toBe('backup');
-      expect(r.counts.ledger).toBe(5);
-    } finally {
-      process.env.PATH = saved;
-    }
+    const r = await withoutCp(() => takeSnapshot({ live, dest, counts: ['ledger'] }));
+    expect(r.method).toBe('backup');
+    expect(r.counts.ledger).toBe(5);
   });
 
   it('copies a rollback-journal database with the online backup', async () => {
@@ -207,12 +212,6 @@ describe('copyWithCp', () => {
   });
 
   it('says false when there is no cp to start', async () => {
-    const saved = process.env.PATH;
-    process.env.PATH = path.join(dir, 'empty-bin');
-    try {
-      expect(await copyWithCp(live, dest, undefined)).toBe(false);
-    } finally {
-      process.env.PATH = saved;
-    }
+    expect(await withoutCp(() => copyWithCp(live, dest, undefined))).toBe(false);
   });
 });

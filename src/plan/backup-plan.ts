@@ -11,7 +11,7 @@ import path from 'node:path';
 import { neverAborted } from '../core/abort.js';
 import { PlanError } from '../core/errors.js';
 import { exists } from '../core/fs.js';
-import { acquireLock } from '../core/lock.js';
+import { acquireLock, type LockHandle } from '../core/lock.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import type { ManifestSource } from '../core/manifest.js';
 import { configErrorFrom } from '../core/validate.js';
@@ -121,14 +121,29 @@ async function prepareAll(plan: PlanSettings, opts: PrepareOptions): Promise<Pre
     );
   }
 
-  await claimWorkDir(workDir, signal);
-  const lock = await acquireLock(workDir, { waitMs: plan.lockWaitMs, signal, logger, purpose: 'prepare' });
+  // The checks only read (connectivity, versions, paths): they start before the folder is claimed
+  // and locked (a database's connection takes longer than both), and go on while the previous
+  // run's files are set aside. Nothing is prepared before all three are done, a failure of either
+  // is reported only once both have settled, and a plan that cannot take the folder returns once
+  // its checks have ended. The set-aside files are freed while the sources prepare (freeing a
+  // large dump is a wait on the disk) and are gone before the manifest.
+  // The folder's first system call is queued before the checks load their drivers.
+  const taken = (async () => {
+    await claimWorkDir(workDir, signal);
+    return acquireLock(workDir, { waitMs: plan.lockWaitMs, signal, logger, purpose: 'prepare' });
+  })();
+  const checked = preflight(run);
+  // Read below, once the folder is ours: until then a failed check must not count as unhandled.
+  checked.catch(() => {});
+  let lock: LockHandle;
+  try {
+    lock = await taken;
+  } catch (e) {
+    await checked.catch(() => {});
+    throw e;
+  }
   let aside: SetAside | undefined;
   try {
-    // The checks only read (connectivity, versions, paths): they run while the previous run's
-    // files are set aside. Nothing is prepared before both are done, and a failure of either is
-    // reported only once both have settled. The set-aside files are freed while the sources
-    // prepare (freeing a large dump is a wait on the disk) and are gone before the manifest.
     const emptied = (async () => {
       aside = await setAsideWorkDir(workDir, signal);
       if (aside.removed.length) {
@@ -137,10 +152,10 @@ async function prepareAll(plan: PlanSettings, opts: PrepareOptions): Promise<Pre
       const cleanupErrors = await cleanupSources(sources, plan, signal);
       for (const e of cleanupErrors) logger.warn('source cleanup failed before prepare', { error: e.message });
     })();
-    const [empty, checked] = await Promise.allSettled([emptied, preflight(run)]);
+    const [empty, check] = await Promise.allSettled([emptied, checked]);
     if (empty.status === 'rejected') throw empty.reason;
-    if (checked.status === 'rejected') throw checked.reason;
-    if (!checked.value) return finish(run, false);
+    if (check.status === 'rejected') throw check.reason;
+    if (!check.value) return finish(run, false);
     const entries = await prepareSources(run);
     if (entries.some((e) => e === undefined)) return finish(run, false);
     const leftover = await aside?.done;

@@ -3,11 +3,13 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   isConfigError,
+  isLockedError,
   isPlanError,
   isSourceUnavailableError,
   type PlanError,
   SourceUnavailableError,
 } from '../../../src/core/errors.js';
+import { acquireLock } from '../../../src/core/lock.js';
 import { readManifest } from '../../../src/core/manifest.js';
 import { composeSources } from '../../../src/plan/compose.js';
 import { createBackupPlan } from '../../../src/plan/backup-plan.js';
@@ -118,6 +120,44 @@ describe('createBackupPlan', () => {
     expect((await fsp.readdir(workDir)).sort()).toEqual([WORKDIR_MARKER, 'a', 'manifest.json'].sort());
     expect(await fsp.readdir(path.join(workDir, 'a'))).toEqual(['new.txt']);
     expect((await readManifest(workDir)).sources[0]?.artifacts.map((a) => a.path)).toEqual(['a/new.txt']);
+  });
+
+  it('checks while the folder is claimed and locked; a locked folder is reported once its checks ended', async () => {
+    const workDir = path.join(dir, 'staging');
+    await createBackupPlan({ workDir, sources: [new TextSource('a', { 'old.txt': 'old' })] }).prepare();
+    const events: string[] = [];
+    class SlowDown extends TextSource {
+      override async check(): Promise<void> {
+        events.push('check started');
+        // The lock attempt runs meanwhile (it finds the folder taken and gives up at once).
+        await new Promise((r) => setTimeout(r, 50));
+        events.push('check failed');
+        throw new SourceUnavailableError('refused', { source: 'a', kind: 'text', phase: 'check' });
+      }
+      override async prepare(ctx: SourceContext): Promise<PreparedSource> {
+        events.push('prepared');
+        return super.prepare(ctx);
+      }
+    }
+    const held = await acquireLock(workDir, { purpose: 'another run' });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const e = await createBackupPlan({ workDir, sources: [new SlowDown('a', {})] })
+        .prepare()
+        .catch((x: unknown) => x);
+      events.push('returned');
+      expect(isLockedError(e)).toBe(true);
+      expect(events).toEqual(['check started', 'check failed', 'returned']);
+      await new Promise((r) => setTimeout(r, 10));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await held.release();
+    }
+    // Nothing of the earlier run was touched by the run that could not lock the folder.
+    expect((await readManifest(workDir)).sources[0]?.artifacts.map((a) => a.path)).toEqual(['a/old.txt']);
   });
 
   it('a failed check still leaves the folder emptied, with nothing set aside', async () => {

@@ -734,7 +734,7 @@ export class FakeDuplicatiServer {
       }
       if (res.destroyed) return;
       record(reply.status, fault?.kind === 'delay' ? 'delay' : fault?.kind);
-      write(res, x, reply, this.now());
+      write(res, x, reply, x.now);
     } catch (e) {
       this.logger.warn('fake duplicati request failed', { url, error: String(e) });
       if (res.headersSent || res.destroyed) return;
@@ -777,13 +777,14 @@ export class FakeDuplicatiServer {
       cookies: parseCookies(req.headers.cookie),
       setCookies: [],
       signal,
+      now: this.now(),
     };
   }
 
   // ------------------------------------------------------------------ 2.0
 
   private async handle20(x: Exchange): Promise<Reply> {
-    const now = this.now();
+    const now = x.now;
     const raw = x.req.rawHeaders;
     for (let i = 1; i < raw.length; i += 2) {
       // HttpServer.dll chokes on empty header values; Node fetch then sees this answer.
@@ -874,7 +875,7 @@ export class FakeDuplicatiServer {
   }
 
   private async handle21(x: Exchange): Promise<Reply> {
-    const now = this.now().getTime();
+    const now = x.now.getTime();
     if (x.path === '/health' && x.method === 'GET') return { status: 200, text: 'Healthy', contentType: 'text/plain' };
     if (x.path === '/' && x.method === 'GET') {
       return { status: 200, text: '<!DOCTYPE html><title>Duplicati</title>', contentType: 'text/html' };

@@ -29,6 +29,12 @@ export interface Exchange {
   readonly setCookies: string[];
   /** Aborts when the client goes away or the server closes. */
   readonly signal: AbortSignal;
+  /**
+   * The one instant the request is handled at: token and cookie lifetimes and the reply's `Date`
+   * header are all read from it, so a cookie's lifetime measured against `Date` is exact even when
+   * a second ticks over while the route runs.
+   */
+  readonly now: Date;
 }
 
 /** What a handler answers; the generation's writer turns it into bytes. */

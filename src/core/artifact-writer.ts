@@ -12,7 +12,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { throwIfAborted } from './abort.js';
 import { DuplicatiKitError, fileTypeOf, NotRegularFileError } from './errors.js';
-import { BackgroundFlush, fsyncDir, mkdirPrivate, PRIVATE_FILE, safeRelativePath } from './fs.js';
+import { BackgroundFlush, fsyncDir, mkdirPrivate, PRIVATE_FILE, safeRelativePath, syncFile } from './fs.js';
 
 /** A file a source wrote into the work directory, as the manifest records it. */
 export interface ArtifactRef {
@@ -349,12 +349,7 @@ export class ArtifactWriter {
       const { bytes, sha256 } = produced
         ? await checkDigest(p.partial, produced)
         : await hashFile(p.partial, options.signal);
-      const fh = await fsp.open(p.partial, 'r+');
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      await syncFile(p.partial);
       return await this.#commit(p, bytes, sha256, options);
     } catch (e) {
       await fsp.rm(p.partial, { force: true });

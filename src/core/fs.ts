@@ -38,6 +38,19 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /**
+ * fsync a file by its path (`fdatasync` with `dataOnly`: its size, not its times), so what was
+ * written to it survives a power cut.
+ */
+export async function syncFile(file: string, options: { readonly dataOnly?: boolean } = {}): Promise<void> {
+  const fh = await fsp.open(file, 'r+');
+  try {
+    await (options.dataOnly ? fh.datasync() : fh.sync());
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
  * Write `data` to `file` atomically: a temp file beside it, fsync, rename over the target, fsync
  * the directory. A crash leaves either the old file or the new one, never a torn one. The file is
  * private to its owner (0600) unless `mode` says otherwise.

@@ -121,13 +121,13 @@ async function prepareAll(plan: PlanSettings, opts: PrepareOptions): Promise<Pre
     );
   }
 
-  // The checks only read (connectivity, versions, paths): they start before the folder is claimed
-  // and locked (a database's connection takes longer than both), and go on while the previous
-  // run's files are set aside. Nothing is prepared before all three are done, a failure of either
-  // is reported only once both have settled, and a plan that cannot take the folder returns once
-  // its checks have ended. The set-aside files are freed while the sources prepare (freeing a
-  // large dump is a wait on the disk) and are gone before the manifest.
-  // The folder's first system call is queued before the checks load their drivers.
+  // The checks only read (connectivity, versions, paths): they run beside the folder's claim and
+  // lock (a database's connection takes longer than both; the claim's first system call is queued
+  // before the checks load their drivers) and beside the setting aside of the previous run's files.
+  // Nothing is prepared before all of them are done, a failure of either is reported only once both
+  // have settled, and a plan that cannot take the folder returns once its checks have ended. The
+  // set-aside files are freed while the sources prepare (freeing a large dump is a wait on the
+  // disk) and are gone before the manifest.
   const taken = (async () => {
     await claimWorkDir(workDir, signal);
     return acquireLock(workDir, { waitMs: plan.lockWaitMs, signal, logger, purpose: 'prepare' });

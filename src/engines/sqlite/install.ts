@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, type Stats, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { throwIfAborted } from '../../core/abort.js';
-import { exists, fsyncDir } from '../../core/fs.js';
+import { exists, fsyncDir, syncFile } from '../../core/fs.js';
 import {
   closeQuietly,
   countRows,
@@ -235,7 +235,7 @@ export async function installDatabase(options: InstallOptions): Promise<InstallS
     }
     if (options.journalMode) await setJournalMode(tmp, options.journalMode);
     await copyOwnership(tmp, before, options);
-    await fsyncFile(tmp);
+    await syncFile(tmp);
     throwIfAborted(signal);
     const inUse = await isDatabaseInUse(live);
     if (inUse && !options.force) {
@@ -310,15 +310,6 @@ async function copyOwnership(
   }
 }
 
-async function fsyncFile(file: string): Promise<void> {
-  const fh = await fsp.open(file, 'r+');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 async function inodeOf(file: string): Promise<string | undefined> {
   try {
     const st = await fsp.stat(file, { bigint: true });
@@ -377,7 +368,7 @@ async function keepAside(live: string, safety: string, sidecars: readonly string
       // A copy appears under its name only once complete: putBack never takes a torn one.
       const partial = `${safety}${s}.partial`;
       await fsp.copyFile(`${live}${s}`, partial, constants.COPYFILE_FICLONE);
-      await fsyncFile(partial);
+      await syncFile(partial);
       await fsp.rename(partial, `${safety}${s}`);
     }
   }
@@ -422,7 +413,7 @@ async function backupAside(live: string, safety: string): Promise<void> {
   } finally {
     db.close();
   }
-  await fsyncFile(partial);
+  await syncFile(partial);
   await fsp.rename(partial, safety);
   await fsyncDir(path.dirname(live));
 }

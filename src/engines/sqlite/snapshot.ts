@@ -42,7 +42,7 @@ import { closeSync, constants, fdatasync, fstatSync, openSync, promises as fsp, 
 import { anySignal, throwIfAborted } from '../../core/abort.js';
 import { hashFile } from '../../core/artifact-writer.js';
 import { type ChildOutput, runChild } from '../../core/child.js';
-import { BackgroundFlush, PRIVATE_FILE, type Syncable } from '../../core/fs.js';
+import { BackgroundFlush, PRIVATE_FILE, type Syncable, syncFile } from '../../core/fs.js';
 import {
   CheckError,
   type CheckWorkers,
@@ -503,16 +503,6 @@ function vacuumInto(
   return { method: 'vacuum', restarts: 0, steps: 1 };
 }
 
-/** `fdatasync` of a whole file. */
-async function datasync(file: string): Promise<void> {
-  const fh = await fsp.open(file, 'r');
-  try {
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
-}
-
 async function checkSnapshot(
   dest: string,
   options: SnapshotOptions,
@@ -533,7 +523,7 @@ async function checkSnapshot(
     // last write to the file; from here on it is only read (and hashed).
     db.pragma('journal_mode = DELETE');
     db.close();
-    const flushing = datasync(dest);
+    const flushing = syncFile(dest, { dataOnly: true });
     db = new Database(dest, { readonly: true, fileMustExist: true });
     const fileBytes = (await fsp.stat(dest)).size;
     const wanted = options.counts ?? [];
